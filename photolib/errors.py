@@ -1,0 +1,65 @@
+"""Errors a user can cause or fix.
+
+Core code raises these; only the CLI turns them into a one-line message and an
+exit code, so the library stays usable from other programs and tests.
+"""
+
+from __future__ import annotations
+
+
+class PhotolibError(Exception):
+    """Base for errors whose message tells the user what to do."""
+
+    exit_code = 1
+
+
+class UsageError(PhotolibError):
+    """Bad arguments or references (unknown photo id, bad date...)."""
+
+    exit_code = 2
+
+
+class ConfigError(PhotolibError):
+    """The config file, environment or flags are wrong; the message names the key."""
+
+    exit_code = 2
+
+
+class LibraryLockedError(PhotolibError):
+    """Another photolib process is writing to the same library."""
+
+
+class IndexMismatchError(PhotolibError):
+    """The index holds vectors of another model or dimension than the catalog."""
+
+
+class ProviderError(PhotolibError):
+    """A model provider failed for one request; the photo stays retryable."""
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused our credentials: stop the run, nothing else will work."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """A provider cannot be built here (missing weights, package or setting)."""
+
+
+class TransientProviderError(ProviderError):
+    """Rate limits, 5xx and timeouts: worth retrying after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MalformedOutputError(ProviderError):
+    """The model answered, but not with usable data; `raw` keeps what it said."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class UnreadablePhotoError(PhotolibError):
+    """A file could not be read as a photo; the reason is recorded on the photo."""

@@ -1,0 +1,67 @@
+"""Plain data shared by the catalog, the providers and the renderers.
+
+These are the shapes every layer agrees on; they carry no behaviour beyond
+small conversions, so tests and other programs can build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass
+class PhotoMetadata:
+    """What can be known about a photo file without any model.
+
+    `width`/`height` are the stored pixel size; `oriented_*` are the size as
+    displayed after applying the EXIF orientation. Colour facts come from a
+    small thumbnail, so they are cheap and approximate.
+    """
+
+    width: int
+    height: int
+    oriented_width: int
+    oriented_height: int
+    format: str = ""
+    taken_at: datetime | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+    orientation: int = 1
+    brightness: float | None = None  # mean luminance 0..1
+    dominant_colors: list[str] = field(default_factory=list)  # colour names, most common first
+    grayscale: bool = False
+
+    @property
+    def camera(self) -> str | None:
+        parts = [p for p in (self.camera_make, self.camera_model) if p]
+        if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
+            return parts[1]
+        return " ".join(parts) or None
+
+
+@dataclass
+class PhotoForVision:
+    """Everything a vision provider may look at for one photo."""
+
+    path: Path
+    metadata: PhotoMetadata
+    place: str | None = None  # offline reverse-geocoded "City, Region, Country"
+    source_root: Path | None = None  # the folder given to `add`; names below it are meaningful
+
+
+@dataclass
+class Description:
+    """A vision model's answer, in the schema every provider must produce."""
+
+    tags: list[str]
+    caption: str
+    description: str
+
+    def embedding_text(self) -> str:
+        """The text that is embedded: tags, then caption, then description."""
+        return ". ".join(part for part in (", ".join(self.tags), self.caption, self.description) if part)

@@ -1,0 +1,1 @@
+"""Model providers behind small protocols; see `base` for the contracts."""

@@ -1,0 +1,115 @@
+"""Provider protocols and the one registry that builds them from settings.
+
+The commands never branch on which backend is in use: they ask the registry
+for a `Vision`, `Embedder` or `Generator` and call the protocol. A backend is
+one module plus one entry in `_BACKENDS`; modules are imported only when
+chosen, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from photolib.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from photolib.models import Description, PhotoForVision
+
+
+@dataclass
+class ProviderSettings:
+    """One `[vision]`, `[embedding]` or `[generation]` config section.
+
+    `api_key` is resolved from the environment variable named by `api_key_env`
+    and is never printed, logged or stored; `repr` hides it.
+    """
+
+    provider: str
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific keys
+
+
+@runtime_checkable
+class Vision(Protocol):
+    """Describes photos. `model_name` and `prompt_version` key cached results."""
+
+    model_name: str
+    prompt_version: str
+    remote_host: str | None  # where photos are sent, None when local
+
+    def describe(self, photo: PhotoForVision) -> Description: ...
+
+    def imagine_prompt(self, photo: PhotoForVision) -> str: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into L2-normalised float32 vectors of shape (n, dimension)."""
+
+    model_name: str
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Makes images from a prompt; returns encoded image bytes (PNG)."""
+
+    model_name: str
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        seed: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> bytes: ...
+
+
+# kind -> provider name -> "module:factory"; each factory takes ProviderSettings.
+_BACKENDS: dict[str, dict[str, str]] = {
+    "vision": {
+        "local": "photolib.providers.local:LocalVision",
+        "huggingface": "photolib.providers.huggingface:HuggingFaceVision",
+        "openai": "photolib.providers.openai_compat:OpenAIVision",
+    },
+    "embedding": {
+        "local": "photolib.providers.minilm:MiniLMEmbedder",
+        "huggingface": "photolib.providers.huggingface:HuggingFaceEmbedder",
+        "openai": "photolib.providers.openai_compat:OpenAIEmbedder",
+    },
+    "generation": {
+        "huggingface": "photolib.providers.huggingface:HuggingFaceGenerator",
+        "openai": "photolib.providers.openai_compat:OpenAIGenerator",
+    },
+}
+
+
+def provider_names(kind: str) -> list[str]:
+    return sorted(_BACKENDS[kind])
+
+
+def make_provider(kind: str, settings: ProviderSettings) -> Any:
+    """Build the configured backend for `kind` ("vision", "embedding", "generation")."""
+    backends = _BACKENDS[kind]
+    target = backends.get(settings.provider)
+    if target is None:
+        known = ", ".join(sorted(backends)) or "none"
+        raise ConfigError(
+            f"[{kind}] provider = {settings.provider!r} is not known; use one of: {known}"
+        )
+    module_name, factory_name = target.split(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    return factory(settings)
