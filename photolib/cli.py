@@ -1,0 +1,277 @@
+"""The `photolib` command: parse arguments, call the Library, render.
+
+Nothing here decides behaviour; each command is a few lines. Heavy modules
+(numpy, faiss, Pillow, model clients) are imported only inside the library
+calls, so `photolib --help` starts instantly. Every `PhotolibError` becomes a
+one-line message and an exit code; a traceback is shown only with --verbose.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, List, Optional
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
+
+from photolib import __version__
+
+if TYPE_CHECKING:
+    from photolib.library import Library
+
+
+class _ErrorHandlingGroup(TyperGroup):
+    """Turns library errors into one-line messages for every command, nested ones included."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Exit, Abort, TyperException):
+            raise
+        except KeyboardInterrupt:
+            _render().error("interrupted; everything finished so far is saved, run the command again to continue")
+            raise Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+            raise Exit(_report_error(ctx, exc)) from None
+
+
+def _report_error(ctx: typer.Context, exc: Exception) -> int:
+    from photolib.errors import PhotolibError
+
+    verbose = bool(ctx.obj and ctx.obj.get("verbose"))
+    if verbose:
+        _render().stderr.print(_scrub("".join(traceback.format_exception(exc)), ctx), markup=False, highlight=False)
+    if isinstance(exc, PhotolibError):
+        _render().error(_scrub(str(exc), ctx))
+        return exc.exit_code
+    _render().error(_scrub(f"unexpected {type(exc).__name__}: {exc}", ctx)
+                    + ("" if verbose else " (run with --verbose for details)"))
+    return 1
+
+
+def _scrub(text: str, ctx: typer.Context) -> str:
+    """Remove any configured API key from text before it is shown."""
+    settings = (ctx.obj or {}).get("settings")
+    if settings is not None:
+        for section in (settings.vision, settings.embedding, settings.generation):
+            if section is not None and section.api_key:
+                text = text.replace(section.api_key, "***")
+    return text
+
+
+app = typer.Typer(
+    cls=_ErrorHandlingGroup,
+    help="A photo library for the command line: import folders, describe and embed every photo, "
+         "then search in plain words, group albums and imagine new images. Works offline by default.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+albums_app = typer.Typer(cls=_ErrorHandlingGroup, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
+app.add_typer(albums_app, name="albums")
+
+
+def _render() -> Any:
+    from photolib import render
+
+    return render
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"photolib {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    library: Optional[Path] = typer.Option(None, "--library", "-L", envvar="PHOTOLIB_LIBRARY",
+                                           help="Library folder (catalog and index)."),
+    config: Optional[Path] = typer.Option(None, "--config", envvar="PHOTOLIB_CONFIG",
+                                          help="Config file (TOML)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and extra detail."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = {"library_flag": library, "config_flag": config, "verbose": verbose}
+
+
+def _library(ctx: typer.Context) -> "Library":
+    from photolib.config import load_settings
+    from photolib.library import Library
+
+    obj = ctx.find_root().obj
+    if "library" not in obj:
+        obj["settings"] = load_settings(obj["config_flag"], obj["library_flag"])
+        obj["library"] = Library(obj["settings"], notify=lambda text: _render().message(text, "yellow"))
+        ctx.find_root().call_on_close(obj["library"].close)
+    return obj["library"]
+
+
+JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 8)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
+    json_out: bool = JSON,
+) -> None:
+    """Import photos: read EXIF, describe with the vision model, embed; re-adding skips finished work."""
+    library = _library(ctx)
+    render = _render()
+    host = getattr(library.vision, "remote_host", None)
+    if host and not dry_run:
+        render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
+    report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
+    render.print_json(report.as_dict()) if json_out else render.add_summary(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="What to look for, in plain words."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
+                                              help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+    json_out: bool = JSON,
+) -> None:
+    """Semantic search over descriptions; exact word matches come first."""
+    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold)]
+    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
+
+
+@app.command()
+def similar(
+    ctx: typer.Context,
+    photo: str = typer.Argument(..., help="Photo id or path."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
+                                              help="Largest squared L2 distance kept (default 1.5)."),
+    json_out: bool = JSON,
+) -> None:
+    """Photos nearest in meaning to a given photo."""
+    hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold)]
+    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
+
+
+@app.command()
+def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON) -> None:
+    """Everything known about one photo: EXIF, place, description, status, models."""
+    details = _library(ctx).show(photo)
+    _render().print_json(details) if json_out else _render().photo_panel(details)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    tag: Optional[str] = typer.Option(None, "--tag", help="Only photos with this tag."),
+    since: Optional[str] = typer.Option(None, "--since", help="Taken on or after this date (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
+    status: Optional[str] = typer.Option(None, "--status", help="ok, failed or pending."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
+    json_out: bool = JSON,
+) -> None:
+    """List photos, oldest first, with filters."""
+    photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit)
+    _render().print_json(photos) if json_out else _render().photos_table(photos)
+
+
+@app.command()
+def remove(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id, photo path or folder."),
+           json_out: bool = JSON) -> None:
+    """Forget photos from the catalog. Files on disk are never deleted."""
+    removed = _library(ctx).remove(photo)
+    _render().print_json(removed) if json_out else _render().message(f"Removed {len(removed)} photo(s) from the catalog; files untouched.")
+
+
+@app.command()
+def prune(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """Forget photos whose files no longer exist."""
+    removed = _library(ctx).prune()
+    _render().print_json(removed) if json_out else _render().message(f"Pruned {len(removed)} missing photo(s).")
+
+
+@app.command()
+def reindex(ctx: typer.Context,
+            reembed: bool = typer.Option(False, "--reembed", help="Recompute every embedding with the configured embedder "
+                                                                  "(after changing embedding model); no vision calls."),
+            json_out: bool = JSON) -> None:
+    """Rebuild the search index from the catalog."""
+    result = _library(ctx).reindex(reembed=reembed, progress=_render().RichProgress(enabled=not json_out))
+    if json_out:
+        _render().print_json(result)
+    else:
+        _render().message(f"Index rebuilt: {result['vectors']} vectors of {result['model']} ({result['dimension']}-d)"
+                          + (f", {result['reembedded']} re-embedded." if reembed else "."), "green")
+
+
+@app.command()
+def stats(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """Counts, configured providers, index health and what to run to fix any problem."""
+    result = _library(ctx).stats()
+    _render().print_json(result) if json_out else _render().stats_panel(result)
+
+
+app.command("doctor", help="Same as `stats`.")(stats)
+
+
+@albums_app.callback(invoke_without_command=True)
+def albums(
+    ctx: typer.Context,
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
+                                              help="Largest squared L2 distance within an album (default 1.5)."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help="Smaller groups are listed as singletons (default 2)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Vary the grouping; same seed, same albums."),
+    save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
+    copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+    json_out: bool = JSON,
+) -> None:
+    """Group the library into albums of similar photos (deterministic unless --seed)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    library = _library(ctx)
+    result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy)
+    data = [a.as_dict() for a in result.albums]
+    if json_out:
+        _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
+                                       "photo_ids": result.singletons, "singletons": True}] if result.singletons else []))
+    else:
+        _render().albums_table(data, result.singletons, result.threshold)
+        if save:
+            _render().message(f"Saved {len(data)} albums; see `photolib albums list`.", "green")
+        if export:
+            _render().message(f"Exported {len(data)} album folders to {export}.", "green")
+
+
+@albums_app.command("list")
+def albums_list(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """Albums saved with `albums --save`."""
+    saved = [a.as_dict() | {"id": a.id} for a in _library(ctx).saved_albums()]
+    _render().print_json(saved) if json_out else _render().albums_table(saved, [])
+
+
+@albums_app.command("show")
+def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album number from `albums list`."),
+                json_out: bool = JSON) -> None:
+    """The photos of one saved album."""
+    name, photos = _library(ctx).saved_album(album)
+    _render().print_json({"name": name, "photos": photos}) if json_out else _render().photos_table(photos)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="photolib")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

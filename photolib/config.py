@@ -1,0 +1,233 @@
+"""Typed settings from flags, environment, config file and defaults.
+
+Precedence is flag > environment > config file > built-in default. Every
+mistake (unknown key, wrong type, unknown provider) is a `ConfigError` naming
+the file, the key and the fix, because a config typo should never surface as a
+traceback three commands later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from photolib.errors import ConfigError
+from photolib.providers.base import ProviderSettings, provider_names
+
+APP_NAME = "photolib"
+PROVIDER_KINDS = ("vision", "embedding", "generation")
+COMMON_PROVIDER_KEYS = {"provider": str, "model": str, "base_url": str, "api_key_env": str}
+DEFAULT_KEY_ENV = {"huggingface": "HF_TOKEN", "openai": "OPENAI_API_KEY"}
+
+# Backend options a section may carry beyond the common keys, with their types.
+_REMOTE_OPTIONS = {"timeout": float, "max_retries": int, "inference_provider": str}
+PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
+    "vision": {**_REMOTE_OPTIONS, "max_side": int, "structured_output": bool},
+    "embedding": {
+        **_REMOTE_OPTIONS,
+        "model_path": str,
+        "batch_size": int,
+        "query_instruction": str,
+        "dimensions": int,
+    },
+    "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
+}
+DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
+
+# Plain sections: key -> (type, default).
+PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
+    "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
+    "add": {"jobs": (int, 8), "batch_size": (int, 32)},
+    "search": {"limit": (int, 10), "threshold": (float, 1.5)},
+    "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+}
+
+
+@dataclass
+class Settings:
+    """Everything a command needs to know about where and how to work."""
+
+    library_path: Path
+    config_path: Path | None
+    vision: ProviderSettings
+    embedding: ProviderSettings
+    generation: ProviderSettings | None
+    lock_timeout: float = 10.0
+    jobs: int = 8
+    batch_size: int = 32
+    search_limit: int = 10
+    search_threshold: float = 1.5
+    albums_threshold: float = 1.5
+    albums_min_size: int = 2
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / "config.toml"
+
+
+def default_library_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "library"
+
+
+def load_settings(
+    config_path: Path | None = None,
+    library_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings; `config_path`/`library_path` are the command-line flags."""
+    env = os.environ if environ is None else environ
+    path, explicit = _choose_config_path(config_path, env)
+    data = _read_toml(path, explicit)
+    _check_sections(data, path)
+    plain = {name: _plain_section(name, data.get(name, {}), path, env) for name in PLAIN_SECTIONS}
+    library, library_source = _choose_library(library_path, env, plain["library"]["path"], path)
+    providers = {kind: _provider_section(kind, data.get(kind, {}), path, env) for kind in PROVIDER_KINDS}
+    return Settings(
+        library_path=library,
+        config_path=path if path.exists() else None,
+        vision=providers["vision"],
+        embedding=providers["embedding"],
+        generation=providers["generation"] if providers["generation"].provider else None,
+        lock_timeout=plain["library"]["lock_timeout"],
+        jobs=plain["add"]["jobs"],
+        batch_size=plain["add"]["batch_size"],
+        search_limit=plain["search"]["limit"],
+        search_threshold=plain["search"]["threshold"],
+        albums_threshold=plain["albums"]["threshold"],
+        albums_min_size=plain["albums"]["min_size"],
+        sources={"library": library_source, "config": str(path)},
+    )
+
+
+def _choose_config_path(flag: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
+    if flag is not None:
+        return Path(flag).expanduser(), True
+    if env.get("PHOTOLIB_CONFIG"):
+        return Path(env["PHOTOLIB_CONFIG"]).expanduser(), True
+    return default_config_path(), False
+
+
+def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist: create it (see config.example.toml) or drop --config/PHOTOLIB_CONFIG")
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML ({error}): fix the syntax") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path} ({error.strerror}): check its permissions") from None
+
+
+def _check_sections(data: dict[str, Any], path: Path) -> None:
+    known = set(PLAIN_SECTIONS) | set(PROVIDER_KINDS)
+    for name, value in data.items():
+        if name not in known:
+            raise ConfigError(f"{path}: unknown section [{name}]; known sections: {', '.join(sorted(known))}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {name} must be a [{name}] table, not a value")
+
+
+def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    spec = PLAIN_SECTIONS[name]
+    _reject_unknown_keys(name, section, spec, path)
+    values = {}
+    for key, (kind, default) in spec.items():
+        raw, origin = _env_or_file(name, key, section, env, path)
+        values[key] = default if raw is None else _coerce(raw, kind, origin)
+    return values
+
+
+def _provider_section(kind: str, section: dict[str, Any], path: Path, env: Mapping[str, str]) -> ProviderSettings:
+    spec = {**COMMON_PROVIDER_KEYS, **PROVIDER_OPTIONS[kind]}
+    _reject_unknown_keys(kind, section, spec, path)
+    values: dict[str, Any] = {}
+    for key, key_type in spec.items():
+        raw, origin = _env_or_file(kind, key, section, env, path)
+        if raw is not None:
+            values[key] = _coerce(raw, key_type, origin)
+    provider = values.pop("provider", DEFAULT_PROVIDERS[kind])
+    if provider and provider not in provider_names(kind):
+        raise ConfigError(
+            f"{_origin(kind, 'provider', path, env)}: unknown provider {provider!r}; use one of: {', '.join(provider_names(kind))}"
+        )
+    key_env = values.pop("api_key_env", None) or DEFAULT_KEY_ENV.get(provider)
+    return ProviderSettings(
+        provider=provider,
+        model=values.pop("model", None),
+        base_url=values.pop("base_url", None),
+        api_key_env=key_env,
+        api_key=env.get(key_env) if key_env else None,
+        options=values,
+    )
+
+
+def _reject_unknown_keys(section_name: str, section: dict[str, Any], spec: Mapping[str, Any], path: Path) -> None:
+    for key in section:
+        if key not in spec:
+            raise ConfigError(
+                f"{path}: unknown key '{key}' in [{section_name}]; allowed keys: {', '.join(spec)} (see config.example.toml)"
+            )
+
+
+def _env_or_file(section: str, key: str, data: dict[str, Any], env: Mapping[str, str], path: Path) -> tuple[Any, str]:
+    env_name = f"PHOTOLIB_{section.upper()}_{key.upper()}"
+    if env.get(env_name) not in (None, ""):
+        return env[env_name], f"environment variable {env_name}"
+    if key in data:
+        return data[key], f"{path}: [{section}] {key}"
+    return None, ""
+
+
+def _origin(section: str, key: str, path: Path, env: Mapping[str, str]) -> str:
+    env_name = f"PHOTOLIB_{section.upper()}_{key.upper()}"
+    return f"environment variable {env_name}" if env.get(env_name) else f"{path}: [{section}] {key}"
+
+
+_TYPE_NAMES = {int: "whole number", float: "number", bool: "true or false", str: "string"}
+
+
+def _coerce(raw: Any, kind: type, origin: str) -> Any:
+    """Convert env strings and check TOML types, naming the setting on failure."""
+    if isinstance(raw, str) and kind is not str:
+        text = raw.strip().lower()
+        if kind is bool:
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+        else:
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        raise ConfigError(f"{origin} = {raw!r} must be a {_TYPE_NAMES[kind]}")
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        raise ConfigError(f"{origin} = {raw!r} must be a {_TYPE_NAMES[kind]}")
+    if kind in (int, float) and raw < 0:
+        raise ConfigError(f"{origin} must not be negative (got {raw})")
+    return raw
+
+
+def _choose_library(
+    flag: Path | None, env: Mapping[str, str], from_file: str | None, path: Path
+) -> tuple[Path, str]:
+    if flag is not None:
+        return Path(flag).expanduser(), "--library"
+    if env.get("PHOTOLIB_LIBRARY"):
+        return Path(env["PHOTOLIB_LIBRARY"]).expanduser(), "PHOTOLIB_LIBRARY"
+    if from_file:
+        return Path(from_file).expanduser(), f"{path} [library] path"
+    return default_library_path(), "default"

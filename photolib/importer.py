@@ -1,0 +1,243 @@
+"""The `add` pipeline: scan, read, describe, embed, commit in batches.
+
+Each batch is committed in one transaction together with its vectors, so an
+interrupted run keeps every finished batch and the next `add` picks up the
+photos still `pending`. Descriptions are cached per (content hash, model,
+prompt version) and embeddings per (text hash, model): re-adding the same
+folder makes no model call at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from photolib.errors import MalformedOutputError, PhotolibError, ProviderAuthError
+from photolib.models import Description, PhotoForVision
+from photolib.progress import NoProgress, Progress
+
+if TYPE_CHECKING:
+    from photolib.scan import ScanPlan
+    from photolib.catalog import Catalog, StoredPhoto
+    from photolib.index import VectorIndex
+    from photolib.providers.base import Embedder, Vision
+
+
+@dataclass
+class AddReport:
+    new: int = 0
+    updated: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    retried: int = 0
+    described: int = 0  # vision calls made
+    embedded: int = 0  # texts sent to the embedder
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    dry_run: bool = False
+    to_describe: int = 0  # dry run: photos that would be sent to the vision model
+    to_embed: int = 0
+    remote_host: str | None = None
+    interrupted: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "new": self.new, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
+            "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
+            "embedded": self.embedded, "dry_run": self.dry_run,
+            "failures": [{"path": p, "reason": r} for p, r in self.failed],
+        }
+
+
+@dataclass
+class _Prepared:
+    photo: "StoredPhoto"
+    description: Description | None = None
+    metadata: tuple | None = None  # (PhotoMetadata, place)
+    error: str | None = None
+    stage: str = "read"
+    raw: str | None = None
+    called_vision: bool = False
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
+    """Record what the scan found: moves, touches, changed content, new rows, unreadable paths."""
+    with catalog.transaction():
+        for photo_id, found in plan.touched:
+            catalog.update_file(photo_id, size=found.size, mtime_ns=found.mtime_ns)
+        for photo_id, found in plan.moved:
+            catalog.update_file(photo_id, path=str(found.path), source_root=str(found.root),
+                                size=found.size, mtime_ns=found.mtime_ns)
+        for photo_id, found, digest in plan.changed:
+            catalog.reset_for_new_content(photo_id, found.size, found.mtime_ns, digest)
+        for found, digest in plan.new:
+            catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
+        for problem in plan.problems:
+            existing = catalog.get_by_path(problem.path)
+            photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
+            catalog.mark_failed(photo_id, "read", problem.reason)
+        if plan.changed:
+            catalog.bump_generation()
+    report.new += len(plan.new)
+    report.updated += len(plan.changed)
+    report.moved += len(plan.moved)
+    report.unchanged += len(plan.unchanged) + len(plan.touched)
+    report.failed.extend((p.path, p.reason) for p in plan.problems)
+
+
+class Importer:
+    """Processes the photos that need work, batch by batch."""
+
+    def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder", index: "VectorIndex",
+                 jobs: int = 8, batch_size: int = 32, progress: Progress | None = None) -> None:
+        self.catalog = catalog
+        self.vision = vision
+        self.embedder = embedder
+        self.index = index
+        self.jobs = max(1, jobs)
+        self.batch_size = max(1, batch_size)
+        self.progress = progress or NoProgress()
+        self.embedded_count = 0
+
+    def run(self, photos: list["StoredPhoto"], report: AddReport) -> None:
+        self.progress.start(len(photos), "Describing and embedding")
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            for start in range(0, len(photos), self.batch_size):
+                batch = photos[start:start + self.batch_size]
+                cached = [self._cached_description(photo) for photo in batch]
+                prepared = list(pool.map(self._prepare, batch, cached))
+                self._commit(prepared, report)
+        self.progress.finish()
+
+    def _cached_description(self, photo: "StoredPhoto") -> Description | None:
+        digest = photo.data.get("hash")
+        if not digest:
+            return None
+        return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
+
+    def _prepare(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
+        """Read the file and get its description (cached or from the vision model).
+
+        Runs in worker threads, so it never touches the catalog.
+        """
+        from photolib import geocode, media
+
+        result = _Prepared(photo)
+        path = Path(photo.path)
+        try:
+            metadata = media.read_photo(path)
+        except PhotolibError as error:
+            result.error = str(error)
+            return result
+        except OSError as error:
+            result.error = f"cannot read file: {error.strerror or error}"
+            return result
+        result.stage = "vision"
+        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
+        result.metadata = (metadata, place)
+        if cached is not None:
+            result.description = cached
+            return result
+        vision_input = PhotoForVision(path, metadata, place, Path(photo.data.get("source_root") or path.parent))
+        try:
+            result.called_vision = True
+            result.description = self.vision.describe(vision_input)
+        except ProviderAuthError:
+            raise
+        except MalformedOutputError as error:
+            result.error, result.raw = f"unusable model output: {error}", error.raw
+        except PhotolibError as error:
+            result.error = f"vision failed: {error}"
+        return result
+
+    def _commit(self, prepared: list[_Prepared], report: AddReport) -> None:
+        described = [p for p in prepared if p.description is not None]
+        vectors = self._embed(described, prepared)
+        import numpy as np
+
+        with self.catalog.transaction():
+            for item in prepared:
+                self._store_one(item)
+            rows = [(item.photo.id, self.embedder.model_name, th, vec.astype(np.float32).tobytes(), vec.shape[0])
+                    for item, th, vec in vectors]
+            if rows:
+                self.catalog.store_embeddings(rows)
+                self.catalog.bump_generation()
+            self.catalog.store_ok([item.photo.id for item in described if item.error is None])
+        if vectors:
+            self.index.add(np.array([item.photo.id for item, _, _ in vectors]),
+                           np.stack([vec for _, _, vec in vectors]))
+        for item in prepared:
+            if item.error:
+                report.failed.append((item.photo.path, item.error))
+        report.described += sum(1 for item in prepared if item.called_vision)
+        report.embedded = self.embedded_count
+        self.progress.advance(len(prepared), vision=report.described, embedded=report.embedded)
+
+    def _embed(self, described: list[_Prepared], prepared: list[_Prepared]) -> list:
+        """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
+        texts = {item.photo.id: item.description.embedding_text() for item in described}
+        existing = self.catalog.embedding_text_hashes(list(texts), self.embedder.model_name)
+        todo = [item for item in described if existing.get(item.photo.id) != text_hash(texts[item.photo.id])]
+        if not todo:
+            return []
+        try:
+            matrix = self.embedder.embed_documents([texts[item.photo.id] for item in todo])
+        except ProviderAuthError:
+            raise
+        except PhotolibError as error:
+            for item in todo:
+                item.error, item.stage = f"embedding failed: {error}", "embedding"
+            return []
+        self._check_dimension(matrix)
+        self.embedded_count += len(todo)
+        return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
+
+    def _check_dimension(self, matrix) -> None:
+        from photolib.errors import IndexMismatchError
+
+        if self.index.dimension and matrix.shape[1] != self.index.dimension:
+            raise IndexMismatchError(
+                f"the embedder returned {matrix.shape[1]}-d vectors but the library holds {self.index.dimension}-d "
+                f"vectors of {self.index.model}: run `photolib reindex --reembed`"
+            )
+
+    def _store_one(self, item: _Prepared) -> None:
+        if item.metadata is not None:
+            self.catalog.store_metadata(item.photo.id, *item.metadata)
+        if item.description is not None:
+            self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
+            if item.called_vision:
+                self.catalog.cache_description(item.photo.data["hash"], self.vision.model_name,
+                                               self.vision.prompt_version, item.description)
+        if item.error:
+            self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
+
+
+def plan_counts_for_dry_run(catalog: "Catalog", vision: "Vision", plan: "ScanPlan", report: AddReport,
+                            pending: list["StoredPhoto"]) -> None:
+    """What `add` would send, without sending or writing anything."""
+    hashes = [d for _, d in plan.new] + [d for _, _, d in plan.changed] + [p.data.get("hash") for p in pending]
+    uncached = [d for d in hashes if d and catalog.cached_description(d, vision.model_name, vision.prompt_version) is None]
+    report.dry_run = True
+    report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)
+    report.unchanged = len(plan.unchanged) + len(plan.touched)
+    report.retried = len(pending)
+    report.to_describe = len(uncached)
+    report.to_embed = len(hashes)
+    report.failed.extend((p.path, p.reason) for p in plan.problems)
+
+
+def absolute(path: str | os.PathLike) -> Path:
+    """Absolute path without resolving symlinks: the path the user sees is the one stored."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+PhotoFilter = Callable[["StoredPhoto"], bool]

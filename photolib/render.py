@@ -1,0 +1,212 @@
+"""Rich tables, panels, progress and JSON: everything the user sees.
+
+Data goes to stdout, messages and progress to stderr. Text that comes from
+files or models is shown literally: it is never parsed as Rich markup, and
+control characters (ANSI escapes, newlines, bidi overrides) are made visible
+instead of reaching the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+
+stdout = Console(soft_wrap=False, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(value: Any) -> str:
+    """Printable text: control and bidi characters become visible escapes."""
+    text = "" if value is None else str(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def cell(value: Any, style: str = "") -> Text:
+    return Text(safe(value), style=style)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def message(text: str, style: str = "") -> None:
+    stderr.print(Text(safe(text), style=style))
+
+
+def error(text: str) -> None:
+    stderr.print(Text("error: ", style="bold red") + Text(safe(text)))
+
+
+def _table(title: str | None, columns: Iterable[tuple[str, dict]]) -> Table:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name, options in columns:
+        table.add_column(name, **options)
+    return table
+
+
+def _tags(tags: list[str], limit: int = 6) -> str:
+    shown = ", ".join(tags[:limit])
+    return shown + (f" +{len(tags) - limit}" if len(tags) > limit else "")
+
+
+def hits_table(hits: list[dict[str, Any]], title: str) -> None:
+    if not hits:
+        message("No photos matched. Try other words or a larger --threshold.", "yellow")
+        return
+    table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
+                           ("caption", {"overflow": "fold"}), ("tags", {}), ("taken", {"no_wrap": True})])
+    for hit in hits:
+        table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
+                      cell(_tags(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
+    stdout.print(table)
+
+
+def photos_table(photos: list[dict[str, Any]]) -> None:
+    if not photos:
+        message("No photos match those filters.", "yellow")
+        return
+    table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
+                                             ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
+    colours = {"ok": "green", "failed": "red", "pending": "yellow"}
+    for photo in photos:
+        table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
+                      cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
+    stdout.print(table)
+
+
+def photo_panel(photo: dict[str, Any]) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    gps = photo.get("gps")
+    rows = [
+        ("path", photo["path"]), ("status", photo["status"]), ("error", photo.get("error")),
+        ("taken", photo.get("taken_at")), ("camera", photo.get("camera")), ("lens", photo.get("lens")),
+        ("gps", f"{gps['lat']:.5f}, {gps['lon']:.5f}" if gps else None), ("place", photo.get("place")),
+        ("size", f"{photo['width']}×{photo['height']} px" if photo.get("width") else None),
+        ("tags", ", ".join(photo.get("tags") or [])), ("caption", photo.get("caption")),
+        ("description", photo.get("description")), ("vision model", photo.get("vision_model")),
+        ("embedding model", _with_dimension(photo)), ("raw model output", photo.get("raw_output")),
+        ("hash", photo.get("hash")), ("added", photo.get("added_at")),
+    ]
+    for name, value in rows:
+        if value not in (None, ""):
+            table.add_row(name, cell(value))
+    for generation in photo.get("generations") or []:
+        table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
+    stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
+
+
+def _with_dimension(photo: dict[str, Any]) -> str | None:
+    if not photo.get("embedding_model"):
+        return None
+    return f"{photo['embedding_model']} ({photo['embedding_dimension']}-d)"
+
+
+def add_summary(report: Any) -> None:
+    if report.dry_run:
+        table = _table("Dry run: nothing was sent or written", [("", {"style": "bold"}), ("", {"justify": "right"})])
+        for name, value in [("new photos", report.new), ("changed photos", report.updated), ("moved", report.moved),
+                            ("unchanged", report.unchanged), ("pending/failed to retry", report.retried),
+                            ("vision calls", report.to_describe), ("photos to embed", report.to_embed)]:
+            table.add_row(name, str(value))
+        stdout.print(table)
+        return
+    table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
+                                      ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
+                                      ("retried", {"justify": "right"}), ("failed", {"justify": "right"}),
+                                      ("vision calls", {"justify": "right"})])
+    failed_style = "red" if report.failed else ""
+    table.add_row(str(report.new), str(report.updated), str(report.moved), str(report.unchanged),
+                  str(report.retried), Text(str(len(report.failed)), style=failed_style), str(report.described))
+    stdout.print(table)
+    if report.failed:
+        failures = _table("Failed files", [("path", {"overflow": "fold"}), ("reason", {"overflow": "fold"})])
+        for path, reason in report.failed:
+            failures.add_row(cell(path, "cyan"), cell(reason))
+        stdout.print(failures)
+
+
+def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:
+    title = f"{len(albums)} albums" + (f" at threshold {threshold}" if threshold is not None else "")
+    table = _table(title, [("#", {"justify": "right"}), ("album", {"overflow": "fold"}), ("photos", {"justify": "right"}),
+                           ("ids", {"overflow": "fold"})])
+    for number, album in enumerate(albums, 1):
+        ids = album["photo_ids"]
+        shown = ", ".join(map(str, ids[:12])) + (" …" if len(ids) > 12 else "")
+        table.add_row(str(album.get("id") or number), cell(album["name"], "bold"), str(album["size"]), shown)
+    stdout.print(table)
+    if singletons:
+        message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"
+                + (" …" if len(singletons) > 30 else ""))
+
+
+def stats_panel(stats: dict[str, Any]) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    providers = stats["providers"]
+    for name, value in [
+        ("library", stats["library"]), ("config", stats["config"] or "(none, defaults)"),
+        ("photos", f"{stats['photos']} ({stats['ok']} ok, {stats['pending']} pending, {stats['failed']} failed)"),
+        ("vision", providers["vision"]), ("embedding", providers["embedding"]),
+        ("generation", providers["generation"] or "(not configured)"),
+        ("catalog vectors", f"{stats['catalog_vectors']} of {stats['embedding_model'] or '-'}"
+                            + (f" ({stats['dimension']}-d)" if stats["dimension"] else "")),
+        ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
+                  + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
+    ]:
+        table.add_row(name, cell(value))
+    stdout.print(Panel(table, title="photolib", expand=False))
+    for problem in stats["problems"]:
+        message(f"! {problem}", "yellow")
+    if not stats["problems"]:
+        message("Everything is consistent.", "green")
+
+
+class RichProgress:
+    """Adapter from the library's Progress hooks to a Rich progress bar on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def start(self, total: int | None, description: str) -> None:
+        if not self.enabled:
+            return
+        self.finish()
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=stderr, transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total, rate="", calls="")
+
+    def advance(self, count: int = 1, **counters: int) -> None:
+        if self._progress is None:
+            return
+        self._progress.advance(self._task, count)
+        task = self._progress.tasks[0]
+        speed = task.finished_speed or task.speed
+        calls = " ".join(f"{name}: {value}" for name, value in counters.items())
+        self._progress.update(self._task, rate=f"{speed:.1f} photos/s" if speed else "", calls=calls)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,136 @@
+"""Walk folders and sort files into new, changed, moved, unchanged and gone.
+
+Decisions come from stat data first (size + mtime) and a content hash only
+when stat says a file is unknown or changed, so re-scanning a large unchanged
+tree costs one `stat` per file and no reads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+
+
+@dataclass
+class FoundFile:
+    path: Path
+    root: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanPlan:
+    """What `add` has to do; ids refer to catalog rows."""
+
+    new: list[tuple[FoundFile, str]] = field(default_factory=list)  # (file, hash)
+    changed: list[tuple[int, FoundFile, str]] = field(default_factory=list)  # content differs
+    touched: list[tuple[int, FoundFile]] = field(default_factory=list)  # stat differs, same bytes
+    moved: list[tuple[int, FoundFile]] = field(default_factory=list)  # known bytes at a new path
+    unchanged: list[int] = field(default_factory=list)
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def walk_photos(root: Path, problems: list[ScanProblem]) -> Iterator[FoundFile]:
+    """Photo files under `root` (or `root` itself), skipping hidden folders and files.
+
+    Symlinked folders are not followed (no loops, nothing outside the tree);
+    symlinked files are read, and a broken one is reported.
+    """
+    if root.is_file() or root.is_symlink() and not root.is_dir():
+        found = _found(root, root.parent, problems)
+        if found:
+            yield found
+        return
+    def on_error(error: OSError) -> None:
+        problems.append(ScanProblem(str(error.filename), f"cannot read folder: {error.strerror}"))
+    for folder, dirs, files in os.walk(root, onerror=on_error):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or os.path.splitext(name)[1].lower().lstrip(".") not in SUPPORTED_EXTENSIONS:
+                continue
+            found = _found(Path(folder) / name, root, problems)
+            if found:
+                yield found
+
+
+def _found(path: Path, root: Path, problems: list[ScanProblem]) -> FoundFile | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        problems.append(ScanProblem(str(path), "broken symbolic link or vanished file"))
+        return None
+    except OSError as error:
+        problems.append(ScanProblem(str(path), f"cannot stat file: {error.strerror}"))
+        return None
+    return FoundFile(path=path, root=root, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+
+
+def plan_scan(
+    roots: list[Path],
+    known: dict[str, tuple],
+    hashes_known: Callable[[list[str]], dict[str, list[tuple[int, str]]]],
+    on_file: Callable[[], None] | None = None,
+) -> ScanPlan:
+    """Compare the files under `roots` with `known` (Catalog.file_states())."""
+    plan = ScanPlan()
+    candidates: list[tuple[FoundFile, str]] = []
+    seen: set[str] = set()
+    for root in roots:
+        for found in walk_photos(root, plan.problems):
+            key = str(found.path)
+            if key in seen:
+                continue
+            seen.add(key)
+            if on_file:
+                on_file()
+            state = known.get(key)
+            if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
+                plan.unchanged.append(state[0])
+                continue
+            digest = _hash_or_problem(found, plan.problems)
+            if digest is None:
+                continue
+            if state is None:
+                candidates.append((found, digest))
+            elif state[3] == digest:
+                plan.touched.append((state[0], found))
+            else:
+                plan.changed.append((state[0], found, digest))
+    _sort_new_and_moved(plan, candidates, hashes_known([d for _, d in candidates]), seen)
+    return plan
+
+
+def _hash_or_problem(found: FoundFile, problems: list[ScanProblem]) -> str | None:
+    try:
+        return file_hash(found.path)
+    except OSError as error:
+        problems.append(ScanProblem(str(found.path), f"cannot read file: {error.strerror or error}"))
+        return None
+
+
+def _sort_new_and_moved(
+    plan: ScanPlan, candidates: list[tuple[FoundFile, str]],
+    by_hash: dict[str, list[tuple[int, str]]], seen: set[str],
+) -> None:
+    """A known hash whose old path is gone is a move; a copy of a known file is a new photo
+    (it reuses the cached description, so it costs no model call)."""
+    claimed: set[int] = set()
+    for found, digest in candidates:
+        owners = by_hash.get(digest, [])
+        gone = [pid for pid, path in owners if pid not in claimed and path not in seen and not os.path.exists(path)]
+        if gone and found.size > 0:
+            claimed.add(gone[0])
+            plan.moved.append((gone[0], found))
+        else:
+            plan.new.append((found, digest))

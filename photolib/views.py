@@ -1,0 +1,133 @@
+"""Plain-data views of catalog rows: the stable shapes behind `--json`.
+
+Keeping the shapes here, apart from both the catalog and the renderer, is what
+lets scripts rely on them: the table renderer and the JSON printer read the
+same dicts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from photolib.catalog import PHOTO_STATUSES, Catalog, StoredPhoto
+from photolib.errors import UsageError
+
+if TYPE_CHECKING:
+    from photolib.library import Library
+
+
+def photo_summary(photo: StoredPhoto) -> dict[str, Any]:
+    data = photo.data
+    return {"id": photo.id, "path": photo.path, "status": photo.status, "taken_at": data.get("taken_at"),
+            "caption": data.get("caption") or "", "tags": photo.tags}
+
+
+def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
+    data = photo.data
+    gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
+    embedding = catalog.db.execute(
+        "SELECT model, dimension FROM embeddings WHERE photo_id = ?", [photo.id]
+    ).fetchone()
+    camera = " ".join(p for p in (data.get("camera_make"), data.get("camera_model")) if p) or None
+    return {
+        "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
+        "failed_stage": data.get("failed_stage"), "taken_at": data.get("taken_at"), "camera": camera,
+        "camera_make": data.get("camera_make"), "camera_model": data.get("camera_model"),
+        "lens": data.get("lens"), "gps": gps, "place": data.get("place"), "tags": photo.tags,
+        "caption": data.get("caption"), "description": data.get("description"),
+        "width": data.get("width"), "height": data.get("height"),
+        "oriented_width": data.get("oriented_width"), "oriented_height": data.get("oriented_height"),
+        "format": data.get("format"), "size": data.get("size"), "hash": data.get("hash"),
+        "vision_model": data.get("vision_model"),
+        "embedding_model": embedding[0] if embedding else None,
+        "embedding_dimension": embedding[1] if embedding else None,
+        "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
+        "updated_at": data.get("updated_at"),
+        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
+                        for g in catalog.generations(photo.id)],
+    }
+
+
+def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None) -> tuple[str, list]:
+    """SQL WHERE clause and parameters for `list`; dates are ISO strings, `until` exclusive."""
+    clauses, params = ["1"], []
+    if tag:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
+        params.append(tag.strip().lower())
+    if since:
+        clauses.append("taken_at >= ?")
+        params.append(since)
+    if until:
+        clauses.append("taken_at < ?")
+        params.append(until)
+    if status:
+        if status not in PHOTO_STATUSES:
+            raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
+        clauses.append("status = ?")
+        params.append(status)
+    return " AND ".join(clauses), params
+
+
+def library_stats(library: "Library") -> dict[str, Any]:
+    """Counts, configuration and every inconsistency found, each with the command that fixes it."""
+    from photolib.index import read_stamp
+
+    catalog = library.catalog
+    counts = catalog.status_counts()
+    models = catalog.embedding_models()
+    stamp = read_stamp(library.index_folder)
+    settings = library.settings
+    problems = _problems(library, counts, models, stamp)
+    return {
+        "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
+        "index_vectors": stamp.count if stamp else 0,
+        "embedding_model": models[0][0] if models else None,
+        "dimension": models[0][1] if models else None,
+        "catalog_vectors": sum(n for _m, _d, n in models),
+        "catalog_generation": catalog.generation,
+        "index_generation": stamp.generation if stamp else None,
+        "index_model": stamp.model if stamp else None,
+        "index_kind": stamp.kind if stamp else None,
+        "library": str(library.root),
+        "config": str(settings.config_path) if settings.config_path else None,
+        "providers": {
+            "vision": _provider_line(settings.vision),
+            "embedding": _provider_line(settings.embedding),
+            "generation": _provider_line(settings.generation) if settings.generation else None,
+        },
+        "problems": problems,
+    }
+
+
+def _provider_line(provider: Any) -> str:
+    return f"{provider.provider}" + (f" ({provider.model})" if provider.model else "")
+
+
+def _problems(library: "Library", counts: dict[str, int], models: list, stamp: Any) -> list[str]:
+    catalog = library.catalog
+    problems = []
+    vectors = sum(n for _m, _d, n in models)
+    if len(models) > 1:
+        problems.append("embeddings of several models are mixed: run `photolib reindex --reembed`")
+    configured = library.settings.embedding.model or _default_embedding_model(library)
+    if models and configured and models[0][0] != configured:
+        problems.append(f"catalog vectors are {models[0][0]} but the configured embedder is {configured}: "
+                        "run `photolib reindex --reembed`")
+    if vectors and stamp is None:
+        problems.append("the index file is missing: run `photolib reindex` (or any search rebuilds it)")
+    elif stamp is not None and (stamp.generation != catalog.generation or stamp.count != vectors):
+        problems.append(f"the index is stale ({stamp.count} vectors at generation {stamp.generation}; catalog has "
+                        f"{vectors} at generation {catalog.generation}): run `photolib reindex`")
+    if counts["pending"]:
+        problems.append(f"{counts['pending']} photos are pending: run `photolib add` on their folder to finish them")
+    if counts["failed"]:
+        problems.append(f"{counts['failed']} photos failed: see `photolib list --status failed`; "
+                        "`photolib add` retries model failures")
+    return problems
+
+
+def _default_embedding_model(library: "Library") -> str | None:
+    try:
+        return library.embedder.model_name
+    except Exception:  # a provider that cannot be built is reported by the commands that need it
+        return None

@@ -1,0 +1,63 @@
+"""Shared fixtures: every test runs against its own user dirs and library, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SECRET_VARS = ("HF_TOKEN", "OPENAI_API_KEY", "PHOTOLIB_LIBRARY", "PHOTOLIB_CONFIG")
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Point config/data dirs at a temp folder and clear settings from the environment."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in list(os.environ):
+        if name.startswith("PHOTOLIB_") or name in SECRET_VARS:
+            monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One loaded MiniLM for the whole session: loading weights is the slow part."""
+    from photolib.providers.base import ProviderSettings
+    from photolib.providers.minilm import MiniLMEmbedder
+
+    model = MiniLMEmbedder(ProviderSettings(provider="local"))
+    model.embed_query("warm up")
+    return model
+
+
+@pytest.fixture
+def library_path(tmp_path) -> Path:
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def make_library(library_path, embedder):
+    """Build a Library on the test's folder with local providers (shared embedder)."""
+    from photolib.config import load_settings
+    from photolib.library import Library
+
+    opened = []
+
+    def build(**overrides):
+        settings = load_settings(library_path=overrides.pop("path", library_path))
+        for key, value in overrides.pop("settings", {}).items():
+            setattr(settings, key, value)
+        messages = []
+        library = Library(settings, embedder=overrides.pop("embedder", embedder), notify=messages.append, **overrides)
+        library.messages = messages
+        opened.append(library)
+        return library
+
+    yield build
+    for library in opened:
+        library.close()

@@ -1,0 +1,103 @@
+"""Configuration: precedence, validation messages, and where things live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from photolib.cli import app
+from photolib.config import load_settings
+from photolib.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_use_user_dirs(isolated_user_dirs):
+    settings = load_settings()
+    assert settings.library_path == isolated_user_dirs / ".local" / "share" / "photolib" / "library"
+    assert settings.vision.provider == "local" and settings.embedding.provider == "local"
+    assert settings.generation is None and settings.search_threshold == 1.5 and settings.jobs == 8
+
+
+def test_precedence_flag_over_env_over_file(tmp_path, isolated_user_dirs):
+    config = write(isolated_user_dirs / ".config" / "photolib" / "config.toml",
+                   '[library]\npath = "/from/file"\n[search]\nlimit = 3\n[add]\njobs = 2\n')
+    env = {"PHOTOLIB_LIBRARY": "/from/env", "PHOTOLIB_SEARCH_LIMIT": "7"}
+    assert load_settings(environ={}).library_path == Path("/from/file")
+    from_env = load_settings(environ=env)
+    assert from_env.library_path == Path("/from/env") and from_env.search_limit == 7 and from_env.jobs == 2
+    assert load_settings(library_path=Path("/from/flag"), environ=env).library_path == Path("/from/flag")
+    other = write(tmp_path / "other.toml", "[search]\nlimit = 4\n")
+    assert load_settings(config_path=other, environ={}).search_limit == 4
+    assert load_settings(environ={"PHOTOLIB_CONFIG": str(other)}).search_limit == 4
+    assert config.exists()
+
+
+def test_api_key_comes_from_named_env_var_and_is_hidden(tmp_path):
+    config = write(tmp_path / "c.toml", '[vision]\nprovider = "openai"\napi_key_env = "MY_KEY"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    settings = load_settings(config_path=config, environ={"MY_KEY": "sk-secret-123"})
+    assert settings.vision.api_key == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings)
+    hf = load_settings(config_path=write(tmp_path / "h.toml", '[embedding]\nprovider = "huggingface"\n'),
+                       environ={"HF_TOKEN": "hf_x"})
+    assert hf.embedding.api_key_env == "HF_TOKEN" and hf.embedding.api_key == "hf_x"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[serach]\nlimit = 3\n", "unknown section [serach]"),
+    ("[search]\nlimt = 3\n", "unknown key 'limt' in [search]"),
+    ("[search]\nlimit = \"many\"\n", "[search] limit = 'many' must be a whole number"),
+    ("[vision]\nprovider = \"magic\"\n", "unknown provider 'magic'"),
+    ("[generation]\nprovider = \"local\"\n", "unknown provider 'local'"),
+    ("[search\n", "not valid TOML"),
+    ("[embedding]\nbatch_size = -4\n", "must not be negative"),
+])
+def test_config_errors_name_file_and_key(tmp_path, text, fragment):
+    config = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_path=config, environ={})
+    assert fragment in str(caught.value) and str(config) in str(caught.value)
+
+
+def test_bad_env_value_names_the_variable():
+    with pytest.raises(ConfigError, match="PHOTOLIB_ADD_JOBS"):
+        load_settings(environ={"PHOTOLIB_ADD_JOBS": "lots"})
+
+
+def test_cli_reports_config_error_in_one_line(tmp_path):
+    config = write(tmp_path / "bad.toml", "[search]\nlimt = 3\n")
+    result = CliRunner().invoke(app, ["--config", str(config), "stats"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "limt" in result.output
+    missing = CliRunner().invoke(app, ["--config", str(tmp_path / "nope.toml"), "stats"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_library_folder_is_private(tmp_path):
+    library = tmp_path / "lib"
+    CliRunner().invoke(app, ["--library", str(library), "stats"])
+    assert (library.stat().st_mode & 0o777) == 0o700
+    assert ((library / "catalog.db").stat().st_mode & 0o777) == 0o600
+
+
+def test_example_config_documents_every_key(tmp_path):
+    from photolib.config import COMMON_PROVIDER_KEYS, PLAIN_SECTIONS, PROVIDER_KINDS, PROVIDER_OPTIONS
+
+    example = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    uncommented = "\n".join(line.lstrip("# ") for line in example.splitlines())
+    for section, keys in PLAIN_SECTIONS.items():
+        assert f"[{section}]" in example
+        for key in keys:
+            assert f"{key} =" in uncommented, f"[{section}] {key} undocumented"
+    for kind in PROVIDER_KINDS:
+        assert f"[{kind}]" in example
+        for key in list(COMMON_PROVIDER_KEYS) + list(PROVIDER_OPTIONS[kind]):
+            assert key in uncommented, f"[{kind}] {key} undocumented"
+    # and the example itself loads (with the commented keys left out)
+    assert load_settings(config_path=write(tmp_path / "ex.toml", example), environ={}).search_limit == 10
