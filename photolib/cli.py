@@ -224,6 +224,39 @@ def stats(ctx: typer.Context, json_out: bool = JSON) -> None:
 app.command("doctor", help="Same as `stats`.")(stats)
 
 
+@app.command()
+def imagine(
+    ctx: typer.Context,
+    photo: Optional[str] = typer.Argument(None, help="Photo id or path to draw inspiration from."),
+    prompt_only: bool = typer.Option(False, "--prompt-only", help="Print the prompt the vision model writes; generate nothing."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Use this prompt instead of asking the vision model."),
+    count: int = typer.Option(1, "--count", "-c", min=1, max=16, help="Images to generate."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="First seed (then seed+1, ...); random if unset."),
+    width: Optional[int] = typer.Option(None, "--width", min=64, max=4096, help="Image width in pixels."),
+    height: Optional[int] = typer.Option(None, "--height", min=64, max=4096, help="Image height in pixels."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, max=200, help="Inference steps."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, max=50.0, help="Guidance scale."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the PNGs (default: the library's generated/)."),
+    list_past: bool = typer.Option(False, "--list", help="List past generations instead."),
+    json_out: bool = JSON,
+) -> None:
+    """Generate new images inspired by a photo (vision prompt, then FLUX or another generator)."""
+    from photolib.errors import UsageError
+    from photolib.imagine import ImagineRequest
+
+    library = _library(ctx)
+    if list_past:
+        rows = library.generations()
+        _render().print_json(rows) if json_out else _render().generations_table(rows)
+        return
+    if photo is None:
+        raise UsageError("imagine needs a photo id or path (or --list): see `photolib list`")
+    request = ImagineRequest(prompt=prompt, prompt_only=prompt_only, count=count, seed=seed, width=width,
+                             height=height, steps=steps, guidance=guidance, out=out.absolute() if out else None)
+    result = library.imagine(photo, request)
+    _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
+
+
 @albums_app.callback(invoke_without_command=True)
 def albums(
     ctx: typer.Context,

@@ -25,6 +25,10 @@ class ConfigError(PhotolibError):
     exit_code = 2
 
 
+class GeneratorNotConfiguredError(PhotolibError):
+    """`imagine` needs a [generation] provider; the message says which keys to set."""
+
+
 class LibraryLockedError(PhotolibError):
     """Another photolib process is writing to the same library."""
 

@@ -23,6 +23,7 @@ from photolib.progress import Notify, Progress, ignore
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
 
 CATALOG_NAME = "catalog.db"
@@ -85,11 +86,11 @@ class Library:
     @property
     def generator(self) -> Any:
         if self._generator is None:
+            from photolib.errors import GeneratorNotConfiguredError
             from photolib.providers.base import make_provider
-            from photolib.errors import ConfigError
 
             if self.settings.generation is None:
-                raise ConfigError(
+                raise GeneratorNotConfiguredError(
                     "no image generator is configured: set [generation] provider = \"huggingface\" (with HF_TOKEN) "
                     "or \"openai\" (with OPENAI_API_KEY) in the config file, or PHOTOLIB_GENERATION_PROVIDER"
                 )
@@ -384,6 +385,15 @@ class Library:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
+        """Generate images inspired by a photo; see `photolib.imagine`."""
+        from photolib.imagine import imagine
+
+        return imagine(self, photo_ref, request)
+
+    def generations(self) -> list[dict[str, Any]]:
+        return self.catalog.generations()
 
     def saved_albums(self) -> list["Album"]:
         from photolib.albums import Album

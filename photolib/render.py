@@ -210,3 +210,24 @@ class RichProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def imagine_panel(result: dict[str, Any]) -> None:
+    body = Text("Prompt\n", style="bold") + Text(safe(result["prompt"]))
+    if result["images"]:
+        body += Text(f"\n\nImages ({safe(result['model'])})\n", style="bold")
+        body += Text("\n".join(f"{safe(image['path'])}  (seed {image['seed']})" for image in result["images"]))
+    stdout.print(Panel(body, title=f"imagine: photo {result['photo_id']}", expand=False))
+
+
+def generations_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        message("No images generated yet: try `photolib imagine <photo-id>`.", "yellow")
+        return
+    table = _table(f"{len(rows)} generations", [("id", {"justify": "right"}), ("photo", {"justify": "right"}),
+                                                ("when", {"no_wrap": True}), ("model", {}), ("seed", {"justify": "right"}),
+                                                ("path", {"overflow": "fold"}), ("prompt", {"overflow": "fold"})])
+    for row in rows:
+        table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
+                      cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
+    stdout.print(table)

@@ -1,0 +1,107 @@
+"""`imagine`: a new image inspired by a photo, in two steps.
+
+First the vision provider writes an aesthetic, name-free prompt from the photo
+(subjects, composition, style, mood, colours: similar, not identical); then
+the generation provider renders it. Every image is written atomically under
+the library (or `out`) and recorded in the catalog with its prompt, model and
+seed, so a generation can be found and repeated later.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from photolib.errors import MalformedOutputError
+from photolib.models import PhotoForVision
+
+if TYPE_CHECKING:
+    from photolib.library import Library
+
+
+@dataclass
+class ImagineRequest:
+    prompt: str | None = None  # skip step 1 when given
+    prompt_only: bool = False
+    count: int = 1
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    out: Path | None = None
+
+
+@dataclass
+class ImagineResult:
+    photo_id: int
+    prompt: str
+    model: str | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)  # {path, seed, id}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"photo_id": self.photo_id, "prompt": self.prompt, "model": self.model, "images": self.images}
+
+
+def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -> ImagineResult:
+    photo = library.resolve(photo_ref)
+    prompt = request.prompt or _prompt_from_photo(library, photo)
+    result = ImagineResult(photo.id, prompt)
+    if request.prompt_only:
+        return result
+    generator = library.generator
+    options = library.settings.generation.options if library.settings.generation else {}
+    folder = request.out or library.root / "generated"
+    folder.mkdir(parents=True, exist_ok=True)
+    first_seed = request.seed if request.seed is not None else random.randrange(2**31)
+    result.model = generator.model_name
+    for number in range(max(1, request.count)):
+        seed = first_seed + number
+        image = generator.generate(
+            prompt, seed=seed, width=request.width or options.get("width"),
+            height=request.height or options.get("height"), steps=request.steps or options.get("steps"),
+            guidance=request.guidance if request.guidance is not None else options.get("guidance"),
+        )
+        path = _write_png(image, folder / f"photo{photo.id}-{datetime.now():%Y%m%d-%H%M%S}-seed{seed}.png")
+        with library.catalog.transaction():
+            generation_id = library.catalog.record_generation(photo.id, prompt, generator.model_name, seed, str(path))
+        result.images.append({"id": generation_id, "path": str(path), "seed": seed})
+    return result
+
+
+def _prompt_from_photo(library: "Library", photo: Any) -> str:
+    from photolib import geocode, media
+
+    path = Path(photo.path)
+    metadata = media.read_photo(path)
+    place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
+    prompt = library.vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
+    if not prompt or not prompt.strip():
+        raise MalformedOutputError(f"the vision model gave an empty prompt for photo {photo.id}: try again or pass --prompt")
+    return prompt.strip()
+
+
+def _write_png(data: bytes, path: Path) -> Path:
+    """Check the bytes are an image, store them as PNG, atomically."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+    except Exception as error:  # noqa: BLE001 - any decoder failure means a bad answer
+        raise MalformedOutputError(f"the generator returned data that is not an image ({error})") from None
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        out.write(buffer.getvalue())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    return path
