@@ -6,6 +6,12 @@ deterministic: photos with the most neighbours lead first (they are the
 centres of their events), ties broken by id; `seed` shuffles the order for a
 different, still repeatable, grouping. Every photo lands in exactly one album;
 groups smaller than `min_size` are reported as singletons, never dropped.
+
+The threshold is the hard limit, but a leader also stops pulling neighbours at
+a clear gap in distance (a jump of more than `GAP` that at least doubles the
+distance). Descriptions of different events share many words, so at the
+default 1.5 everything may be "within the threshold"; the gap is what keeps a
+beach holiday and a winter city trip apart.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
     from photolib.library import Library
 
 NEIGHBOURS = 512  # nearest neighbours examined per photo
+GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends an album
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december"]
 GENERIC_TAGS = set(MONTHS) | {
@@ -79,15 +86,26 @@ def group_library(library: "Library", *, threshold: float, min_size: int, seed: 
 
 
 def _neighbour_lists(index: Any, ids: Any, threshold: float) -> dict[int, list[int]]:
-    """photo id -> ids within `threshold` (squared L2), nearest first."""
+    """photo id -> ids within `threshold` (squared L2) and before the first gap, nearest first."""
     import numpy as np
 
     vectors = np.vstack([index.reconstruct(int(i)) for i in ids])
     distances, found = index.search(vectors, min(NEIGHBOURS, len(ids)))
-    return {
-        int(pid): [int(j) for d, j in zip(row_d, row_i) if j >= 0 and j != pid and d <= threshold]
-        for pid, row_d, row_i in zip(ids, distances, found)
-    }
+    return {int(pid): _before_gap(int(pid), row_d, row_i, threshold)
+            for pid, row_d, row_i in zip(ids, distances, found)}
+
+
+def _before_gap(pid: int, distances: Any, ids: Any, threshold: float) -> list[int]:
+    kept: list[int] = []
+    previous = 0.0
+    for distance, other in zip(distances, ids):
+        if other < 0 or other == pid:
+            continue
+        if distance > threshold or (distance - previous > GAP and distance >= 2 * previous):
+            break
+        kept.append(int(other))
+        previous = float(distance)
+    return kept
 
 
 def _greedy_groups(ids: Any, neighbours: dict[int, list[int]], seed: int | None) -> list[list[int]]:

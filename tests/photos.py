@@ -1,0 +1,72 @@
+"""Test photo factory: realistic small photos with EXIF, written with Pillow."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
+def _dms(value: float) -> tuple:
+    value = abs(value)
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    seconds = round((value - degrees - minutes / 60) * 3600, 4)
+    return (Fraction(degrees), Fraction(minutes), Fraction(seconds).limit_denominator(10000))
+
+
+def make_photo(path, *, size=(640, 480), color=(200, 120, 40), taken_at: datetime | None = None,
+               make: str | None = None, model: str | None = None, lens: str | None = None,
+               gps: tuple[float, float] | None = None, orientation: int | None = None,
+               fmt: str | None = None, pattern: bool = True, quality: int = 85) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size, color)
+    if pattern:
+        rng = random.Random(str(path) + str(color) + str(taken_at))
+        draw = ImageDraw.Draw(image)
+        for _ in range(6):
+            x, y = rng.randrange(size[0]), rng.randrange(size[1])
+            shade = tuple(max(0, min(255, c + rng.randint(-40, 40))) for c in color)
+            draw.ellipse([x, y, x + size[0] // 5, y + size[1] // 5], fill=shade)
+    exif = Image.Exif()
+    if make:
+        exif[0x010F] = make
+    if model:
+        exif[0x0110] = model
+    if orientation:
+        exif[0x0112] = orientation
+    if taken_at:
+        exif[0x0132] = taken_at.strftime("%Y:%m:%d %H:%M:%S")
+        exif.get_ifd(EXIF_IFD)[0x9003] = taken_at.strftime("%Y:%m:%d %H:%M:%S")
+    if lens:
+        exif.get_ifd(EXIF_IFD)[0xA434] = lens
+    if gps:
+        gps_ifd = exif.get_ifd(GPS_IFD)
+        gps_ifd[1] = "N" if gps[0] >= 0 else "S"
+        gps_ifd[2] = _dms(gps[0])
+        gps_ifd[3] = "E" if gps[1] >= 0 else "W"
+        gps_ifd[4] = _dms(gps[1])
+    fmt = fmt or {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF",
+                  "tiff": "TIFF", "bmp": "BMP", "gif": "GIF"}.get(path.suffix.lower().lstrip("."), "JPEG")
+    options = {"exif": exif.tobytes()} if fmt in ("JPEG", "PNG", "WEBP", "TIFF") else {}
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    image.save(path, format=fmt, **options)
+    return path
+
+
+def make_trip(root, name: str, n: int, *, start: datetime, gps: tuple[float, float], color,
+              make: str = "Canon", model: str = "Canon EOS R6") -> list[Path]:
+    folder = Path(root) / name
+    return [
+        make_photo(folder / f"photo_{i:03d}.jpg", taken_at=start + timedelta(minutes=37 * i),
+                   gps=(gps[0] + 0.001 * i, gps[1] + 0.001 * i), color=color, make=make, model=model,
+                   lens="RF24-105mm F4 L IS USM")
+        for i in range(n)
+    ]

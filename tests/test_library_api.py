@@ -1,0 +1,171 @@
+"""The Library facade used directly, as another program would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import datetime
+
+import pytest
+
+from photolib.errors import IndexMismatchError, LibraryLockedError
+from tests.photos import make_photo, make_trip
+
+
+@pytest.fixture
+def trips(tmp_path):
+    root = tmp_path / "pics"
+    make_trip(root, "Paris weekend", 3, start=datetime(2019, 4, 6, 11, 0), gps=(48.8566, 2.3522), color=(200, 180, 150))
+    make_trip(root, "Sydney harbour", 3, start=datetime(2019, 7, 20, 9, 0), gps=(-33.8568, 151.2153), color=(30, 90, 200))
+    return root
+
+
+def test_add_search_through_the_api(make_library, trips):
+    library = make_library()
+    report = library.add([trips])
+    assert (report.new, len(report.failed)) == (6, 0)
+    hits = library.search("paris france")
+    assert sorted(h.path for h in hits[:3]) == sorted(str(p) for p in (trips / "Paris weekend").iterdir())
+    sydney = library.show(hits[-1].id if "Sydney" in hits[-1].path else library.search("sydney")[0].id)
+    assert "winter" in sydney["tags"]  # July in the southern hemisphere
+
+
+def test_interrupted_add_resumes(make_library, trips):
+    class Interrupting:
+        model_name, prompt_version, remote_host = "interrupting-vision", "1", None
+
+        def __init__(self):
+            from photolib.providers.local import LocalVision
+            from photolib.providers.base import ProviderSettings
+
+            self.inner = LocalVision(ProviderSettings(provider="local"))
+            self.calls = 0
+
+        def describe(self, photo):
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return self.inner.describe(photo)
+
+    vision = Interrupting()
+    library = make_library(vision=vision, settings={"batch_size": 2, "jobs": 1})
+    with pytest.raises(KeyboardInterrupt):
+        library.add([trips])
+    counts = library.catalog.status_counts()
+    assert counts["ok"] == 2 and counts["pending"] == 4
+    calls_before = vision.calls
+    report = library.add([trips])
+    assert report.new == 0 and report.retried == 4
+    assert library.catalog.status_counts() == {"pending": 0, "ok": 6, "failed": 0}
+    assert library.index().count == 6
+    assert vision.calls - calls_before == 4  # only the unfinished photos are described again
+
+
+def test_second_writer_waits_then_gives_clear_message(make_library, trips, library_path):
+    first = make_library()
+    second = make_library(settings={"lock_timeout": 0.2})
+    with first.write_lock():
+        with pytest.raises(LibraryLockedError, match="another photolib process"):
+            second.add([trips])
+    assert second.add([trips]).new == 6
+
+
+def test_lock_held_by_another_process(make_library, trips, library_path):
+    library_path.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, filelock; l = filelock.FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); time.sleep(30)",
+         str(library_path / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LibraryLockedError):
+            make_library(settings={"lock_timeout": 0.3}).add([trips])
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_changing_embedding_model_requires_reembed(make_library, trips):
+    library = make_library()
+    library.add([trips])
+
+    class OtherModel:
+        model_name = "other/model"
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def embed_documents(self, texts):
+            import numpy as np
+
+            truncated = self.inner.embed_documents(texts)[:, :128]
+            return truncated / np.linalg.norm(truncated, axis=1, keepdims=True)
+
+        def embed_query(self, text):
+            return self.embed_documents([text])[0]
+
+    other = make_library(embedder=OtherModel(library.embedder))
+    with pytest.raises(IndexMismatchError, match="reindex --reembed"):
+        other.search("paris")
+    with pytest.raises(IndexMismatchError, match="reindex --reembed"):
+        other.add([trips])
+    result = other.reindex(reembed=True)
+    assert result == {"vectors": 6, "model": "other/model", "dimension": 128, "reembedded": 6}
+    assert "Paris" in other.search("paris")[0].path
+
+
+def test_search_during_add_sees_consistent_results(make_library, trips, tmp_path):
+    writer = make_library()
+    writer.add([trips])
+    more = tmp_path / "more"
+    make_trip(more, "Rome food tour", 6, start=datetime(2018, 10, 1, 19, 0), gps=(41.9028, 12.4964), color=(150, 40, 30))
+    errors = []
+
+    def search_loop():
+        reader = make_library()
+        try:
+            for _ in range(10):
+                reader.search("paris")
+                reader._index = None
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=search_loop)
+    thread.start()
+    writer.add([more])
+    thread.join()
+    assert errors == []
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys; from typer.testing import CliRunner; from photolib.cli import app; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+        "print(','.join(m for m in ('numpy', 'faiss', 'PIL', 'openai', 'huggingface_hub', 'tokenizers', 'safetensors') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == ""
+
+
+def test_duplicate_copies_reuse_descriptions(make_library, trips, tmp_path):
+    library = make_library()
+    library.add([trips])
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    source = next((trips / "Paris weekend").iterdir())
+    (copy_dir / "again.jpg").write_bytes(source.read_bytes())
+    report = library.add([copy_dir])
+    assert report.new == 1 and report.described == 0
+
+
+def test_new_photo_after_file_is_rewritten(make_library, tmp_path):
+    root = tmp_path / "one"
+    photo = make_photo(root / "a.jpg")
+    library = make_library()
+    library.add([root])
+    make_photo(photo, color=(10, 10, 10))
+    report = library.add([root])
+    assert report.updated == 1 and report.described == 1
