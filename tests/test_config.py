@@ -101,3 +101,10 @@ def test_example_config_documents_every_key(tmp_path):
             assert key in uncommented, f"[{kind}] {key} undocumented"
     # and the example itself loads (with the commented keys left out)
     assert load_settings(config_path=write(tmp_path / "ex.toml", example), environ={}).search_limit == 10
+
+
+def test_remote_provider_without_key_says_which_variable(tmp_path, library_path):
+    config = write(tmp_path / "remote.toml", '[vision]\nprovider = "huggingface"\n')
+    result = CliRunner().invoke(app, ["--config", str(config), "--library", str(library_path), "add", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "HF_TOKEN" in result.output and "[vision]" in result.output and "Traceback" not in result.output

@@ -110,6 +110,11 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
         raise ConfigError(
             f"[{kind}] provider = {settings.provider!r} is not known; use one of: {known}"
         )
+    if settings.provider != "local" and not settings.api_key and not settings.base_url:
+        raise ConfigError(
+            f"[{kind}] provider = {settings.provider!r} needs an API key: set the environment variable "
+            f"{settings.api_key_env or 'named by api_key_env'} (or set [{kind}] base_url to a server that needs none)"
+        )
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     return factory(settings)
