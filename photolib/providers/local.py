@@ -1,0 +1,175 @@
+"""Offline vision: an honest description from what can be known without a model.
+
+No pixels are interpreted beyond brightness and colour. The description is
+built from the taken date (season by hemisphere, time of day), the camera, the
+place (offline reverse geocoding), the shape and colours of the image, and the
+words people put in folder and file names ("Lisbon beach holiday/IMG_1234.jpg"
+says more than any EXIF tag). Those name words lead, because the text is what
+search and albums compare; camera noise such as IMG_1234 or DSC is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from photolib.models import Description, PhotoForVision, PhotoMetadata
+from photolib.providers.base import ProviderSettings
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+NORTHERN_SEASONS = ("winter", "winter", "spring", "spring", "spring", "summer", "summer", "summer",
+                    "autumn", "autumn", "autumn", "winter")
+FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
+NOISE = re.compile(
+    r"^(img|dsc|dscn|dscf|pxl|mvimg|vid|pict|pic|photo|photos|image|images|picture|pictures|screenshot|"
+    r"wp|gopr|dji|edited|copy|final|export|jpg|jpeg|png|heic|raw|burst|cover|portrait_mode)$"
+)
+STOPWORDS = {"the", "and", "of", "in", "at", "on", "with", "for", "to", "from", "my", "our", "de", "la", "le"}
+MAX_NAME_WORDS = 8
+
+
+class LocalVision:
+    """The `Vision` that needs no network: photos never leave the machine."""
+
+    prompt_version = "1"
+    remote_host = None
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.model_name = settings.model or "photolib-local-vision"
+
+    def describe(self, photo: PhotoForVision) -> Description:
+        facts = _Facts(photo)
+        return Description(tags=facts.tags(), caption=facts.caption(), description=facts.sentences())
+
+    def imagine_prompt(self, photo: PhotoForVision) -> str:
+        """A name-free prompt: shape, light, mood and colours only (no places, no file names)."""
+        facts = _Facts(photo)
+        colours = " and ".join(photo.metadata.dominant_colors[:2])
+        parts = [f"a {facts.shape} photograph"]
+        if facts.season or facts.time_of_day:
+            parts.append(" ".join(p for p in (facts.season, facts.time_of_day) if p) + " light")
+        parts.append(facts.mood)
+        if photo.metadata.grayscale:
+            parts.append("black and white, rich tonal contrast")
+        elif colours:
+            parts.append(f"dominant {colours} tones")
+        parts.append("natural composition, similar in spirit but not a copy")
+        return ", ".join(parts)
+
+
+class _Facts:
+    """What one photo's metadata and names say, as words."""
+
+    def __init__(self, photo: PhotoForVision) -> None:
+        meta: PhotoMetadata = photo.metadata
+        self.meta = meta
+        self.words = name_words(photo.path, photo.source_root)
+        self.place_parts = [p.strip() for p in (photo.place or "").split(",") if p.strip()]
+        taken = meta.taken_at
+        self.month = MONTHS[taken.month - 1] if taken else None
+        self.year = str(taken.year) if taken else None
+        self.weekday = taken.strftime("%A") if taken else None
+        self.season = _season(taken.month, meta.gps_lat) if taken else None
+        self.time_of_day = _time_of_day(taken.hour) if taken else None
+        self.shape = _shape(meta.oriented_width, meta.oriented_height)
+        self.mood = _mood(meta.brightness)
+
+    def tags(self) -> list[str]:
+        tags = [*self.words, *(p.lower() for p in self.place_parts), self.season, self.month, self.year,
+                self.time_of_day, *self.meta.dominant_colors, self.shape]
+        if self.meta.grayscale:
+            tags.append("black and white")
+        if self.meta.camera:
+            tags.append(self.meta.camera.lower())
+        return list(dict.fromkeys(t.lower() for t in tags if t))[:25]
+
+    def caption(self) -> str:
+        subject = " ".join(self.words).capitalize() if self.words else f"{self.shape.capitalize()} photo"
+        where = f" in {', '.join(self.place_parts)}" if self.place_parts else ""
+        when = ", ".join(p for p in (" ".join(p for p in (self.season, self.time_of_day) if p),
+                                     " ".join(p for p in (self.month, self.year) if p)) if p)
+        return f"{subject}{where}" + (f" — {when}" if when else "")
+
+    def sentences(self) -> str:
+        meta = self.meta
+        out = []
+        if self.words:
+            out.append(f"{' '.join(self.words).capitalize()}.")
+        if meta.taken_at:
+            out.append(f"Taken on {self.weekday} {meta.taken_at.day} {self.month} {self.year} in the "
+                       f"{self.time_of_day}, in {self.season}.")
+        if self.place_parts:
+            out.append(f"Place: {', '.join(self.place_parts)}.")
+        look = "black-and-white" if meta.grayscale else " and ".join(meta.dominant_colors[:2])
+        out.append(f"A {self.mood} {self.shape} image" + (f", mostly {look}." if look else "."))
+        if meta.camera:
+            out.append(f"Shot with a {meta.camera}" + (f" and {meta.lens}." if meta.lens else "."))
+        return " ".join(out)
+
+
+def name_words(path: Path, source_root: Path | None) -> list[str]:
+    """Meaningful lower-case words from the folders below (and including) the root, and the file name."""
+    path = Path(path)
+    root = Path(source_root) if source_root else path.parent
+    try:
+        relative = path.relative_to(root.parent)
+    except ValueError:
+        relative = Path(path.parent.name) / path.name
+    names = [*relative.parent.parts, relative.stem]
+    words: list[str] = []
+    for name in names:
+        for word in _split(name):
+            if word not in words:
+                words.append(word)
+    return words[:MAX_NAME_WORDS]
+
+
+def _split(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    tokens = re.split(r"[\s_\-.,;:()\[\]{}+&#@!'\"/\\]+", spaced)
+    return [t.lower() for t in tokens if _meaningful(t.lower())]
+
+
+def _meaningful(token: str) -> bool:
+    if len(token) < 3 or token in STOPWORDS or NOISE.match(token):
+        return False
+    if any(ch.isdigit() for ch in token):
+        return False  # numbers, dates, counters, hashes
+    return token.isalpha()
+
+
+def _season(month: int, latitude: float | None) -> str:
+    season = NORTHERN_SEASONS[month - 1]
+    return FLIP[season] if latitude is not None and latitude < 0 else season
+
+
+def _time_of_day(hour: int) -> str:
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    if 17 <= hour < 21:
+        return "evening"
+    return "night"
+
+
+def _shape(width: int, height: int) -> str:
+    if not width or not height:
+        return "photo"
+    ratio = max(width, height) / min(width, height)
+    if ratio >= 2:
+        return "panorama"
+    if ratio < 1.1:
+        return "square"
+    return "landscape" if width > height else "portrait"
+
+
+def _mood(brightness: float | None) -> str:
+    if brightness is None:
+        return "balanced"
+    if brightness < 0.25:
+        return "dark"
+    if brightness > 0.7:
+        return "bright"
+    return "balanced"
