@@ -75,11 +75,12 @@ def group_library(library: "Library", *, threshold: float, min_size: int, seed: 
     neighbours = _neighbour_lists(index, ids, threshold)
     groups = _greedy_groups(ids, neighbours, seed)
     photos = library.catalog.get_many([int(i) for i in ids])
+    everywhere = _library_wide_tags(list(photos.values()))
     for group in groups:
         if len(group) < max(min_size, 1):
             result.singletons.extend(group)
         else:
-            result.albums.append(_named_album([photos[i] for i in group if i in photos]))
+            result.albums.append(_named_album([photos[i] for i in group if i in photos], everywhere))
     result.albums.sort(key=lambda album: (album.start or "9999", album.name))
     _make_names_unique(result.albums)
     return result
@@ -126,15 +127,23 @@ def _greedy_groups(ids: Any, neighbours: dict[int, list[int]], seed: int | None)
     return groups
 
 
-def _named_album(photos: list["StoredPhoto"]) -> Album:
+def _library_wide_tags(photos: list["StoredPhoto"]) -> set[str]:
+    """Tags most of the library shares (e.g. the imported folder's name): they name no album."""
+    if len(photos) < 4:
+        return set()
+    counts = Counter(tag for p in photos for tag in dict.fromkeys(p.tags))
+    return {tag for tag, n in counts.items() if n > 0.6 * len(photos)}
+
+
+def _named_album(photos: list["StoredPhoto"], skip: set[str]) -> Album:
     dates = sorted(p.data["taken_at"] for p in photos if p.data.get("taken_at"))
     start, end = (dates[0], dates[-1]) if dates else (None, None)
-    parts = [*_shared_words(photos), _date_span(start, end)]
+    parts = [*_shared_words(photos, skip), _date_span(start, end)]
     name = " — ".join(part for part in [" ".join(parts[:-1]).strip(), parts[-1]] if part) or "Untitled"
     return Album(name=name[:80], photo_ids=sorted(p.id for p in photos), start=start, end=end)
 
 
-def _shared_words(photos: list["StoredPhoto"]) -> list[str]:
+def _shared_words(photos: list["StoredPhoto"], skip: set[str]) -> list[str]:
     """Place first, then the tags most photos share, skipping dates, colours and shapes."""
     half = len(photos) / 2
     places = Counter((p.data.get("place") or "").split(",")[0].strip() for p in photos)
@@ -144,7 +153,7 @@ def _shared_words(photos: list["StoredPhoto"]) -> list[str]:
     for tag, n in tags.most_common():
         if len(words) >= 3 or n < half:
             break
-        if tag in GENERIC_TAGS or tag.isdigit() or any(tag.lower() in w.lower() for w in words):
+        if tag in GENERIC_TAGS or tag in skip or tag.isdigit() or any(tag.lower() in w.lower() for w in words):
             continue
         words.append(tag)
     return [w.title() if w.islower() else w for w in words]

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+                           TextColumn, TimeElapsedColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -191,7 +191,7 @@ class RichProgress:
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
             MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
             console=stderr, transient=False,
         )
         self._progress.start()
