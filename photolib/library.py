@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
 from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
-from photolib.progress import Notify, Progress, ignore
+from photolib.progress import NoProgress, Notify, Progress, ignore
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
@@ -215,7 +215,10 @@ class Library:
         report = AddReport(remote_host=getattr(self.vision, "remote_host", None))
         with self.write_lock():
             self._check_embedder_matches()
-            plan = plan_scan(roots, self.catalog.file_states(), self.catalog.ids_by_hash)
+            scanning = progress or NoProgress()
+            scanning.start(None, "Scanning")
+            plan = plan_scan(roots, self.catalog.file_states(), self.catalog.ids_by_hash, on_file=scanning.advance)
+            scanning.finish()
             if dry_run:
                 plan_counts_for_dry_run(self.catalog, self.vision, plan, report, self.catalog.photos_needing_work())
                 return report

@@ -15,6 +15,9 @@ from typing import Callable, Iterator
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
 
 
+PROGRESS_EVERY = 256
+
+
 @dataclass
 class FoundFile:
     path: Path
@@ -80,9 +83,12 @@ def plan_scan(
     roots: list[Path],
     known: dict[str, tuple],
     hashes_known: Callable[[list[str]], dict[str, list[tuple[int, str]]]],
-    on_file: Callable[[], None] | None = None,
+    on_file: Callable[[int], None] | None = None,
 ) -> ScanPlan:
-    """Compare the files under `roots` with `known` (Catalog.file_states())."""
+    """Compare the files under `roots` with `known` (Catalog.file_states()).
+
+    `on_file(n)` is told every `PROGRESS_EVERY` files, so progress costs nothing per file.
+    """
     plan = ScanPlan()
     candidates: list[tuple[FoundFile, str]] = []
     seen: set[str] = set()
@@ -92,8 +98,8 @@ def plan_scan(
             if key in seen:
                 continue
             seen.add(key)
-            if on_file:
-                on_file()
+            if on_file and len(seen) % PROGRESS_EVERY == 0:
+                on_file(PROGRESS_EVERY)
             state = known.get(key)
             if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
                 plan.unchanged.append(state[0])
