@@ -274,12 +274,9 @@ class Catalog:
             sql += f" LIMIT {int(limit)}"
         return [_decode_row(self._row_dict(row)) for row in self.db.execute(sql, list(params)).fetchall()]
 
-    def photos_needing_work(self, ids: Sequence[int] | None = None) -> list[StoredPhoto]:
+    def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
-        where = "status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding'))"
-        if ids is not None:
-            return [p for p in self.get_many(ids).values() if p.status == "pending"]
-        return self.photos_where(where)
+        return self.photos_where("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding'))")
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         for chunk in _chunks(list(photo_ids), 500):

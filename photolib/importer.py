@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from photolib.errors import MalformedOutputError, PhotolibError, ProviderAuthError
 from photolib.models import Description, PhotoForVision
@@ -239,5 +239,3 @@ def absolute(path: str | os.PathLike) -> Path:
     """Absolute path without resolving symlinks: the path the user sees is the one stored."""
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
-
-PhotoFilter = Callable[["StoredPhoto"], bool]
