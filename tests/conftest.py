@@ -17,7 +17,6 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in list(os.environ):
         if name.startswith("PHOTOLIB_") or name in SECRET_VARS:
             monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,60 @@
+"""What the remote vision and embedding backends share, whatever the client."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import numpy as np
+
+from photolib.errors import ProviderError
+from photolib.models import PhotoForVision
+
+
+def host_of(base_url: str | None, default: str) -> str:
+    return (urlparse(base_url).netloc or base_url) if base_url else default
+
+
+def image_data_url(photo: PhotoForVision, options: dict[str, Any]) -> str:
+    """The photo as an inline data URL: downscaled, upright, never uploaded anywhere else."""
+    from photolib.media import encode_for_upload
+
+    jpeg = encode_for_upload(photo.path, int(options.get("max_side", 1024)))
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def vision_messages(prompt: str, data_url: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [
+        {"type": "text", "text": prompt},
+        {"type": "image_url", "image_url": {"url": data_url}},
+    ]}]
+
+
+def unit_rows(rows: Any, expected: int) -> np.ndarray:
+    """Validate an embedding response: right count, one dimension, finite; then L2-normalise."""
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ProviderError("the embedding response is not a list of vectors of one dimension") from None
+    if matrix.ndim == 3:  # token-level features: mean-pool them
+        matrix = matrix.mean(axis=1)
+    if matrix.ndim == 1 and expected == 1:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2 or matrix.shape[0] != expected or matrix.shape[1] == 0:
+        raise ProviderError(f"expected {expected} embedding vectors, got an array of shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ProviderError("the embedding response contains NaN or infinite values")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ProviderError("the embedding response contains an all-zero vector")
+    return matrix / norms
+
+
+def embed_in_batches(texts: list[str], batch_size: int, embed_batch: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Embed in API-sized batches; every batch must agree on the dimension."""
+    parts = [embed_batch(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+    dimensions = {part.shape[1] for part in parts}
+    if len(dimensions) > 1:
+        raise ProviderError(f"the embedding model answered with mixed dimensions {sorted(dimensions)}")
+    return np.vstack(parts).astype(np.float32)

@@ -1,0 +1,186 @@
+"""Local HTTP servers that speak the OpenAI and Hugging Face inference protocols.
+
+The real `openai` and `huggingface_hub` clients are pointed at these with
+`base_url`. Each server records every request (path, headers, JSON body) so a
+test can check what photolib sent, and answers realistically by default; a
+test scripts failures per route with `server.script(route, Reply(...), ...)`.
+
+Routes:
+  POST /v1/chat/completions       OpenAI chat (also the HF router: base_url=/hf)
+  POST /hf/v1/chat/completions    Hugging Face chat_completion with base_url
+  POST /v1/embeddings             OpenAI embeddings
+  POST /hf/embed                  Hugging Face feature-extraction (TEI style)
+  POST /v1/images/generations     OpenAI images (b64_json, or url with answer_with_url)
+  POST /hf/image                  Hugging Face text-to-image (raw PNG bytes)
+  GET  /files/<name>.png          images served for url answers
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+DESCRIPTION = {
+    "tags": ["beach", "sunset", "sea", "people", "golden light"],
+    "caption": "Two people walking on a beach at sunset",
+    "description": "Two people walk along the shore as the sun sets over the sea. The sky is orange and pink.",
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer: status, body (dict -> JSON, str/bytes as is), headers, delay before answering."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate: bool = False  # announce the full length, send half, close
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def chat_reply(content: str) -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": "fake",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}}
+
+
+def text_vector(text: str, dimension: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dimension)
+    return (vector / np.linalg.norm(vector)).round(6).tolist()
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 120, 60)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+class FakeModelServer:
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+        self.requests: list[Request] = []
+        self.answer_with_url = False
+        self.chat_content = json.dumps(DESCRIPTION)
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeModelServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def script(self, route: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[route].extend(replies)
+
+    def calls(self, route: str) -> list[Request]:
+        return [r for r in self.requests if r.path == route]
+
+    def _next_script(self, route: str) -> Reply | None:
+        with self._lock:
+            queue = self._scripts.get(route)
+            return queue.popleft() if queue else None
+
+    # -- default answers ------------------------------------------------------
+
+    def default_reply(self, path: str, body: Any) -> Reply:
+        if path.endswith("/chat/completions"):
+            return Reply(body=chat_reply(self.chat_content))
+        if path == "/v1/embeddings":
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [{"object": "embedding", "index": i, "embedding": text_vector(t, self.dimension)}
+                    for i, t in enumerate(texts)]
+            return Reply(body={"object": "list", "data": data, "model": body.get("model"),
+                               "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        if path == "/hf/embed":
+            texts = body["inputs"] if isinstance(body["inputs"], list) else [body["inputs"]]
+            return Reply(body=[text_vector(t, self.dimension) for t in texts])
+        if path == "/v1/images/generations":
+            if self.answer_with_url:
+                return Reply(body={"created": 1, "data": [{"url": f"{self.url}/files/generated.png"}]})
+            return Reply(body={"created": 1, "data": [{"b64_json": base64.b64encode(png_bytes()).decode()}]})
+        if path == "/hf/image" or path.startswith("/files/"):
+            return Reply(body=png_bytes(), headers={"Content-Type": "image/png"})
+        return Reply(status=404, body={"error": {"message": f"no route {path}"}})
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve(None)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw
+                self._serve(body)
+
+            def _serve(self, body: Any) -> None:
+                path = self.path.split("?")[0]
+                server.requests.append(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
+                reply = server._next_script(path) or server.default_reply(path, body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self._send(reply)
+
+            def _send(self, reply: Reply) -> None:
+                payload = reply.body
+                headers = dict(reply.headers)
+                if isinstance(payload, (dict, list)):
+                    payload = json.dumps(payload).encode()
+                    headers.setdefault("Content-Type", "application/json")
+                elif isinstance(payload, str):
+                    payload = payload.encode()
+                    headers.setdefault("Content-Type", "application/json")
+                payload = payload or b""
+                try:
+                    self.send_response(reply.status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload[: len(payload) // 2] if reply.truncate else payload)
+                    if reply.truncate:
+                        self.close_connection = True
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler

@@ -1,0 +1,54 @@
+"""Model output is data: parsed tolerantly, validated strictly, never evaluated."""
+
+from __future__ import annotations
+
+import pytest
+
+from photolib.errors import MalformedOutputError
+from photolib.prompts import clean_prompt_text, parse_description
+
+
+@pytest.mark.parametrize("raw", [
+    '{"tags": ["Beach", "sea"], "caption": "A beach", "description": "Sand and sea."}',
+    '```json\n{"tags": ["Beach", "sea"], "caption": "A beach", "description": "Sand and sea."}\n```',
+    'Sure! Here it is:\n{"tags": ["Beach", "sea"], "caption": "A beach", "description": "Sand and sea."}\nHope that helps.',
+    "{'tags': ['Beach', 'sea'], 'caption': 'A beach', 'description': 'Sand and sea.'}",
+    "result: {tags: ['Beach', 'sea'], description: 'Sand and sea.', caption: 'A beach'}",
+])
+def test_tolerant_formats(raw):
+    parsed = parse_description(raw)
+    assert parsed.tags == ["beach", "sea"] and parsed.caption == "A beach" and parsed.description == "Sand and sea."
+
+
+def test_fields_are_validated_and_bounded():
+    raw = ('{"tags": " Sea, sea , SKY,, " , "caption": "line one\\nline two", '
+           '"description": "' + "x" * 5000 + '"}')
+    parsed = parse_description(raw)
+    assert parsed.tags == ["sea", "sky"]
+    assert parsed.caption == "line one line two" and len(parsed.description) == 2000
+    many = parse_description('{"tags": [' + ",".join(f'"t{i}"' for i in range(60)) + '], "caption": "c"}')
+    assert len(many.tags) == 25
+
+
+@pytest.mark.parametrize("raw", ["", "I cannot describe this image.", "{}", '{"tags": [], "caption": ""}',
+                                 "[1, 2, 3]", '{"tags": [{"nested": 1}], "caption": 5.5e400}'])
+def test_unusable_output_is_an_error_with_the_raw_text(raw):
+    with pytest.raises(MalformedOutputError) as caught:
+        parse_description(raw)
+    assert caught.value.raw == raw
+
+
+def test_code_in_output_is_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    raw = f"{{'tags': __import__('os').system('touch {marker}'), 'caption': 'x'}}"
+    try:
+        parse_description(raw)
+    except MalformedOutputError:
+        pass
+    assert not marker.exists()
+
+
+def test_prompt_cleaning():
+    assert clean_prompt_text('```\nPrompt: "A misty lake at dawn,\n soft light"\n```') == "A misty lake at dawn, soft light"
+    with pytest.raises(MalformedOutputError):
+        clean_prompt_text("  \n ")
