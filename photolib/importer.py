@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photolib.errors import MalformedOutputError, PhotolibError, ProviderAuthError
+from photolib.errors import MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError
 from photolib.models import Description, PhotoForVision
 from photolib.progress import NoProgress, Progress
 
@@ -190,23 +190,21 @@ class Importer:
             return []
         try:
             matrix = self.embedder.embed_documents([texts[item.photo.id] for item in todo])
+            self._check_dimension(matrix)
         except ProviderAuthError:
             raise
         except PhotolibError as error:
             for item in todo:
                 item.error, item.stage = f"embedding failed: {error}", "embedding"
             return []
-        self._check_dimension(matrix)
         self.embedded_count += len(todo)
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
 
     def _check_dimension(self, matrix) -> None:
-        from photolib.errors import IndexMismatchError
-
         if self.index.dimension and matrix.shape[1] != self.index.dimension:
-            raise IndexMismatchError(
+            raise ProviderError(
                 f"the embedder returned {matrix.shape[1]}-d vectors but the library holds {self.index.dimension}-d "
-                f"vectors of {self.index.model}: run `photolib reindex --reembed`"
+                f"vectors of {self.index.model} (if the model changed, run `photolib reindex --reembed`)"
             )
 
     def _store_one(self, item: _Prepared) -> None:
