@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import huggingface_hub.constants  # noqa: F401 - reads HF_HUB_OFFLINE once, before any test sets it
 import pytest
 
 SECRET_VARS = ("HF_TOKEN", "OPENAI_API_KEY", "PHOTOLIB_LIBRARY", "PHOTOLIB_CONFIG")

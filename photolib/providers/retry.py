@@ -40,6 +40,8 @@ def classify(error: Exception, *, key_env: str | None, secret: str | None) -> Pr
     """A photolib error for an exception raised by either client."""
     status = _status(error)
     text = scrub(_short(error), secret)
+    if type(error).__name__ == "OfflineModeIsEnabled":
+        return ProviderError("HF_HUB_OFFLINE is set, so huggingface_hub refuses all requests: unset it to use this provider")
     if status in (401, 403):
         variable = key_env or "the API key variable"
         return ProviderAuthError(f"authentication failed (HTTP {status}): set {variable} to a valid key")
