@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 
 from photolib.errors import MalformedOutputError
-from photolib.models import Description, PhotoForVision
-from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, PROMPT_VERSION, clean_prompt_text, parse_description
+from photolib.prompts import PROMPT_VERSION
 from photolib.providers.base import ProviderSettings
-from photolib.providers.openai_compat import _message_text
-from photolib.providers.remote_common import embed_in_batches, host_of, image_data_url, unit_rows, vision_messages
+from photolib.providers.remote_common import ChatVision, embed_in_batches, host_of, unit_rows
 from photolib.providers.retry import remote_call
-from photolib.errors import ProviderError
 
 QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
 
@@ -53,7 +50,7 @@ class _HuggingFaceBackend:
         return None if self.settings.base_url else self.model_name
 
 
-class HuggingFaceVision(_HuggingFaceBackend):
+class HuggingFaceVision(ChatVision, _HuggingFaceBackend):
     default_model = "Qwen/Qwen3-VL-8B-Instruct"
     prompt_version = PROMPT_VERSION
 
@@ -62,28 +59,9 @@ class HuggingFaceVision(_HuggingFaceBackend):
         self.remote_host = host_of(settings.base_url, "router.huggingface.co")
         self.structured = bool(settings.options.get("structured_output", True))
 
-    def describe(self, photo: PhotoForVision) -> Description:
-        messages = vision_messages(DESCRIBE_PROMPT, image_data_url(photo, self.settings.options))
-        return parse_description(self._chat(messages, self.structured))
-
-    def imagine_prompt(self, photo: PhotoForVision) -> str:
-        messages = vision_messages(IMAGINE_PROMPT, image_data_url(photo, self.settings.options))
-        return clean_prompt_text(self._chat(messages, False))
-
-    def _chat(self, messages: list[dict[str, Any]], structured: bool) -> str:
-        extra: dict[str, Any] = {}
-        if structured:
-            extra["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "photo_description", "schema": DESCRIPTION_JSON_SCHEMA, "strict": True}}
-        try:
-            response = self._call(lambda: self.client.chat_completion(
-                messages=messages, model=self.model_name, max_tokens=800, **extra))
-        except ProviderError as error:
-            if structured and "HTTP 400" in str(error) or structured and "HTTP 422" in str(error):
-                self.structured = False  # endpoint refuses response_format: plain prompt from now on
-                return self._chat(messages, False)
-            raise
-        return _message_text(response)
+    def _send(self, messages: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+        return self._call(lambda: self.client.chat_completion(
+            messages=messages, model=self.model_name, max_tokens=800, **extra))
 
 
 class HuggingFaceEmbedder(_HuggingFaceBackend):

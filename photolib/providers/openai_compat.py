@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 
 from photolib.errors import MalformedOutputError, ProviderError
-from photolib.models import Description, PhotoForVision
-from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, PROMPT_VERSION, clean_prompt_text, parse_description
+from photolib.prompts import PROMPT_VERSION
 from photolib.providers.base import ProviderSettings
-from photolib.providers.remote_common import embed_in_batches, host_of, image_data_url, unit_rows, vision_messages
+from photolib.providers.remote_common import ChatVision, embed_in_batches, host_of, unit_rows
 from photolib.providers.retry import remote_call
 
 
@@ -28,7 +27,7 @@ def _client(settings: ProviderSettings) -> Any:
                   max_retries=0, timeout=float(settings.options.get("timeout", 60)))
 
 
-class OpenAIVision:
+class OpenAIVision(ChatVision):
     prompt_version = PROMPT_VERSION
 
     def __init__(self, settings: ProviderSettings) -> None:
@@ -38,38 +37,9 @@ class OpenAIVision:
         self.client = _client(settings)
         self.structured = bool(settings.options.get("structured_output", True))
 
-    def describe(self, photo: PhotoForVision) -> Description:
-        messages = vision_messages(DESCRIBE_PROMPT, image_data_url(photo, self.settings.options))
-        return parse_description(self._chat(messages, structured=self.structured))
-
-    def imagine_prompt(self, photo: PhotoForVision) -> str:
-        messages = vision_messages(IMAGINE_PROMPT, image_data_url(photo, self.settings.options))
-        return clean_prompt_text(self._chat(messages, structured=False))
-
-    def _chat(self, messages: list[dict[str, Any]], structured: bool) -> str:
-        extra: dict[str, Any] = {}
-        if structured:
-            extra["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "photo_description", "schema": DESCRIPTION_JSON_SCHEMA, "strict": True}}
-        try:
-            response = remote_call(lambda: self.client.chat.completions.create(
-                model=self.model_name, messages=messages, **extra), self.settings)
-        except ProviderError as error:
-            if structured and "HTTP 400" in str(error):
-                self.structured = False  # this endpoint refuses response_format: plain prompt from now on
-                return self._chat(messages, structured=False)
-            raise
-        return _message_text(response)
-
-
-def _message_text(response: Any) -> str:
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        raise MalformedOutputError("the chat response has no message", raw=str(response)[:2000]) from None
-    if not isinstance(content, str) or not content.strip():
-        raise MalformedOutputError("the model returned an empty message", raw=str(content or ""))
-    return content
+    def _send(self, messages: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+        return remote_call(lambda: self.client.chat.completions.create(
+            model=self.model_name, messages=messages, **extra), self.settings)
 
 
 class OpenAIEmbedder:

@@ -8,8 +8,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from photolib.errors import ProviderError
-from photolib.models import PhotoForVision
+from photolib.errors import MalformedOutputError, ProviderError
+from photolib.models import Description, PhotoForVision
+from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
 
 
 def host_of(base_url: str | None, default: str) -> str:
@@ -58,3 +59,47 @@ def embed_in_batches(texts: list[str], batch_size: int, embed_batch: Callable[[l
     if len(dimensions) > 1:
         raise ProviderError(f"the embedding model answered with mixed dimensions {sorted(dimensions)}")
     return np.vstack(parts).astype(np.float32)
+
+
+class ChatVision:
+    """Describe and imagine-prompt over any chat API; subclasses only send one request.
+
+    Structured output (`response_format`) is asked for first; an endpoint that
+    refuses it with a 4xx gets the plain prompt from then on.
+    """
+
+    settings: Any
+    structured: bool
+
+    def _send(self, messages: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def describe(self, photo: PhotoForVision) -> Description:
+        messages = vision_messages(DESCRIBE_PROMPT, image_data_url(photo, self.settings.options))
+        return parse_description(self._chat(messages, self.structured))
+
+    def imagine_prompt(self, photo: PhotoForVision) -> str:
+        messages = vision_messages(IMAGINE_PROMPT, image_data_url(photo, self.settings.options))
+        return clean_prompt_text(self._chat(messages, False))
+
+    def _chat(self, messages: list[dict[str, Any]], structured: bool) -> str:
+        extra = {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "photo_description", "schema": DESCRIPTION_JSON_SCHEMA, "strict": True}}} if structured else {}
+        try:
+            response = self._send(messages, extra)
+        except ProviderError as error:
+            if structured and any(f"HTTP {code}" in str(error) for code in (400, 422)):
+                self.structured = False
+                return self._chat(messages, False)
+            raise
+        return message_text(response)
+
+
+def message_text(response: Any) -> str:
+    try:
+        content = response.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        raise MalformedOutputError("the chat response has no message", raw=str(response)[:2000]) from None
+    if not isinstance(content, str) or not content.strip():
+        raise MalformedOutputError("the model returned an empty message", raw=str(content or ""))
+    return content
