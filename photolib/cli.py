@@ -68,10 +68,11 @@ app = typer.Typer(
          "then search in plain words, group albums and imagine new images. Works offline by default.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-albums_app = typer.Typer(cls=_ErrorHandlingGroup, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
+albums_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
 app.add_typer(albums_app, name="albums")
 
 
