@@ -67,12 +67,12 @@ class AlbumSet:
 def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None) -> AlbumSet:
     import numpy as np
 
-    index = library.index()
+    index = library.index(read_only=True)
     ids = np.array(sorted(library.catalog.embedded_ids()), dtype=np.int64)
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:
         return result
-    neighbours = _neighbour_lists(index, ids, threshold)
+    neighbours = _neighbour_lists(index, library.catalog, ids, threshold)
     groups = _greedy_groups(ids, neighbours, seed)
     photos = library.catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
@@ -86,11 +86,12 @@ def group_library(library: "Library", *, threshold: float, min_size: int, seed: 
     return result
 
 
-def _neighbour_lists(index: Any, ids: Any, threshold: float) -> dict[int, list[int]]:
+def _neighbour_lists(index: Any, catalog: Any, ids: Any, threshold: float) -> dict[int, list[int]]:
     """photo id -> ids within `threshold` (squared L2) and before the first gap, nearest first."""
     import numpy as np
 
-    vectors = np.vstack([index.reconstruct(int(i)) for i in ids])
+    blobs = catalog.vectors_for([int(i) for i in ids])
+    vectors = np.vstack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in ids])
     distances, found = index.search(vectors, min(NEIGHBOURS, len(ids)))
     return {int(pid): _before_gap(int(pid), row_d, row_i, threshold)
             for pid, row_d, row_i in zip(ids, distances, found)}

@@ -367,6 +367,18 @@ class Catalog:
             last = rows[-1][0]
             yield [r[0] for r in rows], [r[1] for r in rows], rows[0][2], rows[0][3]
 
+    def vector_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+
+    def sample_vectors(self, wanted: int, dimension: int) -> Any:
+        """About `wanted` stored vectors spread over the id range, as one float32 matrix (index training)."""
+        import numpy as np
+
+        step = max(1, self.vector_count() // max(wanted, 1))
+        blobs = [row[0] for row in self.db.execute(
+            "SELECT vector FROM embeddings WHERE photo_id % ? = 0 LIMIT ?", [step, wanted])]
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
+
     def embedded_ids(self) -> list[int]:
         return [row[0] for row in self.db.execute("SELECT photo_id FROM embeddings ORDER BY photo_id")]
 

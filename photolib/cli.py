@@ -143,10 +143,11 @@ def search(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
 ) -> None:
     """Semantic search over descriptions; exact word matches come first."""
-    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold)]
+    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
 
 

@@ -142,14 +142,17 @@ class Library:
             )
         return stored
 
-    def index(self, save: bool = True) -> "VectorIndex":
-        """The index matching the catalog: loaded, or rebuilt (with a message) when missing or stale."""
+    def index(self, save: bool = True, read_only: bool = False) -> "VectorIndex":
+        """The index matching the catalog: loaded, or rebuilt (with a message) when missing or stale.
+
+        `read_only` (search, similar, albums) maps the file rather than reading it.
+        """
         if self._index is not None:
             return self._index
         from photolib.index import VectorIndex
 
         stored = self._catalog_model()
-        loaded = VectorIndex.load(self.index_folder)
+        loaded = VectorIndex.load(self.index_folder, read_only=read_only)
         reason = self._stale_reason(loaded, stored)
         if reason is None and loaded is not None:
             self._index = loaded[0]
@@ -172,13 +175,19 @@ class Library:
         return None
 
     def _build_index(self, stored: tuple[str, int] | None) -> "VectorIndex":
+        """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors."""
         import numpy as np
 
-        from photolib.index import VectorIndex
+        from photolib.index import APPROXIMATE_FROM, TRAINING_POINTS_PER_LIST, VectorIndex, ivf_parameters
 
         if stored is None:
             return VectorIndex.empty(self.embedder.model_name, 0)
-        index = VectorIndex.empty(*stored)
+        count = self.catalog.vector_count()
+        if count >= APPROXIMATE_FROM:
+            wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
+            index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
+        else:
+            index = VectorIndex.empty(*stored)
         for ids, blobs, _model, dimension in self.catalog.iter_vectors():
             matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
             index.add(np.array(ids, dtype=np.int64), matrix)
@@ -232,6 +241,8 @@ class Library:
                                 progress=progress)
             try:
                 importer.run(todo, report)
+                if self._index is not None and self._index.wanted_kind() != self._index.kind:
+                    self._index = self._build_index(self._catalog_model())
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
@@ -239,7 +250,8 @@ class Library:
                 self._save_index()
         return report
 
-    def search(self, query: str, *, limit: int | None = None, threshold: float | None = None) -> list[SearchHit]:
+    def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
+               exact: bool = False) -> list[SearchHit]:
         """Photos whose description means what `query` says, best first.
 
         Photos whose caption, description or tags contain every word of the
@@ -250,12 +262,12 @@ class Library:
         limit = limit or self.settings.search_limit
         threshold = self.settings.search_threshold if threshold is None else threshold
         self._check_embedder_matches()
-        index = self.index()
+        index = self.index(read_only=True)
         if index.count == 0:
             return []
         vector = self.embedder.embed_query(query)
         self._check_query_dimension(vector, index)
-        distances, ids = index.search(vector, max(limit * 4, 50))
+        distances, ids = index.search(vector, max(limit * 4, 50), exact=exact)
         semantic = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
         exact = self.catalog.fts_match(query, limit)
         semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
@@ -293,7 +305,7 @@ class Library:
         photo = self.resolve(photo_ref)
         limit = limit or self.settings.search_limit
         threshold = self.settings.search_threshold if threshold is None else threshold
-        index = self.index()
+        index = self.index(read_only=True)
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
             raise UsageError(f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` to finish it")
