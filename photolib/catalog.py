@@ -187,6 +187,14 @@ class Catalog:
                 found.setdefault(digest, []).append((photo_id, path))
         return found
 
+    def ids_for_paths(self, paths: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(paths), 500):
+            marks = ",".join("?" * len(chunk))
+            found.update((path, pid) for pid, path in self.db.execute(
+                f"SELECT id, path FROM photos WHERE path IN ({marks})", chunk))
+        return found
+
     def insert_photo(self, path: str, source_root: str, size: int, mtime_ns: int, digest: str) -> int:
         now = _now()
         return self.db["photos"].insert(

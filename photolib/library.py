@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
@@ -22,6 +22,7 @@ from photolib.progress import NoProgress, Notify, Progress, ignore
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
+    from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
@@ -400,6 +401,12 @@ class Library:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
+        """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
+        from photolib.bulk import import_embedded
+
+        return import_embedded(self, photos, model)
 
     def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
         """Generate images inspired by a photo; see `photolib.imagine`."""

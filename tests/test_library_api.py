@@ -169,3 +169,17 @@ def test_new_photo_after_file_is_rewritten(make_library, tmp_path):
     make_photo(photo, color=(10, 10, 10))
     report = library.add([root])
     assert report.updated == 1 and report.described == 1
+
+
+def test_import_embedded_photos_then_search_and_rescan(make_library, tmp_path):
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.models import Description
+
+    library = make_library()
+    texts = ["a red kite over the dunes", "snowy mountain summit at dawn", "a bowl of ramen in a busy bar"]
+    vectors = library.embedder.embed_documents(texts)
+    records = [EmbeddedPhoto(str(tmp_path / f"{i}.jpg"), Description([], text, ""), vectors[i]) for i, text in enumerate(texts)]
+    assert library.import_embedded(records, library.embedder.model_name) == 3
+    assert library.search("noodle soup")[0].path.endswith("2.jpg")
+    assert library.import_embedded(records[:1], library.embedder.model_name) == 1  # same path: replaced, not duplicated
+    assert library.catalog.status_counts()["ok"] == 3 and library.index().count == 3

@@ -1,0 +1,88 @@
+"""Bulk import of photos that already have descriptions and vectors.
+
+For migrations (e.g. from the web service photolib grew out of, which stored
+a description and an embedding per photo) and for building large libraries
+fast: rows go into the catalog in large transactions, vectors into the index
+incrementally, and the index is saved once at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from photolib.importer import text_hash
+from photolib.models import Description
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from photolib.library import Library
+
+CHUNK = 20_000
+
+
+@dataclass
+class EmbeddedPhoto:
+    path: str
+    description: Description
+    vector: "np.ndarray"  # unit float32 vector of the library's embedding model
+    size: int = 0
+    mtime_ns: int = 0
+    hash: str | None = None
+    taken_at: str | None = None
+
+
+def import_embedded(library: "Library", photos: Iterable[EmbeddedPhoto], model: str) -> int:
+    """Insert or replace photos by path; returns how many were written."""
+    import numpy as np
+
+    written = 0
+    with library.write_lock():
+        index = library.index(save=False)
+        for chunk in _chunks(photos, CHUNK):
+            ids = _write_chunk(library, chunk, model)
+            index.add(np.array(ids, dtype=np.int64), np.stack([p.vector for p in chunk]).astype(np.float32))
+            written += len(chunk)
+        if index.wanted_kind() != index.kind:
+            library._index = library._build_index(library._catalog_model())
+        library._save_index()
+    return written
+
+
+_UPSERT = """
+INSERT INTO photos (path, source_root, hash, size, mtime_ns, taken_at, tags, caption, description,
+                    vision_model, status, added_at, updated_at)
+VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, 'imported', 'ok', datetime('now'), datetime('now'))
+ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
+    taken_at=excluded.taken_at, tags=excluded.tags, caption=excluded.caption,
+    description=excluded.description, vision_model='imported', status='ok', updated_at=excluded.updated_at
+"""
+
+
+def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> list[int]:
+    import json
+
+    catalog = library.catalog
+    with catalog.transaction():
+        catalog.db.conn.executemany(_UPSERT, [
+            (p.path, p.hash, p.size, p.mtime_ns, p.taken_at, json.dumps(p.description.tags, ensure_ascii=False),
+             p.description.caption, p.description.description) for p in chunk])
+        ids = catalog.ids_for_paths([p.path for p in chunk])
+        catalog.store_embeddings([
+            (ids[p.path], model, text_hash(p.description.embedding_text()), p.vector.astype("float32").tobytes(),
+             int(p.vector.shape[0])) for p in chunk
+        ])
+        catalog.bump_generation()
+    return [ids[p.path] for p in chunk]
+
+
+def _chunks(items: Iterable[EmbeddedPhoto], size: int) -> Iterator[list[EmbeddedPhoto]]:
+    chunk: list[EmbeddedPhoto] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
