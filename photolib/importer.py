@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.index import VectorIndex
     from photolib.providers.base import Embedder, Vision
+
+
+LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 
 
 @dataclass
@@ -105,16 +109,29 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
         self.embedded_count = 0
+        self._stop = threading.Event()
 
     def run(self, photos: list["StoredPhoto"], report: AddReport) -> None:
+        """Batches flow through a pipeline: while one batch is embedded and committed,
+        the next ones are already being read and described by the worker threads."""
         self.progress.start(len(photos), "Describing and embedding")
+        batches = [photos[i:i + self.batch_size] for i in range(0, len(photos), self.batch_size)]
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            for start in range(0, len(photos), self.batch_size):
-                batch = photos[start:start + self.batch_size]
-                cached = [self._cached_description(photo) for photo in batch]
-                prepared = list(pool.map(self._prepare, batch, cached))
-                self._commit(prepared, report)
+            try:
+                in_flight = [self._submit(pool, batch) for batch in batches[:LOOKAHEAD]]
+                for number in range(len(batches)):
+                    prepared = [future.result() for future in in_flight.pop(0)]
+                    if number + LOOKAHEAD < len(batches):
+                        in_flight.append(self._submit(pool, batches[number + LOOKAHEAD]))
+                    self._commit(prepared, report)
+            except BaseException:
+                self._stop.set()  # auth failure or Ctrl-C: no new model calls
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         self.progress.finish()
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: list["StoredPhoto"]) -> list:
+        return [pool.submit(self._prepare, photo, self._cached_description(photo)) for photo in batch]
 
     def _cached_description(self, photo: "StoredPhoto") -> Description | None:
         digest = photo.data.get("hash")
@@ -146,10 +163,14 @@ class Importer:
             result.description = cached
             return result
         vision_input = PhotoForVision(path, metadata, place, Path(photo.data.get("source_root") or path.parent))
+        if self._stop.is_set():
+            result.error = "not described: the run was stopped"
+            return result
         try:
             result.called_vision = True
             result.description = self.vision.describe(vision_input)
         except ProviderAuthError:
+            self._stop.set()
             raise
         except MalformedOutputError as error:
             result.error, result.raw = f"unusable model output: {error}", error.raw

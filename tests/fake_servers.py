@@ -82,6 +82,7 @@ class FakeModelServer:
         self.dimension = dimension
         self.requests: list[Request] = []
         self.answer_with_url = False
+        self.latency = 0.0  # seconds added to every answer (benchmarks)
         self.chat_content = json.dumps(DESCRIPTION)
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -157,8 +158,8 @@ class FakeModelServer:
                 path = self.path.split("?")[0]
                 server.requests.append(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
                 reply = server._next_script(path) or server.default_reply(path, body)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                if reply.delay or server.latency:
+                    time.sleep(reply.delay + server.latency)
                 self._send(reply)
 
             def _send(self, reply: Reply) -> None:

@@ -1,0 +1,318 @@
+"""photolib benchmark suite: prints a table and writes bench/results.json.
+
+    python bench/run.py            # full suite (1M-photo case included; ~15-25 min)
+    python bench/run.py --quick    # smaller sizes, a few minutes
+
+Each case reports a figure, its target and pass/fail. Timed work that needs
+its own memory figure runs in a child process (peak RSS from getrusage).
+Generated photos and vectors are cached under bench/.cache/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+sys.path.insert(0, str(ROOT))
+RESULTS: list[dict] = []
+
+
+def record(case: str, figure: float, unit: str, target: str, passed: bool | None, note: str = "") -> None:
+    RESULTS.append({"case": case, "figure": round(figure, 4), "unit": unit, "target": target,
+                    "pass": passed, "note": note})
+    status = "n/a" if passed is None else ("PASS" if passed else "FAIL")
+    print(f"  {case:<46} {figure:>10.3f} {unit:<12} target {target:<14} {status} {note}", flush=True)
+
+
+def photolib_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "photolib.cli", *args]
+
+
+def median_wall(command: list[str], runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# -- 1. CLI start ---------------------------------------------------------------
+
+def case_cli_start() -> None:
+    base = median_wall([sys.executable, "-c", "import typer, rich"])
+    help_time = median_wall(photolib_command("--help"))
+    with tempfile.TemporaryDirectory() as empty:
+        search_time = median_wall(photolib_command("-L", empty, "search", "sunset"))
+    record("cli start: --help / import typer,rich", help_time / base, "ratio", "<= 1.5x", help_time / base <= 1.5,
+           f"({help_time * 1000:.0f} ms vs {base * 1000:.0f} ms)")
+    record("cli start: search, empty library", search_time / base, "ratio", "(reported)", None,
+           f"({search_time * 1000:.0f} ms)")
+
+
+# -- 2. Import, local providers, 12 MP JPEGs --------------------------------------
+
+def realistic_photos(count: int) -> Path:
+    """12-megapixel JPEGs with texture and EXIF, in trip folders; made once and cached."""
+    from datetime import datetime, timedelta
+
+    from PIL import Image
+
+    from tests.photos import make_photo
+
+    folder = CACHE / f"photos-12mp-{count}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    trips = [("Lisbon beach holiday", (38.71, -9.14)), ("Tokyo winter trip", (35.68, 139.69)),
+             ("Alps hiking", (45.92, 6.87)), ("Rome food tour", (41.90, 12.50)), ("Garden at home", (51.5, -0.12))]
+    for i in range(count):
+        name, gps = trips[i % len(trips)]
+        path = make_photo(folder / name / f"IMG_{i:05d}.jpg", size=(4000, 3000), color=(90 + i % 120, 120, 160),
+                          taken_at=datetime(2023, 1, 1) + timedelta(hours=i * 5), gps=gps, make="Canon",
+                          model="Canon EOS R6", quality=90)
+        with Image.open(path) as image:  # add real texture so files are 12 MP-sized, not flat colour
+            exif = image.info.get("exif")
+            noisy = Image.blend(image.convert("RGB"), Image.effect_noise((4000, 3000), 60).convert("RGB"), 0.35)
+        noisy.save(path, quality=90, exif=exif)
+    done.touch()
+    return folder
+
+
+def case_import_local(count: int) -> None:
+    folder = realistic_photos(count)
+    size_mb = sum(p.stat().st_size for p in folder.rglob("*.jpg")) / count / 1e6
+    with tempfile.TemporaryDirectory() as library:
+        first = _timed(photolib_command("-L", library, "add", str(folder), "--json"))
+        again = _timed(photolib_command("-L", library, "add", str(folder), "--json"))
+    record("import, local, 12 MP JPEG: first run", count / first, "photos/s", ">= 40", count / first >= 40,
+           f"({count} photos, {size_mb:.1f} MB each)")
+    record("import, local: unchanged re-run", count / again, "photos/s", "(reported)", None)
+
+
+def _timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+# -- 3. Re-scan of an unchanged tree -------------------------------------------------
+
+def case_rescan(count: int) -> None:
+    import numpy as np
+
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.config import load_settings
+    from photolib.library import Library
+    from photolib.models import Description
+
+    with tempfile.TemporaryDirectory() as work:
+        tree = Path(work) / "tree"
+        records = []
+        rng = np.random.default_rng(0)
+        for i in range(count):
+            path = tree / f"folder{i // 1000:03d}" / f"IMG_{i:06d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\xff\xd8 not decoded by a rescan")
+            stat = path.stat()
+            vector = rng.standard_normal(384).astype(np.float32)
+            records.append(EmbeddedPhoto(str(path), Description(["x"], "x", ""), vector / np.linalg.norm(vector),
+                                         size=stat.st_size, mtime_ns=stat.st_mtime_ns, hash=f"h{i}"))
+        library = Library(load_settings(library_path=Path(work) / "library"))
+        library.import_embedded(records, library.embedder.model_name)
+        library.close()
+        elapsed = _timed(photolib_command("-L", str(Path(work) / "library"), "add", str(tree), "--json"))
+    record(f"re-scan, unchanged tree of {count:,} files", elapsed, "s", "<= 10 s", elapsed <= 10)
+
+
+# -- 4. Local embedder -------------------------------------------------------------
+
+def case_embedder(count: int) -> None:
+    from bench.bench_embedder import captions as make_captions
+    from photolib.providers.base import ProviderSettings
+    from photolib.providers.minilm import MiniLMEmbedder
+
+    captions = make_captions(count)
+    model = MiniLMEmbedder(ProviderSettings(provider="local"))
+    model.embed_documents(captions[:64])
+    start = time.perf_counter()
+    model.embed_documents(captions)
+    batched = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for caption in captions[:300]:
+        model.embed_query(caption)
+    single = 300 / (time.perf_counter() - start)
+    record("local embedder, batched", batched, "sentences/s", ">= 300", batched >= 300, f"({count} captions)")
+    record("local embedder, one by one", single, "sentences/s", "(reported)", None)
+
+
+# -- 5. Search at scale (child process per size) -------------------------------------
+
+def base_vectors() -> "np.ndarray":
+    """Real MiniLM embeddings of generated captions: the centres synthetic photos scatter around."""
+    import numpy as np
+
+    path = CACHE / "caption-vectors.npy"
+    if not path.exists():
+        from bench.bench_embedder import captions as make_captions
+        from photolib.providers.base import ProviderSettings
+        from photolib.providers.minilm import MiniLMEmbedder
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        vectors = MiniLMEmbedder(ProviderSettings(provider="local")).embed_documents(make_captions(4000))
+        np.save(path, vectors)
+    return np.load(path)
+
+
+def synthetic_photos(count: int, seed: int, prefix: str):
+    """MiniLM-shaped unit vectors: a caption embedding plus noise, renormalised, generated lazily."""
+    import numpy as np
+
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.models import Description
+
+    centres = base_vectors()
+    rng = np.random.default_rng(seed)
+    for start in range(0, count, 10_000):
+        n = min(10_000, count - start)
+        chosen = rng.integers(0, len(centres), n)
+        vectors = centres[chosen] + rng.standard_normal((n, centres.shape[1])).astype(np.float32) * 0.02
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for i in range(n):
+            yield EmbeddedPhoto(f"/synthetic/{prefix}/{start + i:07d}.jpg",
+                                Description([], f"synthetic photo {start + i}", ""), vectors[i])
+
+
+def child_search(count: int, library_path: str) -> dict:
+    import numpy as np
+
+    from photolib.config import load_settings
+    from photolib.library import Library
+
+    library = Library(load_settings(library_path=Path(library_path)))
+    model = library.embedder.model_name
+    start = time.perf_counter()
+    library.import_embedded(synthetic_photos(count, 1, "base"), model)
+    build = time.perf_counter() - start
+    library._index = None
+    index = library.index(read_only=True)
+    centres = base_vectors()
+    rng = np.random.default_rng(7)
+    queries = centres[rng.integers(0, len(centres), 200)] + rng.standard_normal((200, centres.shape[1])).astype(np.float32) * 0.05
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    latencies = []
+    for query in queries:
+        t0 = time.perf_counter()
+        index.search(query, 10)
+        latencies.append(time.perf_counter() - t0)
+    _, found = index.search(queries, 10)
+    _, truth = index.search(queries, 10, exact=True)
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+    embed_start = time.perf_counter()
+    for _ in range(20):
+        library.embedder.embed_query("sunset over the sea")
+    embed_ms = (time.perf_counter() - embed_start) / 20 * 1000
+    result = {"count": count, "kind": index.kind, "build_s": build, "p50_ms": float(np.median(latencies) * 1000),
+              "p99_ms": float(np.percentile(latencies, 99) * 1000), "recall": recall, "embed_ms": embed_ms}
+    library.close()
+    if count >= 1_000_000 or os.environ.get("BENCH_ADD_1000"):
+        writer = Library(load_settings(library_path=Path(library_path)))
+        t0 = time.perf_counter()
+        writer.import_embedded(synthetic_photos(1000, 2, "extra"), model)
+        result["add_1000_s"] = time.perf_counter() - t0
+        writer.close()
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    return result
+
+
+def case_search(count: int, keep: Path | None = None) -> None:
+    library = keep or Path(tempfile.mkdtemp(prefix=f"photolib-bench-{count}-"))
+    output = subprocess.run([sys.executable, __file__, "--child-search", str(count), str(library)],
+                            check=True, capture_output=True, text=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    target = {10_000: None, 100_000: 5.0, 1_000_000: 10.0}.get(count)
+    label = f"search {count:,} ({result['kind']})"
+    record(f"{label}: p50", result["p50_ms"], "ms", f"<= {target} ms" if target else "(reported)",
+           result["p50_ms"] <= target if target else None, f"(+{result['embed_ms']:.1f} ms to embed the query)")
+    record(f"{label}: p99", result["p99_ms"], "ms", "(reported)", None)
+    record(f"{label}: recall@10", result["recall"], "", ">= 0.95" if count >= 1_000_000 else "(reported)",
+           result["recall"] >= 0.95 if count >= 1_000_000 else None)
+    record(f"{label}: build (catalog + index)", result["build_s"], "s", "(reported)", None)
+    record(f"{label}: peak RSS", result["peak_rss_gb"], "GB", "<= 2.5 GB" if count >= 1_000_000 else "(reported)",
+           result["peak_rss_gb"] <= 2.5 if count >= 1_000_000 else None)
+    if "add_1000_s" in result:
+        record(f"add 1 000 to the {count:,} library", result["add_1000_s"], "s", "<= 5 s", result["add_1000_s"] <= 5)
+    if keep is None:
+        subprocess.run(["rm", "-rf", str(library)], check=False)
+
+
+# -- 6. Cold CLI search ----------------------------------------------------------------
+
+def case_cold_cli(library: Path, count: int) -> None:
+    elapsed = median_wall(photolib_command("-L", str(library), "search", "sunset over the sea"), runs=5)
+    record(f"cold CLI search, {count:,} library", elapsed, "s", "<= 1.5 s", elapsed <= 1.5)
+
+
+# -- 7. Remote import with 300 ms latency --------------------------------------------------
+
+def case_remote(count: int) -> None:
+    from tests.fake_servers import FakeModelServer
+    from tests.photos import make_photo
+
+    with tempfile.TemporaryDirectory() as work, FakeModelServer(dimension=256) as server:
+        server.latency = 0.3
+        for i in range(count):
+            make_photo(Path(work) / "photos" / f"p{i:04d}.jpg", size=(800, 600), color=(i % 255, 90, 120))
+        config = Path(work) / "config.toml"
+        config.write_text(f'[vision]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+                          f'[embedding]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmodel = "bench"\n')
+        command = photolib_command("--config", str(config), "-L", f"{work}/library", "add", f"{work}/photos", "--json")
+        elapsed = _timed(command)
+        before = len(server.requests)
+        _timed(command)
+        calls = len(server.requests) - before
+    record("remote import, 300 ms latency, default --jobs", count / elapsed, "photos/s", ">= 20", count / elapsed >= 20,
+           f"({count} photos)")
+    record("remote import: calls on immediate re-add", calls, "calls", "0", calls == 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (no 1M case)")
+    parser.add_argument("--child-search", nargs=2, metavar=("COUNT", "LIBRARY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_search:
+        print(json.dumps(child_search(int(args.child_search[0]), args.child_search[1])))
+        return
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    quick = args.quick
+    print(f"photolib benchmarks ({'quick' if quick else 'full'}), {os.cpu_count()} cores")
+    case_cli_start()
+    case_embedder(2000)
+    case_import_local(60 if quick else 500)
+    case_rescan(20_000 if quick else 100_000)
+    case_search(10_000)
+    keep = Path(tempfile.mkdtemp(prefix="photolib-bench-100k-"))
+    case_search(100_000, keep=keep)
+    case_cold_cli(keep, 100_000)
+    subprocess.run(["rm", "-rf", str(keep)], check=False)
+    if not quick:
+        case_search(1_000_000)
+    case_remote(60 if quick else 200)
+    out = ROOT / "bench" / "results.json"
+    out.write_text(json.dumps({"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
