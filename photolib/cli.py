@@ -227,6 +227,21 @@ app.command("doctor", help="Same as `stats`.")(stats)
 
 
 @app.command()
+def backup(ctx: typer.Context, destination: Path = typer.Argument(..., help="New or empty folder for the snapshot.")) -> None:
+    """Snapshot the catalog and index (consistent, while nothing else writes)."""
+    result = _library(ctx).backup(destination)
+    _render().message(f"Backed up {result['photos']} photos to {result['path']}.", "green")
+
+
+@app.command()
+def restore(ctx: typer.Context, source: Path = typer.Argument(..., help="A folder made by `photolib backup`."),
+            force: bool = typer.Option(False, "--force", help="Replace a library that already holds photos.")) -> None:
+    """Restore a snapshot made by `photolib backup` (checked before anything is replaced)."""
+    result = _library(ctx).restore(source, force=force)
+    _render().message(f"Restored {result['photos']} photos from {result['path']}.", "green")
+
+
+@app.command()
 def imagine(
     ctx: typer.Context,
     photo: Optional[str] = typer.Argument(None, help="Photo id or path to draw inspiration from."),

@@ -402,6 +402,18 @@ class Library:
             export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
 
+    def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
+        """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""
+        from photolib.backup import backup
+
+        return backup(self, absolute(destination))
+
+    def restore(self, source: str | os.PathLike, force: bool = False) -> dict[str, Any]:
+        """Replace this library's catalog and index with a snapshot made by `backup`."""
+        from photolib.backup import restore
+
+        return restore(self, absolute(source), force=force)
+
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
         from photolib.bulk import import_embedded

@@ -1,0 +1,98 @@
+"""Consistent snapshots of a library, and restoring one.
+
+A backup holds the write lock, copies the catalog with SQLite's online backup
+API (a consistent copy even of a WAL database) and copies the index folder as
+it stands, so the snapshot's index matches its catalog. A restore checks the
+snapshot first (`PRAGMA integrity_check`), refuses to replace a non-empty
+library unless forced, and swaps files in with renames.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from photolib.errors import UsageError
+
+if TYPE_CHECKING:
+    from photolib.library import Library
+
+CATALOG_NAME = "catalog.db"
+INDEX_FOLDER = "index"
+
+
+def backup(library: "Library", destination: Path) -> dict[str, Any]:
+    destination = Path(destination)
+    if destination.exists() and any(destination.iterdir()):
+        raise UsageError(f"{destination} is not empty: give a new or empty folder for the backup")
+    with library.write_lock():
+        destination.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = sqlite3.connect(str(destination / CATALOG_NAME))
+        try:
+            library.catalog.db.conn.backup(target)
+        finally:
+            target.close()
+        os.chmod(destination / CATALOG_NAME, 0o600)
+        if library.index_folder.exists():
+            shutil.copytree(library.index_folder, destination / INDEX_FOLDER)
+    return {"path": str(destination), "photos": _photo_count(destination / CATALOG_NAME)}
+
+
+def restore(library: "Library", source: Path, force: bool = False) -> dict[str, Any]:
+    source = Path(source)
+    snapshot = source / CATALOG_NAME
+    _check_snapshot(snapshot)
+    with library.write_lock():
+        if sum(library.catalog.status_counts().values()) and not force:
+            raise UsageError(f"{library.root} already holds photos: restore into an empty library, or add --force "
+                             "to replace it (take a backup of it first)")
+        library.close()
+        temp = library.root / (CATALOG_NAME + ".restoring")
+        shutil.copyfile(snapshot, temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        for leftover in ("-wal", "-shm"):
+            Path(str(library.root / CATALOG_NAME) + leftover).unlink(missing_ok=True)
+        os.replace(temp, library.root / CATALOG_NAME)
+        os.chmod(library.root / CATALOG_NAME, 0o600)
+        _replace_index(library.index_folder, source / INDEX_FOLDER)
+        library._index = None
+    return {"path": str(source), "photos": _photo_count(library.root / CATALOG_NAME)}
+
+
+def _check_snapshot(snapshot: Path) -> None:
+    if not snapshot.is_file():
+        raise UsageError(f"{snapshot.parent} is not a photolib backup (no {CATALOG_NAME} in it)")
+    try:
+        connection = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
+        try:
+            verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+            connection.execute("SELECT count(*) FROM photos").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise UsageError(f"{snapshot} is not a readable photolib catalog ({error}); nothing was restored") from None
+    if verdict != "ok":
+        raise UsageError(f"{snapshot} fails SQLite's integrity check ({verdict}); nothing was restored")
+
+
+def _replace_index(current: Path, from_backup: Path) -> None:
+    """Swap the index folder; a missing one in the backup is rebuilt on the next command."""
+    old = current.with_name(current.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if current.exists():
+        os.replace(current, old)
+    if from_backup.exists():
+        shutil.copytree(from_backup, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _photo_count(catalog: Path) -> int:
+    connection = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        return int(connection.execute("SELECT count(*) FROM photos").fetchone()[0])
+    finally:
+        connection.close()
