@@ -16,6 +16,7 @@ from photolib.media import SUPPORTED_EXTENSIONS, file_hash
 
 
 PROGRESS_EVERY = 256
+HASH_THREADS = max(2, min(8, os.cpu_count() or 1))
 
 
 @dataclass
@@ -62,9 +63,22 @@ def walk_photos(root: Path, problems: list[ScanProblem]) -> Iterator[FoundFile]:
         for name in sorted(files):
             if name.startswith(".") or os.path.splitext(name)[1].lower().lstrip(".") not in SUPPORTED_EXTENSIONS:
                 continue
-            found = _found(Path(folder) / name, root, problems)
+            path = os.path.join(folder, name)
+            if not _utf8(path):
+                printable = os.fsencode(path).decode("utf-8", "backslashreplace")
+                problems.append(ScanProblem(printable, "file name is not valid UTF-8: rename the file to import it"))
+                continue
+            found = _found(Path(path), root, problems)
             if found:
                 yield found
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _found(path: Path, root: Path, problems: list[ScanProblem]) -> FoundFile | None:
@@ -90,7 +104,7 @@ def plan_scan(
     `on_file(n)` is told every `PROGRESS_EVERY` files, so progress costs nothing per file.
     """
     plan = ScanPlan()
-    candidates: list[tuple[FoundFile, str]] = []
+    to_hash: list[tuple[FoundFile, tuple | None]] = []
     seen: set[str] = set()
     for root in roots:
         for found in walk_photos(root, plan.problems):
@@ -104,25 +118,41 @@ def plan_scan(
             if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
                 plan.unchanged.append(state[0])
                 continue
-            digest = _hash_or_problem(found, plan.problems)
-            if digest is None:
-                continue
-            if state is None:
-                candidates.append((found, digest))
-            elif state[3] == digest:
-                plan.touched.append((state[0], found))
-            else:
-                plan.changed.append((state[0], found, digest))
+            to_hash.append((found, state))
+    candidates: list[tuple[FoundFile, str]] = []
+    for (found, state), digest in zip(to_hash, _hash_all([found for found, _ in to_hash], plan.problems)):
+        if digest is None:
+            continue
+        if state is None:
+            candidates.append((found, digest))
+        elif state[3] == digest:
+            plan.touched.append((state[0], found))
+        else:
+            plan.changed.append((state[0], found, digest))
     _sort_new_and_moved(plan, candidates, hashes_known([d for _, d in candidates]), seen)
     return plan
 
 
-def _hash_or_problem(found: FoundFile, problems: list[ScanProblem]) -> str | None:
+def _hash_all(files: list[FoundFile], problems: list[ScanProblem]) -> list[str | None]:
+    """Content hashes in input order, on every core (hashlib and file reads release the GIL)."""
+    if len(files) < 2:
+        results = [_hash_or_error(found) for found in files]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+            results = list(pool.map(_hash_or_error, files))
+    for found, (_, error) in zip(files, results):
+        if error:
+            problems.append(ScanProblem(str(found.path), error))
+    return [digest for digest, _ in results]
+
+
+def _hash_or_error(found: FoundFile) -> tuple[str | None, str | None]:
     try:
-        return file_hash(found.path)
+        return file_hash(found.path), None
     except OSError as error:
-        problems.append(ScanProblem(str(found.path), f"cannot read file: {error.strerror or error}"))
-        return None
+        return None, f"cannot read file: {error.strerror or error}"
 
 
 def _sort_new_and_moved(
