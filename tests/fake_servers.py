@@ -103,6 +103,10 @@ class FakeModelServer:
         with self._lock:
             self._scripts[route].extend(replies)
 
+    def clear_scripts(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+
     def calls(self, route: str) -> list[Request]:
         return [r for r in self.requests if r.path == route]
 
