@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import random
+import struct
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +25,8 @@ def _dms(value: float) -> tuple:
 def make_photo(path, *, size=(640, 480), color=(200, 120, 40), taken_at: datetime | None = None,
                make: str | None = None, model: str | None = None, lens: str | None = None,
                gps: tuple[float, float] | None = None, orientation: int | None = None,
-               fmt: str | None = None, pattern: bool = True, quality: int = 85) -> Path:
+               fmt: str | None = None, pattern: bool = True, quality: int = 85,
+               camera_preview: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.new("RGB", size, color)
@@ -55,10 +58,39 @@ def make_photo(path, *, size=(640, 480), color=(200, 120, 40), taken_at: datetim
     fmt = fmt or {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF",
                   "tiff": "TIFF", "bmp": "BMP", "gif": "GIF"}.get(path.suffix.lower().lstrip("."), "JPEG")
     options = {"exif": exif.tobytes()} if fmt in ("JPEG", "PNG", "WEBP", "TIFF") else {}
+    if camera_preview and fmt == "JPEG":
+        options["exif"] = exif_with_preview(options["exif"], image)
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
     image.save(path, format=fmt, **options)
     return path
+
+
+def exif_with_preview(exif: bytes, image: Image.Image, size=(160, 120)) -> bytes:
+    """EXIF bytes plus the small JPEG preview cameras store in IFD1 (Pillow does not write IFD1),
+    letterboxed to 160x120 as cameras do."""
+    fitted = image.convert("RGB")
+    fitted.thumbnail(size)
+    canvas = Image.new("RGB", size)
+    canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+    preview = io.BytesIO()
+    canvas.save(preview, format="JPEG", quality=80)
+    thumbnail = preview.getvalue()
+    head, tiff = exif[:6], bytearray(exif[6:])
+    order = ">" if tiff[:2] == b"MM" else "<"
+    ifd0 = struct.unpack(order + "I", tiff[4:8])[0]
+    entries = struct.unpack(order + "H", tiff[ifd0:ifd0 + 2])[0]
+    if len(tiff) % 2:
+        tiff += b"\0"
+    ifd1 = len(tiff)
+    struct.pack_into(order + "I", tiff, ifd0 + 2 + 12 * entries, ifd1)  # IFD0's "next IFD"
+    data = ifd1 + 2 + 3 * 12 + 4
+    tiff += struct.pack(order + "H", 3)
+    tiff += struct.pack(order + "HHIHH", 0x0103, 3, 1, 6, 0)  # Compression: JPEG
+    tiff += struct.pack(order + "HHII", 0x0201, 4, 1, data)  # JPEGInterchangeFormat
+    tiff += struct.pack(order + "HHII", 0x0202, 4, 1, len(thumbnail))  # ...Length
+    tiff += struct.pack(order + "I", 0) + thumbnail
+    return head + bytes(tiff)
 
 
 def make_trip(root, name: str, n: int, *, start: datetime, gps: tuple[float, float], color,

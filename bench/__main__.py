@@ -1,0 +1,5 @@
+"""`python -m bench [--quick]`: the same as `python bench/run.py`."""
+
+from bench.run import main
+
+main()
