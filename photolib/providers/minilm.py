@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ MODEL_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 DEFAULT_MAX_TOKENS = 256
 TOKENS_PER_BATCH = 8192  # fewer rows per batch for long texts: bounded attention maps
 GELU_ROWS = 64  # GELU works on row blocks that stay in cache
+ENCODE_THREADS = max(1, min(8, os.cpu_count() or 1))
+MIN_ROWS_PER_THREAD = 8  # below this, one thread with multi-threaded BLAS is faster
+_single_threaded_blas = threading.Lock()  # one parallel encode at a time restores BLAS threads correctly
 # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): erfc for the exact GELU without
 # scipy. The 0.5 of 0.5 * erfc is folded into the coefficients.
 _ERFC_P = 0.3275911 / math.sqrt(2.0)
@@ -174,21 +178,46 @@ class _BertEncoder:
         }
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """Tokenise all texts, run them longest first in tight batches, restore order."""
+        """Tokenise all texts, run them longest first in tight batches, restore order.
+
+        Several batches run on parallel threads, each with single-threaded BLAS:
+        the elementwise work (GELU, softmax, LayerNorm, a quarter of the time)
+        then uses every core too, not only the matrix products (+15% measured
+        on 2 cores). One text, as a search query, keeps multi-threaded BLAS.
+        """
         encodings = self.tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
-        result = np.empty((len(texts), self.hidden_size), dtype=np.float32)
+        threads = min(ENCODE_THREADS, len(texts) // MIN_ROWS_PER_THREAD)
+        if threads > 1:
+            batch_size = min(batch_size, -(-len(texts) // threads))  # a batch for every thread
+        batches = []
         start = 0
         while start < len(order):
             longest = int(lengths[order[start]])
-            rows = order[start : start + max(1, min(batch_size, TOKENS_PER_BATCH // longest))]
+            batches.append(order[start : start + max(1, min(batch_size, TOKENS_PER_BATCH // longest))])
+            start += len(batches[-1])
+        result = np.empty((len(texts), self.hidden_size), dtype=np.float32)
+
+        def run(rows: np.ndarray) -> None:
+            longest = int(lengths[rows[0]])
             ids = np.zeros((len(rows), longest), dtype=np.int64)
             for row, index in enumerate(rows):
                 ids[row, : lengths[index]] = encodings[index].ids
             mask = (np.arange(longest) < lengths[rows][:, None]).astype(np.float32)
             result[rows] = self._forward(ids, mask)
-            start += len(rows)
+
+        if threads > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from threadpoolctl import threadpool_limits
+
+            with _single_threaded_blas, threadpool_limits(limits=1, user_api="blas"), \
+                    ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(run, batches))
+        else:
+            for rows in batches:
+                run(rows)
         return result
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
