@@ -128,6 +128,9 @@ class Library:
         return self.root / INDEX_FOLDER
 
     def _catalog_model(self) -> tuple[str, int] | None:
+        bounds = self.catalog.embedding_model_bounds()
+        if bounds is None or bounds[0] == bounds[1]:
+            return bounds[0] if bounds else None
         models = self.catalog.embedding_models()
         if len(models) > 1:
             names = ", ".join(f"{m} ({d}-d, {n} photos)" for m, d, n in models)
@@ -262,7 +265,8 @@ class Library:
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
         limit = limit or self.settings.search_limit
         threshold = self.settings.search_threshold if threshold is None else threshold
-        self._check_embedder_matches()
+        if self._check_embedder_matches() is None:
+            return []  # nothing embedded yet: no need to load FAISS, the model or the index
         index = self.index(read_only=True)
         if index.count == 0:
             return []
