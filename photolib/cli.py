@@ -120,7 +120,7 @@ JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a t
 def add(
     ctx: typer.Context,
     paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 8)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 16)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
     json_out: bool = JSON,
 ) -> None:

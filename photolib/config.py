@@ -40,7 +40,7 @@ DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
-    "add": {"jobs": (int, 8), "batch_size": (int, 32)},
+    "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
 }
@@ -56,7 +56,7 @@ class Settings:
     embedding: ProviderSettings
     generation: ProviderSettings | None
     lock_timeout: float = 10.0
-    jobs: int = 8
+    jobs: int = 16
     batch_size: int = 32
     search_limit: int = 10
     search_threshold: float = 1.5

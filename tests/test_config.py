@@ -22,7 +22,7 @@ def test_defaults_use_user_dirs(isolated_user_dirs):
     settings = load_settings()
     assert settings.library_path == isolated_user_dirs / ".local" / "share" / "photolib" / "library"
     assert settings.vision.provider == "local" and settings.embedding.provider == "local"
-    assert settings.generation is None and settings.search_threshold == 1.5 and settings.jobs == 8
+    assert settings.generation is None and settings.search_threshold == 1.5 and settings.jobs == 16
 
 
 def test_precedence_flag_over_env_over_file(tmp_path, isolated_user_dirs):
