@@ -232,7 +232,7 @@ def child_query(count: int, library_path: str) -> dict:
     for _ in range(20):
         library.embedder.embed_query("sunset over the sea")
     embed_ms = (time.perf_counter() - embed_start) / 20 * 1000
-    index = library.index(read_only=True)
+    index = library.index()
     centres = base_vectors()
     rng = np.random.default_rng(7)
     queries = centres[rng.integers(0, len(centres), 200)] + rng.standard_normal((200, centres.shape[1])).astype(np.float32) * 0.05
@@ -256,7 +256,7 @@ def child_add(count: int, library_path: str) -> dict:
     library = Library(load_settings(library_path=Path(library_path)))
     model = library.embedder.model_name
     start = time.perf_counter()
-    library.import_embedded(synthetic_photos(1000, 2, "extra"), model)
+    library.import_embedded(synthetic_photos(1000, 2, f"extra-{os.getpid()}"), model)
     return {"add_1000_s": time.perf_counter() - start}
 
 
@@ -287,9 +287,10 @@ def case_search(count: int, keep: Path | None = None) -> None:
            f"(peak RSS {build['peak_rss_gb']:.2f} GB)")
     if large:
         os.sync()  # the build's gigabytes still being written back would be billed to the add's fsync
-        added = run_child("add", count, library)
-        record(f"add 1 000 to the {count:,} library", added["add_1000_s"], "s", "<= 5 s", added["add_1000_s"] <= 5,
-               f"(peak RSS {added['peak_rss_gb']:.2f} GB)")
+        for run in ("first", "second"):
+            added = run_child("add", count, library)
+            record(f"add 1 000 to the {count:,} library ({run})", added["add_1000_s"], "s", "<= 5 s",
+                   added["add_1000_s"] <= 5, f"(peak RSS {added['peak_rss_gb']:.2f} GB)")
     if keep is None:
         subprocess.run(["rm", "-rf", str(library)], check=False)
 

@@ -67,7 +67,7 @@ class AlbumSet:
 def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None) -> AlbumSet:
     import numpy as np
 
-    index = library.index(read_only=True)
+    index = library.index()
     ids = np.array(sorted(library.catalog.embedded_ids()), dtype=np.int64)
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:

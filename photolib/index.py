@@ -2,10 +2,19 @@
 
 Vectors are L2-normalised, so the index ranks by inner product and reports
 squared L2 distances (`d = 2 - 2 cos`), the unit users pass as `--threshold`.
-The index lives in a folder beside the catalog: a `stamp.json` naming the
-model, dimension, count, catalog generation and the data file it belongs to.
-A save writes a new data file, fsyncs it, then atomically replaces the stamp,
-so a reader always sees a data file together with its own stamp.
+
+On disk the index is a folder beside the catalog: a base data file, an
+optional small delta file (vectors added and ids removed since the base was
+written) and a `stamp.json` naming both, with model, dimension, count and
+catalog generation. A save writes new files, fsyncs them, then atomically
+replaces the stamp, so a reader always sees data files together with their
+own stamp. While the changes are small next to the base, a save writes only
+the delta: adding 1 000 photos to a million costs a 1.5 MB write, not a
+rewrite of the 1.5 GB base. Once the delta passes 1/`DELTA_FRACTION` of the
+base, the next save merges it into a new base.
+
+A loaded base is memory-mapped and never modified (writing into a read-only
+mapping would crash the process); changes go to the in-memory delta.
 
 Small libraries use exact search (flat inner product). From `APPROXIMATE_FROM`
 vectors on, an IVF-Flat index is used: measured on this machine class, exact
@@ -32,6 +41,8 @@ STAMP_NAME = "stamp.json"
 APPROXIMATE_FROM = 50_000  # vectors; below this, exact search is fast enough
 TRAINING_POINTS_PER_LIST = 40
 KMEANS_ITERATIONS = 10
+DELTA_FRACTION = 16  # a save writes only the changes while they are under 1/16 of the base
+DATA_PREFIXES = ("vectors-", "delta-")
 
 
 @dataclass
@@ -43,6 +54,7 @@ class IndexStamp:
     kind: str = "flat"
     params: dict[str, Any] = field(default_factory=dict)
     file: str = ""
+    delta: str = ""
 
 
 def distances_from_similarity(similarity: np.ndarray) -> np.ndarray:
@@ -51,20 +63,31 @@ def distances_from_similarity(similarity: np.ndarray) -> np.ndarray:
 
 
 class VectorIndex:
-    """An id-keyed vector index with atomic save and a stamp."""
+    """An id-keyed vector index with atomic, incremental saves and a stamp.
+
+    `base` is the FAISS index (flat or IVF). Once it mirrors a file on disk
+    (`base_file` set) it is left unchanged, as it may be a read-only mapping:
+    added vectors go to `delta`, an exact in-memory index, and ids dropped
+    from the base are kept in `removed` and filtered out of its results.
+    """
 
     def __init__(self, index: Any, model: str, dimension: int, kind: str = "flat",
                  params: dict[str, Any] | None = None) -> None:
-        self.index = index
+        self.base = index
         self.model = model
         self.dimension = dimension
         self.kind = kind
         self.params = params or {}
+        self.base_file: Path | None = None
+        self.base_mapped = False  # loaded from base_file: a mapping FAISS must not write into
+        self.delta: Any = None
+        self.removed = np.zeros(0, dtype=np.int64)  # sorted ids hidden from the base
+        self._base_ids: np.ndarray | None = None
 
     @classmethod
     def empty(cls, model: str, dimension: int) -> "VectorIndex":
         """An empty index; with dimension 0 it takes the size of the first vectors added."""
-        return cls(_new_faiss_index(dimension) if dimension else None, model, dimension)
+        return cls(_new_flat_index(dimension) if dimension else None, model, dimension)
 
     @classmethod
     def approximate(cls, model: str, dimension: int, training: np.ndarray, expected: int) -> "VectorIndex":
@@ -81,7 +104,12 @@ class VectorIndex:
 
     @property
     def count(self) -> int:
-        return int(self.index.ntotal) if self.index is not None else 0
+        base = int(self.base.ntotal) - len(self.removed) if self.base is not None else 0
+        return base + self._delta_count
+
+    @property
+    def _delta_count(self) -> int:
+        return int(self.delta.ntotal) if self.delta is not None else 0
 
     def wanted_kind(self) -> str:
         """The kind this index should be for its size (with hysteresis, so it does not flap)."""
@@ -93,81 +121,165 @@ class VectorIndex:
         """Add vectors, replacing any already stored under the same ids."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.index is None and vectors.ndim == 2:
+        if self.base is None and vectors.ndim == 2:
             self.dimension = vectors.shape[1]
-            self.index = _new_faiss_index(self.dimension)
+            self.base = _new_flat_index(self.dimension)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise ValueError(f"vectors of dimension {vectors.shape[-1]} do not fit an index of {self.dimension}")
         if len(ids) == 0:
             return
         self.remove(ids)
-        self.index.add_with_ids(vectors, ids)
+        if self.base_file is None:
+            self.base.add_with_ids(vectors, ids)
+            return
+        if self.delta is None:
+            self.delta = _new_flat_index(self.dimension)
+        self.delta.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        """Forget `ids`; returns how many were stored."""
+        ids = np.unique(np.ascontiguousarray(ids, dtype=np.int64))
         if len(ids) == 0 or self.count == 0:
             return 0
-        return int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
+        if self.base_file is None:
+            return int(self.base.remove_ids(faiss.IDSelectorBatch(ids)))
+        removed = int(self.delta.remove_ids(faiss.IDSelectorBatch(ids))) if self._delta_count else 0
+        in_base = ids[_contains(self._ids_in_base(), ids) & ~_contains(self.removed, ids)]
+        self.removed = np.union1d(self.removed, in_base)
+        return removed + len(in_base)
 
     def search(self, queries: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by similarity: (squared L2 distances, ids), -1 ids for empty slots."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(1, min(k, self.count))
         if self.count == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        if exact and self.kind == "ivf":
-            parameters = faiss.SearchParametersIVF(nprobe=self.index.nlist)
-            similarity, ids = self.index.search(queries, k, params=parameters)
-        else:
-            similarity, ids = self.index.search(queries, k)
+        k = max(1, min(k, self.count))
+        similarity, ids = self._search_base(queries, k, exact)
+        if self._delta_count:
+            more_similarity, more_ids = self.delta.search(queries, min(k, self._delta_count))
+            similarity = np.hstack([similarity, more_similarity])
+            ids = np.hstack([ids, more_ids])
+            best = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+            similarity, ids = np.take_along_axis(similarity, best, 1), np.take_along_axis(ids, best, 1)
         return distances_from_similarity(similarity), ids
+
+    def _search_base(self, queries: np.ndarray, k: int, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+        options: dict[str, Any] = {}
+        if len(self.removed):
+            options["sel"] = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.removed))
+        if self.kind == "ivf":
+            options["nprobe"] = self.base.nlist if exact else self.base.nprobe
+            return self.base.search(queries, k, params=faiss.SearchParametersIVF(**options))
+        if options:
+            return self.base.search(queries, k, params=faiss.SearchParameters(**options))
+        return self.base.search(queries, k)
+
+    def _ids_in_base(self) -> np.ndarray:
+        """Every id stored in the base, sorted (read once: the base does not change while it has a file)."""
+        if self._base_ids is None:
+            self._base_ids = np.sort(_stored_ids(self.base))
+        return self._base_ids
 
     # -- persistence ---------------------------------------------------------
 
     def save(self, folder: Path, generation: int) -> IndexStamp | None:
-        if self.index is None:
+        """Write the changes (or, when they have grown large, a new base), then the stamp naming them."""
+        if self.base is None:
             return None
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data_name = f"vectors-{generation}-{uuid.uuid4().hex[:8]}.faiss"
-        data_path = folder / data_name
-        temp = folder / (data_name + ".tmp")
-        faiss.write_index(self.index, str(temp))
-        _fsync_file(temp)
-        os.replace(temp, data_path)
-        stamp = IndexStamp(self.model, self.dimension, self.count, generation, self.kind, self.params, data_name)
+        small = (self._delta_count + len(self.removed)) * DELTA_FRACTION < self.base.ntotal
+        if self.base_file is None or self.base_file.parent != folder or not small:
+            self._merge_delta_into_base()
+            base_name = _write_new_file(folder, "vectors", generation, ".faiss",
+                                        lambda path: faiss.write_index(self.base, str(path)))
+            delta_name = ""
+        else:
+            base_name = self.base_file.name
+            delta_name = _write_new_file(folder, "delta", generation, ".npz", self._write_delta)
+        stamp = IndexStamp(self.model, self.dimension, self.count, generation, self.kind, self.params,
+                           base_name, delta_name)
         _atomic_write_text(folder / STAMP_NAME, json.dumps(asdict(stamp), indent=2))
         _fsync_dir(folder)
-        _remove_stale_files(folder, keep=data_name)
+        _remove_stale_files(folder, keep={base_name, delta_name})
+        self.base_file = folder / base_name
         return stamp
 
+    def _merge_delta_into_base(self) -> None:
+        """Make the base hold everything: read it into memory if it is mapped, then apply the delta."""
+        if self.base_file is None:
+            return
+        base = self.base
+        if self.base_mapped:
+            base = faiss.read_index(str(self.base_file))
+            if self.kind == "ivf":
+                base.nprobe = self.base.nprobe
+        if len(self.removed):
+            base.remove_ids(faiss.IDSelectorBatch(self.removed))
+        if self._delta_count:
+            ids, vectors = _stored_vectors(self.delta)
+            base.add_with_ids(vectors, ids)
+        self.base, self.base_file, self.base_mapped, self.delta = base, None, False, None
+        self.removed = np.zeros(0, dtype=np.int64)
+        self._base_ids = None
+
+    def _write_delta(self, path: Path) -> None:
+        ids, vectors = _stored_vectors(self.delta) if self._delta_count else (
+            np.zeros(0, np.int64), np.zeros((0, self.dimension), np.float32))
+        with open(path, "wb") as out:
+            np.savez(out, ids=ids, vectors=vectors, removed=self.removed)
+
     @classmethod
-    def load(cls, folder: Path, read_only: bool = False) -> tuple["VectorIndex", IndexStamp] | None:
+    def load(cls, folder: Path) -> tuple["VectorIndex", IndexStamp] | None:
         """The saved index and its stamp, or None if missing or unreadable.
 
-        `read_only` maps the file instead of reading it (FAISS IO_FLAG_MMAP):
-        a search process starts without copying the vectors into memory.
+        The base is memory-mapped (FAISS IO_FLAG_MMAP_IFC): a search process
+        starts without copying the vectors into memory. A save that replaced
+        the files between reading the stamp and opening them is retried.
         """
-        stamp = read_stamp(folder)
-        if stamp is None or not (folder / stamp.file).is_file():
-            return None
-        index = _read_faiss(folder / stamp.file, read_only)
-        if index is None:
-            return None
-        if index.d != stamp.dimension or index.ntotal != stamp.count:
-            return None
+        for _attempt in range(3):
+            stamp = read_stamp(folder)
+            if stamp is None:
+                return None
+            try:
+                return cls._load_files(folder, stamp), stamp
+            except FileNotFoundError:
+                continue
+            except (RuntimeError, OSError, ValueError, KeyError):
+                return None
+        return None
+
+    @classmethod
+    def _load_files(cls, folder: Path, stamp: IndexStamp) -> "VectorIndex":
+        base_path = folder / stamp.file
+        if not stamp.file or not base_path.is_file():
+            raise FileNotFoundError(base_path)
+        base = _read_faiss_mapped(base_path)
+        if base.d != stamp.dimension:
+            raise ValueError("dimension differs from the stamp")
         if stamp.kind == "ivf":
-            index.nprobe = int(stamp.params.get("nprobe", 32))
-        return cls(index, stamp.model, stamp.dimension, stamp.kind, stamp.params), stamp
+            base.nprobe = int(stamp.params.get("nprobe", 32))
+        index = cls(base, stamp.model, stamp.dimension, stamp.kind, stamp.params)
+        index.base_file, index.base_mapped = base_path, True
+        if stamp.delta:
+            with np.load(folder / stamp.delta, allow_pickle=False) as delta:
+                index.removed = np.asarray(delta["removed"], dtype=np.int64)
+                if len(delta["ids"]):
+                    index.delta = _new_flat_index(stamp.dimension)
+                    index.delta.add_with_ids(np.ascontiguousarray(delta["vectors"], dtype=np.float32),
+                                             np.asarray(delta["ids"], dtype=np.int64))
+        if index.count != stamp.count:
+            raise ValueError("vector count differs from the stamp")
+        return index
 
 
-def _read_faiss(path: Path, read_only: bool) -> Any:
-    attempts = [faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY, 0] if read_only else [0]
-    for flags in attempts:
+def _read_faiss_mapped(path: Path) -> Any:
+    """Map the file without copying it; fall back to reading it where FAISS cannot map that index type."""
+    for flags in (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY, 0):
         try:
             return faiss.read_index(str(path), flags)
         except RuntimeError:
             continue
-    return None
+    raise ValueError(f"{path} is not a FAISS index")
 
 
 def ivf_parameters(expected: int) -> dict[str, int]:
@@ -176,8 +288,37 @@ def ivf_parameters(expected: int) -> dict[str, int]:
     return {"nlist": nlist, "nprobe": max(32, nlist // 32)}
 
 
-def _new_faiss_index(dimension: int) -> Any:
+def _new_flat_index(dimension: int) -> Any:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+def _stored_ids(index: Any) -> np.ndarray:
+    """The ids held by a flat IDMap2 or an IVF index, without copying its vectors."""
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    lists = index.invlists
+    parts = [np.zeros(0, dtype=np.int64)]
+    for list_no in range(index.nlist):
+        size = lists.list_size(list_no)
+        if size:
+            pointer = lists.get_ids(list_no)
+            parts.append(faiss.rev_swig_ptr(pointer, size).astype(np.int64))
+            lists.release_ids(list_no, pointer)
+    return np.concatenate(parts)
+
+
+def _contains(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of `ids` are in `sorted_ids` (binary search: no sort of a million ids per call)."""
+    if len(sorted_ids) == 0:
+        return np.zeros(len(ids), dtype=bool)
+    positions = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[positions] == ids
+
+
+def _stored_vectors(flat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of a flat IDMap2 index, in insertion order."""
+    return (faiss.vector_to_array(flat.id_map).astype(np.int64),
+            flat.index.reconstruct_n(0, flat.ntotal).astype(np.float32))
 
 
 def read_stamp(folder: Path) -> IndexStamp | None:
@@ -186,6 +327,16 @@ def read_stamp(folder: Path) -> IndexStamp | None:
         return IndexStamp(**data)
     except (OSError, ValueError, TypeError):
         return None
+
+
+def _write_new_file(folder: Path, prefix: str, generation: int, suffix: str, write: Any) -> str:
+    """Write a data file under a name no reader can be using, fsynced; returns the name."""
+    name = f"{prefix}-{generation}-{uuid.uuid4().hex[:8]}{suffix}"
+    temp = folder / (name + ".tmp")
+    write(temp)
+    _fsync_file(temp)
+    os.replace(temp, folder / name)
+    return name
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -210,10 +361,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_files(folder: Path, keep: str) -> None:
+def _remove_stale_files(folder: Path, keep: set[str]) -> None:
     """Drop data files no stamp points to (older saves, leftovers of a crash)."""
     for entry in folder.iterdir():
-        if entry.name.startswith("vectors-") and entry.name != keep:
+        if entry.name.startswith(DATA_PREFIXES) and entry.name not in keep:
             try:
                 entry.unlink()
             except OSError:

@@ -146,17 +146,14 @@ class Library:
             )
         return stored
 
-    def index(self, save: bool = True, read_only: bool = False) -> "VectorIndex":
-        """The index matching the catalog: loaded, or rebuilt (with a message) when missing or stale.
-
-        `read_only` (search, similar, albums) maps the file rather than reading it.
-        """
+    def index(self, save: bool = True) -> "VectorIndex":
+        """The index matching the catalog: loaded (memory-mapped), or rebuilt (with a message) when missing or stale."""
         if self._index is not None:
             return self._index
         from photolib.index import VectorIndex
 
         stored = self._catalog_model()
-        loaded = VectorIndex.load(self.index_folder, read_only=read_only)
+        loaded = VectorIndex.load(self.index_folder)
         reason = self._stale_reason(loaded, stored)
         if reason is None and loaded is not None:
             self._index = loaded[0]
@@ -267,7 +264,7 @@ class Library:
         threshold = self.settings.search_threshold if threshold is None else threshold
         if self._check_embedder_matches() is None:
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        index = self.index(read_only=True)
+        index = self.index()
         if index.count == 0:
             return []
         vector = self.embedder.embed_query(query)
@@ -310,7 +307,7 @@ class Library:
         photo = self.resolve(photo_ref)
         limit = limit or self.settings.search_limit
         threshold = self.settings.search_threshold if threshold is None else threshold
-        index = self.index(read_only=True)
+        index = self.index()
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
             raise UsageError(f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` to finish it")

@@ -55,8 +55,8 @@ def test_ivf_agrees_with_exact_and_is_stamped(tmp_path):
     ivf.save(tmp_path, generation=7)
     stamp = read_stamp(tmp_path)
     assert stamp.kind == "ivf" and stamp.params["nlist"] > 0 and stamp.params["nprobe"] > 0 and stamp.count == 6000
-    loaded, _ = VectorIndex.load(tmp_path, read_only=True)
-    assert loaded.kind == "ivf" and loaded.index.nprobe == stamp.params["nprobe"]
+    loaded, _ = VectorIndex.load(tmp_path)
+    assert loaded.kind == "ivf" and loaded.base.nprobe == stamp.params["nprobe"]
     assert np.array_equal(loaded.search(queries, 10)[1], found)
 
 
@@ -86,3 +86,74 @@ def test_library_switches_to_ivf_when_large(make_library, monkeypatch, tmp_path)
     approximate = [h.id for h in library.search("lake walk", limit=5)]
     exact = [h.id for h in library.search("lake walk", limit=5, exact=True)]
     assert set(approximate) == set(exact)
+
+
+def _exact_answers(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    truth = VectorIndex.empty("m", vectors.shape[1])
+    truth.add(ids, vectors)
+    return truth.search(queries, k)[1]
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_small_changes_are_saved_as_a_delta_beside_the_untouched_base(tmp_path, kind):
+    vectors = clustered(2000, seed=1)
+    ids = np.arange(2000)
+    if kind == "ivf":
+        index = VectorIndex.approximate("m", 32, vectors, 2000)
+    else:
+        index = VectorIndex.empty("m", 32)
+    index.add(ids, vectors)
+    index.save(tmp_path, generation=1)
+    base_file = read_stamp(tmp_path).file
+    base_bytes = (tmp_path / base_file).read_bytes()
+
+    loaded, _ = VectorIndex.load(tmp_path)  # memory-mapped: changes must not be written into it
+    fresh = clustered(30, seed=2)
+    loaded.add(np.arange(5000, 5030), fresh)  # new photos
+    changed = clustered(10, seed=4)
+    loaded.add(np.arange(0, 10), changed)  # changed photos: same ids, new vectors
+    assert loaded.remove(np.array([20, 21, 22, 5000, 99999])) == 4  # forgotten photos, one unknown id
+    loaded.save(tmp_path, generation=2)
+
+    stamp = read_stamp(tmp_path)
+    assert stamp.file == base_file and stamp.delta and stamp.count == 2000 + 30 - 4
+    assert (tmp_path / base_file).read_bytes() == base_bytes
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "stamp.json") == sorted([base_file, stamp.delta])
+
+    final_ids = np.concatenate([np.arange(23, 2000), np.arange(5001, 5030), np.arange(0, 10), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]])
+    final_vectors = np.vstack([vectors[23:], fresh[1:], changed, vectors[10:20]])
+    reloaded, _ = VectorIndex.load(tmp_path)
+    assert reloaded.count == len(final_ids) == stamp.count
+    queries = np.vstack([fresh, changed, vectors[:40]])
+    found = reloaded.search(queries, 10, exact=True)[1]
+    assert np.array_equal(np.sort(found, axis=1), np.sort(_exact_answers(final_ids, final_vectors, queries, 10), axis=1))
+    assert not np.isin(found, [20, 21, 22, 5000]).any()
+    distances, nearest = reloaded.search(changed[3], 1)
+    assert nearest[0][0] == 3 and distances[0][0] == pytest.approx(0.0, abs=1e-5)  # the replaced vector, not the old one
+
+
+def test_large_changes_are_merged_into_a_new_base(tmp_path):
+    vectors = clustered(320, seed=3)
+    index = VectorIndex.empty("m", 32)
+    index.add(np.arange(300), vectors[:300])
+    index.save(tmp_path, generation=1)
+    first = read_stamp(tmp_path).file
+    loaded, _ = VectorIndex.load(tmp_path)
+    loaded.add(np.arange(300, 320), vectors[300:])  # 20 * 16 > 300: too large for a delta
+    loaded.save(tmp_path, generation=2)
+    stamp = read_stamp(tmp_path)
+    assert stamp.file != first and stamp.delta == "" and stamp.count == 320
+    assert sorted(p.name for p in tmp_path.glob("*") if p.name != "stamp.json") == [stamp.file]
+    reloaded, _ = VectorIndex.load(tmp_path)
+    assert reloaded.search(vectors[310], 1)[1][0][0] == 310
+
+
+def test_a_stamp_naming_a_missing_delta_is_not_served(tmp_path):
+    index = VectorIndex.empty("m", 32)
+    index.add(np.arange(100), clustered(100))
+    index.save(tmp_path, generation=1)
+    loaded, _ = VectorIndex.load(tmp_path)
+    loaded.add(np.array([500]), clustered(1, seed=9))
+    loaded.save(tmp_path, generation=2)
+    (tmp_path / read_stamp(tmp_path).delta).unlink()
+    assert VectorIndex.load(tmp_path) is None

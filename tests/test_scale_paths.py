@@ -102,3 +102,33 @@ def test_bulk_import_grows_an_approximate_index_without_rebuilding(make_library,
     query = library.embedder.embed_query("snow on mountains")
     index = library.index()
     assert index.search(query, 5)[1][0][0] == index.search(query, 5, exact=True)[1][0][0]
+
+
+def test_adding_to_a_large_library_writes_only_the_changes(make_library, tmp_path):
+    """A few new photos leave the big base file alone; a new process, and a reindex, see the same library."""
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.models import Description
+
+    library = make_library()
+    rng = np.random.default_rng(5)
+    centres = library.embedder.embed_documents(["a dog on a beach", "snow on mountains", "ramen in a bar"])
+    noisy = centres[rng.integers(0, 3, 400)] + 0.05 * rng.standard_normal((400, centres.shape[1])).astype(np.float32)
+    library.import_embedded((EmbeddedPhoto(f"/old/{i}.jpg", Description([], f"old photo {i}", ""), v / np.linalg.norm(v))
+                             for i, v in enumerate(noisy)), library.embedder.model_name)
+    base = read_stamp(library.index_folder).file
+
+    _two_trips(tmp_path / "p")
+    assert make_library().add([tmp_path / "p"]).new == 12
+    stamp = read_stamp(library.index_folder)
+    assert stamp.file == base and stamp.delta and stamp.count == 412
+    lake = [h for h in make_library().search("lake walk") if "Lake walk" in h.path]
+    assert len(lake) == 6
+    make_library().remove(lake[0].path)
+
+    searched = [h.id for h in make_library().search("lake walk", limit=20)]
+    assert lake[0].id not in searched and lake[1].id in searched
+    assert make_library().stats()["problems"] == []
+    rebuilt = make_library()
+    rebuilt.reindex()
+    assert not read_stamp(library.index_folder).delta
+    assert [h.id for h in rebuilt.search("lake walk", limit=20)] == searched
