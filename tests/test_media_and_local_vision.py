@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from photolib.errors import UnreadablePhotoError
+from photolib.geocode import place_name
 from photolib.media import encode_for_upload, file_hash, read_photo
 from photolib.models import PhotoForVision
 from photolib.providers.base import ProviderSettings
@@ -138,7 +139,50 @@ def test_southern_hemisphere_flips_seasons_and_gray_is_black_and_white(tmp_path)
 
 def test_name_words_drop_camera_noise():
     words = name_words(Path("/p/Holidays/2019_Rome-FoodTour/PXL_20190403_123456789.jpg"), Path("/p/Holidays"))
-    assert words == ["holidays", "rome", "food", "tour"]
+    assert words == ["rome", "food", "tour"]  # the folder given to `add` holds the trips, it names none
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("Pics/2023 Lisbon beach holiday/IMG_1234-edited.jpg", ["lisbon", "beach", "holiday"]),
+    ("Pics/Family/Emma birthday party/IMG_20240303_1500 copy.jpg", ["family", "emma", "birthday", "party"]),
+    ("Pics/Trips/Holiday/IMG_0001.jpg", ["trips", "holiday"]),
+    ("Pics/DCIM/Camera/PXL_20230101_123456.jpg", []),
+    ("Pics/Camera Roll/IMG_1001.jpg", []),
+    ("Pics/WhatsApp/Media/WhatsApp Images/IMG-20230101-WA0001.jpg", []),
+    ("Pics/Downloads/WhatsApp Image 2023-05-01 at 12.00.01.jpeg", []),
+    ("Pics/Screenshots/Screenshot_20230101-101010.png", []),
+    ("Pics/Untitled/untitled-1_thumbnail.tif", []),
+    ("Pics/Fuji/DSCF1234.RAF.jpg", ["fuji"]),
+    ("Pics/Formats/a_tiff_x.tiff", ["formats"]),
+    ("Pics/Formats/a_webp_x.webp", ["formats"]),
+])
+def test_name_words_keep_meaning_and_drop_containers_apps_edits_and_extensions(path, expected):
+    assert name_words(Path("/home/me") / path, Path("/home/me/Pics")) == expected
+
+
+def test_the_added_folder_names_only_the_photos_directly_in_it():
+    assert name_words(Path("/x/Lisbon beach holiday/IMG_1.jpg"), Path("/x/Lisbon beach holiday")) == [
+        "lisbon", "beach", "holiday"]
+    assert name_words(Path("/x/Downloads/IMG_1.jpg"), Path("/x/Downloads")) == []
+
+
+def test_caption_does_not_start_with_the_imported_folder(tmp_path):
+    root = tmp_path / "Pics"
+    photo = make_photo(root / "Chamonix hiking" / "photo_000.jpg", taken_at=datetime(2021, 8, 3, 7, 0))
+    assert describe(photo, root).caption.startswith("Chamonix hiking")
+
+
+@pytest.mark.parametrize("make, model, camera", [
+    ("Apple", "iPhone 13", "Apple iPhone 13"),
+    ("Canon", "Canon EOS R6", "Canon EOS R6"),
+    ("NIKON CORPORATION", "NIKON Z 6", "NIKON Z 6"),
+    ("OLYMPUS IMAGING CORP.", "E-M5", "OLYMPUS E-M5"),
+])
+def test_camera_is_named_once_without_a_wrong_article(tmp_path, make, model, camera):
+    photo = make_photo(tmp_path / "x" / "a.jpg", make=make, model=model)
+    result = describe(photo, tmp_path / "x")
+    assert f"Camera: {camera}." in result.description and camera.lower() in result.tags
+    assert result.description.count(camera.split()[0]) == 1 and " a Apple" not in result.description
 
 
 def test_imagine_prompt_is_name_free(tmp_path):
@@ -146,3 +190,20 @@ def test_imagine_prompt_is_name_free(tmp_path):
     vision = LocalVision(ProviderSettings(provider="local"))
     prompt = vision.imagine_prompt(PhotoForVision(photo, read_photo(photo), "Paris, France", tmp_path))
     assert "emma" not in prompt.lower() and "paris" not in prompt.lower() and "photograph" in prompt
+
+
+@pytest.mark.parametrize("lat, lon, city, country", [
+    (48.8584, 2.2945, "Paris", "France"),  # the Eiffel Tower, not a suburb or a district
+    (38.7223, -9.1393, "Lisbon", "Portugal"),
+    (35.6762, 139.6503, "Tokyo", "Japan"),
+    (45.9237, 6.8694, "Chamonix-Mont-Blanc", "France"),  # a small town keeps its own name
+    (48.8049, 2.1204, "Versailles", "France"),
+])
+def test_place_is_the_sizable_town_nearby(lat, lon, city, country):
+    place = place_name(lat, lon)
+    assert place.split(", ")[0] == city and place.endswith(country)
+
+
+@pytest.mark.parametrize("lat, lon", [(30.0, -40.0), (85.0, 0.0), (-60.0, -120.0)])
+def test_no_place_far_from_land(lat, lon):
+    assert place_name(lat, lon) is None

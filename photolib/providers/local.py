@@ -5,7 +5,11 @@ built from the taken date (season by hemisphere, time of day), the camera, the
 place (offline reverse geocoding), the shape and colours of the image, and the
 words people put in folder and file names ("Lisbon beach holiday/IMG_1234.jpg"
 says more than any EXIF tag). Those name words lead, because the text is what
-search and albums compare; camera noise such as IMG_1234 or DSC is dropped.
+search and albums compare, so words that say nothing about the photo are kept
+out: camera and app file names (IMG_1234, DSC, WhatsApp Image), editing
+suffixes (edited, copy), file extensions, and generic container folders
+(Pictures, DCIM, Camera Roll, Downloads) that would otherwise start every
+caption and make unrelated photos look alike.
 """
 
 from __future__ import annotations
@@ -21,10 +25,24 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 NORTHERN_SEASONS = ("winter", "winter", "spring", "spring", "spring", "summer", "summer", "summer",
                     "autumn", "autumn", "autumn", "winter")
 FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
-NOISE = re.compile(
-    r"^(img|dsc|dscn|dscf|pxl|mvimg|vid|pict|pic|photo|photos|image|images|picture|pictures|screenshot|"
-    r"wp|gopr|dji|edited|copy|final|export|jpg|jpeg|png|heic|raw|burst|cover|portrait_mode)$"
+NOISE = re.compile(  # words in file and folder names that say nothing about the photo
+    r"^(img|dsc|dscn|dscf|pxl|mvimg|vid|pict|pic|pics|photo|photos|image|images|picture|pictures|"
+    r"screenshot|screenshots|wp|gopr|dji|whatsapp|burst|cover|portrait_mode|"
+    r"edit|edited|edits|copy|final|export|exported|untitled|thumb|thumbs|thumbnail|thumbnails|"
+    r"resized|original|orig|crop|cropped|retouched|enhanced|"
+    r"jpg|jpeg|jpe|jfif|png|heic|heif|tif|tiff|webp|bmp|gif|avif|"
+    r"raw|dng|raf|cr2|cr3|nef|arw|orf|rw2|pef|srw|xmp)$"
 )
+CONTAINERS = {  # whole folder names (letters only, lower case) that hold photos rather than name them
+    "pictures", "mypictures", "savedpictures", "photos", "myphotos", "pics", "pix", "images", "image",
+    "img", "downloads", "download", "desktop", "documents", "dcim", "camera", "cameraroll",
+    "camerauploads", "screenshots", "screenshot", "whatsapp", "whatsappimages", "telegram",
+    "telegramimages", "icloudphotos", "googlephotos", "photolibrary", "photoslibrary", "gallery",
+    "media", "sdcard", "internalstorage", "newfolder", "untitledfolder", "untitled", "misc", "unsorted",
+    "import", "imports", "export", "exports", "uploads", "upload", "takeout", "backup", "backups",
+    "dropbox", "onedrive", "phone", "iphone", "android",
+}
+CORPORATE = re.compile(r"\b(corporation|corp|company|co|ltd|inc|imaging|optical|electronics)\b\.?,?", re.I)
 STOPWORDS = {"the", "and", "of", "in", "at", "on", "with", "for", "to", "from", "my", "our", "de", "la", "le"}
 MAX_NAME_WORDS = 8
 
@@ -32,7 +50,7 @@ MAX_NAME_WORDS = 8
 class LocalVision:
     """The `Vision` that needs no network: photos never leave the machine."""
 
-    prompt_version = "1"
+    prompt_version = "2"  # 2: no container folders, extensions or make repeats
     remote_host = None
 
     def __init__(self, settings: ProviderSettings) -> None:
@@ -74,14 +92,15 @@ class _Facts:
         self.time_of_day = _time_of_day(taken.hour) if taken else None
         self.shape = _shape(meta.oriented_width, meta.oriented_height)
         self.mood = _mood(meta.brightness)
+        self.camera = camera_name(meta.camera_make, meta.camera_model)
 
     def tags(self) -> list[str]:
         tags = [*self.words, *(p.lower() for p in self.place_parts), self.season, self.month, self.year,
                 self.time_of_day, *self.meta.dominant_colors, self.shape]
         if self.meta.grayscale:
             tags.append("black and white")
-        if self.meta.camera:
-            tags.append(self.meta.camera.lower())
+        if self.camera:
+            tags.append(self.camera.lower())
         return list(dict.fromkeys(t.lower() for t in tags if t))[:25]
 
     def caption(self) -> str:
@@ -103,32 +122,48 @@ class _Facts:
             out.append(f"Place: {', '.join(self.place_parts)}.")
         look = "black-and-white" if meta.grayscale else " and ".join(meta.dominant_colors[:2])
         out.append(f"A {self.mood} {self.shape} image" + (f", mostly {look}." if look else "."))
-        if meta.camera:
-            out.append(f"Shot with a {meta.camera}" + (f" and {meta.lens}." if meta.lens else "."))
+        if self.camera:
+            out.append(f"Camera: {self.camera}" + (f"; lens: {meta.lens}." if meta.lens else "."))
         return " ".join(out)
 
 
 def name_words(path: Path, source_root: Path | None) -> list[str]:
-    """Meaningful lower-case words from the folders below (and including) the root, and the file name."""
+    """Meaningful lower-case words from the folder names below the root, and the file name.
+
+    The folder given to `add` is usually a container (Pictures, a drive, an export)
+    whose name every imported photo would share; it names only the photos directly in it."""
     path = Path(path)
     root = Path(source_root) if source_root else path.parent
     try:
-        relative = path.relative_to(root.parent)
+        relative = path.relative_to(root)
     except ValueError:
-        relative = Path(path.parent.name) / path.name
-    names = [*relative.parent.parts, relative.stem]
+        root, relative = path.parent, Path(path.name)
+    folders = relative.parent.parts or (root.name,)
     words: list[str] = []
-    for name in names:
+    for name in [*folders, Path(relative.name).stem]:
         for word in _split(name):
             if word not in words:
                 words.append(word)
     return words[:MAX_NAME_WORDS]
 
 
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """"Canon EOS R6", "NIKON Z 6", "Apple iPhone 13": the make once, without its company suffix."""
+    make = " ".join(CORPORATE.sub(" ", make or "").split())
+    model = " ".join((model or "").split())
+    if make and model and any(word.lower() in model.lower().split() for word in make.split()):
+        return model
+    return " ".join(part for part in (make, model) if part) or None
+
+
 def _split(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    tokens = re.split(r"[\s_\-.,;:()\[\]{}+&#@!'\"/\\]+", spaced)
-    return [t.lower() for t in tokens if _meaningful(t.lower())]
+    if re.sub(r"[^a-z]", "", name.lower()) in CONTAINERS:
+        return []
+    words = []
+    for token in re.split(r"[\s_\-.,;:()\[\]{}+&#@!'\"/\\]+", name):
+        if not NOISE.match(token.lower()):
+            words += [part.lower() for part in re.sub(r"([a-z])([A-Z])", r"\1 \2", token).split()]
+    return [word for word in words if _meaningful(word)]
 
 
 def _meaningful(token: str) -> bool:
