@@ -1,17 +1,26 @@
 """Group the library into albums of photos that are close in meaning.
 
 The seed service took a random photo, pulled its neighbours within the
-threshold and repeated, so albums changed on every call. Here the order is
-deterministic: photos with the most neighbours lead first (they are the
-centres of their events), ties broken by id; `seed` shuffles the order for a
-different, still repeatable, grouping. Every photo lands in exactly one album;
-groups smaller than `min_size` are reported as singletons, never dropped.
+threshold and repeated, so albums changed on every call, and one loosely
+described photo close to everything could swallow the library. Descriptions of
+different events share many words, so at the default threshold of 1.5 nearly
+every pair of photos may be "within the threshold": the threshold alone cannot
+separate a beach holiday from a winter city trip.
 
-The threshold is the hard limit, but a leader also stops pulling neighbours at
-a clear gap in distance (a jump of more than `GAP` that at least doubles the
-distance). Descriptions of different events share many words, so at the
-default 1.5 everything may be "within the threshold"; the gap is what keeps a
-beach holiday and a winter city trip apart.
+So each photo first finds its own event: its nearest neighbours up to the first
+clear gap in distance (a jump of more than `GAP` that at least doubles the
+distance), never beyond the threshold. Two photos are linked only when each is
+inside the other's event; a camera-roll photo that is close to everything
+cannot reach into a trip whose photos see a gap before it. Leaders are then
+taken in order (most links first, ties by id; `seed` shuffles the order for a
+different, still repeatable, grouping): a photo no leader links to becomes a
+leader. Finally every photo joins its nearest linked leader, so an album is a
+leader and photos within the threshold of it, and every photo lands in exactly
+one album; groups smaller than `min_size` are reported as singletons.
+
+Neighbours come from the FAISS index (top `NEIGHBOURS`, searched in chunks), so
+the work is an n x k table, never an n x n matrix, and stays practical at
+100 000 photos.
 """
 
 from __future__ import annotations
@@ -25,11 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from photolib.catalog import StoredPhoto
     from photolib.library import Library
 
-NEIGHBOURS = 512  # nearest neighbours examined per photo
-GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends an album
+NEIGHBOURS = 256  # nearest neighbours examined per photo: the largest album one leader can gather
+GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends a photo's event
+CHUNK = 4096  # photos searched at once (bounds memory at CHUNK x NEIGHBOURS)
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december"]
 GENERIC_TAGS = set(MONTHS) | {
@@ -67,65 +79,110 @@ class AlbumSet:
 def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None) -> AlbumSet:
     import numpy as np
 
-    index = library.index()
     ids = np.array(sorted(library.catalog.embedded_ids()), dtype=np.int64)
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:
         return result
-    neighbours = _neighbour_lists(index, library.catalog, ids, threshold)
-    groups = _greedy_groups(ids, neighbours, seed)
+    distances, positions = _neighbours(library.index(), library.catalog, ids)
+    groups = partition(distances, positions, threshold, seed)
     photos = library.catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
     for group in groups:
-        if len(group) < max(min_size, 1):
-            result.singletons.extend(group)
+        members = [int(ids[p]) for p in group]
+        if len(members) < max(min_size, 1):
+            result.singletons.extend(members)
         else:
-            result.albums.append(_named_album([photos[i] for i in group if i in photos], everywhere))
+            result.albums.append(_named_album([photos[i] for i in members if i in photos], everywhere))
+    result.singletons.sort()
     result.albums.sort(key=lambda album: (album.start or "9999", album.name))
     _make_names_unique(result.albums)
     return result
 
 
-def _neighbour_lists(index: Any, catalog: Any, ids: Any, threshold: float) -> dict[int, list[int]]:
-    """photo id -> ids within `threshold` (squared L2) and before the first gap, nearest first."""
+def _neighbours(index: Any, catalog: Any, ids: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """(distances, positions): each photo's nearest neighbours as rows of positions in `ids`
+    (-1 for an empty slot or a vector the catalog does not hold), nearest first."""
     import numpy as np
 
-    blobs = catalog.vectors_for([int(i) for i in ids])
-    vectors = np.vstack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in ids])
-    distances, found = index.search(vectors, min(NEIGHBOURS, len(ids)))
-    return {int(pid): _before_gap(int(pid), row_d, row_i, threshold)
-            for pid, row_d, row_i in zip(ids, distances, found)}
+    k = min(NEIGHBOURS, len(ids))
+    distances = np.empty((len(ids), k), np.float32)
+    positions = np.empty((len(ids), k), np.int32)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        blobs = catalog.vectors_for([int(i) for i in chunk])
+        queries = np.vstack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in chunk])
+        found_d, found_i = index.search(queries, k)
+        width = found_d.shape[1]
+        place = np.minimum(np.searchsorted(ids, found_i), len(ids) - 1)
+        known = (found_i >= 0) & (ids[place] == found_i)
+        distances[start:start + len(chunk)] = np.inf
+        positions[start:start + len(chunk)] = -1
+        distances[start:start + len(chunk), :width] = np.where(known, found_d, np.inf)
+        positions[start:start + len(chunk), :width] = np.where(known, place, -1)
+    return distances, positions
 
 
-def _before_gap(pid: int, distances: Any, ids: Any, threshold: float) -> list[int]:
-    kept: list[int] = []
-    previous = 0.0
-    for distance, other in zip(distances, ids):
-        if other < 0 or other == pid:
-            continue
-        if distance > threshold or (distance - previous > GAP and distance >= 2 * previous):
-            break
-        kept.append(int(other))
-        previous = float(distance)
-    return kept
+def partition(distances: "np.ndarray", positions: "np.ndarray", threshold: float,
+              seed: int | None = None) -> list[list[int]]:
+    """Split photos 0..n-1 into groups, given each one's nearest neighbours (see `_neighbours`).
 
-
-def _greedy_groups(ids: Any, neighbours: dict[int, list[int]], seed: int | None) -> list[list[int]]:
+    Every photo is in exactly one group; a group is a leader and photos linked to it,
+    each within `threshold` of it. The same input and seed give the same groups."""
     import numpy as np
 
+    count = len(distances)
+    linked = _mutual_links(distances, positions, threshold)
     if seed is None:
-        order = sorted((int(i) for i in ids), key=lambda pid: (-len(neighbours[pid]), pid))
+        order = np.lexsort((np.arange(count), -linked.sum(axis=1)))
     else:
-        order = [int(i) for i in np.random.default_rng(seed).permutation(ids)]
-    assigned: set[int] = set()
-    groups = []
-    for leader in order:
-        if leader in assigned:
-            continue
-        group = [leader] + [pid for pid in neighbours[leader] if pid not in assigned]
-        assigned.update(group)
-        groups.append(sorted(group))
-    return groups
+        order = np.random.default_rng(seed).permutation(count)
+    covered = np.zeros(count, bool)
+    leaders = []
+    for photo in order:
+        if not covered[photo]:
+            leaders.append(photo)
+            covered[photo] = True
+            covered[positions[photo][linked[photo]]] = True
+    owner = _nearest_leader(np.array(leaders), distances, positions, linked)
+    groups: dict[int, list[int]] = {}
+    for photo, leader in enumerate(owner.tolist()):
+        groups.setdefault(leader, []).append(photo)
+    return sorted(groups.values())
+
+
+def _mutual_links(distances: "np.ndarray", positions: "np.ndarray", threshold: float) -> "np.ndarray":
+    """linked[i, c]: photo i and its c-th neighbour are each within the other's event.
+
+    A photo's event reaches to the last neighbour before the first gap (a jump of more
+    than GAP that at least doubles the distance) or the threshold, whichever comes first."""
+    import numpy as np
+
+    count = len(distances)
+    valid = positions >= 0
+    near = np.where(valid, np.maximum(distances, 0), np.inf)
+    previous = np.hstack([np.zeros((count, 1), np.float32), near[:, :-1]])
+    ends = (near > threshold) | ((near - previous > GAP) & (near >= 2 * previous))
+    first_end = np.where(ends.any(axis=1), ends.argmax(axis=1), near.shape[1])
+    reach = np.hstack([previous, near[:, -1:]])[np.arange(count), first_end] + 1e-6
+    others = np.where(valid, positions, 0)
+    not_self = others != np.arange(count)[:, None]
+    return valid & not_self & (near <= reach[:, None]) & (near <= reach[others])
+
+
+def _nearest_leader(leaders: "np.ndarray", distances: "np.ndarray", positions: "np.ndarray",
+                    linked: "np.ndarray") -> "np.ndarray":
+    """owner[photo] = the nearest leader linked to it (a leader owns itself)."""
+    import numpy as np
+
+    rows = linked[leaders]
+    members = np.concatenate([leaders, positions[leaders][rows]])
+    nearness = np.concatenate([np.full(len(leaders), -1.0), distances[leaders][rows]])
+    heads = np.concatenate([leaders, np.repeat(leaders, rows.sum(axis=1))])
+    best = np.lexsort((heads, nearness, members))
+    photos, first = np.unique(members[best], return_index=True)
+    owner = np.full(len(distances), -1, np.int64)
+    owner[photos] = heads[best][first]
+    return owner
 
 
 def _library_wide_tags(photos: list["StoredPhoto"]) -> set[str]:
@@ -145,19 +202,35 @@ def _named_album(photos: list["StoredPhoto"], skip: set[str]) -> Album:
 
 
 def _shared_words(photos: list["StoredPhoto"], skip: set[str]) -> list[str]:
-    """Place first, then the tags most photos share, skipping dates, colours and shapes."""
+    """Place first, then the tags most photos share, skipping dates, colours, shapes, the camera
+    and the rest of the place (its region and country name no album once the city does)."""
     half = len(photos) / 2
-    places = Counter((p.data.get("place") or "").split(",")[0].strip() for p in photos)
-    place, count = places.most_common(1)[0]
-    words = [place] if place and count >= half else []
+    place, place_parts = _shared_place(photos, half)
+    cameras = {w.lower() for p in photos for key in ("camera_make", "camera_model")
+               for w in str(p.data.get(key) or "").split()}
+    words = [place] if place else []
     tags = Counter(tag for p in photos for tag in dict.fromkeys(p.tags))
     for tag, n in tags.most_common():
         if len(words) >= 3 or n < half:
             break
-        if tag in GENERIC_TAGS or tag in skip or tag.isdigit() or any(tag.lower() in w.lower() for w in words):
+        if (tag in GENERIC_TAGS or tag in skip or tag.isdigit() or tag.lower() in place_parts
+                or set(tag.lower().split()) <= cameras or any(tag.lower() in w.lower() for w in words)):
             continue
         words.append(tag)
     return [w.title() if w.islower() else w for w in words]
+
+
+def _shared_place(photos: list["StoredPhoto"], half: float) -> tuple[str, set[str]]:
+    """The most specific part of the photos' place ("City, Region, Country") that at least half
+    of them share, and every place part seen (lower case)."""
+    places = [[part.strip() for part in (p.data.get("place") or "").split(",") if part.strip()] for p in photos]
+    counts = Counter(part for parts in places for part in dict.fromkeys(parts))
+    every_part = {part.lower() for part in counts}
+    common = Counter(tuple(parts) for parts in places if parts).most_common(1)
+    for part in common[0][0] if common else ():
+        if counts[part] >= half:
+            return part, every_part
+    return "", every_part
 
 
 def _date_span(start: str | None, end: str | None) -> str:
