@@ -2,8 +2,8 @@
 
 For migrations (e.g. from the web service photolib grew out of, which stored
 a description and an embedding per photo) and for building large libraries
-fast: rows go into the catalog in large transactions, vectors into the index
-incrementally, and the index is saved once at the end.
+fast: rows go into the catalog in large transactions, and the index catches
+up with them (or is built, for a large import) and is saved once at the end.
 """
 
 from __future__ import annotations
@@ -35,18 +35,14 @@ class EmbeddedPhoto:
 
 def import_embedded(library: "Library", photos: Iterable[EmbeddedPhoto], model: str) -> int:
     """Insert or replace photos by path; returns how many were written."""
-    import numpy as np
-
     written = 0
     with library.write_lock():
-        index = library.index(save=False)
-        for chunk in _chunks(photos, CHUNK):
-            ids = _write_chunk(library, chunk, model)
-            index.add(np.array(ids, dtype=np.int64), np.stack([p.vector for p in chunk]).astype(np.float32))
-            written += len(chunk)
-        if index.wanted_kind() != index.kind:
-            library._index = library._build_index(library._catalog_model())
-        library._save_index()
+        try:
+            for chunk in _chunks(photos, CHUNK):
+                _write_chunk(library, chunk, model)
+                written += len(chunk)
+        finally:
+            library._sync_and_save_index()
     return written
 
 
@@ -60,7 +56,7 @@ ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns
 """
 
 
-def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> list[int]:
+def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> None:
     import json
 
     catalog = library.catalog
@@ -73,8 +69,6 @@ def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> 
             (ids[p.path], model, text_hash(p.description.embedding_text()), p.vector.astype("float32").tobytes(),
              int(p.vector.shape[0])) for p in chunk
         ])
-        catalog.bump_generation()
-    return [ids[p.path] for p in chunk]
 
 
 def _chunks(items: Iterable[EmbeddedPhoto], size: int) -> Iterator[list[EmbeddedPhoto]]:

@@ -3,8 +3,10 @@
 Everything photolib knows lives here — file identity, EXIF, descriptions,
 embeddings (float32 BLOBs with the model that made them), status and errors.
 The FAISS index is derived from it. A `generation` counter in `meta` is bumped
-in the same transaction as any change to the set of vectors, so the index can
-tell whether it is stale.
+once in every transaction that changes the set of vectors; each vector row
+records the generation that wrote it and every forgotten photo is remembered
+with its generation, so an index stamped with an older generation catches up
+by reading only what changed since, instead of being rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sqlite_utils
 
 from photolib.models import Description, PhotoMetadata
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PHOTO_STATUSES = ("pending", "ok", "failed")
 FTS_COLUMNS = ["caption", "description", "tags"]
 
@@ -84,8 +86,24 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db["embeddings"].create_index(["model", "dimension"], index_name="embeddings_model", if_not_exists=True)
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Vector history, so an index catches up with the catalog instead of being rebuilt.
+
+    Rows written before this migration carry generation 0, so the history is
+    complete only from the generation set here: older index stamps are rebuilt.
+    """
+    db.execute("ALTER TABLE embeddings ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+    db["embeddings"].create_index(["generation"], index_name="embeddings_generation")
+    db["forgotten"].create({"photo_id": int, "generation": int}, pk="photo_id")
+    db["forgotten"].create_index(["generation"], index_name="forgotten_generation")
+    row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    start = int(row[0]) + 1 if row else 1
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", [str(start)])
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('history_from', ?)", [str(start)])
+
+
 # Numbered migrations: append, never edit a released one.
-MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3}
+MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
 
 
 @dataclass
@@ -126,6 +144,7 @@ class Catalog:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self._generation_in_transaction: int | None = None
         self._migrate()
 
     def close(self) -> None:
@@ -134,13 +153,22 @@ class Catalog:
     # -- schema -------------------------------------------------------------
 
     def _migrate(self) -> None:
+        """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
+        if self._schema_version() >= SCHEMA_VERSION:
+            return
         with self.transaction():
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            version = int(self.get_meta("schema_version") or 0)
+            version = self._schema_version()
             for number in sorted(MIGRATIONS):
                 if number > version:
                     MIGRATIONS[number](self.db)
                     self.set_meta("schema_version", str(number))
+
+    def _schema_version(self) -> int:
+        try:
+            return int(self.get_meta("schema_version") or 0)
+        except sqlite3.OperationalError:  # no meta table yet: a new catalog
+            return 0
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -155,7 +183,22 @@ class Catalog:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._generation_in_transaction = None
         conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees the catalog as of one moment (WAL snapshot)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -168,10 +211,19 @@ class Catalog:
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
+    @property
+    def history_from(self) -> int:
+        """The oldest generation an index can catch up from (see `changes_since`)."""
+        return int(self.get_meta("history_from") or 0)
+
     def bump_generation(self) -> int:
-        """Mark the vector set as changed; call inside the changing transaction."""
+        """Mark the vector set as changed: once per transaction, so every change in it shares one number."""
+        if self._generation_in_transaction is not None and self.db.conn.in_transaction:
+            return self._generation_in_transaction
         value = self.generation + 1
         self.set_meta("generation", str(value))
+        if self.db.conn.in_transaction:
+            self._generation_in_transaction = value
         return value
 
     # -- photos -------------------------------------------------------------
@@ -293,9 +345,9 @@ class Catalog:
         return self.photos_where("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding'))")
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
+        self.delete_embeddings(photo_ids)
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
-            self.db.execute(f"DELETE FROM embeddings WHERE photo_id IN ({marks})", chunk)
             self.db.execute(f"DELETE FROM album_photos WHERE photo_id IN ({marks})", chunk)
             self.db.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
 
@@ -324,8 +376,10 @@ class Catalog:
 
     def store_embeddings(self, rows: Sequence[tuple[int, str, str, bytes, int]]) -> None:
         """rows: (photo_id, model, text_hash, float32 bytes, dimension); marks photos ok."""
+        generation = self.bump_generation()
         self.db["embeddings"].insert_all(
-            ({"photo_id": pid, "model": model, "text_hash": text_hash, "vector": blob, "dimension": dim}
+            ({"photo_id": pid, "model": model, "text_hash": text_hash, "vector": blob, "dimension": dim,
+              "generation": generation}
              for pid, model, text_hash, blob, dim in rows),
             replace=True,
         )
@@ -334,6 +388,11 @@ class Catalog:
             "UPDATE photos SET status='ok', error=NULL, failed_stage=NULL, updated_at=? WHERE id=?",
             [(now, row[0]) for row in rows],
         )
+
+    def mark_pending(self, photo_ids: Sequence[int]) -> None:
+        """To be described again; what is stored (description, vector) stays until replaced."""
+        self.db.conn.executemany("UPDATE photos SET status='pending', updated_at=? WHERE id=?",
+                                 [(_now(), pid) for pid in photo_ids])
 
     def store_ok(self, photo_ids: Sequence[int]) -> None:
         """Photos whose description and embedding are both current."""
@@ -355,9 +414,34 @@ class Catalog:
         return found
 
     def delete_embeddings(self, photo_ids: Sequence[int]) -> None:
+        """Drop vectors, remembering the ids so an index catching up drops them too."""
+        if not photo_ids:
+            return
+        generation = self.bump_generation()
+        self.db.conn.executemany("INSERT OR REPLACE INTO forgotten (photo_id, generation) VALUES (?, ?)",
+                                 [(pid, generation) for pid in photo_ids])
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
             self.db.execute(f"DELETE FROM embeddings WHERE photo_id IN ({marks})", chunk)
+
+    def delete_embeddings_of_other_models(self, model: str) -> None:
+        """After re-embedding: only `model`'s vectors stay (the index is rebuilt for a new model)."""
+        self.bump_generation()
+        self.db.execute("DELETE FROM embeddings WHERE model != ?", [model])
+
+    def count_changed_since(self, generation: int) -> int:
+        """Vectors written and photos forgotten after `generation`: the work of catching up."""
+        written = self.db.execute("SELECT count(*) FROM embeddings WHERE generation > ?", [generation]).fetchone()[0]
+        gone = self.db.execute("SELECT count(*) FROM forgotten WHERE generation > ?", [generation]).fetchone()[0]
+        return int(written) + int(gone)
+
+    def forgotten_since(self, generation: int) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT photo_id FROM forgotten WHERE generation > ?", [generation])]
+
+    def vectors_since(self, generation: int) -> list[tuple[int, bytes, int]]:
+        """(photo_id, vector, dimension) of vectors written after `generation`."""
+        return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
+            "SELECT photo_id, vector, dimension FROM embeddings WHERE generation > ? ORDER BY photo_id", [generation])]
 
     def embedding_model_bounds(self) -> tuple[tuple[str, int], tuple[str, int]] | None:
         """The first and last (model, dimension) of the stored vectors, in index order.

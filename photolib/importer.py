@@ -15,20 +15,21 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from photolib.errors import MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError
+from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
+                             ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
     from photolib.scan import ScanPlan
     from photolib.catalog import Catalog, StoredPhoto
-    from photolib.index import VectorIndex
     from photolib.providers.base import Embedder, Vision
 
 
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
+RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
 
 @dataclass
@@ -46,14 +47,18 @@ class AddReport:
     to_embed: int = 0
     remote_host: str | None = None
     interrupted: bool = False
+    elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
 
     def as_dict(self) -> dict:
-        return {
+        data = {
             "new": self.new, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
             "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
-            "embedded": self.embedded, "dry_run": self.dry_run,
+            "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
         }
+        if self.dry_run:
+            data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
+        return data
 
 
 @dataclass
@@ -84,6 +89,8 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
         for found, digest in plan.new:
             catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
         for problem in plan.problems:
+            if problem.folder:
+                continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
             catalog.mark_failed(photo_id, "read", problem.reason)
@@ -93,21 +100,35 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
     report.updated += len(plan.changed)
     report.moved += len(plan.moved)
     report.unchanged += len(plan.unchanged) + len(plan.touched)
+    _report_problems(catalog, plan, report)
+
+
+def _report_problems(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
+    """This run's problems, and files already known to be unreadable whose bytes have not changed."""
     report.failed.extend((p.path, p.reason) for p in plan.problems)
+    for photo in catalog.get_many(plan.unchanged_unreadable).values():
+        report.failed.append((photo.path, f"{photo.data.get('error') or 'cannot be read'} (unchanged since the last run)"))
 
 
 class Importer:
-    """Processes the photos that need work, batch by batch."""
+    """Processes the photos that need work, batch by batch.
 
-    def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder", index: "VectorIndex",
-                 jobs: int = 8, batch_size: int = 32, progress: Progress | None = None) -> None:
+    It writes only to the catalog; the index catches up from the catalog
+    afterwards (`Library.index`), and `on_commit` is called after each batch.
+    `stored` is the (model, dimension) of the vectors already in the library.
+    """
+
+    def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
+                 stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
+                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
         self.catalog = catalog
         self.vision = vision
         self.embedder = embedder
-        self.index = index
+        self.stored = stored
         self.jobs = max(1, jobs)
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
+        self.on_commit = on_commit or (lambda: None)
         self.embedded_count = 0
         self._stop = threading.Event()
 
@@ -120,10 +141,11 @@ class Importer:
             try:
                 in_flight = [self._submit(pool, batch) for batch in batches[:LOOKAHEAD]]
                 for number in range(len(batches)):
-                    prepared = [future.result() for future in in_flight.pop(0)]
-                    if number + LOOKAHEAD < len(batches):
+                    prepared, stopping = _results(in_flight.pop(0))
+                    if stopping is None and number + LOOKAHEAD < len(batches):
                         in_flight.append(self._submit(pool, batches[number + LOOKAHEAD]))
-                    self._commit(prepared, report)
+                    self._commit(prepared, report, stopping)
+                    self.on_commit()
             except BaseException:
                 self._stop.set()  # auth failure or Ctrl-C: no new model calls
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -135,7 +157,7 @@ class Importer:
 
     def _cached_description(self, photo: "StoredPhoto") -> Description | None:
         digest = photo.data.get("hash")
-        if not digest:
+        if not digest or describes_from_path(self.vision):
             return None
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
@@ -169,7 +191,7 @@ class Importer:
         try:
             result.called_vision = True
             result.description = self.vision.describe(vision_input)
-        except ProviderAuthError:
+        except RUN_STOPPING:
             self._stop.set()
             raise
         except MalformedOutputError as error:
@@ -178,11 +200,18 @@ class Importer:
             result.error = f"vision failed: {error}"
         return result
 
-    def _commit(self, prepared: list[_Prepared], report: AddReport) -> None:
-        described = [p for p in prepared if p.description is not None]
-        vectors = self._embed(described, prepared)
+    def _commit(self, prepared: list[_Prepared], report: AddReport, stopping: BaseException | None = None) -> None:
+        """Store a batch in one transaction; a run-stopping error is raised only after what was
+        already paid for (descriptions, metadata) is stored, the photos left pending."""
         import numpy as np
 
+        described = [p for p in prepared if p.description is not None]
+        vectors = []
+        if stopping is None:
+            try:
+                vectors = self._embed(described)
+            except RUN_STOPPING as error:
+                stopping = error
         with self.catalog.transaction():
             for item in prepared:
                 self._store_one(item)
@@ -190,11 +219,11 @@ class Importer:
                     for item, th, vec in vectors]
             if rows:
                 self.catalog.store_embeddings(rows)
-                self.catalog.bump_generation()
-            self.catalog.store_ok([item.photo.id for item in described if item.error is None])
-        if vectors:
-            self.index.add(np.array([item.photo.id for item, _, _ in vectors]),
-                           np.stack([vec for _, _, vec in vectors]))
+            if stopping is None:
+                self.catalog.store_ok([item.photo.id for item in described if item.error is None])
+        if stopping is not None:
+            self._stop.set()
+            raise stopping
         for item in prepared:
             if item.error:
                 report.failed.append((item.photo.path, item.error))
@@ -202,7 +231,7 @@ class Importer:
         report.embedded = self.embedded_count
         self.progress.advance(len(prepared), vision=report.described, embedded=report.embedded)
 
-    def _embed(self, described: list[_Prepared], prepared: list[_Prepared]) -> list:
+    def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
         texts = {item.photo.id: item.description.embedding_text() for item in described}
         existing = self.catalog.embedding_text_hashes(list(texts), self.embedder.model_name)
@@ -212,7 +241,7 @@ class Importer:
         try:
             matrix = self.embedder.embed_documents([texts[item.photo.id] for item in todo])
             self._check_dimension(matrix)
-        except ProviderAuthError:
+        except RUN_STOPPING:
             raise
         except PhotolibError as error:
             for item in todo:
@@ -222,10 +251,13 @@ class Importer:
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
 
     def _check_dimension(self, matrix) -> None:
-        if self.index.dimension and matrix.shape[1] != self.index.dimension:
+        """Every vector of a library has one size: the one stored, or else the first this run made."""
+        if self.stored is None:
+            self.stored = (self.embedder.model_name, int(matrix.shape[1]))
+        elif matrix.shape[1] != self.stored[1]:
             raise ProviderError(
-                f"the embedder returned {matrix.shape[1]}-d vectors but the library holds {self.index.dimension}-d "
-                f"vectors of {self.index.model} (if the model changed, run `photolib reindex --reembed`)"
+                f"the embedder returned {matrix.shape[1]}-d vectors but the library holds {self.stored[1]}-d "
+                f"vectors of {self.stored[0]} (if the model changed, run `photolib reindex --reembed`)"
             )
 
     def _store_one(self, item: _Prepared) -> None:
@@ -240,6 +272,23 @@ class Importer:
             self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
 
 
+def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
+    """The finished photos of a batch, and the first run-stopping error among them (if any)."""
+    done, stopping = [], None
+    for future in futures:
+        try:
+            done.append(future.result())
+        except RUN_STOPPING as error:
+            stopping = stopping or error
+    return done, stopping
+
+
+def describes_from_path(vision: "Vision") -> bool:
+    """Whether the vision provider's description depends on where the file is (folder and file
+    words), not only on its bytes: then a copy or a move is described again, not taken from cache."""
+    return bool(getattr(vision, "describes_from_path", False))
+
+
 def plan_counts_for_dry_run(catalog: "Catalog", vision: "Vision", plan: "ScanPlan", report: AddReport,
                             pending: list["StoredPhoto"]) -> None:
     """What `add` would send, without sending or writing anything."""
@@ -251,7 +300,7 @@ def plan_counts_for_dry_run(catalog: "Catalog", vision: "Vision", plan: "ScanPla
     report.retried = len(pending)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
-    report.failed.extend((p.path, p.reason) for p in plan.problems)
+    _report_problems(catalog, plan, report)
 
 
 def absolute(path: str | os.PathLike) -> Path:

@@ -78,6 +78,7 @@ class VectorIndex:
         self.dimension = dimension
         self.kind = kind
         self.params = params or {}
+        self.generation = 0  # the catalog generation whose vectors this index holds
         self.base_file: Path | None = None
         self.base_mapped = False  # loaded from base_file: a mapping FAISS must not write into
         self.delta: Any = None
@@ -201,7 +202,7 @@ class VectorIndex:
         _atomic_write_text(folder / STAMP_NAME, json.dumps(asdict(stamp), indent=2))
         _fsync_dir(folder)
         _remove_stale_files(folder, keep={base_name, delta_name})
-        self.base_file = folder / base_name
+        self.base_file, self.generation = folder / base_name, generation
         return stamp
 
     def _merge_delta_into_base(self) -> None:
@@ -259,7 +260,7 @@ class VectorIndex:
         if stamp.kind == "ivf":
             base.nprobe = int(stamp.params.get("nprobe", 32))
         index = cls(base, stamp.model, stamp.dimension, stamp.kind, stamp.params)
-        index.base_file, index.base_mapped = base_path, True
+        index.base_file, index.base_mapped, index.generation = base_path, True, stamp.generation
         if stamp.delta:
             with np.load(folder / stamp.delta, allow_pickle=False) as delta:
                 index.removed = np.asarray(delta["removed"], dtype=np.int64)

@@ -9,15 +9,17 @@ real code against their own providers.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
-from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
+                               plan_counts_for_dry_run)
 from photolib.progress import NoProgress, Notify, Progress, ignore
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 CATALOG_NAME = "catalog.db"
 INDEX_FOLDER = "index"
+CATCH_UP_LIMIT = 10_000  # changes an index catches up with before a rebuild is the cheaper way
+INDEX_CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass
@@ -147,55 +151,104 @@ class Library:
         return stored
 
     def index(self, save: bool = True) -> "VectorIndex":
-        """The index matching the catalog: loaded (memory-mapped), or rebuilt (with a message) when missing or stale."""
-        if self._index is not None:
-            return self._index
+        """The index matching the catalog as it is now.
+
+        The saved index is memory-mapped and caught up with what changed in
+        the catalog since it was stamped (a few rows, read in one snapshot);
+        it is rebuilt from the catalog, with a message, only when it is
+        missing, of another model, too far behind, or does not add up. With
+        `save`, a changed index is saved when no writer holds the library.
+        """
         from photolib.index import VectorIndex
 
-        stored = self._catalog_model()
-        loaded = VectorIndex.load(self.index_folder)
-        reason = self._stale_reason(loaded, stored)
-        if reason is None and loaded is not None:
-            self._index = loaded[0]
-            return self._index
-        self._index = self._build_index(stored)
-        if stored is not None or loaded is not None:
-            self.notify(f"Index {reason}; rebuilt it from the catalog ({self._index.count} vectors).")
-        if save:
+        rebuilt = None
+        with self.catalog.snapshot():
+            stored = self._catalog_model()
+            generation = self.catalog.generation
+            if self._index is None:
+                loaded = VectorIndex.load(self.index_folder)
+                self._index = loaded[0] if loaded else None
+            reason = self._rebuild_reason(self._index, stored, generation)
+            changed = 0
+            if reason is None:
+                changed = self._catch_up(self._index, generation)
+                reason = self._mismatch_reason(self._index)
+            if reason is not None:
+                had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
+                self._index = rebuilt = self._build_index(stored)
+        if rebuilt is not None and had_vectors:
+            self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
+        if save and (rebuilt is not None or changed):
             self._save_index_if_unlocked()
         return self._index
 
-    def _stale_reason(self, loaded: Any, stored: tuple[str, int] | None) -> str | None:
-        if loaded is None:
+    def _rebuild_reason(self, index: "VectorIndex | None", stored: tuple[str, int] | None,
+                        generation: int) -> str | None:
+        """Why `index` cannot be caught up with the catalog, or None if it can."""
+        if index is None:
             return "was missing" if stored else "was empty"
-        index, stamp = loaded
-        if stamp.generation != self.catalog.generation:
-            return f"was stale (made at catalog generation {stamp.generation}, catalog is at {self.catalog.generation})"
-        if stored and (stamp.model, stamp.dimension) != stored:
-            return f"held {stamp.model} vectors, catalog holds {stored[0]}"
+        if stored and (index.model, index.dimension) != stored:
+            return f"held {index.model} vectors, catalog holds {stored[0]}"
+        if not self.catalog.history_from <= index.generation <= generation:
+            return f"was made at catalog generation {index.generation}, which the catalog cannot catch up from"
+        behind = self.catalog.count_changed_since(index.generation) if index.generation < generation else 0
+        if behind > max(CATCH_UP_LIMIT, index.count // 2):
+            return f"was {behind} changes behind the catalog"
+        return None
+
+    def _catch_up(self, index: "VectorIndex", generation: int) -> int:
+        """Apply the vectors written and photos forgotten since the index's generation; returns how many."""
+        import numpy as np
+
+        if index.generation == generation:
+            return 0
+        gone = self.catalog.forgotten_since(index.generation)
+        written = self.catalog.vectors_since(index.generation)
+        index.remove(np.array(gone, dtype=np.int64))
+        if written:
+            index.add(np.array([row[0] for row in written], dtype=np.int64),
+                      np.frombuffer(b"".join(row[1] for row in written), dtype=np.float32).reshape(len(written), -1))
+        index.generation = generation
+        return len(gone) + len(written)
+
+    def _mismatch_reason(self, index: "VectorIndex") -> str | None:
+        """A last check that the index holds what the catalog holds, in number and kind."""
+        vectors = self.catalog.vector_count()
+        if index.count != vectors:
+            return f"held {index.count} vectors, catalog holds {vectors}"
+        if index.wanted_kind() != index.kind:
+            return f"is {index.kind}, and {vectors} vectors call for {index.wanted_kind()}"
         return None
 
     def _build_index(self, stored: tuple[str, int] | None) -> "VectorIndex":
-        """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors."""
+        """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors,
+        read from one catalog snapshot and stamped with its generation."""
         import numpy as np
 
         from photolib.index import APPROXIMATE_FROM, TRAINING_POINTS_PER_LIST, VectorIndex, ivf_parameters
 
-        if stored is None:
-            return VectorIndex.empty(self.embedder.model_name, 0)
-        count = self.catalog.vector_count()
-        if count >= APPROXIMATE_FROM:
-            wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
-            index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
-        else:
-            index = VectorIndex.empty(*stored)
-        for ids, blobs, _model, dimension in self.catalog.iter_vectors():
-            matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
-            index.add(np.array(ids, dtype=np.int64), matrix)
+        with self.catalog.snapshot():
+            generation = self.catalog.generation
+            if stored is None:
+                index = VectorIndex.empty(self.embedder.model_name, 0)
+            else:
+                count = self.catalog.vector_count()
+                if count >= APPROXIMATE_FROM:
+                    wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
+                    index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
+                else:
+                    index = VectorIndex.empty(*stored)
+                for ids, blobs, _model, dimension in self.catalog.iter_vectors():
+                    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
+                    index.add(np.array(ids, dtype=np.int64), matrix)
+        index.generation = generation
         return index
 
     def _save_index_if_unlocked(self) -> None:
+        """Spare the next command the catch-up, unless a writer is busy or has saved a newer index."""
         from filelock import FileLock, Timeout
+
+        from photolib.index import read_stamp
 
         lock = FileLock(str(self.root / ".lock"))
         try:
@@ -203,13 +256,41 @@ class Library:
         except Timeout:
             return  # a writer is busy; it will save its own index
         try:
-            self._save_index()
+            saved = read_stamp(self.index_folder)
+            if saved is None or self._index is None or saved.generation < self._index.generation:
+                self._save_index()
         finally:
             lock.release()
 
     def _save_index(self) -> None:
-        if self._index is not None:
-            self._index.save(self.index_folder, self.catalog.generation)
+        """Save the index as of the generation it reflects (never a later one it has not seen).
+
+        Called with the write lock held. If another process replaced the files
+        this index was read from, the current ones are loaded and caught up first.
+        """
+        if self._index is None:
+            return
+        if self._index.base_file is not None and not self._index.base_file.exists():
+            self._index = None
+            self.index(save=False)
+        self._index.save(self.index_folder, self._index.generation)
+
+    def _sync_and_save_index(self) -> None:
+        """For writers holding the lock: bring the index up to the catalog, then save it."""
+        self.index(save=False)
+        self._save_index()
+
+    def _index_checkpoint(self) -> Callable[[], None]:
+        """During a long `add`, save the index now and then, so searches meanwhile have little to catch up."""
+        last_save = time.monotonic()
+
+        def checkpoint() -> None:
+            nonlocal last_save
+            if time.monotonic() - last_save >= INDEX_CHECKPOINT_SECONDS:
+                self._sync_and_save_index()
+                last_save = time.monotonic()
+
+        return checkpoint
 
     # -- commands -----------------------------------------------------------------
 
@@ -230,25 +311,27 @@ class Library:
             plan = plan_scan(roots, self.catalog.file_states(), self.catalog.ids_by_hash, on_file=scanning.advance)
             scanning.finish()
             if dry_run:
-                plan_counts_for_dry_run(self.catalog, self.vision, plan, report, self.catalog.photos_needing_work())
+                pending = _under(self.catalog.photos_needing_work(), roots)
+                plan_counts_for_dry_run(self.catalog, self.vision, plan, report, pending)
                 return report
             before = {p.id for p in self.catalog.photos_needing_work()}
             apply_plan(self.catalog, plan, report)
-            todo = self.catalog.photos_needing_work()
+            if describes_from_path(self.vision) and plan.moved:
+                self.catalog.mark_pending([photo_id for photo_id, _found in plan.moved])
+            needing_work = self.catalog.photos_needing_work()
+            todo = _under(needing_work, roots)
+            report.elsewhere = len(needing_work) - len(todo)
             report.retried = len([p for p in todo if p.id in before])
-            index = self.index(save=False)
-            importer = Importer(self.catalog, self.vision, self.embedder, index,
+            importer = Importer(self.catalog, self.vision, self.embedder, self._catalog_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress)
+                                progress=progress, on_commit=self._index_checkpoint())
             try:
                 importer.run(todo, report)
-                if self._index is not None and self._index.wanted_kind() != self._index.kind:
-                    self._index = self._build_index(self._catalog_model())
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
-                self._save_index()
+                self._sync_and_save_index()
         return report
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
@@ -362,14 +445,9 @@ class Library:
         if not ids:
             return
         with self.write_lock():
-            index = self.index(save=False)
             with self.catalog.transaction():
                 self.catalog.delete_photos(ids)
-                self.catalog.bump_generation()
-            import numpy as np
-
-            index.remove(np.array(ids, dtype=np.int64))
-            self._save_index()
+            self._sync_and_save_index()
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
@@ -443,6 +521,13 @@ class Library:
                 photos = self.catalog.get_many(album.photo_ids)
                 return album.name, [photo_summary(photos[pid]) for pid in album.photo_ids if pid in photos]
         raise UsageError(f"no saved album {album_id}: see `photolib albums list` (albums are saved with --save)")
+
+
+def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:
+    """The photos at or below one of `roots`: `add PATH` works on PATH, and sends nothing from elsewhere."""
+    prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
+    names = {str(root) for root in roots}
+    return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
 
 
 def _like_prefix(folder: str) -> str:

@@ -8,6 +8,7 @@ tree costs one `stat` per file and no reads.
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,6 +32,7 @@ class FoundFile:
 class ScanProblem:
     path: str
     reason: str
+    folder: bool = False  # reported on every run until fixed, never stored as a photo
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ScanPlan:
     touched: list[tuple[int, FoundFile]] = field(default_factory=list)  # stat differs, same bytes
     moved: list[tuple[int, FoundFile]] = field(default_factory=list)  # known bytes at a new path
     unchanged: list[int] = field(default_factory=list)
+    unchanged_unreadable: list[int] = field(default_factory=list)  # same bytes that could not be read before
     problems: list[ScanProblem] = field(default_factory=list)
 
 
@@ -57,7 +60,7 @@ def walk_photos(root: Path, problems: list[ScanProblem]) -> Iterator[FoundFile]:
             yield found
         return
     def on_error(error: OSError) -> None:
-        problems.append(ScanProblem(str(error.filename), f"cannot read folder: {error.strerror}"))
+        problems.append(ScanProblem(str(error.filename), f"cannot read folder: {error.strerror}", folder=True))
     for folder, dirs, files in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
@@ -90,6 +93,9 @@ def _found(path: Path, root: Path, problems: list[ScanProblem]) -> FoundFile | N
     except OSError as error:
         problems.append(ScanProblem(str(path), f"cannot stat file: {error.strerror}"))
         return None
+    if not stat_module.S_ISREG(stat.st_mode):
+        problems.append(ScanProblem(str(path), "not a regular file (a pipe, device or socket): nothing to import"))
+        return None
     return FoundFile(path=path, root=root, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
@@ -116,7 +122,8 @@ def plan_scan(
                 on_file(PROGRESS_EVERY)
             state = known.get(key)
             if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
-                plan.unchanged.append(state[0])
+                unreadable = state[4] == "failed" and state[5] == "read"
+                (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state[0])
                 continue
             to_hash.append((found, state))
     candidates: list[tuple[FoundFile, str]] = []
@@ -160,13 +167,25 @@ def _sort_new_and_moved(
     by_hash: dict[str, list[tuple[int, str]]], seen: set[str],
 ) -> None:
     """A known hash whose old path is gone is a move; a copy of a known file is a new photo
-    (it reuses the cached description, so it costs no model call)."""
+    (it reuses the cached description, so it costs no model call); the very same file reached
+    through another path (a symlinked folder) is the photo already known."""
     claimed: set[int] = set()
     for found, digest in candidates:
         owners = by_hash.get(digest, [])
+        same_file = [pid for pid, path in owners if _same_file(path, found.path)]
+        if same_file:
+            plan.unchanged.append(same_file[0])
+            continue
         gone = [pid for pid, path in owners if pid not in claimed and path not in seen and not os.path.exists(path)]
         if gone and found.size > 0:
             claimed.add(gone[0])
             plan.moved.append((gone[0], found))
         else:
             plan.new.append((found, digest))
+
+
+def _same_file(known: str, found: Path) -> bool:
+    try:
+        return os.path.samefile(known, found)
+    except OSError:
+        return False
