@@ -3,7 +3,10 @@
 Model output is data, never code: it is parsed as JSON (or, failing that, as a
 Python literal by `ast.literal_eval`, which evaluates nothing), then validated
 field by field. Anything unusable is a `MalformedOutputError` that keeps the
-raw text, so `show` can display what the model actually said.
+raw text (its first `MAX_RAW_KEPT` characters), so `show` can display what the
+model actually said. Only the first `MAX_PARSED` characters are parsed: a
+description is a few kilobytes, and a huge or deeply nested answer must cost
+one photo, never the run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from photolib.models import Description
 
 PROMPT_VERSION = "1"
 MAX_TAGS, MAX_TAG_LENGTH, MAX_CAPTION, MAX_DESCRIPTION, MAX_PROMPT = 25, 50, 300, 2000, 1000
+MAX_PARSED = 64_000  # characters of an answer that are parsed
+MAX_RAW_KEPT = 10_000  # characters of an unusable answer kept for `photolib show`
+_EXPECTED_KEYS = {"tags", "caption", "description"}
 
 DESCRIBE_PROMPT = (
     "Describe this photo for a personal photo library. Answer with JSON only, exactly in this shape: "
@@ -51,20 +57,27 @@ _BARE_KEY = re.compile(r"([{,]\s*)(tags|caption|description)(\s*:)")
 
 def parse_description(raw: str) -> Description:
     """A validated `Description` from whatever a vision model answered."""
-    data = _extract_object(raw or "")
+    data = _extract_object((raw or "")[:MAX_PARSED])
     if not isinstance(data, dict):
-        raise MalformedOutputError("the model did not answer with a {tags, caption, description} object", raw=raw or "")
-    data = {str(k).lower(): v for k, v in data.items()}
-    if isinstance(data.get("result"), dict):
-        data = {str(k).lower(): v for k, v in data["result"].items()}
+        raise MalformedOutputError("the model did not answer with a {tags, caption, description} object",
+                                   raw=kept_raw(raw))
+    data = _fields(data)
     tags = _tags(data.get("tags"))
     caption = _one_line(_text(data.get("caption")))[:MAX_CAPTION]
     description = _text(data.get("description"))[:MAX_DESCRIPTION]
     if not caption and description:
         caption = _one_line(description.split(". ")[0])[:MAX_CAPTION]
     if not (tags or caption or description):
-        raise MalformedOutputError("the model's answer had no tags, caption or description", raw=raw)
+        raise MalformedOutputError("the model's answer had no tags, caption or description", raw=kept_raw(raw))
     return Description(tags=tags, caption=caption, description=description)
+
+
+def kept_raw(raw: str | None) -> str:
+    """What is stored of an unusable answer: its start, with a note when it was longer."""
+    raw = raw or ""
+    if len(raw) <= MAX_RAW_KEPT:
+        return raw
+    return raw[:MAX_RAW_KEPT] + f"\n[... {len(raw) - MAX_RAW_KEPT} more characters not kept]"
 
 
 def clean_prompt_text(raw: str) -> str:
@@ -77,18 +90,30 @@ def clean_prompt_text(raw: str) -> str:
     text = re.sub(r"^\s*(prompt|image prompt)\s*:\s*", "", text, flags=re.I)
     text = " ".join(text.split()).strip().strip('"\'“”').strip()
     if not text:
-        raise MalformedOutputError("the model returned an empty image prompt", raw=raw or "")
+        raise MalformedOutputError("the model returned an empty image prompt", raw=kept_raw(raw))
     return text[:MAX_PROMPT]
 
 
+def _fields(data: dict[Any, Any]) -> dict[str, Any]:
+    """Lower-cased keys; the seed service's `result: {...}` wrapper unwrapped."""
+    data = {str(k).lower(): v for k, v in data.items()}
+    if isinstance(data.get("result"), dict):
+        data = {str(k).lower(): v for k, v in data["result"].items()}
+    return data
+
+
 def _extract_object(raw: str) -> Any:
+    """The first object with description keys; failing that, the first readable object."""
     candidates = [m.group(1) for m in _FENCE.finditer(raw)] + [raw]
+    first = None
     for candidate in candidates:
         for text in _object_spans(candidate):
             parsed = _parse_literal(text)
-            if parsed is not None:
+            if isinstance(parsed, dict) and _EXPECTED_KEYS & set(_fields(parsed)):
                 return parsed
-    return None
+            if parsed is not None and first is None:
+                first = parsed
+    return first
 
 
 def _object_spans(text: str) -> list[str]:
@@ -116,7 +141,7 @@ def _parse_literal(text: str) -> Any:
     for attempt in (text, _BARE_KEY.sub(r'\1"\2"\3', text)):
         try:
             return json.loads(attempt)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         try:
             return ast.literal_eval(attempt)  # literals only: never calls or names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from photolib.errors import MalformedOutputError
-from photolib.prompts import clean_prompt_text, parse_description
+from photolib.prompts import MAX_RAW_KEPT, clean_prompt_text, parse_description
 
 
 @pytest.mark.parametrize("raw", [
@@ -52,3 +52,31 @@ def test_prompt_cleaning():
     assert clean_prompt_text('```\nPrompt: "A misty lake at dawn,\n soft light"\n```') == "A misty lake at dawn, soft light"
     with pytest.raises(MalformedOutputError):
         clean_prompt_text("  \n ")
+
+
+def test_the_object_with_description_keys_wins_over_an_earlier_example():
+    raw = ('Example: {"a": 1}. Another: {\'b\': [2]}. Answer: '
+           '{"tags": ["Beach"], "caption": "A beach", "description": "Sand and sea."}')
+    parsed = parse_description(raw)
+    assert parsed.tags == ["beach"] and parsed.caption == "A beach"
+
+
+@pytest.mark.parametrize("raw", [
+    '{"tags": ' + "[" * 20_000 + "]" * 20_000 + ', "caption": "x"}',
+    "{" * 200_000,
+    '{"tags": ["a"], "caption": {"x": ' * 1_500 + '"deep"' + "}" * 1_500,
+])
+def test_deeply_nested_answers_are_malformed_output_not_a_crash(raw):
+    try:
+        parse_description(raw)
+    except MalformedOutputError as error:
+        assert len(error.raw) <= MAX_RAW_KEPT + 100
+
+
+def test_a_huge_unusable_answer_is_kept_only_in_part():
+    raw = "I see " + "a very long ramble, " * 150_000  # 3 MB
+    with pytest.raises(MalformedOutputError) as caught:
+        parse_description(raw)
+    kept = caught.value.raw
+    assert kept.startswith("I see a very long ramble") and len(kept) <= MAX_RAW_KEPT + 100
+    assert kept.endswith(f"[... {len(raw) - MAX_RAW_KEPT} more characters not kept]")
