@@ -1,18 +1,30 @@
 """Local HTTP servers that speak the OpenAI and Hugging Face inference protocols.
 
 The real `openai` and `huggingface_hub` clients are pointed at these with
-`base_url`. Each server records every request (path, headers, JSON body) so a
-test can check what photolib sent, and answers realistically by default; a
-test scripts failures per route with `server.script(route, Reply(...), ...)`.
+`base_url`. Each server records every request (path, headers, JSON body, the
+host it was addressed to) so a test can check what photolib sent, and answers
+realistically by default; a test scripts failures per route with
+`server.script(route, Reply(...), ...)`.
 
-Routes:
-  POST /v1/chat/completions       OpenAI chat (also the HF router: base_url=/hf)
-  POST /hf/v1/chat/completions    Hugging Face chat_completion with base_url
-  POST /v1/embeddings             OpenAI embeddings
-  POST /hf/embed                  Hugging Face feature-extraction (TEI style)
-  POST /v1/images/generations     OpenAI images (b64_json, or url with answer_with_url)
-  POST /hf/image                  Hugging Face text-to-image (raw PNG bytes)
-  GET  /files/<name>.png          images served for url answers
+Routes, shaped like the real services (the paths huggingface_hub posts to are
+the ones its `hf-inference` provider helper builds):
+  POST /v1/chat/completions        OpenAI chat; also TGI / vLLM at an endpoint's root
+  POST /v1/embeddings              OpenAI embeddings
+  POST /v1/images/generations      OpenAI images. GPT Image models (gpt-image-*) answer
+                                   b64_json only and, like the real API, refuse any
+                                   parameter they do not take with a 400 "Unknown
+                                   parameter"; other models honour response_format
+                                   (or answer a url when answer_with_url is set)
+  POST /  and  POST /embed         TEI / Inference Endpoint root: feature extraction
+  POST /hf-inference/models/<id>/pipeline/feature-extraction
+                                   the router's feature-extraction path
+  POST /hf-inference/models/<id>/v1/chat/completions
+                                   chat with base_url = .../hf-inference/models/<id>
+  POST /hf-inference/models/<id>   the router's text-to-image path (raw PNG bytes)
+  GET  /files/<name>.png           images served for url answers
+A request sent through the server as an HTTP proxy ("POST http://host/path")
+is recorded with that host and served by path, so a test can stand in for
+api.openai.com without the network.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -54,6 +67,15 @@ class Request:
     path: str
     headers: dict[str, str]
     body: Any
+    host: str = ""  # the host the client addressed (Host header, or the proxy request's URL)
+    at: float = 0.0  # wall-clock time the request arrived (time.time())
+
+
+HF_ROUTER = "/hf-inference/models/"
+# What OpenAI's images endpoint takes for GPT Image models; anything else is a 400 there.
+GPT_IMAGE_PARAMETERS = {"prompt", "model", "n", "size", "quality", "background", "moderation", "output_compression",
+                        "output_format", "partial_images", "stream", "user", "safety_identifier", "complexity",
+                        "frame_count", "frame_duration_ms", "svg"}
 
 
 def chat_reply(content: str) -> dict[str, Any]:
@@ -122,20 +144,30 @@ class FakeModelServer:
             return Reply(body=chat_reply(self.chat_content))
         if path == "/v1/embeddings":
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            data = [{"object": "embedding", "index": i, "embedding": text_vector(t, self.dimension)}
+            dimension = int(body.get("dimensions") or self.dimension)
+            data = [{"object": "embedding", "index": i, "embedding": text_vector(t, dimension)}
                     for i, t in enumerate(texts)]
             return Reply(body={"object": "list", "data": data, "model": body.get("model"),
                                "usage": {"prompt_tokens": 1, "total_tokens": 1}})
-        if path == "/hf/embed":
+        if path in ("/", "/embed") or (path.startswith(HF_ROUTER) and path.endswith("/pipeline/feature-extraction")):
             texts = body["inputs"] if isinstance(body["inputs"], list) else [body["inputs"]]
-            return Reply(body=[text_vector(t, self.dimension) for t in texts])
+            dimension = int(body.get("dimensions") or self.dimension)
+            return Reply(body=[text_vector(t, dimension) for t in texts])
         if path == "/v1/images/generations":
-            if self.answer_with_url:
-                return Reply(body={"created": 1, "data": [{"url": f"{self.url}/files/generated.png"}]})
-            return Reply(body={"created": 1, "data": [{"b64_json": base64.b64encode(png_bytes()).decode()}]})
-        if path == "/hf/image" or path.startswith("/files/"):
+            return self._image_reply(body)
+        if path.startswith(HF_ROUTER) or path.startswith("/files/"):
             return Reply(body=png_bytes(), headers={"Content-Type": "image/png"})
         return Reply(status=404, body={"error": {"message": f"no route {path}"}})
+
+    def _image_reply(self, body: dict[str, Any]) -> Reply:
+        if str(body.get("model", "")).startswith("gpt-image"):
+            unknown = sorted(set(body) - GPT_IMAGE_PARAMETERS)
+            if unknown:
+                return Reply(400, {"error": {"message": f"Unknown parameter: '{unknown[0]}'.", "type": "invalid_request_error",
+                                             "param": unknown[0], "code": "unknown_parameter"}})
+        elif self.answer_with_url or body.get("response_format") == "url":
+            return Reply(body={"created": 1, "data": [{"url": f"{self.url}/files/generated.png"}]})
+        return Reply(body={"created": 1, "data": [{"b64_json": base64.b64encode(png_bytes()).decode()}]})
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -159,8 +191,11 @@ class FakeModelServer:
                 self._serve(body)
 
             def _serve(self, body: Any) -> None:
-                path = self.path.split("?")[0]
-                server.requests.append(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
+                target = urlparse(self.path)
+                path = target.path or "/"
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                host = target.netloc or headers.get("host", "")
+                server.requests.append(Request(self.command, path, headers, body, host, time.time()))
                 reply = server._next_script(path) or server.default_reply(path, body)
                 if reply.delay or server.latency:
                     time.sleep(reply.delay + server.latency)

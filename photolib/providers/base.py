@@ -115,6 +115,13 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
             f"[{kind}] provider = {settings.provider!r} needs an API key: set the environment variable "
             f"{settings.api_key_env or 'named by api_key_env'} (or set [{kind}] base_url to a server that needs none)"
         )
+    if settings.options.get("inference_provider") is not None and settings.provider != "huggingface":
+        raise ConfigError(
+            f"[{kind}] inference_provider only applies to provider = \"huggingface\", not {settings.provider!r}: remove it"
+        )
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(settings)
+    try:
+        return factory(settings)
+    except ConfigError as error:  # a backend's own check of its options: say which section
+        raise ConfigError(f"[{kind}] {error}") from None

@@ -2,8 +2,14 @@
 
 The router's inference providers are used by default (`inference_provider`
 passes through, e.g. "hf-inference" or "together"); `base_url` points the same
-client at a self-hosted endpoint (TGI, TEI, an Inference Endpoint). Retries
-and error classification are photolib's own (`retry.remote_call`).
+client at a self-hosted endpoint (TGI, TEI, an Inference Endpoint), which the
+client posts to directly (chat adds `/v1/chat/completions`). Retries and error
+classification are photolib's own (`retry.remote_call`).
+
+With a `base_url`, the only credential sent is the key named by `api_key_env`:
+huggingface_hub's own fallback to the token saved by `hf auth login` (or
+`HF_TOKEN`) is switched off, so a stored Hugging Face token never reaches a
+host the user runs or rents elsewhere.
 """
 
 from __future__ import annotations
@@ -13,33 +19,57 @@ from typing import Any
 
 import numpy as np
 
-from photolib.errors import MalformedOutputError
+from photolib.errors import ConfigError, MalformedOutputError
 from photolib.prompts import PROMPT_VERSION
 from photolib.providers.base import ProviderSettings
-from photolib.providers.remote_common import ChatVision, embed_in_batches, host_of, unit_rows
+from photolib.providers.remote_common import (
+    ChatVision, embed_in_batches, embedding_identity, host_of, query_instruction, unit_rows,
+)
 from photolib.providers.retry import remote_call
 
-QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
+ROUTER_HOST = "router.huggingface.co"
 
 
-def _client(settings: ProviderSettings) -> Any:
+def _client(settings: ProviderSettings, task: str) -> Any:
     """One client; with `base_url` the model travels in each request instead."""
     from huggingface_hub import InferenceClient
 
+    provider = _inference_provider(settings, task)
+    headers: dict[str, Any] = {}
+    if settings.base_url and not settings.api_key:
+        headers["authorization"] = None  # overrides, and so drops, the token huggingface_hub would find itself
     return InferenceClient(
-        provider=None if settings.base_url else settings.options.get("inference_provider"),
-        base_url=settings.base_url, api_key=settings.api_key,
+        provider=None if settings.base_url else provider,
+        base_url=settings.base_url, api_key=settings.api_key, headers=headers,
         timeout=float(settings.options.get("timeout", 60)),
     )
 
 
+def _inference_provider(settings: ProviderSettings, task: str) -> str | None:
+    """`inference_provider` checked against what the installed huggingface_hub offers for `task`."""
+    name = settings.options.get("inference_provider")
+    if name is None or name == "auto":
+        return name
+    from huggingface_hub.inference._providers import PROVIDERS
+
+    offering = sorted(provider for provider, tasks in PROVIDERS.items() if task in tasks)
+    if name not in PROVIDERS:
+        raise ConfigError(f"inference_provider = {name!r} is not a Hugging Face inference provider; "
+                          f"use \"auto\" or one of: {', '.join(offering)}")
+    if name not in offering:
+        raise ConfigError(f"inference_provider = {name!r} does not offer {task}; "
+                          f"use \"auto\" or one of: {', '.join(offering)}")
+    return name
+
+
 class _HuggingFaceBackend:
     default_model = ""
+    task = ""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         self.model_name = settings.model or self.default_model
-        self.client = _client(settings)
+        self.client = _client(settings, self.task)
 
     def _call(self, fn: Any) -> Any:
         return remote_call(fn, self.settings)
@@ -52,11 +82,12 @@ class _HuggingFaceBackend:
 
 class HuggingFaceVision(ChatVision, _HuggingFaceBackend):
     default_model = "Qwen/Qwen3-VL-8B-Instruct"
+    task = "conversational"
     prompt_version = PROMPT_VERSION
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self.remote_host = host_of(settings.base_url, "router.huggingface.co")
+        self.remote_host = host_of(settings.base_url) or ROUTER_HOST
         self.structured = bool(settings.options.get("structured_output", True))
 
     def _send(self, messages: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
@@ -66,11 +97,19 @@ class HuggingFaceVision(ChatVision, _HuggingFaceBackend):
 
 class HuggingFaceEmbedder(_HuggingFaceBackend):
     default_model = "Qwen/Qwen3-Embedding-8B"
+    task = "feature-extraction"
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
+        self.model = self.model_name
+        self.model_name = embedding_identity(self.model, settings.options)
+        self.dimensions = int(settings.options["dimensions"]) if settings.options.get("dimensions") else None
         self.batch_size = int(settings.options.get("batch_size", 32))
-        self.query_instruction = settings.options.get("query_instruction", QWEN3_QUERY_INSTRUCTION)
+        self.query_instruction = query_instruction(self.model, settings.options)
+
+    @property
+    def _model_argument(self) -> str | None:
+        return None if self.settings.base_url else self.model
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         return embed_in_batches(list(texts), self.batch_size, self._embed_batch)
@@ -80,12 +119,15 @@ class HuggingFaceEmbedder(_HuggingFaceBackend):
         return self._embed_batch([self.query_instruction + text])[0]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        rows = self._call(lambda: self.client.feature_extraction(texts, model=self._model_argument))
+        rows = self._call(lambda: self.client.feature_extraction(
+            texts, model=self._model_argument, dimensions=self.dimensions))
         return unit_rows(rows, len(texts))
 
 
 class HuggingFaceGenerator(_HuggingFaceBackend):
     default_model = "black-forest-labs/FLUX.1-dev"
+    task = "text-to-image"
+    supports_seed = True
 
     def generate(self, prompt: str, *, seed: int | None = None, width: int | None = None,
                  height: int | None = None, steps: int | None = None, guidance: float | None = None) -> bytes:

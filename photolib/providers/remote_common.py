@@ -13,8 +13,47 @@ from photolib.models import Description, PhotoForVision
 from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
 
 
-def host_of(base_url: str | None, default: str) -> str:
-    return (urlparse(base_url).netloc or base_url) if base_url else default
+QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
+_STRUCTURED_OUTPUT_WORDS = ("response_format", "json_schema", "json schema", "structured output", "guided_json",
+                            "grammar")
+
+
+def host_of(base_url: Any) -> str | None:
+    """`host[:port]` of a URL, without any `user:password@` it carries."""
+    if not base_url:
+        return None
+    parsed = urlparse(str(base_url))
+    host = parsed.hostname
+    if not host:
+        return str(base_url).rsplit("@", 1)[-1].split("/", 1)[0] or None
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+def default_query_instruction(model: str) -> str:
+    """The retrieval instruction a model was trained with for queries ("" when it needs none)."""
+    return QWEN3_QUERY_INSTRUCTION if "qwen3-embedding" in model.lower() else ""
+
+
+def query_instruction(model: str, options: dict[str, Any]) -> str:
+    """`query_instruction` from the config when set (even to ""), else the model's own."""
+    configured = options.get("query_instruction")
+    return default_query_instruction(model) if configured is None else str(configured)
+
+
+def embedding_identity(model: str, options: dict[str, Any]) -> str:
+    """The name stored with each vector: the model, plus the requested size when `dimensions` is set.
+
+    Vectors of `text-embedding-3-small` at 1024 and at 256 dimensions are not
+    comparable, so they must not share a name in the catalog.
+    """
+    dimensions = options.get("dimensions")
+    return f"{model}@{int(dimensions)}" if dimensions else model
 
 
 def image_data_url(photo: PhotoForVision, options: dict[str, Any]) -> str:
@@ -88,14 +127,23 @@ class ChatVision:
         try:
             response = self._send(messages, extra)
         except ProviderError as error:
-            if structured and any(f"HTTP {code}" in str(error) for code in (400, 422)):
+            if structured and refuses_structured_output(str(error)):
                 self.structured = False
                 return self._chat(messages, False)
             raise
         return message_text(response)
 
 
+def refuses_structured_output(message: str) -> bool:
+    """A 400/422 about `response_format` itself, not about the photo or the prompt (e.g. an oversized image)."""
+    lowered = message.lower()
+    return (any(f"http {code}" in lowered for code in (400, 422))
+            and any(word in lowered for word in _STRUCTURED_OUTPUT_WORDS))
+
+
 def message_text(response: Any) -> str:
+    if isinstance(response, (str, bytes)):
+        raise ProviderError(f"the chat endpoint answered with {not_json(response)}: check base_url")
     try:
         content = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):
@@ -103,3 +151,11 @@ def message_text(response: Any) -> str:
     if not isinstance(content, str) or not content.strip():
         raise MalformedOutputError("the model returned an empty message", raw=str(content or ""))
     return content
+
+
+def not_json(body: Any, content_type: str | None = None) -> str:
+    """How to name a body that should have been JSON: "text/html, not JSON"."""
+    if not content_type:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        content_type = "text/html" if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")) else "text"
+    return f"{content_type.split(';')[0].strip()}, not JSON"
