@@ -10,6 +10,7 @@ seed, so a generation can be found and repeated later.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import random
 import tempfile
@@ -51,24 +52,28 @@ class ImagineResult:
 
 def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -> ImagineResult:
     photo = library.resolve(photo_ref)
+    # The generator is resolved first: without one, the photo is not sent to the vision model for nothing.
+    generator = None if request.prompt_only else library.generator
     prompt = request.prompt or _prompt_from_photo(library, photo)
     result = ImagineResult(photo.id, prompt)
-    if request.prompt_only:
+    if generator is None:
         return result
-    generator = library.generator
     options = library.settings.generation.options if library.settings.generation else {}
     folder = request.out or library.root / "generated"
     folder.mkdir(parents=True, exist_ok=True)
+    # A generator that takes no seed (OpenAI's GPT Image models) gets none, and none is recorded.
+    seeded = getattr(generator, "supports_seed", True)
     first_seed = request.seed if request.seed is not None else random.randrange(2**31)
     result.model = generator.model_name
     for number in range(max(1, request.count)):
-        seed = first_seed + number
+        seed = first_seed + number if seeded else None
         image = generator.generate(
             prompt, seed=seed, width=request.width or options.get("width"),
             height=request.height or options.get("height"), steps=request.steps or options.get("steps"),
             guidance=request.guidance if request.guidance is not None else options.get("guidance"),
         )
-        path = _write_png(image, folder / f"photo{photo.id}-{datetime.now():%Y%m%d-%H%M%S}-seed{seed}.png")
+        stem = f"photo{photo.id}-{datetime.now():%Y%m%d-%H%M%S}" + (f"-seed{seed}" if seed is not None else "")
+        path = _write_png(image, folder, stem)
         with library.catalog.transaction():
             generation_id = library.catalog.record_generation(photo.id, prompt, generator.model_name, seed, str(path))
         result.images.append({"id": generation_id, "path": str(path), "seed": seed})
@@ -87,8 +92,13 @@ def _prompt_from_photo(library: "Library", photo: Any) -> str:
     return prompt.strip()
 
 
-def _write_png(data: bytes, path: Path) -> Path:
-    """Check the bytes are an image, store them as PNG, atomically."""
+def _write_png(data: bytes, folder: Path, stem: str) -> Path:
+    """Check the bytes are an image and store them as `<stem>.png`, atomically and under a new name.
+
+    An existing file is never replaced: when the name is taken (same photo and
+    seed in the same second, or another run), `-2`, `-3`... is added. The name
+    is claimed with a hard link, which fails rather than overwrite.
+    """
     from PIL import Image
 
     try:
@@ -98,10 +108,33 @@ def _write_png(data: bytes, path: Path) -> Path:
             image.save(buffer, format="PNG")
     except Exception as error:  # noqa: BLE001 - any decoder failure means a bad answer
         raise MalformedOutputError(f"the generator returned data that is not an image ({error})") from None
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as out:
-        out.write(buffer.getvalue())
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
-    return path
+    handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(buffer.getvalue())
+            out.flush()
+            os.fsync(out.fileno())
+        for number in itertools.count(1):
+            path = folder / (f"{stem}.png" if number == 1 else f"{stem}-{number}.png")
+            if _claim(temp, path):
+                return path
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    raise AssertionError("unreachable")
+
+
+def _claim(temp: str, path: Path) -> bool:
+    """Give the written file the name `path` if nothing has it yet; never replaces a file."""
+    try:
+        os.link(temp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links here (some network or FAT file systems): reserve the name, then fill it
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False
+        os.replace(temp, path)
+        return True
