@@ -23,7 +23,11 @@ from rich.text import Text
 stdout = Console(soft_wrap=False, highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls (C0, DEL, C1 incl. the one-byte CSI U+009B), bidi marks and overrides, line and
+# paragraph separators, and zero-width characters that hide or reorder what is shown.
+_UNSAFE_BEYOND_C0 = r"\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+_UNSAFE = re.compile(f"[\\x00-\\x1f{_UNSAFE_BEYOND_C0}]")
+_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE_BEYOND_C0}]")  # json.dumps escapes C0 itself
 
 
 def safe(value: Any) -> str:
@@ -38,7 +42,10 @@ def cell(value: Any, style: str = "") -> Text:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """JSON for scripts, readable (non-ASCII letters kept), but never a raw control or bidi character:
+    those only occur inside strings, where a \\uXXXX escape means the same."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def message(text: str, style: str = "") -> None:
@@ -50,7 +57,8 @@ def error(text: str) -> None:
 
 
 def _table(title: str | None, columns: Iterable[tuple[str, dict]]) -> Table:
-    table = Table(title=title, show_lines=False, header_style="bold")
+    """A table whose title is shown literally (it may hold a query or a path)."""
+    table = Table(title=Text(safe(title)) if title else None, show_lines=False, header_style="bold")
     for name, options in columns:
         table.add_column(name, **options)
     return table
@@ -95,7 +103,7 @@ def photo_panel(photo: dict[str, Any]) -> None:
         ("path", photo["path"]), ("status", photo["status"]), ("error", photo.get("error")),
         ("taken", photo.get("taken_at")), ("camera", photo.get("camera")), ("lens", photo.get("lens")),
         ("gps", f"{gps['lat']:.5f}, {gps['lon']:.5f}" if gps else None), ("place", photo.get("place")),
-        ("size", f"{photo['width']}×{photo['height']} px" if photo.get("width") else None),
+        ("size", _size(photo)),
         ("tags", ", ".join(photo.get("tags") or [])), ("caption", photo.get("caption")),
         ("description", photo.get("description")), ("vision model", photo.get("vision_model")),
         ("embedding model", _with_dimension(photo)), ("raw model output", photo.get("raw_output")),
@@ -109,6 +117,17 @@ def photo_panel(photo: dict[str, Any]) -> None:
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
 
 
+def _size(photo: dict[str, Any]) -> str | None:
+    """Pixel size as stored, and as seen once the EXIF orientation is applied when that differs."""
+    if not photo.get("width"):
+        return None
+    size = f"{photo['width']}×{photo['height']} px"
+    upright = (photo.get("oriented_width"), photo.get("oriented_height"))
+    if upright[0] and upright != (photo["width"], photo["height"]):
+        size += f" (shown upright: {upright[0]}×{upright[1]})"
+    return size
+
+
 def _with_dimension(photo: dict[str, Any]) -> str | None:
     if not photo.get("embedding_model"):
         return None
@@ -120,8 +139,9 @@ def add_summary(report: Any) -> None:
         table = _table("Dry run: nothing was sent or written", [("", {"style": "bold"}), ("", {"justify": "right"})])
         for name, value in [("new photos", report.new), ("changed photos", report.updated), ("moved", report.moved),
                             ("unchanged", report.unchanged), ("pending/failed to retry", report.retried),
-                            ("vision calls", report.to_describe), ("photos to embed", report.to_embed)]:
-            table.add_row(name, str(value))
+                            ("vision calls", report.to_describe), ("photos to embed", report.to_embed),
+                            ("photos sent to", report.remote_host or "nowhere (local providers)")]:
+            table.add_row(name, cell(value))
         stdout.print(table)
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
@@ -137,6 +157,9 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.elsewhere:
+        message(f"{report.elsewhere} photos elsewhere in the library still need work: "
+                "run `photolib add` on their folders to finish them.", "yellow")
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:
