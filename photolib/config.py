@@ -8,6 +8,7 @@ traceback three commands later.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
+
+# Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
+AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
@@ -144,7 +148,7 @@ def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[
     values = {}
     for key, (kind, default) in spec.items():
         raw, origin = _env_or_file(name, key, section, env, path)
-        values[key] = default if raw is None else _coerce(raw, kind, origin)
+        values[key] = default if raw is None else _coerce(raw, kind, origin, key)
     return values
 
 
@@ -155,7 +159,7 @@ def _provider_section(kind: str, section: dict[str, Any], path: Path, env: Mappi
     for key, key_type in spec.items():
         raw, origin = _env_or_file(kind, key, section, env, path)
         if raw is not None:
-            values[key] = _coerce(raw, key_type, origin)
+            values[key] = _coerce(raw, key_type, origin, key)
     provider = values.pop("provider", DEFAULT_PROVIDERS[kind])
     if provider and provider not in provider_names(kind):
         raise ConfigError(
@@ -194,40 +198,55 @@ def _origin(section: str, key: str, path: Path, env: Mapping[str, str]) -> str:
     return f"environment variable {env_name}" if env.get(env_name) else f"{path}: [{section}] {key}"
 
 
-_TYPE_NAMES = {int: "whole number", float: "number", bool: "true or false", str: "string"}
+_TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
 
-def _coerce(raw: Any, kind: type, origin: str) -> Any:
-    """Convert env strings and check TOML types, naming the setting on failure."""
-    if isinstance(raw, str) and kind is not str:
-        text = raw.strip().lower()
-        if kind is bool:
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-        else:
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        raise ConfigError(f"{origin} = {raw!r} must be a {_TYPE_NAMES[kind]}")
-    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
-        return float(raw)
-    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
-        raise ConfigError(f"{origin} = {raw!r} must be a {_TYPE_NAMES[kind]}")
-    if kind in (int, float) and raw < 0:
-        raise ConfigError(f"{origin} must not be negative (got {raw})")
-    return raw
+def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
+    """Convert env strings, check TOML types strictly, and check the range, naming the setting on failure."""
+    value = _from_env_text(raw, kind, origin) if origin.startswith("environment") else raw
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{origin} = {raw!r} must be {_TYPE_NAMES[kind]}")
+    if kind in (int, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{origin} = {raw!r} must be a finite number")
+        lowest = 1 if key in AT_LEAST_ONE else 0
+        if value < lowest:
+            raise ConfigError(f"{origin} = {raw!r} must be at least {lowest}")
+    return value
+
+
+def _from_env_text(raw: Any, kind: type, origin: str) -> Any:
+    """Environment values are text: read them as the setting's type."""
+    if kind is str:
+        return raw
+    text = str(raw).strip().lower()
+    if kind is bool:
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+    else:
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ConfigError(f"{origin} = {raw!r} must be {_TYPE_NAMES[kind]}")
 
 
 def _choose_library(
     flag: Path | None, env: Mapping[str, str], from_file: str | None, path: Path
 ) -> tuple[Path, str]:
     if flag is not None:
-        return Path(flag).expanduser(), "--library"
+        return _absolute(flag), "--library"
     if env.get("PHOTOLIB_LIBRARY"):
-        return Path(env["PHOTOLIB_LIBRARY"]).expanduser(), "PHOTOLIB_LIBRARY"
+        return _absolute(env["PHOTOLIB_LIBRARY"]), "PHOTOLIB_LIBRARY"
     if from_file:
-        return Path(from_file).expanduser(), f"{path} [library] path"
+        return _absolute(from_file), f"{path} [library] path"
     return default_library_path(), "default"
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    """Absolute (so messages name the real folder), symlinks kept as the user wrote them."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))

@@ -56,7 +56,10 @@ def test_api_key_comes_from_named_env_var_and_is_hidden(tmp_path):
     ("[vision]\nprovider = \"magic\"\n", "unknown provider 'magic'"),
     ("[generation]\nprovider = \"local\"\n", "unknown provider 'local'"),
     ("[search\n", "not valid TOML"),
-    ("[embedding]\nbatch_size = -4\n", "must not be negative"),
+    ("[embedding]\nbatch_size = -4\n", "batch_size = -4 must be at least 1"),
+    ("[library]\nlock_timeout = -1.0\n", "lock_timeout = -1.0 must be at least 0"),
+    ("[search]\nthreshold = nan\n", "must be a finite number"),
+    ("[vision]\nstructured_output = \"yes\"\n", "structured_output = 'yes' must be true or false"),
 ])
 def test_config_errors_name_file_and_key(tmp_path, text, fragment):
     config = write(tmp_path / "bad.toml", text)
@@ -65,9 +68,16 @@ def test_config_errors_name_file_and_key(tmp_path, text, fragment):
     assert fragment in str(caught.value) and str(config) in str(caught.value)
 
 
-def test_bad_env_value_names_the_variable():
-    with pytest.raises(ConfigError, match="PHOTOLIB_ADD_JOBS"):
-        load_settings(environ={"PHOTOLIB_ADD_JOBS": "lots"})
+@pytest.mark.parametrize("name, value", [("PHOTOLIB_ADD_JOBS", "lots"), ("PHOTOLIB_ADD_JOBS", "0"),
+                                         ("PHOTOLIB_LIBRARY_LOCK_TIMEOUT", "-5"), ("PHOTOLIB_SEARCH_THRESHOLD", "nan")])
+def test_bad_env_value_names_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings(environ={name: value})
+
+
+def test_relative_library_path_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(library_path=Path("lib"), environ={}).library_path == tmp_path / "lib"
 
 
 def test_cli_reports_config_error_in_one_line(tmp_path):
