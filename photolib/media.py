@@ -2,19 +2,25 @@
 
 Every file is untrusted. Whatever its bytes, `read_photo` returns metadata or
 raises `UnreadablePhotoError` with a short reason; Pillow's decompression-bomb
-limit is kept and reported as such. Colour facts need a thumbnail, not 12
-megapixels: a JPEG's own EXIF preview is used when the file carries one, else
-the photo is decoded at reduced size (draft mode).
+limit (twice `Image.MAX_IMAGE_PIXELS`, ~179 MP, where Pillow itself refuses)
+is kept and reported as such, while real large photos (a 102 MP medium-format
+frame passes Pillow's 89 MP warning level) are read. Colour facts need a
+thumbnail, not 12 megapixels: a JPEG's own EXIF preview is used when the file
+carries one, else the photo is decoded at reduced size (draft mode). Formats
+without draft mode are decoded whole, so those decodes share a pixel budget
+across the worker threads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from photolib.errors import UnreadablePhotoError
 from photolib.models import PhotoMetadata
@@ -27,6 +33,7 @@ MAX_PREVIEW_BYTES = 1 << 20  # EXIF previews are ~10-60 KB; bigger is not a prev
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
 TAG_DATETIME_ORIGINAL, TAG_LENS_MODEL = 0x9003, 0xA434
+FULL_DECODE_BUDGET = 256_000_000  # pixels decoded whole at once by all threads (~1 GB of RGBA)
 COLOUR_NAMES = {
     "red": (200, 40, 40), "orange": (235, 140, 40), "yellow": (235, 215, 60), "green": (60, 150, 60),
     "teal": (40, 150, 150), "blue": (50, 90, 200), "purple": (130, 60, 170), "pink": (235, 120, 170),
@@ -84,12 +91,46 @@ def _open_image(path: Path) -> Any:
         raise UnreadablePhotoError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(path)
     except UnidentifiedImageError:
         raise UnreadablePhotoError("not an image (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
         raise UnreadablePhotoError(f"decompression bomb: {_pixels(error)} exceeds the safety limit") from None
+
+
+def bomb_limit() -> int | None:
+    """Pixels above which Pillow refuses an image (it only warns between 1x and 2x MAX_IMAGE_PIXELS)."""
+    from PIL import Image
+
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+
+
+class PixelBudget:
+    """Whole-image decodes in flight share a budget of pixels: sixteen parallel reads of
+    100 MP PNGs would otherwise need 16 x 400 MB at once. An image larger than the whole
+    budget waits until it has the budget to itself."""
+
+    def __init__(self, pixels: int) -> None:
+        self.total = pixels
+        self.available = pixels
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = min(pixels, self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self.available >= pixels)
+            self.available -= pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.available += pixels
+                self._changed.notify_all()
+
+
+_full_decodes = PixelBudget(FULL_DECODE_BUDGET)
 
 
 def _pixels(error: Exception) -> str:
@@ -105,7 +146,8 @@ def _read(path: Path) -> PhotoMetadata:
     with _open_image(path) as image:
         width, height = image.size
         pixels = width * height
-        if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
+        limit = bomb_limit()
+        if limit and pixels > limit:
             raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
         image_format = image.format or ""
         exif = _safe_exif(image)
@@ -113,11 +155,13 @@ def _read(path: Path) -> PhotoMetadata:
         if thumbnail is None:
             if image_format in JPEG_FORMATS:
                 image.draft("RGB", (256, 256))
-            try:
-                image.load()
-            except OSError as error:
-                raise UnreadablePhotoError(f"truncated or corrupt image data ({error})") from None
-            thumbnail = _thumbnail(image)
+            with _full_decodes.hold(pixels if image_format not in JPEG_FORMATS else 0):
+                try:
+                    image.load()
+                except OSError as error:
+                    raise UnreadablePhotoError(f"truncated or corrupt image data ({error})") from None
+                thumbnail = _thumbnail(image)
+                image.close()  # free the full-size pixels before another decode takes the budget
     orientation = _orientation(exif)
     rotated = orientation in (5, 6, 7, 8)
     metadata = PhotoMetadata(
@@ -293,8 +337,9 @@ def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     with _open_image(Path(path)) as image:
         if image.format == "JPEG":
             image.draft("RGB", (max_side, max_side))
-        upright = ImageOps.exif_transpose(image).convert("RGB")
-    upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        with _full_decodes.hold(0 if image.format == "JPEG" else image.width * image.height):
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+            upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     upright.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
