@@ -54,11 +54,15 @@ def restore(library: "Library", source: Path, force: bool = False) -> dict[str, 
         shutil.copyfile(snapshot, temp)
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
+        # The old index goes first: a crash before the catalog swap then leaves a missing index
+        # (rebuilt from the catalog), never the old library's index stamped as fresh for the new catalog.
+        shutil.rmtree(library.index_folder, ignore_errors=True)
         for leftover in ("-wal", "-shm"):
             Path(str(library.root / CATALOG_NAME) + leftover).unlink(missing_ok=True)
         os.replace(temp, library.root / CATALOG_NAME)
         os.chmod(library.root / CATALOG_NAME, 0o600)
-        _replace_index(library.index_folder, source / INDEX_FOLDER)
+        if (source / INDEX_FOLDER).exists():
+            shutil.copytree(source / INDEX_FOLDER, library.index_folder)
         library._index = None
     return {"path": str(source), "photos": _photo_count(library.root / CATALOG_NAME)}
 
@@ -77,17 +81,6 @@ def _check_snapshot(snapshot: Path) -> None:
         raise UsageError(f"{snapshot} is not a readable photolib catalog ({error}); nothing was restored") from None
     if verdict != "ok":
         raise UsageError(f"{snapshot} fails SQLite's integrity check ({verdict}); nothing was restored")
-
-
-def _replace_index(current: Path, from_backup: Path) -> None:
-    """Swap the index folder; a missing one in the backup is rebuilt on the next command."""
-    old = current.with_name(current.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if current.exists():
-        os.replace(current, old)
-    if from_backup.exists():
-        shutil.copytree(from_backup, current)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _photo_count(catalog: Path) -> int:

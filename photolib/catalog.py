@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import sqlite_utils
 
+from photolib.errors import UsageError
 from photolib.models import Description, PhotoMetadata
 
 SCHEMA_VERSION = 4
@@ -140,12 +141,19 @@ class Catalog:
         if new:
             os.chmod(self.path, 0o600)
         self.db = sqlite_utils.Database(connection)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.execute("PRAGMA foreign_keys=ON")
         self._generation_in_transaction: int | None = None
-        self._migrate()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            if "locked" in str(error) or "busy" in str(error):
+                raise
+            raise UsageError(f"{self.path} is not a photolib catalog ({error}): point --library at a photolib "
+                             "library folder, or move that file away") from None
 
     def close(self) -> None:
         self.db.close()

@@ -47,9 +47,19 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
     if isinstance(exc, PhotolibError):
         _render().error(_scrub(str(exc), ctx))
         return exc.exit_code
+    if _is_busy_database(exc):
+        _render().error("the catalog stayed busy for 30 s: another photolib process is writing to this library; "
+                        "try again when it has finished")
+        return 1
     _render().error(_scrub(f"unexpected {type(exc).__name__}: {exc}", ctx)
                     + ("" if verbose else " (run with --verbose for details)"))
     return 1
+
+
+def _is_busy_database(exc: Exception) -> bool:
+    import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def _scrub(text: str, ctx: typer.Context) -> str:
@@ -158,10 +168,11 @@ def similar(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help="Largest squared L2 distance kept (default 1.5)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
 ) -> None:
     """Photos nearest in meaning to a given photo."""
-    hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold)]
+    hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
 
 

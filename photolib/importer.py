@@ -103,9 +103,11 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
     _report_problems(catalog, plan, report)
 
 
-def _report_problems(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
+def _report_problems(catalog: "Catalog | None", plan: "ScanPlan", report: AddReport) -> None:
     """This run's problems, and files already known to be unreadable whose bytes have not changed."""
     report.failed.extend((p.path, p.reason) for p in plan.problems)
+    if catalog is None:
+        return
     for photo in catalog.get_many(plan.unchanged_unreadable).values():
         report.failed.append((photo.path, f"{photo.data.get('error') or 'cannot be read'} (unchanged since the last run)"))
 
@@ -289,11 +291,12 @@ def describes_from_path(vision: "Vision") -> bool:
     return bool(getattr(vision, "describes_from_path", False))
 
 
-def plan_counts_for_dry_run(catalog: "Catalog", vision: "Vision", plan: "ScanPlan", report: AddReport,
+def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "ScanPlan", report: AddReport,
                             pending: list["StoredPhoto"]) -> None:
-    """What `add` would send, without sending or writing anything."""
+    """What `add` would send, without sending or writing anything (`catalog` is None for a new library)."""
     hashes = [d for _, d in plan.new] + [d for _, _, d in plan.changed] + [p.data.get("hash") for p in pending]
-    uncached = [d for d in hashes if d and catalog.cached_description(d, vision.model_name, vision.prompt_version) is None]
+    uncached = [d for d in hashes if d and (catalog is None or describes_from_path(vision) or catalog.cached_description(
+        d, vision.model_name, vision.prompt_version) is None)]
     report.dry_run = True
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)
     report.unchanged = len(plan.unchanged) + len(plan.touched)

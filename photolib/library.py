@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
+    from photolib.scan import ScanPlan
 
 CATALOG_NAME = "catalog.db"
 INDEX_FOLDER = "index"
@@ -68,9 +69,15 @@ class Library:
         if self._catalog is None:
             from photolib.catalog import Catalog
 
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._make_root()
             self._catalog = Catalog(self.root / CATALOG_NAME)
         return self._catalog
+
+    def _make_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"{self.root} is a file, not a library folder: give --library a folder "
+                             "(it is created if missing)")
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @property
     def vision(self) -> Any:
@@ -109,17 +116,22 @@ class Library:
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Only one writer per library; a second one waits `lock_timeout`, then gives up."""
+        """Only one writer per library; a second one says it waits, waits `lock_timeout`, then gives up."""
         from filelock import FileLock, Timeout
 
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_root()
         lock = FileLock(str(self.root / ".lock"))
         try:
-            lock.acquire(timeout=self.settings.lock_timeout)
+            lock.acquire(timeout=0)
         except Timeout:
-            raise LibraryLockedError(
-                f"another photolib process is writing to {self.root}; wait for it to finish and try again"
-            ) from None
+            self.notify(f"Another photolib process is writing to {self.root}; waiting up to "
+                        f"{self.settings.lock_timeout:g} s for it to finish.")
+            try:
+                lock.acquire(timeout=self.settings.lock_timeout)
+            except Timeout:
+                raise LibraryLockedError(
+                    f"another photolib process is writing to {self.root}; wait for it to finish and try again"
+                ) from None
         try:
             yield
         finally:
@@ -297,23 +309,16 @@ class Library:
     def add(self, paths: list[str | os.PathLike], *, progress: Progress | None = None,
             dry_run: bool = False, jobs: int | None = None) -> AddReport:
         """Import photos under `paths`; see `importer` for what is and is not redone."""
-        from photolib.scan import plan_scan
-
         roots = [absolute(p) for p in paths]
         for root in roots:
             if not os.path.lexists(root):
                 raise UsageError(f"{root} does not exist: give a folder or photo file to add")
         report = AddReport(remote_host=getattr(self.vision, "remote_host", None))
+        if dry_run:
+            return self._dry_run(roots, report, progress)
         with self.write_lock():
             self._check_embedder_matches()
-            scanning = progress or NoProgress()
-            scanning.start(None, "Scanning")
-            plan = plan_scan(roots, self.catalog.file_states(), self.catalog.ids_by_hash, on_file=scanning.advance)
-            scanning.finish()
-            if dry_run:
-                pending = _under(self.catalog.photos_needing_work(), roots)
-                plan_counts_for_dry_run(self.catalog, self.vision, plan, report, pending)
-                return report
+            plan = self._scan(roots, self.catalog, progress)
             before = {p.id for p in self.catalog.photos_needing_work()}
             apply_plan(self.catalog, plan, report)
             if describes_from_path(self.vision) and plan.moved:
@@ -333,6 +338,29 @@ class Library:
             finally:
                 self._sync_and_save_index()
         return report
+
+    def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
+        """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
+        catalog = self.catalog if (self.root / CATALOG_NAME).exists() else None
+        if catalog is not None:
+            self._check_embedder_matches()
+        plan = self._scan(roots, catalog, progress)
+        pending = _under(catalog.photos_needing_work(), roots) if catalog is not None else []
+        plan_counts_for_dry_run(catalog, self.vision, plan, report, pending)
+        return report
+
+    @staticmethod
+    def _scan(roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
+        from photolib.scan import plan_scan
+
+        scanning = progress or NoProgress()
+        scanning.start(None, "Scanning")
+        if catalog is None:
+            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance)
+        else:
+            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance)
+        scanning.finish()
+        return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
                exact: bool = False) -> list[SearchHit]:
@@ -385,18 +413,18 @@ class Library:
             for pid, dist in chosen if pid in photos
         ]
 
-    def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None) -> list[SearchHit]:
+    def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
+                exact: bool = False) -> list[SearchHit]:
         """Photos nearest to a photo of the library (the photo itself left out)."""
         photo = self.resolve(photo_ref)
         limit = limit or self.settings.search_limit
         threshold = self.settings.search_threshold if threshold is None else threshold
-        index = self.index()
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
-            raise UsageError(f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` to finish it")
+            raise UsageError(_not_embedded(photo))
         import numpy as np
 
-        distances, ids = index.search(np.frombuffer(blob, dtype=np.float32), limit + 1)
+        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit + 1, exact=exact)
         chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != photo.id and d <= threshold]
         return self._hits(chosen[:limit])
 
@@ -436,18 +464,23 @@ class Library:
         return [{"id": p.id, "path": p.path} for p in photos]
 
     def prune(self) -> list[dict[str, Any]]:
-        """Forget photos whose files no longer exist."""
-        gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
-        self._forget([pid for pid, _ in gone])
+        """Forget photos whose files no longer exist (checked under the write lock, so a move
+        that a concurrent `add` has just recorded is not mistaken for a deletion)."""
+        with self.write_lock():
+            gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
+            self._forget_locked([pid for pid, _ in gone])
         return [{"id": pid, "path": path} for pid, path in gone]
 
     def _forget(self, ids: list[int]) -> None:
+        with self.write_lock():
+            self._forget_locked(ids)
+
+    def _forget_locked(self, ids: list[int]) -> None:
         if not ids:
             return
-        with self.write_lock():
-            with self.catalog.transaction():
-                self.catalog.delete_photos(ids)
-            self._sync_and_save_index()
+        with self.catalog.transaction():
+            self.catalog.delete_photos(ids)
+        self._sync_and_save_index()
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
@@ -472,10 +505,17 @@ class Library:
 
         threshold = self.settings.albums_threshold if threshold is None else threshold
         min_size = self.settings.albums_min_size if min_size is None else min_size
-        result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
+        if copy and export is None:
+            raise UsageError("--copy only applies to --export DIR: add --export, or drop --copy")
+        if export is not None and os.path.exists(export) and not os.path.isdir(export):
+            raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
         if save:
-            with self.write_lock(), self.catalog.transaction():
-                self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
+            with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
+                result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
+                with self.catalog.transaction():
+                    self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
+        else:
+            result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             export_albums(result.albums, photos, absolute(export), copy=copy)
@@ -528,6 +568,14 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
+
+
+def _not_embedded(photo: "StoredPhoto") -> str:
+    """Why a photo has no vector, and what (if anything) finishes it."""
+    if photo.status == "failed" and photo.data.get("failed_stage") == "read":
+        return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
+                "replace the file, then run `photolib add` on its folder")
+    return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"
 
 
 def _like_prefix(folder: str) -> str:

@@ -6,6 +6,7 @@ small conversions, so tests and other programs can build them directly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +39,19 @@ class PhotoMetadata:
 
     @property
     def camera(self) -> str | None:
-        parts = [p for p in (self.camera_make, self.camera_model) if p]
-        if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
-            return parts[1]
-        return " ".join(parts) or None
+        return camera_name(self.camera_make, self.camera_model)
+
+
+_CORPORATE = re.compile(r"\b(corporation|corp|company|co|ltd|inc|imaging|optical|electronics)\b\.?,?", re.I)
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """"Canon EOS R6", "NIKON Z 6", "Apple iPhone 13": the make once, without its company suffix."""
+    make = " ".join(_CORPORATE.sub(" ", make or "").split())
+    model = " ".join((model or "").split())
+    if make and model and any(word.lower() in model.lower().split() for word in make.split()):
+        return model
+    return " ".join(part for part in (make, model) if part) or None
 
 
 @dataclass

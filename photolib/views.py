@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from photolib.catalog import PHOTO_STATUSES, Catalog, StoredPhoto
 from photolib.errors import UsageError
+from photolib.models import camera_name
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -28,7 +29,7 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     embedding = catalog.db.execute(
         "SELECT model, dimension FROM embeddings WHERE photo_id = ?", [photo.id]
     ).fetchone()
-    camera = " ".join(p for p in (data.get("camera_make"), data.get("camera_model")) if p) or None
+    camera = camera_name(data.get("camera_make"), data.get("camera_model"))
     return {
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
         "failed_stage": data.get("failed_stage"), "taken_at": data.get("taken_at"), "camera": camera,

@@ -168,3 +168,20 @@ def test_an_auth_failure_keeps_the_descriptions_already_paid_for(tmp_path, trips
         assert second.exit_code == 0, second.output
         assert len(server.calls("/v1/chat/completions")) - described_first == 6 - described_first
 
+
+
+def test_local_descriptions_follow_a_moved_or_copied_file(make_library, trips, tmp_path):
+    library = make_library()
+    library.add([trips])
+    photo = next((trips / "Paris weekend").iterdir())
+    venice = trips / "Venice carnival"
+    venice.mkdir()
+    (venice / "mask.jpg").write_bytes(photo.read_bytes())  # a copy
+    moved = venice / "moved.jpg"
+    next(iter(sorted((trips / "Sydney harbour").iterdir()))).rename(moved)  # a move
+    report = library.add([trips])
+    assert (report.new, report.moved) == (1, 1)
+    for path in (venice / "mask.jpg", moved):
+        caption = library.show(str(path))["caption"]
+        assert "Venice carnival" in caption or "venice carnival" in caption.lower(), caption
+    assert any("Venice" in h.path for h in library.search("venice carnival"))

@@ -151,7 +151,14 @@ def test_help_does_not_import_heavy_modules():
 
 
 def test_duplicate_copies_reuse_descriptions(make_library, trips, tmp_path):
-    library = make_library()
+    """A vision model that looks only at the pixels (as remote ones do) is not asked twice about the same bytes."""
+    from photolib.providers.base import ProviderSettings
+    from photolib.providers.local import LocalVision
+
+    class PixelsOnly(LocalVision):
+        describes_from_path = False
+
+    library = make_library(vision=PixelsOnly(ProviderSettings(provider="local")))
     library.add([trips])
     copy_dir = tmp_path / "copy"
     copy_dir.mkdir()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from photolib.models import Description, PhotoForVision, PhotoMetadata
+from photolib.models import Description, PhotoForVision, PhotoMetadata, camera_name
 from photolib.providers.base import ProviderSettings
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -42,7 +42,6 @@ CONTAINERS = {  # whole folder names (letters only, lower case) that hold photos
     "import", "imports", "export", "exports", "uploads", "upload", "takeout", "backup", "backups",
     "dropbox", "onedrive", "phone", "iphone", "android",
 }
-CORPORATE = re.compile(r"\b(corporation|corp|company|co|ltd|inc|imaging|optical|electronics)\b\.?,?", re.I)
 STOPWORDS = {"the", "and", "of", "in", "at", "on", "with", "for", "to", "from", "my", "our", "de", "la", "le"}
 MAX_NAME_WORDS = 8
 
@@ -52,6 +51,7 @@ class LocalVision:
 
     prompt_version = "2"  # 2: no container folders, extensions or make repeats
     remote_host = None
+    describes_from_path = True  # folder and file words: a moved or copied file is described again
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.model_name = settings.model or "photolib-local-vision"
@@ -145,15 +145,6 @@ def name_words(path: Path, source_root: Path | None) -> list[str]:
             if word not in words:
                 words.append(word)
     return words[:MAX_NAME_WORDS]
-
-
-def camera_name(make: str | None, model: str | None) -> str | None:
-    """"Canon EOS R6", "NIKON Z 6", "Apple iPhone 13": the make once, without its company suffix."""
-    make = " ".join(CORPORATE.sub(" ", make or "").split())
-    model = " ".join((model or "").split())
-    if make and model and any(word.lower() in model.lower().split() for word in make.split()):
-        return model
-    return " ".join(part for part in (make, model) if part) or None
 
 
 def _split(name: str) -> list[str]:
