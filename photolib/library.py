@@ -198,6 +198,10 @@ class Library:
                         generation: int) -> str | None:
         """Why `index` cannot be caught up with the catalog, or None if it can."""
         if index is None:
+            from photolib.index import read_stamp
+
+            if read_stamp(self.index_folder) is not None:
+                return "could not be read"
             return "was missing" if stored else "was empty"
         if stored and (index.model, index.dimension) != stored:
             return f"held {index.model} vectors, catalog holds {stored[0]}"

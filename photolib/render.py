@@ -189,6 +189,7 @@ def stats_panel(stats: dict[str, Any]) -> None:
         ("catalog vectors", f"{stats['catalog_vectors']} of {stats['embedding_model'] or '-'}"
                             + (f" ({stats['dimension']}-d)" if stats["dimension"] else "")),
         ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
+                  + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
     ]:
         table.add_row(name, cell(value))
@@ -196,7 +197,7 @@ def stats_panel(stats: dict[str, Any]) -> None:
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
-        message("Everything is consistent.", "green")
+        message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
 
 
 class RichProgress:

@@ -70,65 +70,78 @@ def list_filters(*, tag: str | None, since: str | None, until: str | None, statu
 
 
 def library_stats(library: "Library") -> dict[str, Any]:
-    """Counts, configuration and every inconsistency found, each with the command that fixes it."""
-    from photolib.index import read_stamp
+    """Counts, configuration and every inconsistency found, each with the command that fixes it.
+
+    The index is opened as any command opens it (caught up with the catalog,
+    or rebuilt with a message), so what is reported is what a search would use.
+    """
+    from photolib.errors import PhotolibError
 
     catalog = library.catalog
     counts = catalog.status_counts()
     models = catalog.embedding_models()
-    stamp = read_stamp(library.index_folder)
     settings = library.settings
-    problems = _problems(library, counts, models, stamp)
+    index, index_error, repaired = None, None, []
+    if models:
+        told = library.notify
+        library.notify = lambda text: (repaired.append(text), told(text))  # what opening the index fixed
+        try:
+            index = library.index()
+        except PhotolibError as error:
+            index_error = str(error)
+        finally:
+            library.notify = told
     return {
         "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
-        "index_vectors": stamp.count if stamp else 0,
+        "index_vectors": index.count if index else 0,
         "embedding_model": models[0][0] if models else None,
         "dimension": models[0][1] if models else None,
         "catalog_vectors": sum(n for _m, _d, n in models),
         "catalog_generation": catalog.generation,
-        "index_generation": stamp.generation if stamp else None,
-        "index_model": stamp.model if stamp else None,
-        "index_kind": stamp.kind if stamp else None,
+        "index_generation": index.generation if index else None,
+        "index_model": index.model if index else None,
+        "index_dimension": index.dimension if index else None,
+        "index_kind": index.kind if index else None,
         "library": str(library.root),
         "config": str(settings.config_path) if settings.config_path else None,
-        "providers": {
-            "vision": _provider_line(settings.vision),
-            "embedding": _provider_line(settings.embedding),
-            "generation": _provider_line(settings.generation) if settings.generation else None,
-        },
-        "problems": problems,
+        "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
+        "problems": _problems(library, counts, models, index, index_error),
+        "repaired": repaired,
     }
 
 
-def _provider_line(provider: Any) -> str:
-    return f"{provider.provider}" + (f" ({provider.model})" if provider.model else "")
+def _provider_line(library: "Library", kind: str) -> str | None:
+    """"local (photolib-local-vision)": the provider and the model it uses, configured or default."""
+    settings = getattr(library.settings, kind)
+    if settings is None:
+        return None
+    model = settings.model or _model_name(library, kind)
+    return f"{settings.provider} ({model})" if model else settings.provider
 
 
-def _problems(library: "Library", counts: dict[str, int], models: list, stamp: Any) -> list[str]:
-    catalog = library.catalog
+def _model_name(library: "Library", kind: str) -> str | None:
+    try:
+        return getattr(library, {"vision": "vision", "embedding": "embedder", "generation": "generator"}[kind]).model_name
+    except Exception:  # noqa: BLE001 - a provider that cannot be built is reported by the commands that need it
+        return None
+
+
+def _problems(library: "Library", counts: dict[str, int], models: list, index: Any, index_error: str | None) -> list[str]:
     problems = []
     vectors = sum(n for _m, _d, n in models)
     if len(models) > 1:
         problems.append("embeddings of several models are mixed: run `photolib reindex --reembed`")
-    configured = library.settings.embedding.model or _default_embedding_model(library)
+    configured = library.settings.embedding.model or _model_name(library, "embedding")
     if models and configured and models[0][0] != configured:
         problems.append(f"catalog vectors are {models[0][0]} but the configured embedder is {configured}: "
                         "run `photolib reindex --reembed`")
-    if vectors and stamp is None:
-        problems.append("the index file is missing: run `photolib reindex` (or any search rebuilds it)")
-    elif stamp is not None and (stamp.generation != catalog.generation or stamp.count != vectors):
-        problems.append(f"the index is stale ({stamp.count} vectors at generation {stamp.generation}; catalog has "
-                        f"{vectors} at generation {catalog.generation}): run `photolib reindex`")
+    if index_error and len(models) <= 1:
+        problems.append(f"the index cannot be used: {index_error}")
+    elif index is not None and index.count != vectors:
+        problems.append(f"the index holds {index.count} vectors, the catalog {vectors}: run `photolib reindex`")
     if counts["pending"]:
         problems.append(f"{counts['pending']} photos are pending: run `photolib add` on their folder to finish them")
     if counts["failed"]:
         problems.append(f"{counts['failed']} photos failed: see `photolib list --status failed`; "
                         "`photolib add` retries model failures")
     return problems
-
-
-def _default_embedding_model(library: "Library") -> str | None:
-    try:
-        return library.embedder.model_name
-    except Exception:  # a provider that cannot be built is reported by the commands that need it
-        return None

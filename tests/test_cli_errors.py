@@ -67,3 +67,13 @@ def test_a_waiting_writer_says_it_is_waiting(make_library, tmp_path):
         assert any("waiting up to 5 s" in m for m in second.messages)  # ... and it said so
     waiting.join(timeout=30)
     assert len(second.list_photos()) == 1
+
+
+def test_a_corrupt_index_file_is_rebuilt_and_said_so(tmp_path, library_path):
+    make_photo(tmp_path / "p" / "a.jpg")
+    invoke("-L", library_path, "add", tmp_path / "p")
+    for data in (library_path / "index").glob("vectors-*"):
+        data.write_bytes(b"garbage" * 100)
+    result = invoke("-L", library_path, "doctor", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["repaired"] == ["Index could not be read; rebuilt it from the catalog (1 vectors)."]

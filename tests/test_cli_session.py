@@ -178,8 +178,10 @@ def test_reindex_after_deleting_index_gives_identical_results(runner, library_pa
     run(runner, library_path, "add", str(pictures))
     before = run_json(runner, library_path, "search", "summer beach")
     shutil.rmtree(library_path / "index")
-    stale = run(runner, library_path, "stats", "--json")
-    assert json.loads(stale.stdout)["problems"]
+    doctor = run(runner, library_path, "doctor", "--json")
+    assert json.loads(doctor.stdout)["repaired"] == ["Index was missing; rebuilt it from the catalog (13 vectors)."]
+    assert json.loads(doctor.stdout)["problems"] == [] and "rebuilt" in doctor.stderr
+    shutil.rmtree(library_path / "index")
     run(runner, library_path, "reindex")
     assert run_json(runner, library_path, "search", "summer beach") == before
     shutil.rmtree(library_path / "index")
