@@ -74,6 +74,7 @@ class AlbumSet:
     singletons: list[int] = field(default_factory=list)
     threshold: float = 1.5
     seed: int | None = None
+    not_exported: list[str] = field(default_factory=list)  # photos whose files were gone at --export
 
 
 def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None) -> AlbumSet:
@@ -254,23 +255,34 @@ def _make_names_unique(albums: list[Album]) -> None:
 
 
 def export_albums(albums: list[Album], photos: dict[int, "StoredPhoto"], destination: Path,
-                  copy: bool = False) -> int:
-    """One folder per album holding symlinks (or copies) of its photos; returns files written."""
-    written = 0
+                  copy: bool = False) -> list[str]:
+    """One folder per album holding symlinks (or copies) of its photos.
+
+    Photos whose file is gone are skipped and returned (the export goes on);
+    a folder that cannot be written stops it with a message.
+    """
+    from photolib.errors import UsageError
+
+    missing = []
     for album in albums:
         folder = destination / _safe_folder_name(album.name)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot create {folder} ({error.strerror}): choose another --export folder") from None
         for pid in album.photo_ids:
             source = Path(photos[pid].path)
             target = folder / f"{pid}-{_safe_folder_name(source.name)}"
             if target.exists() or target.is_symlink():
                 continue
+            if not source.is_file():
+                missing.append(str(source))
+                continue
             if copy:
                 shutil.copy2(source, target)
             else:
                 os.symlink(source, target)
-            written += 1
-    return written
+    return missing
 
 
 def _safe_folder_name(name: str) -> str:

@@ -311,7 +311,10 @@ def albums(
         if save:
             _render().message(f"Saved {len(data)} albums; see `photolib albums list`.", "green")
         if export:
-            _render().message(f"Exported {len(data)} album folders to {export}.", "green")
+            _render().message(f"Exported {len(data)} album folders to {export.absolute()}.", "green")
+            if result.not_exported:
+                _render().message(f"{len(result.not_exported)} photos were left out, their files are gone "
+                                  f"(first: {result.not_exported[0]}); `photolib prune` forgets them.", "yellow")
 
 
 @albums_app.command("list")

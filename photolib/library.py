@@ -522,7 +522,7 @@ class Library:
             result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
-            export_albums(result.albums, photos, absolute(export), copy=copy)
+            result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:

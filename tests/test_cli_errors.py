@@ -77,3 +77,15 @@ def test_a_corrupt_index_file_is_rebuilt_and_said_so(tmp_path, library_path):
     result = invoke("-L", library_path, "doctor", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["repaired"] == ["Index could not be read; rebuilt it from the catalog (1 vectors)."]
+
+
+def test_export_leaves_out_photos_whose_files_are_gone(tmp_path, library_path):
+    for i in range(3):
+        make_photo(tmp_path / "p" / "Harbour day" / f"{i}.jpg", color=(30, 90, 200))
+    invoke("-L", library_path, "add", tmp_path / "p")
+    (tmp_path / "p" / "Harbour day" / "1.jpg").unlink()
+    result = invoke("-L", library_path, "albums", "--export", tmp_path / "out", "--copy", "--min-size", "1")
+    assert result.exit_code == 0, result.output
+    assert "1 photos were left out" in result.output
+    copied = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "out").rglob("*.jpg"))
+    assert copied == ["0.jpg", "2.jpg"]
