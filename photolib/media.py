@@ -141,8 +141,6 @@ def _pixels(error: Exception) -> str:
 
 
 def _read(path: Path) -> PhotoMetadata:
-    from PIL import Image
-
     with _open_image(path) as image:
         width, height = image.size
         pixels = width * height

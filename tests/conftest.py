@@ -61,3 +61,16 @@ def make_library(library_path, embedder):
     yield build
     for library in opened:
         library.close()
+
+
+@pytest.fixture
+def trips(tmp_path) -> Path:
+    """Two small trips in their own folders, far apart in place, season and colour."""
+    from datetime import datetime
+
+    from tests.photos import make_trip
+
+    root = tmp_path / "pics"
+    make_trip(root, "Paris weekend", 3, start=datetime(2019, 4, 6, 11, 0), gps=(48.8566, 2.3522), color=(200, 180, 150))
+    make_trip(root, "Sydney harbour", 3, start=datetime(2019, 7, 20, 9, 0), gps=(-33.8568, 151.2153), color=(30, 90, 200))
+    return root

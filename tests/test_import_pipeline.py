@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -15,17 +14,9 @@ from photolib.cli import app
 from photolib.errors import ProviderUnavailableError
 from photolib.index import read_stamp
 from tests.fake_servers import FakeModelServer, Reply
-from tests.photos import make_photo, make_trip
+from tests.photos import make_photo
 
 KEY = "sk-test-pipeline-0123456789"
-
-
-@pytest.fixture
-def trips(tmp_path):
-    root = tmp_path / "pics"
-    make_trip(root, "Paris weekend", 3, start=datetime(2019, 4, 6, 11, 0), gps=(48.8566, 2.3522), color=(200, 180, 150))
-    make_trip(root, "Sydney harbour", 3, start=datetime(2019, 7, 20, 9, 0), gps=(-33.8568, 151.2153), color=(30, 90, 200))
-    return root
 
 
 def test_a_long_lived_library_sees_what_another_one_added(make_library, trips):

@@ -13,14 +13,6 @@ from photolib.errors import IndexMismatchError, LibraryLockedError
 from tests.photos import make_photo, make_trip
 
 
-@pytest.fixture
-def trips(tmp_path):
-    root = tmp_path / "pics"
-    make_trip(root, "Paris weekend", 3, start=datetime(2019, 4, 6, 11, 0), gps=(48.8566, 2.3522), color=(200, 180, 150))
-    make_trip(root, "Sydney harbour", 3, start=datetime(2019, 7, 20, 9, 0), gps=(-33.8568, 151.2153), color=(30, 90, 200))
-    return root
-
-
 def test_add_search_through_the_api(make_library, trips):
     library = make_library()
     report = library.add([trips])
