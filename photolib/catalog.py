@@ -410,15 +410,16 @@ class Catalog:
             [(now, pid) for pid in photo_ids],
         )
 
-    def embedding_text_hashes(self, photo_ids: Sequence[int], model: str) -> dict[int, str]:
-        found: dict[int, str] = {}
+    def embedding_states(self, photo_ids: Sequence[int], model: str) -> dict[int, tuple[str, int]]:
+        """(text hash, dimension) of each photo's stored vector of `model`: what decides re-embedding."""
+        found: dict[int, tuple[str, int]] = {}
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
-            for pid, text_hash in self.db.execute(
-                f"SELECT photo_id, text_hash FROM embeddings WHERE model=? AND photo_id IN ({marks})",
+            for pid, text_hash, dimension in self.db.execute(
+                f"SELECT photo_id, text_hash, dimension FROM embeddings WHERE model=? AND photo_id IN ({marks})",
                 [model, *chunk],
             ):
-                found[pid] = text_hash
+                found[pid] = (text_hash, dimension)
         return found
 
     def delete_embeddings(self, photo_ids: Sequence[int]) -> None:

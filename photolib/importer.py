@@ -94,8 +94,6 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
             catalog.mark_failed(photo_id, "read", problem.reason)
-        if plan.changed:
-            catalog.bump_generation()
     report.new += len(plan.new)
     report.updated += len(plan.changed)
     report.moved += len(plan.moved)
@@ -236,8 +234,9 @@ class Importer:
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
         texts = {item.photo.id: item.description.embedding_text() for item in described}
-        existing = self.catalog.embedding_text_hashes(list(texts), self.embedder.model_name)
-        todo = [item for item in described if existing.get(item.photo.id) != text_hash(texts[item.photo.id])]
+        existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
+        todo = [item for item in described
+                if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]
         if not todo:
             return []
         try:

@@ -35,7 +35,7 @@ def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = N
     progress = progress or NoProgress()
     rows = catalog.texts_for_reembedding()
     texts = {pid: _text(tags, caption, description) for pid, tags, caption, description in rows}
-    stored = _stored(catalog, list(texts), embedder.model_name)
+    stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if stored.get(pid, (None, 0))[0] != text_hash(text)]
     progress.start(len(texts), f"Re-embedding with {embedder.model_name}")
     run = _Run(catalog, embedder, texts)
@@ -54,8 +54,7 @@ def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = N
             run.embed(resized[start:start + BATCH])
             progress.advance(len(resized[start:start + BATCH]))
     with catalog.transaction():
-        catalog.db.execute("DELETE FROM embeddings WHERE model != ?", [embedder.model_name])
-        catalog.bump_generation()
+        catalog.delete_embeddings_of_other_models(embedder.model_name)
     progress.finish()
     return run.done
 
@@ -89,22 +88,7 @@ class _Run:
                 (pid, self.embedder.model_name, text_hash(self.texts[pid]), matrix[i].tobytes(), matrix.shape[1])
                 for i, pid in enumerate(batch)
             ])
-            self.catalog.bump_generation()
         self.done += len(batch)
-
-
-def _stored(catalog: "Catalog", photo_ids: list[int], model: str) -> dict[int, tuple[str, int]]:
-    """(text hash, dimension) of each photo's stored vector of `model`."""
-    found: dict[int, tuple[str, int]] = {}
-    for start in range(0, len(photo_ids), 500):
-        chunk = photo_ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for pid, digest, dimension in catalog.db.execute(
-            f"SELECT photo_id, text_hash, dimension FROM embeddings WHERE model = ? AND photo_id IN ({marks})",
-            [model, *chunk],
-        ):
-            found[pid] = (digest, dimension)
-    return found
 
 
 def _text(tags: str | None, caption: str | None, description: str | None) -> str:
