@@ -162,7 +162,7 @@ class Library:
             )
         return stored
 
-    def index(self, save: bool = True) -> "VectorIndex":
+    def index(self, save: bool = True, building: bool = False) -> "VectorIndex":
         """The index matching the catalog as it is now.
 
         The saved index is memory-mapped and caught up with what changed in
@@ -170,6 +170,8 @@ class Library:
         it is rebuilt from the catalog, with a message, only when it is
         missing, of another model, too far behind, or does not add up. With
         `save`, a changed index is saved when no writer holds the library.
+        `building` (a writer about to save it) builds a missing index without
+        a message: a first `add` creates the index, it does not repair one.
         """
         from photolib.index import VectorIndex
 
@@ -188,7 +190,7 @@ class Library:
             if reason is not None:
                 had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
                 self._index = rebuilt = self._build_index(stored)
-        if rebuilt is not None and had_vectors:
+        if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
             self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
         if save and (rebuilt is not None or changed):
             self._save_index_if_unlocked()
@@ -293,7 +295,7 @@ class Library:
 
     def _sync_and_save_index(self) -> None:
         """For writers holding the lock: bring the index up to the catalog, then save it."""
-        self.index(save=False)
+        self.index(save=False, building=True)
         self._save_index()
 
     def _index_checkpoint(self) -> Callable[[], None]:

@@ -176,3 +176,10 @@ def test_local_descriptions_follow_a_moved_or_copied_file(make_library, trips, t
         caption = library.show(str(path))["caption"]
         assert "Venice carnival" in caption or "venice carnival" in caption.lower(), caption
     assert any("Venice" in h.path for h in library.search("venice carnival"))
+
+
+def test_a_first_add_creates_the_index_without_talking_of_repairs(make_library, trips):
+    library = make_library()
+    assert library.add([trips]).new == 6
+    assert library.messages == []
+    assert read_stamp(library.index_folder).count == 6
