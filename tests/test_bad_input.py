@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from tests.photos import make_photo
+from tests.reliability.helpers import permission_bits_apply, photolib
 
 
 @pytest.fixture
@@ -77,13 +78,22 @@ def test_decompression_bomb_is_refused(tmp_path, library_path, monkeypatch):
     assert "decompression bomb" in reason
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
 def test_unreadable_file(tmp_path, library_path):
+    """Run as the user would be: as root, under setpriv without the capabilities that bypass permission bits."""
+    prefix = permission_bits_apply()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: permission bits cannot apply")
     root = tmp_path / "locked"
-    photo = make_photo(root / "secret.jpg")
-    photo.chmod(0)
-    result = invoke(library_path, "add", str(root), "--json")
-    assert result.exit_code == 1 and "permission" in result.stdout.lower()
+    make_photo(root / "readable.jpg")
+    make_photo(root / "secret.jpg").chmod(0)
+    result = photolib(library_path, "add", str(root), "--json", prefix=prefix, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    report = json.loads(result.stdout)
+    assert report["new"] == 1
+    assert [(os.path.basename(f["path"]), "permission" in f["reason"].lower()) for f in report["failures"]] == [
+        ("secret.jpg", True)]
+    shown = photolib(library_path, "list", "--status", "failed", "--json", prefix=prefix)
+    assert [os.path.basename(p["path"]) for p in json.loads(shown.stdout)] == ["secret.jpg"]
 
 
 def test_control_characters_in_names_are_not_sent_to_terminal(tmp_path, library_path):

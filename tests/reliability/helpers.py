@@ -4,22 +4,46 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+REBUILT = "rebuilt it from the catalog"  # what a command says when it repaired a stale or missing index
+SETPRIV = shutil.which("setpriv")
 
 
-def photolib(library: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "photolib.cli", "-L", str(library), *args],
-                          capture_output=True, text=True, env=_env(env), cwd=ROOT, **kwargs)
+def permission_bits_apply() -> list[str] | None:
+    """Argv prefix under which file permission bits apply to a command; None if they cannot here.
+
+    Root ignores permission bits (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); `setpriv` runs a command as root
+    without those two capabilities, so a file with mode 000 is unreadable to it as to any user.
+    """
+    if os.geteuid() != 0:
+        return []
+    if SETPRIV is None:
+        return None
+    return [SETPRIV, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def photolib_argv(library: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "photolib.cli", "-L", str(library), *args]
+
+
+def photolib(library: Path, *args: str, env: dict | None = None, prefix: list[str] | None = None,
+             **kwargs) -> subprocess.CompletedProcess:
+    """Run the CLI in its own process (`prefix`: e.g. a setpriv command line to run it under)."""
+    return subprocess.run([*(prefix or []), *photolib_argv(library, *args)], capture_output=True, text=True,
+                          env=_env(env), cwd=ROOT, **kwargs)
 
 
 def start_photolib(library: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "photolib.cli", "-L", str(library), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(env), cwd=ROOT)
+    return subprocess.Popen(photolib_argv(library, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(env), cwd=ROOT)
 
 
 def _env(extra: dict | None) -> dict:
@@ -34,6 +58,8 @@ def check_catalog(library: Path) -> dict:
     connection = sqlite3.connect(str(library / "catalog.db"), timeout=30)
     try:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not _has_schema(connection):
+            return {}  # killed before the first migration committed: an empty database
         duplicates = connection.execute("SELECT path, count(*) FROM photos GROUP BY path HAVING count(*) > 1").fetchall()
         assert duplicates == []
         orphans = connection.execute(
@@ -44,7 +70,114 @@ def check_catalog(library: Path) -> dict:
         connection.close()
 
 
-def stats(library: Path) -> dict:
-    result = photolib(library, "stats", "--json")
+def catalog_query(library: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql`; [] when there is no catalog yet (no file, or killed before its schema was committed)."""
+    if not (library / "catalog.db").exists():
+        return []
+    connection = sqlite3.connect(str(library / "catalog.db"), timeout=30)
+    try:
+        return connection.execute(sql, params).fetchall() if _has_schema(connection) else []
+    finally:
+        connection.close()
+
+
+def _has_schema(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'photos'").fetchone()[0] > 0
+
+
+def stats(library: Path, env: dict | None = None) -> dict:
+    result = photolib(library, "stats", "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# -- index state --------------------------------------------------------------------
+
+
+def index_matches_catalog(library: Path) -> bool:
+    """True when the stamp names existing files and agrees with the catalog's generation and vector count
+    (or when there is neither a stamp nor a vector: nothing to index yet)."""
+    rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+                                  "(SELECT count(*) FROM embeddings)")
+    generation, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
+    try:
+        stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return vectors == 0
+    except (OSError, ValueError):
+        return False
+    files = [name for name in (stamp.get("file"), stamp.get("delta")) if name]
+    return (stamp.get("generation") == generation and stamp.get("count") == vectors
+            and all((library / "index" / name).is_file() for name in files))
+
+
+# -- kill -9 at a chosen moment -------------------------------------------------------
+
+
+@dataclass
+class Run:
+    killed: bool  # ended by our SIGKILL (returncode -9)
+    returncode: int
+    locked_for: float | None  # seconds between taking the library's write lock and the end of the run
+    stdout: str
+    stderr: str
+
+
+def holds_write_lock(pid: int, lock: str) -> bool:
+    """Whether process `pid` has the library's lock file open (filelock keeps it open while it holds the lock)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == lock:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def run_photolib(library: Path, args: list[str], *, env: dict | None = None, kill_after: float | None = None,
+                 kill_when=None, logs: Path, timeout: float = 120) -> Run:
+    """Run one command; with `kill_after`, SIGKILL it that many seconds after it took the library's write lock;
+    with `kill_when`, as soon as that function (polled every few ms once the lock is taken) returns true.
+
+    Timing from the lock, not from the start, puts every kill inside the writing part of the command: the
+    interpreter's start-up (imports, ~0.4 s) varies with load and writes nothing. The lock is seen through
+    /proc, without touching it, so the command is not slowed down.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    lock = os.path.realpath(library / ".lock")
+    with open(logs / "stdout", "w+") as out, open(logs / "stderr", "w+") as err:
+        process = subprocess.Popen(photolib_argv(library, *args), stdout=out, stderr=err, text=True, env=_env(env),
+                                   cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        locked_at = None
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                if locked_at is None and holds_write_lock(process.pid, lock):
+                    locked_at = time.monotonic()
+                    if kill_after is not None:
+                        time.sleep(kill_after)
+                        process.kill()
+                        break
+                if locked_at is not None and kill_when is not None and kill_when():
+                    process.kill()
+                    break
+                time.sleep(0.0005 if locked_at is None else 0.003)
+            else:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                    raise AssertionError(f"photolib {' '.join(args)} did not finish in {timeout} s")
+            process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        ended = time.monotonic()
+        out.seek(0)
+        err.seek(0)
+        return Run(killed=process.returncode == -9, returncode=process.returncode,
+                   locked_for=None if locked_at is None else ended - locked_at, stdout=out.read(), stderr=err.read())

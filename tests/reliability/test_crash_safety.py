@@ -1,80 +1,382 @@
-"""kill -9 at random moments: the catalog stays intact and the next command finishes the job."""
+"""kill -9 in the middle of every writing command: the catalog stays intact and the next command finishes the job.
+
+Each trial starts a real `photolib` process and SIGKILLs it a chosen time after it took the library's write
+lock, so the kill lands while it writes, not during interpreter start-up. Kill times are spread evenly over
+the measured lock-holding time of an unkilled run of the same command. Only a run that really died of the
+signal (returncode -9) counts as a trial; one that finished first is checked for a complete job and the
+same kill time is tried again on fresh work. The work is sized to span the window: 18 photos committed 2 at
+a time for `add` (local providers, and remote ones answering with latency), a library of 1 018 photos for
+the others, a change of embedding model to a remote one with latency for `reindex --reembed` (so every
+vector is really recomputed), and a deleted folder for `prune`.
+
+After every kill: `PRAGMA integrity_check` is ok, no path is duplicated, no vector is orphaned, and either
+the index stamp matches the catalog (generation and vector count) or the next command repairs it (a
+rebuild says so) and saves one that matches. At the end, the command run again and `add` finish the job.
+Counts of trials, and of what each kill left behind, are printed at the end of the pytest run.
+"""
 
 from __future__ import annotations
 
 import json
 import random
-import signal
-import time
+import shutil
 from datetime import datetime
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.fake_servers import FakeModelServer
 from tests.photos import make_trip
 from tests.reliability.conftest import TRIALS
-from tests.reliability.helpers import check_catalog, photolib, start_photolib, stats
+from tests.reliability.helpers import (REBUILT, Run, catalog_query, check_catalog, index_matches_catalog, photolib,
+                                       run_photolib)
 
-TRIALS_PER_COMMAND = 4
-PHOTOS = 24
+TRIPS = [("Harbour", (53.55, 9.99)), ("Forest", (48.0, 8.2)), ("Desert", (31.6, -8.0))]
+PHOTOS = 18
+BATCH = 2  # photos per transaction: 9 commits during one `add`
+SYNTHETIC = 1000  # extra photos (already described and embedded) whose files are gone
+TRIALS_PER_COMMAND = 3
+SLOW_TRIALS = 15
+LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# -- fixtures -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def pictures(tmp_path_factory):
-    root = tmp_path_factory.mktemp("crash") / "pics"
-    for n, (name, gps) in enumerate([("Harbour", (53.55, 9.99)), ("Forest", (48.0, 8.2)), ("Desert", (31.6, -8.0))]):
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("crash")
+    (root / "config.toml").write_text(f"[add]\nbatch_size = {BATCH}\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pictures(workspace) -> Path:
+    root = workspace / "pics"
+    for n, (name, gps) in enumerate(TRIPS):
         make_trip(root, name, PHOTOS // 3, start=datetime(2022, 3 + n, 1, 10), gps=gps, color=(40 + 60 * n, 120, 90))
     return root
 
 
-def kill_at_random(library, args, rng, low=0.4, high=2.5):
-    process = start_photolib(library, *args)
-    time.sleep(rng.uniform(low, high))
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+@pytest.fixture(scope="module")
+def local_env(workspace) -> dict:
+    return {"PHOTOLIB_CONFIG": str(workspace / "config.toml")}
 
 
-def assert_recovers(library, pictures):
-    check_catalog(library)
-    result = photolib(library, "add", str(pictures), "--json")
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    counts = check_catalog(library)
-    assert counts.get("ok") == PHOTOS and not counts.get("pending") and not counts.get("failed")
-    info = stats(library)
-    assert info["index_vectors"] == info["catalog_vectors"] == PHOTOS and info["problems"] == []
+@pytest.fixture(scope="module")
+def add_duration(workspace, pictures, local_env) -> float:
+    """Seconds an unkilled local `add` of the pictures holds the write lock; its library becomes the template."""
+    run = run_photolib(workspace / "measured-add", ["add", str(pictures)], env=local_env, logs=workspace / "logs")
+    assert run.returncode == 0, run.stderr
+    assert run.locked_for is not None
+    return run.locked_for
 
 
-def test_kill_during_add(tmp_path, pictures):
-    rng = random.Random(1)
-    library = tmp_path / "library"
-    for _ in range(TRIALS_PER_COMMAND):
-        kill_at_random(library, ["add", str(pictures)], rng, 0.4, 2.0)
-        check_catalog(library)
-        TRIALS["kill -9 during add"] += 1
-    assert_recovers(library, pictures)
+@pytest.fixture(scope="module")
+def template(workspace, add_duration, local_env) -> Path:
+    """The 18 real photos plus 1 000 imported ones (described, embedded, files gone): the starting library."""
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.config import load_settings
+    from photolib.library import Library
+    from photolib.models import Description
+
+    library_path = workspace / "template"
+    shutil.copytree(workspace / "measured-add", library_path)
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((40, 384)).astype(np.float32)
+
+    def imported():
+        for i in range(SYNTHETIC):
+            vector = centres[i % 40] + 0.35 * rng.standard_normal(384).astype(np.float32)
+            yield EmbeddedPhoto(str(workspace / "gone" / f"trip {i % 40}" / f"{i:05d}.jpg"),
+                                Description([f"trip {i % 40}", "archive"], f"archive photo of trip {i % 40}",
+                                            f"An old photo, number {i}, from trip {i % 40}."),
+                                vector / np.linalg.norm(vector))
+
+    library = Library(load_settings(config_path=Path(local_env["PHOTOLIB_CONFIG"]), library_path=library_path))
+    try:
+        assert library.import_embedded(imported(), LOCAL_MODEL) == SYNTHETIC
+    finally:
+        library.close()
+    assert index_matches_catalog(library_path)
+    return library_path
 
 
-@pytest.mark.parametrize("command", [["reindex"], ["reindex", "--reembed"], ["albums", "--save"], ["prune"]])
-def test_kill_during_other_writers(tmp_path, pictures, command):
-    rng = random.Random(2)
-    library = tmp_path / "library"
-    assert photolib(library, "add", str(pictures)).returncode == 0
-    for _ in range(TRIALS_PER_COMMAND):
-        kill_at_random(library, command, rng, 0.2, 1.2)
-        check_catalog(library)
-        search = photolib(library, "search", "harbour", "--json")
-        assert search.returncode == 0, search.stderr
-        assert json.loads(search.stdout), "search must still answer after a crash"
-        TRIALS[f"kill -9 during {' '.join(command)}"] += 1
-    assert_recovers(library, pictures)
+def fresh_copy(template: Path, library: Path) -> None:
+    shutil.rmtree(library, ignore_errors=True)
+    shutil.copytree(template, library)
+
+
+# -- the kill loop ----------------------------------------------------------------------
+
+
+def kill_loop(name: str, library: Path, args: list[str], *, env: dict, duration: float, trials: int, seed: int,
+              logs: Path, progress, reset, after_kill, after_finish) -> int:
+    """Kill `args` `trials` times, at moments spread over `duration` (the measured length of an unkilled run).
+
+    `progress()` is the share of the work found committed (0 to 1). Trials follow one another on the same
+    library, so each run also resumes what the last one left; when the work is done, `reset()` puts it back.
+    A run that finishes before its kill is not a trial: `after_finish(run)` checks it did the whole job and
+    the same kill moment is tried again on fresh work. Returns how many kills left the work partly committed.
+    """
+    rng = random.Random(seed)
+    slots = list(range(trials))
+    rng.shuffle(slots)
+    kills = misses = partial = 0
+    earlier = 1.0
+    while kills < trials:
+        if progress() >= 1:
+            reset()
+        before = progress()
+        delay = (slots[kills] + rng.random()) / trials * duration * 0.95 * earlier  # the end is process exit
+        run = run_photolib(library, args, env=env, kill_after=delay, logs=logs / f"{kills}-{misses}")
+        if not run.killed:
+            assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+            after_finish(run)
+            misses += 1
+            if before == 0:  # even a whole run took less than measured: aim earlier
+                earlier *= 0.7
+            assert misses <= 2 * trials + 2, f"{name}: {misses} runs finished before the kill"
+            continue
+        assert run.returncode == -9
+        kills += 1
+        TRIALS[f"kill -9 during {name}"] += 1
+        after_kill(run)
+        partial += before < progress() < 1
+    return partial
+
+
+def check_index(library: Path, env: dict, name: str) -> None:
+    """The index matches the catalog; or the next command repairs it, saying so if it has to rebuild it
+    (a stale index is caught up with the catalog's recorded changes, which needs no message), and saves
+    one that matches.
+
+    The next command is `similar <id>`: it needs the index but not the embedding model, so it is quick.
+    """
+    if index_matches_catalog(library):
+        TRIALS[f"kill -9 during {name}: index matched the catalog"] += 1
+        return
+    photo_id = catalog_query(library, "SELECT min(photo_id) FROM embeddings")[0][0]
+    result = photolib(library, "similar", str(photo_id), "--json", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    json.loads(result.stdout)
+    assert index_matches_catalog(library), f"the next command left a stale index: {result.stderr}"
+    how = "rebuilt it, with a message" if REBUILT in result.stderr else "caught it up"
+    TRIALS[f"kill -9 during {name}: index stale, the next command {how}"] += 1
+
+
+def ok_real_photos(library: Path) -> int:
+    rows = catalog_query(library, "SELECT count(*) FROM photos WHERE status = 'ok' AND vision_model != 'imported'")
+    return rows[0][0] if rows else 0
+
+
+def assert_add_finishes(library: Path, pictures: Path, env: dict, expected_total: int) -> None:
+    """The next `add` finishes the job: every photo ok, and the index it leaves matches the catalog."""
+    result = photolib(library, "add", str(pictures), "--json", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert check_catalog(library) == {"ok": expected_total}
+    assert ok_real_photos(library) == PHOTOS
+    assert index_matches_catalog(library)
+    assert catalog_query(library, "SELECT count(*) FROM embeddings")[0][0] == expected_total
+
+
+# -- add ---------------------------------------------------------------------------------
+
+
+def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs):
+    def after_kill(run: Run) -> None:
+        if (library / "catalog.db").exists():
+            check_catalog(library)
+        check_index(library, env, name)
+
+    def after_finish(run: Run) -> None:
+        assert check_catalog(library) == {"ok": PHOTOS} and index_matches_catalog(library)
+
+    partial = kill_loop(name, library, ["add", str(pictures)], env=env, duration=duration, trials=trials, seed=seed,
+                        logs=logs, progress=lambda: ok_real_photos(library) / PHOTOS,
+                        reset=lambda: shutil.rmtree(library), after_kill=after_kill, after_finish=after_finish)
+    # One more kill, aimed: right after the first batch of a fresh run is committed, with work still pending.
+    shutil.rmtree(library, ignore_errors=True)
+    run = run_photolib(library, ["add", str(pictures)], env=env, kill_when=lambda: ok_real_photos(library) >= BATCH,
+                       logs=logs / "aimed")
+    assert run.killed, f"the add finished before it could be killed after its first batch: {run.stderr}"
+    assert BATCH <= ok_real_photos(library) < PHOTOS, "the import was not committed batch by batch"
+    TRIALS[f"kill -9 during {name}"] += 1
+    after_kill(run)
+    TRIALS[f"kill -9 during {name}: after some batches were committed, before the last"] += partial + 1
+    assert_add_finishes(library, pictures, env, PHOTOS)
+
+
+def test_kill_during_local_add(tmp_path, pictures, local_env, add_duration):
+    add_kill_loop("add", tmp_path / "library", pictures, local_env, add_duration, TRIALS_PER_COMMAND, 1,
+                  tmp_path / "logs")
 
 
 @pytest.mark.slow
-def test_kill_during_add_many_times(tmp_path, pictures):
-    rng = random.Random(3)
+def test_kill_during_local_add_many_times(tmp_path, pictures, local_env, add_duration):
+    add_kill_loop("add (slow)", tmp_path / "library", pictures, local_env, add_duration, 40, 3, tmp_path / "logs")
+
+
+def remote_config(path: Path, server: FakeModelServer, *, vision: bool, embedding_batch: int = 64) -> dict:
+    text = f"[add]\nbatch_size = {BATCH}\njobs = 4\n"
+    if vision:
+        text += f'[vision]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmax_retries = 1\n'
+    text += (f'[embedding]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmodel = "fake-embed-32"\n'
+             f"max_retries = 1\nbatch_size = {embedding_batch}\n")
+    path.write_text(text)
+    return {"PHOTOLIB_CONFIG": str(path), "OPENAI_API_KEY": "sk-test"}
+
+
+def remote_add_kill_loop(tmp_path, pictures, trials, seed, name):
+    with FakeModelServer(dimension=32) as server:
+        server.latency = 0.03  # every request: the kill window is the model calls, as in real use
+        env = remote_config(tmp_path / "remote.toml", server, vision=True)
+        measured = run_photolib(tmp_path / "measured", ["add", str(pictures)], env=env, logs=tmp_path / "measured-logs")
+        assert measured.returncode == 0, measured.stderr
+        add_kill_loop(name, tmp_path / "library", pictures, env, measured.locked_for, trials, seed, tmp_path / "logs")
+
+
+def test_kill_during_remote_add(tmp_path, pictures):
+    remote_add_kill_loop(tmp_path, pictures, TRIALS_PER_COMMAND, 4, "add (remote providers)")
+
+
+@pytest.mark.slow
+def test_kill_during_remote_add_many_times(tmp_path, pictures):
+    remote_add_kill_loop(tmp_path, pictures, 2 * SLOW_TRIALS, 5, "add (remote providers, slow)")
+
+
+# -- reindex, albums --save, prune ---------------------------------------------------------
+
+
+def albums_saved(library: Path) -> tuple[int, int]:
+    rows = catalog_query(library, "SELECT (SELECT count(*) FROM albums), (SELECT count(*) FROM album_photos), "
+                                  "(SELECT count(*) FROM album_photos WHERE album_id NOT IN (SELECT id FROM albums))")
+    albums, members, orphans = rows[0]
+    assert orphans == 0
+    return albums, members
+
+
+def library_state(library: Path) -> tuple:
+    return albums_saved(library), catalog_query(library, "SELECT count(*) FROM photos")[0][0]
+
+
+@pytest.fixture
+def deleted_trip(pictures):
+    """The user deleted one trip's folder; `restore()` brings it back (and teardown does, for the other tests)."""
+    name, kept = TRIPS[-1][0], pictures.parent / "deleted-trip"
+    shutil.move(pictures / name, kept)
+
+    def restore() -> None:
+        if kept.exists():
+            shutil.move(kept, pictures / name)
+
+    yield restore
+    restore()
+
+
+def other_writer(command, name, tmp_path, template, pictures, env, trials, seed, request):
+    """Kill `command` on a copy of the template library; after each kill, the catalog holds the state from
+    before the command or the one after it (one transaction), never a mix."""
+    restore = request.getfixturevalue("deleted_trip") if command[0] == "prune" else None
     library = tmp_path / "library"
-    for _ in range(40):
-        kill_at_random(library, ["add", str(pictures)], rng, 0.2, 3.0)
+    fresh_copy(template, library)
+    before = library_state(library)
+    measured = run_photolib(library, command, env=env, logs=tmp_path / "measured")
+    assert measured.returncode == 0 and measured.locked_for is not None, measured.stderr
+    after = library_state(library)
+    if command[0] == "albums":
+        assert before[0] == (0, 0) and after[0][0] > 0
+    if command[0] == "prune":
+        assert before[1] == PHOTOS + SYNTHETIC and after[1] == PHOTOS - PHOTOS // 3
+    fresh_copy(template, library)
+
+    def after_kill(run: Run) -> None:
         check_catalog(library)
-        TRIALS["kill -9 during add (slow)"] += 1
-    assert_recovers(library, pictures)
+        assert library_state(library) in (before, after), "a half-done transaction"
+        check_index(library, env, name)
+
+    def after_finish(run: Run) -> None:
+        assert library_state(library) == after and index_matches_catalog(library)
+
+    kill_loop(name, library, command, env=env, duration=measured.locked_for, trials=trials, seed=seed,
+              logs=tmp_path / "logs", progress=lambda: float(before != after and library_state(library) == after),
+              reset=lambda: fresh_copy(template, library), after_kill=after_kill, after_finish=after_finish)
+    finish = photolib(library, *command, env=env)
+    assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
+    assert library_state(library) == after
+    if restore:
+        restore()  # the folder is back: `add` imports it again (descriptions come from the cache)
+        assert_add_finishes(library, pictures, env, after[1] + PHOTOS // 3)
+    else:
+        assert_add_finishes(library, pictures, env, PHOTOS + SYNTHETIC)
+
+
+@pytest.mark.parametrize("command", [["reindex"], ["albums", "--save"], ["prune"]])
+def test_kill_during_other_writers(tmp_path, template, pictures, local_env, command, request):
+    other_writer(command, " ".join(command), tmp_path, template, pictures, local_env, TRIALS_PER_COMMAND, 2, request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["reindex"], ["albums", "--save"], ["prune"]])
+def test_kill_during_other_writers_many_times(tmp_path, template, pictures, local_env, command, request):
+    other_writer(command, " ".join(command) + " (slow)", tmp_path, template, pictures, local_env, SLOW_TRIALS, 6,
+                 request)
+
+
+# -- reindex --reembed ----------------------------------------------------------------------
+
+
+def reembed_kill_loop(tmp_path, template, pictures, trials, seed, name):
+    """Switch to a remote embedding model, then kill `reindex --reembed` while it recomputes every vector.
+
+    Killed part-way, the catalog holds old and new vectors: commands then say to run `reindex --reembed`
+    (never search with the wrong model), and running it again resumes.
+    """
+    library = tmp_path / "library"
+    total = PHOTOS + SYNTHETIC
+    with FakeModelServer(dimension=32) as server:
+        server.latency = 0.1
+        env = remote_config(tmp_path / "reembed.toml", server, vision=False, embedding_batch=256)
+        fresh_copy(template, library)
+        measured = run_photolib(library, ["reindex", "--reembed"], env=env, logs=tmp_path / "measured")
+        assert measured.returncode == 0, measured.stderr
+        fresh_copy(template, library)
+
+        def models() -> dict:
+            return dict(catalog_query(library, "SELECT model, count(*) FROM embeddings GROUP BY model"))
+
+        def after_kill(run: Run) -> None:
+            check_catalog(library)
+            assert sum(models().values()) == total, "a photo lost its vector"
+            stale = not index_matches_catalog(library)
+            result = photolib(library, "search", "harbour", "--json", env=env)
+            assert "Traceback" not in result.stderr
+            if result.returncode == 0:  # re-embedding had finished: the index is the new model's
+                assert set(models()) == {"fake-embed-32"} and index_matches_catalog(library)
+                assert REBUILT in result.stderr or not stale, result.stderr  # old-model index: rebuilt, said so
+            else:  # old or mixed vectors: reported, never searched with the wrong model
+                assert result.returncode == 1 and "reindex --reembed" in result.stderr, result.stderr
+
+        def after_finish(run: Run) -> None:
+            assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
+
+        partial = kill_loop(name, library, ["reindex", "--reembed"], env=env, duration=measured.locked_for,
+                            trials=trials, seed=seed, logs=tmp_path / "logs",
+                            progress=lambda: models().get("fake-embed-32", 0) / total,
+                            reset=lambda: fresh_copy(template, library), after_kill=after_kill,
+                            after_finish=after_finish)
+        TRIALS[f"kill -9 during {name}: left old and new vectors mixed"] += partial
+        finish = photolib(library, "reindex", "--reembed", "--json", env=env)
+        assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
+        assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
+        assert check_catalog(library) == {"ok": total}
+
+
+def test_kill_during_reembed(tmp_path, template, pictures):
+    reembed_kill_loop(tmp_path, template, pictures, TRIALS_PER_COMMAND, 8, "reindex --reembed")
+
+
+@pytest.mark.slow
+def test_kill_during_reembed_many_times(tmp_path, template, pictures):
+    reembed_kill_loop(tmp_path, template, pictures, SLOW_TRIALS, 9, "reindex --reembed (slow)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -11,9 +13,27 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from tests.fake_servers import FakeModelServer, Reply
-from tests.photos import make_trip
+from tests.photos import make_photo, make_trip
+from tests.reliability.conftest import TRIALS
+from tests.reliability.helpers import ROOT, _env, permission_bits_apply, photolib
 
 CANARY = "sk-canary-5d41402abc4b2a76"
+
+
+def leaked(text: str) -> bool:
+    """The key, or any 12-character piece of it (what a message cut short would keep)."""
+    return any(CANARY[i:i + 12] in text for i in range(len(CANARY) - 11))
+
+
+def long_errors() -> list[Reply]:
+    """Server errors that echo the key, longer than photolib's 300-character cut of a message, with the key
+    repeated from a shifting start: for one of the four shifts the cut falls 12 or more characters into a
+    copy of the key, so scrubbing after cutting would leave a piece of it."""
+    replies = []
+    for shift in (0, 7, 14, 21):
+        message = f"upstream echoed Authorization: Bearer {CANARY} " + "x" * shift + CANARY * 14
+        replies += [Reply(500, {"error": {"message": message}})] * 2  # both attempts of one photo
+    return replies
 
 
 def test_canary_key_never_reaches_output_catalog_or_index(tmp_path):
@@ -24,46 +44,100 @@ def test_canary_key_never_reaches_output_catalog_or_index(tmp_path):
         config = tmp_path / "config.toml"
         config.write_text(f'[vision]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmax_retries = 1\n'
                           f'[embedding]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmax_retries = 1\n')
-        server.script("/v1/chat/completions", Reply(500, {"error": {"message": f"upstream saw key {CANARY}"}}),
-                      Reply(500, {"error": {"message": f"upstream saw key {CANARY}"}}),
+        replies = long_errors()
+        server.script("/v1/chat/completions", *replies, *replies,
                       Reply(401, {"error": {"message": f"Incorrect API key provided: {CANARY}"}}))
         outputs = []
         runner = CliRunner()
-        for args in (["add", str(pictures), "--jobs", "1"], ["add", str(pictures)], ["search", "bridge"],
-                     ["stats"], ["show", "1"], ["list", "--status", "failed"]):
+        for args in (["add", str(pictures), "--jobs", "1"], ["add", str(pictures), "--jobs", "1"],
+                     ["add", str(pictures)], ["search", "bridge"], ["stats"], ["show", "1", "--json"],
+                     ["show", "2", "--json"], ["show", "3"], ["list", "--status", "failed"], ["list", "--json"]):
             result = runner.invoke(app, ["--verbose", "--config", str(config), "--library", str(library), *args],
                                    env={"OPENAI_API_KEY": CANARY})
             outputs.append(result.output + (str(result.exception) if result.exception else ""))
         assert server.requests and all(r.headers["authorization"] == f"Bearer {CANARY}" for r in server.requests)
-    assert not [text for text in outputs if CANARY in text]
+        assert sum(r.path == "/v1/chat/completions" for r in server.requests) >= len(replies) * 2
+    assert any("vision failed: HTTP 500" in text for text in outputs), "the scripted errors were not shown"
+    assert not [text for text in outputs if leaked(text)]
     for path in library.rglob("*"):
         if path.is_file():
-            assert CANARY.encode() not in path.read_bytes(), path
+            assert not leaked(path.read_bytes().decode("latin-1")), path
 
 
-def test_local_providers_make_no_network_connection(tmp_path, monkeypatch, make_library):
-    attempts = []
+# -- no network with local providers ------------------------------------------------------------
 
-    def refuse(self, address, *args, **kwargs):
-        attempts.append(address)
-        raise OSError("network disabled by test")
+GUARD = r"""
+import os, socket, sys
 
+LOG = os.environ["NETWORK_GUARD_LOG"]
+
+
+def refuse(what):
+    def guarded(*args, **kwargs):
+        detail = f"{what}{args[1:] if what.startswith('socket.') else args}"
+        with open(LOG, "a") as log:
+            log.write(detail + "\n")
+        sys.stderr.write(f"NETWORK GUARD: {detail}\n")
+        raise OSError(f"network disabled by the test: {detail}")
+    return guarded
+
+
+socket.socket.connect = refuse("socket.connect")
+socket.socket.connect_ex = refuse("socket.connect_ex")
+socket.socket.sendto = refuse("socket.sendto")
+socket.create_connection = refuse("create_connection")
+socket.getaddrinfo = refuse("getaddrinfo")
+socket.gethostbyname = refuse("gethostbyname")
+socket.gethostbyname_ex = refuse("gethostbyname_ex")
+sys.argv = ["photolib", *sys.argv[1:]]
+from photolib.cli import main
+main()
+"""
+OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY",
+                    "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+
+
+def guarded_photolib(tmp_path, library, config, *args) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`photolib args` in a fresh process whose every way to the network is replaced by a recorder,
+    installed before photolib is imported. Offline switches are unset: they must not be what keeps it off."""
+    log = tmp_path / f"network-{len(list(tmp_path.glob('network-*')))}.log"
+    env = _env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config)})
+    for name in OFFLINE_SWITCHES:
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-c", GUARD, "-L", str(library), *args], capture_output=True,
+                            text=True, env=env, cwd=ROOT, timeout=300)
+    return result, log.read_text().splitlines() if log.exists() else []
+
+
+def test_local_providers_make_no_network_connection(tmp_path):
     pictures = tmp_path / "pics"
     make_trip(pictures, "Island", 4, start=datetime(2019, 6, 6, 12), gps=(28.1, -15.4), color=(30, 160, 200))
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    library = make_library()
-    assert library.add([pictures]).new == 4
-    assert library.search("island beach")
-    assert library.albums().albums
-    library.reindex()
-    assert attempts == []
+    make_trip(pictures, "Snow", 4, start=datetime(2019, 12, 6, 12), gps=(46.5, 8.0), color=(230, 230, 240))
+    library, config = tmp_path / "library", tmp_path / "config.toml"
+    config.write_text("")
+    for args in (["add", str(pictures), "--json"], ["search", "island beach", "--json"], ["albums", "--save"],
+                 ["reindex"]):
+        result, attempts = guarded_photolib(tmp_path, library, config, *args)
+        assert attempts == [], (args, attempts)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
+        if args[0] == "add":
+            assert json.loads(result.stdout)["new"] == 8
+        if args[0] == "search":
+            assert json.loads(result.stdout), "search found nothing"
+        TRIALS["guarded local commands (no connection attempted)"] += 1
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits are still checked, but root ignores them")
-def test_library_is_user_only(tmp_path):
-    CliRunner().invoke(app, ["--library", str(tmp_path / "lib"), "stats"])
-    assert (tmp_path / "lib").stat().st_mode & 0o077 == 0
+def test_network_guard_catches_a_remote_provider(tmp_path):
+    """The guard is not blind: a configured remote provider's connection attempt is caught and recorded."""
+    make_photo(tmp_path / "pics" / "one.jpg")
+    config = tmp_path / "config.toml"
+    config.write_text('[vision]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\n')
+    result, attempts = guarded_photolib(tmp_path, tmp_path / "library", config, "add", str(tmp_path / "pics"))
+    assert attempts, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- a private library ---------------------------------------------------------------------------
 
 
 def test_library_files_have_user_only_modes(tmp_path):
@@ -71,3 +145,25 @@ def test_library_files_have_user_only_modes(tmp_path):
     CliRunner().invoke(app, ["--library", str(library), "stats"])
     assert (library.stat().st_mode & 0o777) == 0o700
     assert ((library / "catalog.db").stat().st_mode & 0o777) == 0o600
+
+
+def test_other_users_cannot_read_the_library(tmp_path):
+    """Permission bits really keep others out: once the library belongs to someone else, a process for
+    which permission bits apply can neither list its photos nor read its catalog."""
+    prefix = permission_bits_apply()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: permission bits cannot apply")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the library to another user")
+    photo = make_photo(tmp_path / "pics" / "private holiday.jpg")
+    library = tmp_path / "library"
+    assert photolib(library, "add", str(photo), prefix=prefix).returncode == 0
+    own = photolib(library, "list", "--json", prefix=prefix)
+    assert own.returncode == 0 and "private holiday" in own.stdout  # the owner can
+    for path in [library, *library.rglob("*")]:
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    other = photolib(library, "list", "--json", prefix=prefix)
+    assert other.returncode != 0 and "private holiday" not in other.stdout + other.stderr
+    assert "Traceback" not in other.stderr
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([*prefix, "cat", str(library / "catalog.db")], check=True, capture_output=True)
