@@ -38,15 +38,15 @@ def photolib(library: Path, *args: str, env: dict | None = None, prefix: list[st
              **kwargs) -> subprocess.CompletedProcess:
     """Run the CLI in its own process (`prefix`: e.g. a setpriv command line to run it under)."""
     return subprocess.run([*(prefix or []), *photolib_argv(library, *args)], capture_output=True, text=True,
-                          env=_env(env), cwd=ROOT, **kwargs)
+                          env=child_env(env), cwd=ROOT, **kwargs)
 
 
 def start_photolib(library: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(photolib_argv(library, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(env), cwd=ROOT)
+                            env=child_env(env), cwd=ROOT)
 
 
-def _env(extra: dict | None) -> dict:
+def child_env(extra: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOLIB_")}
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra or {})
@@ -83,12 +83,6 @@ def catalog_query(library: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 def _has_schema(connection: sqlite3.Connection) -> bool:
     return connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'photos'").fetchone()[0] > 0
-
-
-def stats(library: Path, env: dict | None = None) -> dict:
-    result = photolib(library, "stats", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 # -- index state --------------------------------------------------------------------
@@ -150,8 +144,8 @@ def run_photolib(library: Path, args: list[str], *, env: dict | None = None, kil
     logs.mkdir(parents=True, exist_ok=True)
     lock = os.path.realpath(library / ".lock")
     with open(logs / "stdout", "w+") as out, open(logs / "stderr", "w+") as err:
-        process = subprocess.Popen(photolib_argv(library, *args), stdout=out, stderr=err, text=True, env=_env(env),
-                                   cwd=ROOT)
+        process = subprocess.Popen(photolib_argv(library, *args), stdout=out, stderr=err, text=True,
+                                   env=child_env(env), cwd=ROOT)
         deadline = time.monotonic() + timeout
         locked_at = None
         try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime
 
 from tests.photos import make_trip
 from tests.reliability.conftest import TRIALS
-from tests.reliability.helpers import catalog_query, check_catalog, holds_write_lock, photolib, start_photolib
+from tests.reliability.helpers import (ROOT, catalog_query, check_catalog, child_env, holds_write_lock, photolib,
+                                       photolib_argv, start_photolib)
 
 LOCKED = "another photolib process is writing"
 
@@ -80,12 +82,20 @@ def test_second_writer_waits_or_gives_up_with_a_clear_message(tmp_path):
         assert LOCKED in loser.stderr and "Traceback" not in loser.stderr + loser.stdout
         assert loser.stdout == ""
         assert catalog_query(library, "SELECT id, status FROM photos ORDER BY id") == before
-        waiter = start_photolib(library, "add", str(pictures), "--json", env={"PHOTOLIB_LIBRARY_LOCK_TIMEOUT": "120"})
-        time.sleep(0.5)  # the waiter is up and queued behind the paused writer
+        waiter_err = tmp_path / "waiter.err"
+        with open(waiter_err, "w") as err:
+            waiter = subprocess.Popen(photolib_argv(library, "add", str(pictures), "--json"), stdout=subprocess.PIPE,
+                                      stderr=err, text=True, cwd=ROOT,
+                                      env=child_env({"PHOTOLIB_LIBRARY_LOCK_TIMEOUT": "120"}))
+        deadline = time.monotonic() + 60
+        while LOCKED not in waiter_err.read_text().lower():  # it says it waits, and why
+            assert waiter.poll() is None, waiter_err.read_text()
+            assert time.monotonic() < deadline, "the second writer never said it was waiting"
+            time.sleep(0.01)
     first_report = json.loads(first.communicate(timeout=120)[0])
-    waiter_out, waiter_err = waiter.communicate(timeout=120)
+    waiter_out = waiter.communicate(timeout=120)[0]
     assert first.returncode == 0 and first_report["new"] == 12
-    assert waiter.returncode == 0, waiter_err
+    assert waiter.returncode == 0 and "Traceback" not in waiter_err.read_text(), waiter_err.read_text()
     waiter_report = json.loads(waiter_out)
     assert waiter_report["new"] == 0 and waiter_report["unchanged"] == 12 and waiter_report["vision_calls"] == 0
     assert check_catalog(library) == {"ok": 12}

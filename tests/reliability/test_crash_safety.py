@@ -4,10 +4,13 @@ Each trial starts a real `photolib` process and SIGKILLs it a chosen time after 
 lock, so the kill lands while it writes, not during interpreter start-up. Kill times are spread evenly over
 the measured lock-holding time of an unkilled run of the same command. Only a run that really died of the
 signal (returncode -9) counts as a trial; one that finished first is checked for a complete job and the
-same kill time is tried again on fresh work. The work is sized to span the window: 18 photos committed 2 at
-a time for `add` (local providers, and remote ones answering with latency), a library of 1 018 photos for
-the others, a change of embedding model to a remote one with latency for `reindex --reembed` (so every
-vector is really recomputed), and a deleted folder for `prune`.
+same kill time is tried again on fresh work. `add` and `reindex --reembed` also get one aimed kill, right
+after their first batch is committed, so a half-done import or re-embedding is always among the trials.
+
+The work is sized to span the window: 18 photos committed 2 at a time for `add` (local providers, and
+remote ones answering with latency), a library of 1 018 photos for the others, a change of embedding model
+to a remote one with latency for `reindex --reembed` (so every vector is really recomputed), and a deleted
+folder for `prune`.
 
 After every kill: `PRAGMA integrity_check` is ok, no path is duplicated, no vector is orphaned, and either
 the index stamp matches the catalog (generation and vector count) or the next command repairs it (a
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -36,7 +40,7 @@ TRIPS = [("Harbour", (53.55, 9.99)), ("Forest", (48.0, 8.2)), ("Desert", (31.6, 
 PHOTOS = 18
 BATCH = 2  # photos per transaction: 9 commits during one `add`
 SYNTHETIC = 1000  # extra photos (already described and embedded) whose files are gone
-TRIALS_PER_COMMAND = 3
+TRIALS_PER_COMMAND = 3  # random kill moments per command in the default run (add, reembed: plus one aimed)
 SLOW_TRIALS = 15
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -166,6 +170,15 @@ def check_index(library: Path, env: dict, name: str) -> None:
     TRIALS[f"kill -9 during {name}: index stale, the next command {how}"] += 1
 
 
+def assert_no_orphaned_index_files(library: Path) -> None:
+    """After a successful save, the index folder holds no data file its stamp does not name: what a killed
+    save left behind (a half-written or unreferenced vectors/delta file) is cleaned up, not kept forever."""
+    stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+    named = {stamp.get("file"), stamp.get("delta")}
+    data = {entry.name for entry in (library / "index").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
+    assert data <= named, f"orphaned index files: {sorted(data - named)}"
+
+
 def ok_real_photos(library: Path) -> int:
     rows = catalog_query(library, "SELECT count(*) FROM photos WHERE status = 'ok' AND vision_model != 'imported'")
     return rows[0][0] if rows else 0
@@ -178,6 +191,7 @@ def assert_add_finishes(library: Path, pictures: Path, env: dict, expected_total
     assert check_catalog(library) == {"ok": expected_total}
     assert ok_real_photos(library) == PHOTOS
     assert index_matches_catalog(library)
+    assert_no_orphaned_index_files(library)
     assert catalog_query(library, "SELECT count(*) FROM embeddings")[0][0] == expected_total
 
 
@@ -193,17 +207,17 @@ def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs):
     def after_finish(run: Run) -> None:
         assert check_catalog(library) == {"ok": PHOTOS} and index_matches_catalog(library)
 
-    partial = kill_loop(name, library, ["add", str(pictures)], env=env, duration=duration, trials=trials, seed=seed,
-                        logs=logs, progress=lambda: ok_real_photos(library) / PHOTOS,
-                        reset=lambda: shutil.rmtree(library), after_kill=after_kill, after_finish=after_finish)
-    # One more kill, aimed: right after the first batch of a fresh run is committed, with work still pending.
-    shutil.rmtree(library, ignore_errors=True)
+    # First an aimed kill: right after a fresh run committed its first batch, with work still pending.
     run = run_photolib(library, ["add", str(pictures)], env=env, kill_when=lambda: ok_real_photos(library) >= BATCH,
                        logs=logs / "aimed")
     assert run.killed, f"the add finished before it could be killed after its first batch: {run.stderr}"
     assert BATCH <= ok_real_photos(library) < PHOTOS, "the import was not committed batch by batch"
     TRIALS[f"kill -9 during {name}"] += 1
     after_kill(run)
+    # Then kills at random moments; each run resumes what the killed one left.
+    partial = kill_loop(name, library, ["add", str(pictures)], env=env, duration=duration, trials=trials, seed=seed,
+                        logs=logs, progress=lambda: ok_real_photos(library) / PHOTOS,
+                        reset=lambda: shutil.rmtree(library), after_kill=after_kill, after_finish=after_finish)
     TRIALS[f"kill -9 during {name}: after some batches were committed, before the last"] += partial + 1
     assert_add_finishes(library, pictures, env, PHOTOS)
 
@@ -218,6 +232,16 @@ def test_kill_during_local_add_many_times(tmp_path, pictures, local_env, add_dur
     add_kill_loop("add (slow)", tmp_path / "library", pictures, local_env, add_duration, 40, 3, tmp_path / "logs")
 
 
+@contextmanager
+def model_server(latency: float):
+    """A local OpenAI-protocol server answering every request after `latency` seconds (and no later: its
+    replies are sent without Nagle's delay, which would add ~40 ms per request)."""
+    with FakeModelServer(dimension=32) as server:
+        server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
+        server.latency = latency
+        yield server
+
+
 def remote_config(path: Path, server: FakeModelServer, *, vision: bool, embedding_batch: int = 64) -> dict:
     text = f"[add]\nbatch_size = {BATCH}\njobs = 4\n"
     if vision:
@@ -229,8 +253,7 @@ def remote_config(path: Path, server: FakeModelServer, *, vision: bool, embeddin
 
 
 def remote_add_kill_loop(tmp_path, pictures, trials, seed, name):
-    with FakeModelServer(dimension=32) as server:
-        server.latency = 0.03  # every request: the kill window is the model calls, as in real use
+    with model_server(latency=0.04) as server:  # the kill window is the model calls, as in real use
         env = remote_config(tmp_path / "remote.toml", server, vision=True)
         measured = run_photolib(tmp_path / "measured", ["add", str(pictures)], env=env, logs=tmp_path / "measured-logs")
         assert measured.returncode == 0, measured.stderr
@@ -238,7 +261,7 @@ def remote_add_kill_loop(tmp_path, pictures, trials, seed, name):
 
 
 def test_kill_during_remote_add(tmp_path, pictures):
-    remote_add_kill_loop(tmp_path, pictures, TRIALS_PER_COMMAND, 4, "add (remote providers)")
+    remote_add_kill_loop(tmp_path, pictures, TRIALS_PER_COMMAND - 1, 4, "add (remote providers)")
 
 
 @pytest.mark.slow
@@ -293,7 +316,10 @@ def other_writer(command, name, tmp_path, template, pictures, env, trials, seed,
 
     def after_kill(run: Run) -> None:
         check_catalog(library)
-        assert library_state(library) in (before, after), "a half-done transaction"
+        state = library_state(library)
+        assert state in (before, after), "a half-done transaction"
+        if before != after:
+            TRIALS[f"kill -9 during {name}: " + ("after" if state == after else "before") + " its commit"] += 1
         check_index(library, env, name)
 
     def after_finish(run: Run) -> None:
@@ -302,14 +328,14 @@ def other_writer(command, name, tmp_path, template, pictures, env, trials, seed,
     kill_loop(name, library, command, env=env, duration=measured.locked_for, trials=trials, seed=seed,
               logs=tmp_path / "logs", progress=lambda: float(before != after and library_state(library) == after),
               reset=lambda: fresh_copy(template, library), after_kill=after_kill, after_finish=after_finish)
-    finish = photolib(library, *command, env=env)
+    finish = photolib(library, *command, env=env)  # the same command, run again, finishes the job
     assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
-    assert library_state(library) == after
+    assert library_state(library) == after and index_matches_catalog(library)
+    assert_no_orphaned_index_files(library)
+    assert check_catalog(library) == {"ok": after[1]}
     if restore:
         restore()  # the folder is back: `add` imports it again (descriptions come from the cache)
         assert_add_finishes(library, pictures, env, after[1] + PHOTOS // 3)
-    else:
-        assert_add_finishes(library, pictures, env, PHOTOS + SYNTHETIC)
 
 
 @pytest.mark.parametrize("command", [["reindex"], ["albums", "--save"], ["prune"]])
@@ -327,7 +353,7 @@ def test_kill_during_other_writers_many_times(tmp_path, template, pictures, loca
 # -- reindex --reembed ----------------------------------------------------------------------
 
 
-def reembed_kill_loop(tmp_path, template, pictures, trials, seed, name):
+def reembed_kill_loop(tmp_path, template, trials, seed, name):
     """Switch to a remote embedding model, then kill `reindex --reembed` while it recomputes every vector.
 
     Killed part-way, the catalog holds old and new vectors: commands then say to run `reindex --reembed`
@@ -335,9 +361,8 @@ def reembed_kill_loop(tmp_path, template, pictures, trials, seed, name):
     """
     library = tmp_path / "library"
     total = PHOTOS + SYNTHETIC
-    with FakeModelServer(dimension=32) as server:
-        server.latency = 0.1
-        env = remote_config(tmp_path / "reembed.toml", server, vision=False, embedding_batch=256)
+    with model_server(latency=0.05) as server:
+        env = remote_config(tmp_path / "reembed.toml", server, vision=False, embedding_batch=128)
         fresh_copy(template, library)
         measured = run_photolib(library, ["reindex", "--reembed"], env=env, logs=tmp_path / "measured")
         assert measured.returncode == 0, measured.stderr
@@ -350,6 +375,8 @@ def reembed_kill_loop(tmp_path, template, pictures, trials, seed, name):
             check_catalog(library)
             assert sum(models().values()) == total, "a photo lost its vector"
             stale = not index_matches_catalog(library)
+            if not stale and "fake-embed-32" not in models():
+                return  # killed before its first commit: the library is as it was before the run
             result = photolib(library, "search", "harbour", "--json", env=env)
             assert "Traceback" not in result.stderr
             if result.returncode == 0:  # re-embedding had finished: the index is the new model's
@@ -361,22 +388,29 @@ def reembed_kill_loop(tmp_path, template, pictures, trials, seed, name):
         def after_finish(run: Run) -> None:
             assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
 
+        # An aimed kill first: as soon as some vectors are the new model's and some still the old one's.
+        run = run_photolib(library, ["reindex", "--reembed"], env=env, logs=tmp_path / "logs" / "aimed",
+                           kill_when=lambda: 0 < models().get("fake-embed-32", 0) < total)
+        assert run.killed and len(models()) == 2, "re-embedding was not committed batch by batch"
+        TRIALS[f"kill -9 during {name}"] += 1
+        after_kill(run)
         partial = kill_loop(name, library, ["reindex", "--reembed"], env=env, duration=measured.locked_for,
                             trials=trials, seed=seed, logs=tmp_path / "logs",
                             progress=lambda: models().get("fake-embed-32", 0) / total,
                             reset=lambda: fresh_copy(template, library), after_kill=after_kill,
                             after_finish=after_finish)
-        TRIALS[f"kill -9 during {name}: left old and new vectors mixed"] += partial
+        TRIALS[f"kill -9 during {name}: left old and new vectors mixed"] += partial + 1
         finish = photolib(library, "reindex", "--reembed", "--json", env=env)
         assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
         assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
+        assert_no_orphaned_index_files(library)
         assert check_catalog(library) == {"ok": total}
 
 
-def test_kill_during_reembed(tmp_path, template, pictures):
-    reembed_kill_loop(tmp_path, template, pictures, TRIALS_PER_COMMAND, 8, "reindex --reembed")
+def test_kill_during_reembed(tmp_path, template):
+    reembed_kill_loop(tmp_path, template, TRIALS_PER_COMMAND - 1, 8, "reindex --reembed")
 
 
 @pytest.mark.slow
-def test_kill_during_reembed_many_times(tmp_path, template, pictures):
-    reembed_kill_loop(tmp_path, template, pictures, SLOW_TRIALS, 9, "reindex --reembed (slow)")
+def test_kill_during_reembed_many_times(tmp_path, template):
+    reembed_kill_loop(tmp_path, template, SLOW_TRIALS, 9, "reindex --reembed (slow)")

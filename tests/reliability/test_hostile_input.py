@@ -61,6 +61,10 @@ def _exif_photo(path: Path, exif: bytes, fmt: str = "JPEG") -> None:
     Image.new("RGB", (64, 48), (90, 90, 200)).save(path, format=fmt, exif=exif)
 
 
+def _gps(lat_ref, lat, lon_ref, lon) -> list:
+    return [(GPS_LAT_REF, *lat_ref), (GPS_LAT, *lat), (GPS_LON_REF, *lon_ref), (GPS_LON, *lon)]
+
+
 EXIF_CASES = {
     # name: (exif block, format) - each a good image with absurd metadata, so it must be imported
     "exif year 0.jpg": (exif_bytes([(DATETIME, "ASCII", "0000:00:00 00:00:00")],
@@ -68,20 +72,22 @@ EXIF_CASES = {
     "exif year 9999.jpg": (exif_bytes([(DATETIME, "ASCII", "9999:12:31 23:59:59")],
                                       exif=[(DATE, "ASCII", "9999:12:31 23:59:59")]), "JPEG"),
     "exif impossible date.jpg": (exif_bytes([], exif=[(DATE, "ASCII", "2021:13:45 25:61:61")]), "JPEG"),
-    "exif gps out of range.jpg": (exif_bytes([], gps=[(GPS_LAT_REF, "ASCII", "N"), (GPS_LAT, "RATIONAL", [(400, 1), (0, 1), (0, 1)]),
-                                                      (GPS_LON_REF, "ASCII", "E"), (GPS_LON, "RATIONAL", [(1000, 1), (0, 1), (0, 1)])]), "JPEG"),
-    "exif gps zero denominators.jpg": (exif_bytes([], gps=[(GPS_LAT_REF, "ASCII", "Q"), (GPS_LAT, "RATIONAL", [(1, 0), (0, 0), (5, 0)]),
-                                                           (GPS_LON_REF, "ASCII", "E"), (GPS_LON, "SRATIONAL", [(-3, -1), (0, 1), (0, 1)])]), "JPEG"),
+    "exif gps out of range.jpg": (exif_bytes([], gps=_gps(
+        ("ASCII", "N"), ("RATIONAL", [(400, 1), (0, 1), (0, 1)]),
+        ("ASCII", "E"), ("RATIONAL", [(1000, 1), (0, 1), (0, 1)]))), "JPEG"),
+    "exif gps zero denominators.jpg": (exif_bytes([], gps=_gps(
+        ("ASCII", "Q"), ("RATIONAL", [(1, 0), (0, 0), (5, 0)]),
+        ("ASCII", "E"), ("SRATIONAL", [(-3, -1), (0, 1), (0, 1)]))), "JPEG"),
     "exif huge strings.png": (exif_bytes([(MAKE, "ASCII", "Canon " * 20000), (MODEL, "ASCII", "x" * 100_000)],
                                          exif=[(LENS, "ASCII", "L" * 50_000)]), "PNG"),
     "exif binary strings.jpg": (exif_bytes([(MAKE, "ASCII", CONTROL_TEXT.encode("utf-8") + bytes(range(256))),
                                             (MODEL, "UNDEFINED", b"\x00\xff\xfe\x1b[31m binary \x9b\x07" * 40)],
                                            exif=[(LENS, "ASCII", CONTROL_TEXT)]), "JPEG"),
-    "exif wrong types.jpg": (exif_bytes([(MAKE, "RATIONAL", [(1, 3)]), (MODEL, "DOUBLE", [3.25]), (ORIENTATION, "ASCII", "six"),
-                                         (DATETIME, "LONG", [20200101])],
-                                        exif=[(DATE, "SHORT", [2020, 1, 1]), (LENS, "LONG", [7])],
-                                        gps=[(GPS_LAT_REF, "SHORT", [78]), (GPS_LAT, "ASCII", "north"),
-                                             (GPS_LON_REF, "LONG", [69]), (GPS_LON, "DOUBLE", [10.0, 5.0])]), "JPEG"),
+    "exif wrong types.jpg": (exif_bytes(
+        [(MAKE, "RATIONAL", [(1, 3)]), (MODEL, "DOUBLE", [3.25]), (ORIENTATION, "ASCII", "six"),
+         (DATETIME, "LONG", [20200101])],
+        exif=[(DATE, "SHORT", [2020, 1, 1]), (LENS, "LONG", [7])],
+        gps=_gps(("SHORT", [78]), ("ASCII", "north"), ("LONG", [69]), ("DOUBLE", [10.0, 5.0]))), "JPEG"),
 }
 
 

@@ -15,7 +15,7 @@ from photolib.cli import app
 from tests.fake_servers import FakeModelServer, Reply
 from tests.photos import make_photo, make_trip
 from tests.reliability.conftest import TRIALS
-from tests.reliability.helpers import ROOT, _env, permission_bits_apply, photolib
+from tests.reliability.helpers import ROOT, child_env, permission_bits_apply, photolib
 
 CANARY = "sk-canary-5d41402abc4b2a76"
 
@@ -32,7 +32,7 @@ def long_errors() -> list[Reply]:
     replies = []
     for shift in (0, 7, 14, 21):
         message = f"upstream echoed Authorization: Bearer {CANARY} " + "x" * shift + CANARY * 14
-        replies += [Reply(500, {"error": {"message": message}})] * 2  # both attempts of one photo
+        replies += [Reply(500, {"error": {"message": message}}, {"Retry-After": "0"})] * 2  # both attempts of a photo
     return replies
 
 
@@ -101,7 +101,7 @@ def guarded_photolib(tmp_path, library, config, *args) -> tuple[subprocess.Compl
     """`photolib args` in a fresh process whose every way to the network is replaced by a recorder,
     installed before photolib is imported. Offline switches are unset: they must not be what keeps it off."""
     log = tmp_path / f"network-{len(list(tmp_path.glob('network-*')))}.log"
-    env = _env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config)})
+    env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config)})
     for name in OFFLINE_SWITCHES:
         env.pop(name, None)
     result = subprocess.run([sys.executable, "-c", GUARD, "-L", str(library), *args], capture_output=True,
