@@ -22,7 +22,7 @@ def test_queries_and_paths_in_titles_are_not_markup(tmp_path, library_path):
     assert broken.exit_code == 0, broken.output
     assert "Search: [/red] orange" in broken.stdout
     similar = runner.invoke(app, ["-L", str(library_path), "similar", str(tmp_path / "p" / "[red]x[/red].jpg"), "-t", "4"])
-    assert similar.exit_code == 0 and "[red]x[/red].jpg" in similar.output
+    assert similar.exit_code == 0 and "[red]x[/red].jpg" in "".join(similar.output.split())  # a long title wraps
 
 
 def test_json_escapes_controls_and_bidi_but_keeps_letters(tmp_path, library_path):
