@@ -173,6 +173,7 @@ def _provider_section(kind: str, section: dict[str, Any], path: Path, env: Mappi
         api_key_env=key_env,
         api_key=env.get(key_env) if key_env else None,
         options=values,
+        origin=str(path) if path.exists() else "",
     )
 
 

@@ -118,3 +118,4 @@ def test_remote_provider_without_key_says_which_variable(tmp_path, library_path)
     result = CliRunner().invoke(app, ["--config", str(config), "--library", str(library_path), "add", str(tmp_path)])
     assert result.exit_code == 2
     assert "HF_TOKEN" in result.output and "[vision]" in result.output and "Traceback" not in result.output
+    assert str(config) in result.output  # the file to edit

@@ -34,6 +34,7 @@ class ProviderSettings:
     api_key_env: str | None = None
     api_key: str | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)  # backend-specific keys
+    origin: str = ""  # where the section came from (the config file), named in error messages
 
 
 @runtime_checkable
@@ -105,23 +106,25 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
     """Build the configured backend for `kind` ("vision", "embedding", "generation")."""
     backends = _BACKENDS[kind]
     target = backends.get(settings.provider)
+    where = f"{settings.origin}: " if settings.origin else ""
     if target is None:
         known = ", ".join(sorted(backends)) or "none"
         raise ConfigError(
-            f"[{kind}] provider = {settings.provider!r} is not known; use one of: {known}"
+            f"{where}[{kind}] provider = {settings.provider!r} is not known; use one of: {known}"
         )
     if settings.provider != "local" and not settings.api_key and not settings.base_url:
         raise ConfigError(
-            f"[{kind}] provider = {settings.provider!r} needs an API key: set the environment variable "
+            f"{where}[{kind}] provider = {settings.provider!r} needs an API key: set the environment variable "
             f"{settings.api_key_env or 'named by api_key_env'} (or set [{kind}] base_url to a server that needs none)"
         )
     if settings.options.get("inference_provider") is not None and settings.provider != "huggingface":
         raise ConfigError(
-            f"[{kind}] inference_provider only applies to provider = \"huggingface\", not {settings.provider!r}: remove it"
+            f"{where}[{kind}] inference_provider only applies to provider = \"huggingface\", not {settings.provider!r}: "
+            "remove it"
         )
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     try:
         return factory(settings)
     except ConfigError as error:  # a backend's own check of its options: say which section
-        raise ConfigError(f"[{kind}] {error}") from None
+        raise ConfigError(f"{where}[{kind}] {error}") from None
