@@ -63,7 +63,7 @@ def restore(library: "Library", source: Path, force: bool = False) -> dict[str, 
         os.chmod(library.root / CATALOG_NAME, 0o600)
         if (source / INDEX_FOLDER).exists():
             shutil.copytree(source / INDEX_FOLDER, library.index_folder)
-        library._index = None
+        library.close()  # reopened on next use, on the restored files
     return {"path": str(source), "photos": _photo_count(library.root / CATALOG_NAME)}
 
 

@@ -9,12 +9,11 @@ real code against their own providers.
 from __future__ import annotations
 
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
@@ -28,12 +27,11 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
+    from photolib.keeper import IndexKeeper
     from photolib.scan import ScanPlan
 
 CATALOG_NAME = "catalog.db"
 INDEX_FOLDER = "index"
-CATCH_UP_LIMIT = 10_000  # changes an index catches up with before a rebuild is the cheaper way
-INDEX_CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass
@@ -60,7 +58,7 @@ class Library:
         self.notify = notify
         self._vision, self._embedder, self._generator = vision, embedder, generator
         self._catalog: Catalog | None = None
-        self._index: VectorIndex | None = None
+        self._keeper: IndexKeeper | None = None
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -112,7 +110,7 @@ class Library:
     def close(self) -> None:
         if self._catalog is not None:
             self._catalog.close()
-            self._catalog = None
+            self._catalog, self._keeper = None, None
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -143,18 +141,18 @@ class Library:
     def index_folder(self) -> Path:
         return self.root / INDEX_FOLDER
 
-    def _catalog_model(self) -> tuple[str, int] | None:
-        bounds = self.catalog.embedding_model_bounds()
-        if bounds is None or bounds[0] == bounds[1]:
-            return bounds[0] if bounds else None
-        models = self.catalog.embedding_models()
-        if len(models) > 1:
-            names = ", ".join(f"{m} ({d}-d, {n} photos)" for m, d, n in models)
-            raise IndexMismatchError(f"the catalog mixes embeddings of several models ({names}): run `photolib reindex --reembed`")
-        return (models[0][0], models[0][1]) if models else None
+    @property
+    def keeper(self) -> "IndexKeeper":
+        """Keeps the index in step with the catalog (see `photolib.keeper`)."""
+        if self._keeper is None:
+            from photolib.keeper import IndexKeeper
+
+            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / ".lock",
+                                       lambda: self.embedder.model_name, self.notify)
+        return self._keeper
 
     def _check_embedder_matches(self) -> tuple[str, int] | None:
-        stored = self._catalog_model()
+        stored = self.keeper.stored_model()
         if stored and stored[0] != self.embedder.model_name:
             raise IndexMismatchError(
                 f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
@@ -162,153 +160,9 @@ class Library:
             )
         return stored
 
-    def index(self, save: bool = True, building: bool = False) -> "VectorIndex":
-        """The index matching the catalog as it is now.
-
-        The saved index is memory-mapped and caught up with what changed in
-        the catalog since it was stamped (a few rows, read in one snapshot);
-        it is rebuilt from the catalog, with a message, only when it is
-        missing, of another model, too far behind, or does not add up. With
-        `save`, a changed index is saved when no writer holds the library.
-        `building` (a writer about to save it) builds a missing index without
-        a message: a first `add` creates the index, it does not repair one.
-        """
-        from photolib.index import VectorIndex
-
-        rebuilt = None
-        with self.catalog.snapshot():
-            stored = self._catalog_model()
-            generation = self.catalog.generation
-            if self._index is None:
-                loaded = VectorIndex.load(self.index_folder)
-                self._index = loaded[0] if loaded else None
-            reason = self._rebuild_reason(self._index, stored, generation)
-            changed = 0
-            if reason is None:
-                changed = self._catch_up(self._index, generation)
-                reason = self._mismatch_reason(self._index)
-            if reason is not None:
-                had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
-                self._index = rebuilt = self._build_index(stored)
-        if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
-            self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
-        if save and (rebuilt is not None or changed):
-            self._save_index_if_unlocked()
-        return self._index
-
-    def _rebuild_reason(self, index: "VectorIndex | None", stored: tuple[str, int] | None,
-                        generation: int) -> str | None:
-        """Why `index` cannot be caught up with the catalog, or None if it can."""
-        if index is None:
-            from photolib.index import read_stamp
-
-            if read_stamp(self.index_folder) is not None:
-                return "could not be read"
-            return "was missing" if stored else "was empty"
-        if stored and (index.model, index.dimension) != stored:
-            return f"held {index.model} vectors, catalog holds {stored[0]}"
-        if not self.catalog.history_from <= index.generation <= generation:
-            return f"was made at catalog generation {index.generation}, which the catalog cannot catch up from"
-        behind = self.catalog.count_changed_since(index.generation) if index.generation < generation else 0
-        if behind > max(CATCH_UP_LIMIT, index.count // 2):
-            return f"was {behind} changes behind the catalog"
-        return None
-
-    def _catch_up(self, index: "VectorIndex", generation: int) -> int:
-        """Apply the vectors written and photos forgotten since the index's generation; returns how many."""
-        import numpy as np
-
-        if index.generation == generation:
-            return 0
-        gone = self.catalog.forgotten_since(index.generation)
-        written = self.catalog.vectors_since(index.generation)
-        index.remove(np.array(gone, dtype=np.int64))
-        if written:
-            index.add(np.array([row[0] for row in written], dtype=np.int64),
-                      np.frombuffer(b"".join(row[1] for row in written), dtype=np.float32).reshape(len(written), -1))
-        index.generation = generation
-        return len(gone) + len(written)
-
-    def _mismatch_reason(self, index: "VectorIndex") -> str | None:
-        """A last check that the index holds what the catalog holds, in number and kind."""
-        vectors = self.catalog.vector_count()
-        if index.count != vectors:
-            return f"held {index.count} vectors, catalog holds {vectors}"
-        if index.wanted_kind() != index.kind:
-            return f"is {index.kind}, and {vectors} vectors call for {index.wanted_kind()}"
-        return None
-
-    def _build_index(self, stored: tuple[str, int] | None) -> "VectorIndex":
-        """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors,
-        read from one catalog snapshot and stamped with its generation."""
-        import numpy as np
-
-        from photolib.index import APPROXIMATE_FROM, TRAINING_POINTS_PER_LIST, VectorIndex, ivf_parameters
-
-        with self.catalog.snapshot():
-            generation = self.catalog.generation
-            if stored is None:
-                index = VectorIndex.empty(self.embedder.model_name, 0)
-            else:
-                count = self.catalog.vector_count()
-                if count >= APPROXIMATE_FROM:
-                    wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
-                    index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
-                else:
-                    index = VectorIndex.empty(*stored)
-                for ids, blobs, _model, dimension in self.catalog.iter_vectors():
-                    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
-                    index.add(np.array(ids, dtype=np.int64), matrix)
-        index.generation = generation
-        return index
-
-    def _save_index_if_unlocked(self) -> None:
-        """Spare the next command the catch-up, unless a writer is busy or has saved a newer index."""
-        from filelock import FileLock, Timeout
-
-        from photolib.index import read_stamp
-
-        lock = FileLock(str(self.root / ".lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return  # a writer is busy; it will save its own index
-        try:
-            saved = read_stamp(self.index_folder)
-            if saved is None or self._index is None or saved.generation < self._index.generation:
-                self._save_index()
-        finally:
-            lock.release()
-
-    def _save_index(self) -> None:
-        """Save the index as of the generation it reflects (never a later one it has not seen).
-
-        Called with the write lock held. If another process replaced the files
-        this index was read from, the current ones are loaded and caught up first.
-        """
-        if self._index is None:
-            return
-        if self._index.base_file is not None and not self._index.base_file.exists():
-            self._index = None
-            self.index(save=False)
-        self._index.save(self.index_folder, self._index.generation)
-
-    def _sync_and_save_index(self) -> None:
-        """For writers holding the lock: bring the index up to the catalog, then save it."""
-        self.index(save=False, building=True)
-        self._save_index()
-
-    def _index_checkpoint(self) -> Callable[[], None]:
-        """During a long `add`, save the index now and then, so searches meanwhile have little to catch up."""
-        last_save = time.monotonic()
-
-        def checkpoint() -> None:
-            nonlocal last_save
-            if time.monotonic() - last_save >= INDEX_CHECKPOINT_SECONDS:
-                self._sync_and_save_index()
-                last_save = time.monotonic()
-
-        return checkpoint
+    def index(self, save: bool = True) -> "VectorIndex":
+        """The index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
+        return self.keeper.current(save=save)
 
     # -- commands -----------------------------------------------------------------
 
@@ -333,16 +187,16 @@ class Library:
             todo = _under(needing_work, roots)
             report.elsewhere = len(needing_work) - len(todo)
             report.retried = len([p for p in todo if p.id in before])
-            importer = Importer(self.catalog, self.vision, self.embedder, self._catalog_model(),
+            importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self._index_checkpoint())
+                                progress=progress, on_commit=self.keeper.checkpoint())
             try:
                 importer.run(todo, report)
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
-                self._sync_and_save_index()
+                self.keeper.sync_and_save()
         return report
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
@@ -486,7 +340,7 @@ class Library:
             return
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
-        self._sync_and_save_index()
+        self.keeper.sync_and_save()
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
@@ -494,10 +348,9 @@ class Library:
 
         with self.write_lock():
             embedded = reembed_all(self.catalog, self.embedder, progress) if reembed else 0
-            self._index = self._build_index(self._catalog_model())
-            self._save_index()
-        return {"vectors": self._index.count, "model": self._index.model, "dimension": self._index.dimension,
-                "reembedded": embedded}
+            index = self.keeper.rebuild()
+            self.keeper.save()
+        return {"vectors": index.count, "model": index.model, "dimension": index.dimension, "reembedded": embedded}
 
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats

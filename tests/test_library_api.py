@@ -121,7 +121,7 @@ def test_search_during_add_sees_consistent_results(make_library, trips, tmp_path
         try:
             for _ in range(10):
                 reader.search("paris")
-                reader._index = None
+                reader.keeper.forget()  # load the saved index again, as a new process would
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -1,0 +1,212 @@
+"""Keeping the derived index in step with the catalog: load, catch up, rebuild, save.
+
+The catalog is the source of truth. The saved index is memory-mapped and
+caught up with what changed in the catalog since it was stamped (a few rows,
+read in one snapshot); it is rebuilt from the catalog, with a message, only
+when it is missing, unreadable, of another model, too far behind, or does
+not add up. It is saved stamped with the generation it really reflects, so a
+reader can never save old vectors under a new stamp.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from photolib.errors import IndexMismatchError
+from photolib.progress import Notify
+
+if TYPE_CHECKING:
+    from photolib.catalog import Catalog
+    from photolib.index import VectorIndex
+
+CATCH_UP_LIMIT = 10_000  # changes an index catches up with before a rebuild is the cheaper way
+CHECKPOINT_SECONDS = 30.0
+
+
+class IndexKeeper:
+    """The library's index as of the catalog's current generation.
+
+    `default_model` names the model of an empty index; `lock_path` is the
+    library's write lock, which every save holds.
+    """
+
+    def __init__(self, catalog: "Catalog", folder: Path, lock_path: Path,
+                 default_model: Callable[[], str], notify: Notify) -> None:
+        self.catalog = catalog
+        self.folder = folder
+        self.lock_path = lock_path
+        self.default_model = default_model
+        self.notify = notify
+        self._index: VectorIndex | None = None
+        self._saved_generation: int | None = None  # what the files on disk hold, as far as this process knows
+
+    def stored_model(self) -> tuple[str, int] | None:
+        """(model, dimension) of the catalog's vectors; an error if several models are mixed."""
+        bounds = self.catalog.embedding_model_bounds()
+        if bounds is None or bounds[0] == bounds[1]:
+            return bounds[0] if bounds else None
+        models = self.catalog.embedding_models()
+        names = ", ".join(f"{m} ({d}-d, {n} photos)" for m, d, n in models)
+        raise IndexMismatchError(f"the catalog mixes embeddings of several models ({names}): "
+                                 "run `photolib reindex --reembed`")
+
+    def forget(self) -> None:
+        """Drop the index held in memory (after its files were replaced, as by a restore)."""
+        self._index, self._saved_generation = None, None
+
+    def current(self, save: bool = True, building: bool = False) -> "VectorIndex":
+        """The index matching the catalog as it is now.
+
+        With `save`, a changed index is saved when no writer holds the library.
+        `building` (a writer about to save it) builds a missing index without
+        a message: a first `add` creates the index, it does not repair one.
+        """
+        from photolib.index import VectorIndex
+
+        rebuilt = None
+        with self.catalog.snapshot():
+            stored = self.stored_model()
+            generation = self.catalog.generation
+            if self._index is None:
+                loaded = VectorIndex.load(self.folder)
+                self._index = loaded[0] if loaded else None
+                self._saved_generation = self._index.generation if self._index else None
+            reason = self._rebuild_reason(self._index, stored, generation)
+            if reason is None:
+                self._catch_up(self._index, generation)
+                reason = self._mismatch_reason(self._index)
+            if reason is not None:
+                had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
+                self._index = rebuilt = self._build(stored)
+                self._saved_generation = None
+        if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
+            self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
+        if save and self._unsaved():
+            self.save_if_unlocked()
+        return self._index
+
+    def rebuild(self) -> "VectorIndex":
+        """A new index from the catalog, whatever is saved (`photolib reindex`)."""
+        self._index, self._saved_generation = self._build(self.stored_model()), None
+        return self._index
+
+    def _rebuild_reason(self, index: "VectorIndex | None", stored: tuple[str, int] | None,
+                        generation: int) -> str | None:
+        """Why `index` cannot be caught up with the catalog, or None if it can."""
+        if index is None:
+            from photolib.index import read_stamp
+
+            if read_stamp(self.folder) is not None:
+                return "could not be read"
+            return "was missing" if stored else "was empty"
+        if stored and (index.model, index.dimension) != stored:
+            return f"held {index.model} vectors, catalog holds {stored[0]}"
+        if not self.catalog.history_from <= index.generation <= generation:
+            return f"was made at catalog generation {index.generation}, which the catalog cannot catch up from"
+        behind = self.catalog.count_changed_since(index.generation) if index.generation < generation else 0
+        if behind > max(CATCH_UP_LIMIT, index.count // 2):
+            return f"was {behind} changes behind the catalog"
+        return None
+
+    def _catch_up(self, index: "VectorIndex", generation: int) -> None:
+        """Apply the vectors written and photos forgotten since the index's generation."""
+        import numpy as np
+
+        if index.generation == generation:
+            return
+        gone = self.catalog.forgotten_since(index.generation)
+        written = self.catalog.vectors_since(index.generation)
+        index.remove(np.array(gone, dtype=np.int64))
+        if written:
+            index.add(np.array([row[0] for row in written], dtype=np.int64),
+                      np.frombuffer(b"".join(row[1] for row in written), dtype=np.float32).reshape(len(written), -1))
+        index.generation = generation
+
+    def _mismatch_reason(self, index: "VectorIndex") -> str | None:
+        """A last check that the index holds what the catalog holds, in number and kind."""
+        vectors = self.catalog.vector_count()
+        if index.count != vectors:
+            return f"held {index.count} vectors, catalog holds {vectors}"
+        if index.wanted_kind() != index.kind:
+            return f"is {index.kind}, and {vectors} vectors call for {index.wanted_kind()}"
+        return None
+
+    def _build(self, stored: tuple[str, int] | None) -> "VectorIndex":
+        """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors,
+        read from one catalog snapshot and stamped with its generation."""
+        import numpy as np
+
+        from photolib.index import APPROXIMATE_FROM, TRAINING_POINTS_PER_LIST, VectorIndex, ivf_parameters
+
+        with self.catalog.snapshot():
+            generation = self.catalog.generation
+            if stored is None:
+                index = VectorIndex.empty(self.default_model(), 0)
+            else:
+                count = self.catalog.vector_count()
+                if count >= APPROXIMATE_FROM:
+                    wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
+                    index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
+                else:
+                    index = VectorIndex.empty(*stored)
+                for ids, blobs, _model, dimension in self.catalog.iter_vectors():
+                    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
+                    index.add(np.array(ids, dtype=np.int64), matrix)
+        index.generation = generation
+        return index
+
+    def _unsaved(self) -> bool:
+        return self._index is not None and self._index.generation != self._saved_generation
+
+    def save_if_unlocked(self) -> None:
+        """Spare the next command the catch-up, unless a writer is busy or has saved a newer index."""
+        from filelock import FileLock, Timeout
+
+        from photolib.index import read_stamp
+
+        lock = FileLock(str(self.lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return  # a writer is busy; it will save its own index
+        try:
+            saved = read_stamp(self.folder)
+            if saved is None or self._index is None or saved.generation < self._index.generation:
+                self.save()
+        finally:
+            lock.release()
+
+    def save(self) -> None:
+        """Save the index as of the generation it reflects (never a later one it has not seen);
+        nothing is written when the files already hold it.
+
+        Called with the write lock held. If another process replaced the files
+        this index was read from, the current ones are loaded and caught up first.
+        """
+        if self._index is None:
+            return
+        if self._index.base_file is not None and not self._index.base_file.exists():
+            self.forget()
+            self.current(save=False)
+        if self._unsaved():
+            self._index.save(self.folder, self._index.generation)
+            self._saved_generation = self._index.generation
+
+    def sync_and_save(self) -> None:
+        """For writers holding the lock: bring the index up to the catalog, then save it."""
+        self.current(save=False, building=True)
+        self.save()
+
+    def checkpoint(self) -> Callable[[], None]:
+        """During a long `add`, save the index now and then, so searches meanwhile have little to catch up."""
+        last_save = time.monotonic()
+
+        def maybe_save() -> None:
+            nonlocal last_save
+            if time.monotonic() - last_save >= CHECKPOINT_SECONDS:
+                self.sync_and_save()
+                last_save = time.monotonic()
+
+        return maybe_save
