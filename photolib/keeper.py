@@ -41,6 +41,7 @@ class IndexKeeper:
         self.notify = notify
         self._index: VectorIndex | None = None
         self._saved_generation: int | None = None  # what the files on disk hold, as far as this process knows
+        self._checked_generation: int | None = None  # the index was last found to add up at this generation
 
     def stored_model(self) -> tuple[str, int] | None:
         """(model, dimension) of the catalog's vectors; an error if several models are mixed."""
@@ -54,7 +55,7 @@ class IndexKeeper:
 
     def forget(self) -> None:
         """Drop the index held in memory (after its files were replaced, as by a restore)."""
-        self._index, self._saved_generation = None, None
+        self._index, self._saved_generation, self._checked_generation = None, None, None
 
     def current(self, save: bool = True, building: bool = False) -> "VectorIndex":
         """The index matching the catalog as it is now.
@@ -74,13 +75,14 @@ class IndexKeeper:
                 self._index = loaded[0] if loaded else None
                 self._saved_generation = self._index.generation if self._index else None
             reason = self._rebuild_reason(self._index, stored, generation)
-            if reason is None:
+            if reason is None and self._checked_generation != generation:  # counting a million rows is not free
                 self._catch_up(self._index, generation)
                 reason = self._mismatch_reason(self._index)
             if reason is not None:
                 had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
                 self._index = rebuilt = self._build(stored)
                 self._saved_generation = None
+            self._checked_generation = generation
         if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
             self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
         if save and self._unsaved():
@@ -90,6 +92,7 @@ class IndexKeeper:
     def rebuild(self) -> "VectorIndex":
         """A new index from the catalog, whatever is saved (`photolib reindex`)."""
         self._index, self._saved_generation = self._build(self.stored_model()), None
+        self._checked_generation = self._index.generation
         return self._index
 
     def _rebuild_reason(self, index: "VectorIndex | None", stored: tuple[str, int] | None,
