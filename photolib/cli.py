@@ -147,6 +147,22 @@ def add(
 
 
 @app.command()
+def enrich(
+    ctx: typer.Context,
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry photos a stage failed on."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel decodes (default from config)."),
+    json_out: bool = JSON,
+) -> None:
+    """Run every enabled stage's backlog library-wide (after enabling a stage or changing its model)."""
+    render = _render()
+    reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
+                                   jobs=jobs)
+    render.print_json([r.as_dict() for r in reports]) if json_out else render.enrich_summary(reports)
+    if any(r.failed for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="What to look for, in plain words."),

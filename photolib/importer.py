@@ -48,6 +48,7 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
+    stages: list = field(default_factory=list)  # StageReport of each pipeline stage that ran after the first pass
 
     def as_dict(self) -> dict:
         data = {
@@ -55,6 +56,7 @@ class AddReport:
             "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "stages": [stage.as_dict() for stage in self.stages],
         }
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
     from photolib.scan import ScanPlan
+    from photolib.stages import Stage, StageReport
 
 CATALOG_NAME = "catalog.db"
 INDEX_FOLDER = "index"
+CACHE_FOLDER = "cache"
 
 
 @dataclass
@@ -52,11 +54,15 @@ class Library:
     """A photo library folder: catalog, index and the configured providers."""
 
     def __init__(self, settings: Settings, *, vision: Any = None, embedder: Any = None,
-                 generator: Any = None, notify: Notify = ignore) -> None:
+                 generator: Any = None, image_embedder: Any = None, stage_factories: Any = None,
+                 notify: Notify = ignore) -> None:
         self.settings = settings
         self.root = Path(settings.library_path)
         self.notify = notify
         self._vision, self._embedder, self._generator = vision, embedder, generator
+        self._image_embedder = image_embedder
+        self._image_embedder_built = image_embedder is not None
+        self._stage_factories = stage_factories  # None: photolib.stages.STAGE_FACTORIES
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
 
@@ -92,6 +98,28 @@ class Library:
 
             self._embedder = make_provider("embedding", self.settings.embedding)
         return self._embedder
+
+    @property
+    def image_embedder(self) -> Any:
+        """The image space's model (an `ImageEmbedder`), or None when none is installed or configured."""
+        if not self._image_embedder_built:
+            try:
+                from photolib.providers.clip import make_image_embedder
+            except ImportError:
+                self._image_embedder = None
+            else:
+                self._image_embedder = make_image_embedder(self.settings)
+            self._image_embedder_built = True
+        return self._image_embedder
+
+    def stages(self) -> list["Stage"]:
+        """The enabled enrichment stages (see `photolib.stages`)."""
+        from photolib.stages import STAGE_FACTORIES, StageContext, build_stages
+
+        context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
+                               lambda: self.image_embedder, lambda: self.embedder)
+        factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
+        return build_stages(context, factories)
 
     @property
     def generator(self) -> Any:
@@ -192,12 +220,41 @@ class Library:
                                 progress=progress, on_commit=self.keeper.checkpoint())
             try:
                 importer.run(todo, report)
+                self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
+                report.stages = self._run_stages(lambda photo: bool(_under([photo], roots)), progress, jobs)
+                report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
+                                     for path, reason in stage.failed)
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
                 self.keeper.sync_and_save()
         return report
+
+    def enrich(self, *, progress: Progress | None = None, retry_failed: bool = False,
+               jobs: int | None = None) -> list["StageReport"]:
+        """Work off every enabled stage's backlog library-wide (after enabling a stage or changing
+        its model); no scan, no file outside the catalog is looked at."""
+        with self.write_lock():
+            try:
+                return self._run_stages(None, progress, jobs, retry_failed)
+            finally:
+                self.keeper.sync_and_save()
+
+    def _run_stages(self, scope: Any, progress: Progress | None, jobs: int | None,
+                    retry_failed: bool = False) -> list["StageReport"]:
+        from photolib.stages import StageRunner
+
+        stages = self.stages()
+        if not stages:
+            return []
+        runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
+                             jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
+                             progress=progress, on_commit=self.keeper.checkpoint())
+        try:
+            return runner.run(scope, retry_failed=retry_failed)
+        finally:
+            (progress or NoProgress()).finish()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""

@@ -341,3 +341,46 @@ def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     buffer = io.BytesIO()
     upright.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
+
+
+def decode_upright(path: Path, min_side: int | None = None) -> Any:
+    """The photo as an upright (EXIF-oriented) RGB image, for the pixel stages of the pipeline.
+
+    With `min_side`, the image may be smaller than the file, but its shortest
+    side stays at least `min_side` pixels (JPEGs are decoded at a reduced
+    scale, which is several times faster); `UnreadablePhotoError` otherwise.
+    """
+    try:
+        return _decode_upright(Path(path), min_side)
+    except UnreadablePhotoError:
+        raise
+    except PermissionError:
+        raise UnreadablePhotoError("permission denied") from None
+    except FileNotFoundError:
+        raise UnreadablePhotoError("file vanished while reading") from None
+    except MemoryError:
+        raise UnreadablePhotoError("image too large to decode") from None
+    except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is "corrupt"
+        raise UnreadablePhotoError(f"truncated or corrupt image data ({type(error).__name__})") from None
+
+
+def _decode_upright(path: Path, min_side: int | None) -> Any:
+    from PIL import Image, ImageOps
+
+    with _open_image(path) as image:
+        pixels = image.width * image.height
+        limit = bomb_limit()
+        if limit and pixels > limit:
+            raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
+        jpeg = image.format in JPEG_FORMATS
+        if jpeg and min_side:
+            image.draft("RGB", (min_side, min_side))
+        with _full_decodes.hold(0 if jpeg else pixels):
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+    if min_side:
+        shortest = min(upright.size)
+        if shortest > 2 * min_side:
+            scale = 2 * min_side / shortest
+            upright = upright.resize((max(1, round(upright.width * scale)), max(1, round(upright.height * scale))),
+                                     Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return upright

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn)
@@ -152,6 +153,7 @@ def add_summary(report: Any) -> None:
     table.add_row(str(report.new), str(report.updated), str(report.moved), str(report.unchanged),
                   str(report.retried), Text(str(len(report.failed)), style=failed_style), str(report.described))
     stdout.print(table)
+    stage_lines([stage for stage in report.stages if stage.done or stage.failed])
     if report.failed:
         failures = _table("Failed files", [("path", {"overflow": "fold"}), ("reason", {"overflow": "fold"})])
         for path, reason in report.failed:
@@ -160,6 +162,29 @@ def add_summary(report: Any) -> None:
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+def stage_lines(stages: list[Any]) -> None:
+    """One line per pipeline stage that ran: what it did and what failed."""
+    for stage in stages:
+        failed = f", {len(stage.failed)} failed" if stage.failed else ""
+        message(f"{stage.name}: {stage.done} done with {stage.model}{failed}", "red" if stage.failed else "")
+
+
+def enrich_summary(stages: list[Any]) -> None:
+    if not stages:
+        message("No enrichment stage is enabled: nothing to do.", "yellow")
+        return
+    if not any(stage.done or stage.failed for stage in stages):
+        message("Every stage is up to date: nothing to do.", "green")
+        return
+    stage_lines(stages)
+    failures = [(path, f"{stage.name}: {reason}") for stage in stages for path, reason in stage.failed]
+    if failures:
+        table = _table("Failed files", [("path", {"overflow": "fold"}), ("reason", {"overflow": "fold"})])
+        for path, reason in failures:
+            table.add_row(cell(path, "cyan"), cell(reason))
+        stdout.print(table)
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:
@@ -194,6 +219,13 @@ def stats_panel(stats: dict[str, Any]) -> None:
     ]:
         table.add_row(name, cell(value))
     stdout.print(Panel(table, title="photolib", expand=False))
+    stages = _table("Stages", [("stage", {"style": "bold"}), ("model", {"overflow": "fold"}), ("done", {"justify": "right"}),
+                               ("pending", {"justify": "right"}), ("failed", {"justify": "right"})])
+    for row in stats.get("stages", []):
+        model = row["model"] if row.get("enabled", True) else "(not enabled)"
+        stages.add_row(cell(row["stage"]), cell(model or "-"), str(row["done"]), str(row["pending"]),
+                       Text(str(row["failed"]), style="red" if row["failed"] else ""))
+    stdout.print(stages)
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
@@ -201,39 +233,75 @@ def stats_panel(stats: dict[str, Any]) -> None:
 
 
 class RichProgress:
-    """Adapter from the library's Progress hooks to a Rich progress bar on stderr."""
+    """Adapter from the library's Progress hooks to a Rich progress bar on stderr.
+
+    `start` begins a new single-line phase; `line` adds a line beside the others
+    (one per pipeline stage), each with its own count and rate.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._progress: Progress | None = None
         self._task: Any = None
 
+    def _open(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
+                console=stderr, transient=False,
+            )
+            self._progress.start()
+        return self._progress
+
     def start(self, total: int | None, description: str) -> None:
         if not self.enabled:
             return
         self.finish()
-        self._progress = Progress(
-            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
-            console=stderr, transient=False,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(description, total=total, rate="", calls="")
+        self._task = self._open().add_task(escape(safe(description)), total=total, rate="", calls="")
 
     def advance(self, count: int = 1, **counters: int) -> None:
-        if self._progress is None:
-            return
-        self._progress.advance(self._task, count)
-        task = self._progress.tasks[0]
-        speed = task.finished_speed or task.speed
-        calls = " ".join(f"{name}: {value}" for name, value in counters.items())
-        self._progress.update(self._task, rate=f"{speed:.1f} photos/s" if speed else "", calls=calls)
+        if self._progress is not None and self._task is not None:
+            _advance(self._progress, self._task, count, counters)
+
+    def line(self, description: str, total: int | None) -> "_ProgressLine | RichProgress":
+        if not self.enabled:
+            return RichProgress(enabled=False)
+        progress = self._open()
+        return _ProgressLine(progress, progress.add_task(escape(safe(description)), total=total, rate="", calls=""))
 
     def finish(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-            self._progress = None
+            self._progress, self._task = None, None
+
+
+class _ProgressLine:
+    """One stage's line in a shared Rich progress display."""
+
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def start(self, total: int | None, description: str) -> None:
+        self._progress.update(self._task, total=total, description=escape(safe(description)))
+
+    def advance(self, count: int = 1, **counters: int) -> None:
+        _advance(self._progress, self._task, count, counters)
+
+    def line(self, description: str, total: int | None) -> "_ProgressLine":
+        return _ProgressLine(self._progress, self._progress.add_task(escape(safe(description)), total=total, rate="", calls=""))
+
+    def finish(self) -> None:
+        self._progress.refresh()
+
+
+def _advance(progress: Progress, task_id: Any, count: int, counters: dict[str, int]) -> None:
+    progress.advance(task_id, count)
+    task = next(t for t in progress.tasks if t.id == task_id)
+    speed = task.finished_speed or task.speed
+    calls = " ".join(f"{name}: {value}" for name, value in counters.items())
+    progress.update(task_id, rate=f"{speed:.1f} photos/s" if speed else "", calls=calls)
 
 
 def imagine_panel(result: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ def library_stats(library: "Library") -> dict[str, Any]:
             index_error = str(error)
         finally:
             library.notify = told
+    stages = stage_counts(library)
     return {
         "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
         "index_vectors": index.count if index else 0,
@@ -105,9 +106,63 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "library": str(library.root),
         "config": str(settings.config_path) if settings.config_path else None,
         "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
-        "problems": _problems(library, counts, models, index, index_error),
+        "problems": _problems(library, counts, models, index, index_error) + _stage_problems(stages),
         "repaired": repaired,
+        "stages": stages,
     }
+
+
+def stage_counts(library: "Library") -> list[dict[str, Any]]:
+    """done / failed / pending of every stage: the first pass's from the photo rows, the
+    pipeline's from their states (a stage that is not enabled shows what it did before)."""
+    from photolib.stage_states import StageStates
+    from photolib.stages import FIRST_PASS, StageName
+
+    db = library.catalog.db
+
+    def one(sql: str) -> int:
+        return int(db.execute(sql).fetchone()[0])
+
+    total = one("SELECT count(*) FROM photos")
+    read_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'read'")
+    read_done = one("SELECT count(*) FROM photos WHERE format IS NOT NULL")
+    described = one("SELECT count(*) FROM photos WHERE vision_model IS NOT NULL")
+    vision_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'vision'")
+    embedded = one("SELECT count(*) FROM embeddings")
+    embed_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'embedding'")
+    first = {
+        StageName.READ: (None, read_done, read_failed, total - read_done - read_failed),
+        StageName.DESCRIBE: (_provider_line(library, "vision"), described, vision_failed,
+                             max(0, total - read_failed - described - vision_failed)),
+        StageName.EMBED: (_provider_line(library, "embedding"), embedded, embed_failed,
+                          max(0, total - read_failed - embedded - embed_failed)),
+    }
+    rows = [{"stage": str(name), "model": first[name][0], "done": first[name][1], "failed": first[name][2],
+             "pending": first[name][3]} for name in FIRST_PASS]
+    states = StageStates(library.catalog)
+    enabled = {stage.name: stage.model for stage in library.stages()}
+    for name in StageName:
+        if name in FIRST_PASS:
+            continue
+        counts = states.counts(name, enabled.get(name))
+        if name in enabled or counts["done"] or counts["failed"]:
+            rows.append({"stage": str(name), "model": enabled.get(name), **counts, "enabled": name in enabled})
+    return rows
+
+
+def _stage_problems(stages: list[dict[str, Any]]) -> list[str]:
+    from photolib.stages import FIRST_PASS
+
+    problems = []
+    for row in stages:
+        if row["stage"] in FIRST_PASS:
+            continue
+        if row["pending"]:
+            problems.append(f"{row['pending']} photos wait for the {row['stage']} stage: run `photolib enrich`")
+        if row["failed"]:
+            problems.append(f"{row['failed']} photos failed in the {row['stage']} stage: `photolib enrich "
+                            "--retry-failed` retries them")
+    return problems
 
 
 def _provider_line(library: "Library", kind: str) -> str | None:
