@@ -42,7 +42,7 @@ def import_embedded(library: "Library", photos: Iterable[EmbeddedPhoto], model: 
                 _write_chunk(library, chunk, model)
                 written += len(chunk)
         finally:
-            library.keeper.sync_and_save()
+            library.sync_indexes()
     return written
 
 

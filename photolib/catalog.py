@@ -24,8 +24,11 @@ import sqlite_utils
 
 from photolib.errors import UsageError
 from photolib.models import Description, PhotoMetadata
+from photolib.spaces import SPACES, Space
 
-SCHEMA_VERSION = 5
+DESCRIPTION = Space.DESCRIPTION
+
+SCHEMA_VERSION = 6
 PHOTO_STATUSES = ("pending", "ok", "failed")
 FTS_COLUMNS = ["caption", "description", "tags"]
 
@@ -110,8 +113,37 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     create_stage_state_table(db)
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """Vector spaces: vectors keyed by (photo, space), each with its model and input hash (the text
+    hash for `description`, the content hash for `image`); today's vectors become the description
+    space, and forgotten photos are remembered per space."""
+    db.execute("""
+        CREATE TABLE vectors_by_space (
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            space TEXT NOT NULL,
+            model TEXT NOT NULL,
+            dimension INTEGER NOT NULL,
+            input_hash TEXT,
+            vector BLOB NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (photo_id, space))""")
+    db.execute("INSERT INTO vectors_by_space SELECT photo_id, 'description', model, dimension, text_hash, vector, "
+               "generation FROM embeddings")
+    db.execute("DROP TABLE embeddings")
+    db.execute("ALTER TABLE vectors_by_space RENAME TO embeddings")
+    db.execute("CREATE INDEX embeddings_model ON embeddings (space, model, dimension)")
+    db.execute("CREATE INDEX embeddings_generation ON embeddings (space, generation)")
+    db.execute("CREATE TABLE forgotten_by_space (photo_id INTEGER NOT NULL, space TEXT NOT NULL, "
+               "generation INTEGER NOT NULL, PRIMARY KEY (photo_id, space))")
+    db.execute("INSERT INTO forgotten_by_space SELECT photo_id, 'description', generation FROM forgotten")
+    db.execute("DROP TABLE forgotten")
+    db.execute("ALTER TABLE forgotten_by_space RENAME TO forgotten")
+    db.execute("CREATE INDEX forgotten_generation ON forgotten (space, generation)")
+
+
 # Numbered migrations: append, never edit a released one.
-MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5}
+MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
+              6: _migration_6}
 
 
 @dataclass
@@ -387,22 +419,26 @@ class Catalog:
         except sqlite3.OperationalError:
             return []
 
-    # -- embeddings ---------------------------------------------------------
+    # -- vectors, by space -----------------------------------------------------
 
     def store_embeddings(self, rows: Sequence[tuple[int, str, str, bytes, int]]) -> None:
-        """rows: (photo_id, model, text_hash, float32 bytes, dimension); marks photos ok."""
-        generation = self.bump_generation()
-        self.db["embeddings"].insert_all(
-            ({"photo_id": pid, "model": model, "text_hash": text_hash, "vector": blob, "dimension": dim,
-              "generation": generation}
-             for pid, model, text_hash, blob, dim in rows),
-            replace=True,
-        )
+        """Description vectors: rows (photo_id, model, text hash, float32 bytes, dimension); marks photos ok."""
+        self.store_vectors(DESCRIPTION, rows)
         now = _now()
         self.db.conn.executemany(
             "UPDATE photos SET status='ok', error=NULL, failed_stage=NULL, updated_at=? WHERE id=?",
             [(now, row[0]) for row in rows],
         )
+
+    def store_vectors(self, space: str, rows: Sequence[tuple[int, str, str | None, bytes, int]]) -> None:
+        """rows: (photo_id, model, input hash, float32 bytes, dimension), replacing the photo's vector in `space`."""
+        if not rows:
+            return
+        generation = self.bump_generation()
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO embeddings (photo_id, space, model, dimension, input_hash, vector, generation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(pid, str(space), model, dim, input_hash, blob, generation) for pid, model, input_hash, blob, dim in rows])
 
     def mark_pending(self, photo_ids: Sequence[int]) -> None:
         """To be described again; what is stored (description, vector) stays until replaced."""
@@ -417,104 +453,119 @@ class Catalog:
             [(now, pid) for pid in photo_ids],
         )
 
-    def embedding_states(self, photo_ids: Sequence[int], model: str) -> dict[int, tuple[str, int]]:
-        """(text hash, dimension) of each photo's stored vector of `model`: what decides re-embedding."""
+    def embedding_states(self, photo_ids: Sequence[int], model: str,
+                         space: str = DESCRIPTION) -> dict[int, tuple[str, int]]:
+        """(input hash, dimension) of each photo's stored vector of `model`: what decides re-embedding."""
         found: dict[int, tuple[str, int]] = {}
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
-            for pid, text_hash, dimension in self.db.execute(
-                f"SELECT photo_id, text_hash, dimension FROM embeddings WHERE model=? AND photo_id IN ({marks})",
-                [model, *chunk],
+            for pid, input_hash, dimension in self.db.execute(
+                f"SELECT photo_id, input_hash, dimension FROM embeddings WHERE space=? AND model=? "
+                f"AND photo_id IN ({marks})", [str(space), model, *chunk],
             ):
-                found[pid] = (text_hash, dimension)
+                found[pid] = (input_hash, dimension)
         return found
 
-    def delete_embeddings(self, photo_ids: Sequence[int]) -> None:
-        """Drop vectors, remembering the ids so an index catching up drops them too."""
+    def delete_embeddings(self, photo_ids: Sequence[int], space: str | None = None) -> None:
+        """Drop vectors (of every space, or of `space`), remembering the ids so an index catching up
+        drops them too."""
         if not photo_ids:
             return
+        spaces = SPACES if space is None else (space,)
         generation = self.bump_generation()
-        self.db.conn.executemany("INSERT OR REPLACE INTO forgotten (photo_id, generation) VALUES (?, ?)",
-                                 [(pid, generation) for pid in photo_ids])
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO forgotten (photo_id, space, generation) VALUES (?, ?, ?)",
+            [(pid, str(name), generation) for pid in photo_ids for name in spaces])
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
-            self.db.execute(f"DELETE FROM embeddings WHERE photo_id IN ({marks})", chunk)
+            if space is None:
+                self.db.execute(f"DELETE FROM embeddings WHERE photo_id IN ({marks})", chunk)
+            else:
+                self.db.execute(f"DELETE FROM embeddings WHERE space = ? AND photo_id IN ({marks})",
+                                [str(space), *chunk])
 
-    def delete_embeddings_of_other_models(self, model: str) -> None:
-        """After re-embedding: only `model`'s vectors stay (the index is rebuilt for a new model)."""
+    def delete_embeddings_of_other_models(self, model: str, space: str = DESCRIPTION) -> None:
+        """After re-embedding: only `model`'s vectors stay in `space` (its index is rebuilt for a new model)."""
         self.bump_generation()
-        self.db.execute("DELETE FROM embeddings WHERE model != ?", [model])
+        self.db.execute("DELETE FROM embeddings WHERE space = ? AND model != ?", [str(space), model])
 
-    def count_changed_since(self, generation: int) -> int:
+    def count_changed_since(self, generation: int, space: str = DESCRIPTION) -> int:
         """Vectors written and photos forgotten after `generation`: the work of catching up."""
-        written = self.db.execute("SELECT count(*) FROM embeddings WHERE generation > ?", [generation]).fetchone()[0]
-        gone = self.db.execute("SELECT count(*) FROM forgotten WHERE generation > ?", [generation]).fetchone()[0]
+        written = self.db.execute("SELECT count(*) FROM embeddings WHERE space = ? AND generation > ?",
+                                  [str(space), generation]).fetchone()[0]
+        gone = self.db.execute("SELECT count(*) FROM forgotten WHERE space = ? AND generation > ?",
+                               [str(space), generation]).fetchone()[0]
         return int(written) + int(gone)
 
-    def forgotten_since(self, generation: int) -> list[int]:
-        return [row[0] for row in self.db.execute("SELECT photo_id FROM forgotten WHERE generation > ?", [generation])]
+    def forgotten_since(self, generation: int, space: str = DESCRIPTION) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT photo_id FROM forgotten WHERE space = ? AND generation > ?", [str(space), generation])]
 
-    def vectors_since(self, generation: int) -> list[tuple[int, bytes, int]]:
+    def vectors_since(self, generation: int, space: str = DESCRIPTION) -> list[tuple[int, bytes, int]]:
         """(photo_id, vector, dimension) of vectors written after `generation`."""
         return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
-            "SELECT photo_id, vector, dimension FROM embeddings WHERE generation > ? ORDER BY photo_id", [generation])]
+            "SELECT photo_id, vector, dimension FROM embeddings WHERE space = ? AND generation > ? ORDER BY photo_id",
+            [str(space), generation])]
 
-    def embedding_model_bounds(self) -> tuple[tuple[str, int], tuple[str, int]] | None:
-        """The first and last (model, dimension) of the stored vectors, in index order.
+    def embedding_model_bounds(self, space: str = DESCRIPTION) -> tuple[tuple[str, int], tuple[str, int]] | None:
+        """The first and last (model, dimension) of the stored vectors of `space`, in index order.
 
         Equal when one model made every vector; two index lookups, so it stays
         instant at a million photos (`embedding_models` counts every row).
         """
-        first = self.db.execute("SELECT model, dimension FROM embeddings ORDER BY model, dimension LIMIT 1").fetchone()
+        first = self.db.execute("SELECT model, dimension FROM embeddings WHERE space = ? "
+                                "ORDER BY model, dimension LIMIT 1", [str(space)]).fetchone()
         if first is None:
             return None
-        last = self.db.execute(
-            "SELECT model, dimension FROM embeddings ORDER BY model DESC, dimension DESC LIMIT 1").fetchone()
+        last = self.db.execute("SELECT model, dimension FROM embeddings WHERE space = ? "
+                               "ORDER BY model DESC, dimension DESC LIMIT 1", [str(space)]).fetchone()
         return (first[0], first[1]), (last[0], last[1])
 
-    def embedding_models(self) -> list[tuple[str, int, int]]:
-        """(model, dimension, count) for every model that has vectors stored."""
+    def embedding_models(self, space: str = DESCRIPTION) -> list[tuple[str, int, int]]:
+        """(model, dimension, count) for every model that has vectors stored in `space`."""
         return [
             (row[0], row[1], row[2])
             for row in self.db.execute(
-                "SELECT model, dimension, count(*) FROM embeddings GROUP BY model, dimension ORDER BY count(*) DESC"
-            )
+                "SELECT model, dimension, count(*) FROM embeddings WHERE space = ? GROUP BY model, dimension "
+                "ORDER BY count(*) DESC", [str(space)])
         ]
 
-    def iter_vectors(self, batch: int = 50_000) -> Iterator[tuple[list[int], list[bytes], str, int]]:
-        """Yield (ids, blobs, model, dimension) in id order, in batches, for index rebuilds."""
+    def iter_vectors(self, batch: int = 50_000, space: str = DESCRIPTION) -> Iterator[tuple[list[int], list[bytes], str, int]]:
+        """Yield (ids, blobs, model, dimension) of `space` in id order, in batches, for index rebuilds."""
         last = -1
         while True:
             rows = self.db.execute(
-                "SELECT photo_id, vector, model, dimension FROM embeddings WHERE photo_id > ? ORDER BY photo_id LIMIT ?",
-                [last, batch],
+                "SELECT photo_id, vector, model, dimension FROM embeddings WHERE space = ? AND photo_id > ? "
+                "ORDER BY photo_id LIMIT ?", [str(space), last, batch],
             ).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
             yield [r[0] for r in rows], [r[1] for r in rows], rows[0][2], rows[0][3]
 
-    def vector_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+    def vector_count(self, space: str = DESCRIPTION) -> int:
+        return int(self.db.execute("SELECT count(*) FROM embeddings WHERE space = ?", [str(space)]).fetchone()[0])
 
-    def sample_vectors(self, wanted: int, dimension: int) -> Any:
+    def sample_vectors(self, wanted: int, dimension: int, space: str = DESCRIPTION) -> Any:
         """About `wanted` stored vectors spread over the id range, as one float32 matrix (index training)."""
         import numpy as np
 
-        step = max(1, self.vector_count() // max(wanted, 1))
+        step = max(1, self.vector_count(space) // max(wanted, 1))
         blobs = [row[0] for row in self.db.execute(
-            "SELECT vector FROM embeddings WHERE photo_id % ? = 0 LIMIT ?", [step, wanted])]
+            "SELECT vector FROM embeddings WHERE space = ? AND photo_id % ? = 0 LIMIT ?", [str(space), step, wanted])]
         return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
 
-    def embedded_ids(self) -> list[int]:
-        return [row[0] for row in self.db.execute("SELECT photo_id FROM embeddings ORDER BY photo_id")]
+    def embedded_ids(self, space: str = DESCRIPTION) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT photo_id FROM embeddings WHERE space = ? ORDER BY photo_id", [str(space)])]
 
-    def vectors_for(self, photo_ids: Sequence[int]) -> dict[int, bytes]:
+    def vectors_for(self, photo_ids: Sequence[int], space: str = DESCRIPTION) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
             for pid, blob in self.db.execute(
-                f"SELECT photo_id, vector FROM embeddings WHERE photo_id IN ({marks})", chunk
+                f"SELECT photo_id, vector FROM embeddings WHERE space = ? AND photo_id IN ({marks})",
+                [str(space), *chunk]
             ):
                 found[pid] = blob
         return found

@@ -168,26 +168,35 @@ def search(
     query: str = typer.Argument(..., help="What to look for, in plain words."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+                                              help="Largest squared L2 distance kept in the description space "
+                                                   "(in the image space with --space image): 0 same, 2 unrelated "
+                                                   "(default 1.5)."),
+    image_threshold: Optional[float] = typer.Option(None, "--image-threshold", min=0.0, max=4.0,
+                                                    help="Largest distance kept in the image space (default: "
+                                                         "calibrated for the image model, 1.56 for CLIP)."),
+    space: str = typer.Option("all", "--space", help="Search the description space, the image space, or all "
+                                                     "(fused with exact-word matches)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
 ) -> None:
-    """Semantic search over descriptions; exact word matches come first."""
-    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact)]
+    """Search in plain words: descriptions, pixels (with an image model) and exact words, in one ranking."""
+    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
+                                                      space=space, image_threshold=image_threshold)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
 
 
 @app.command()
 def similar(
     ctx: typer.Context,
-    photo: str = typer.Argument(..., help="Photo id or path."),
+    photo: str = typer.Argument(..., help="Photo id or path, or the path of an image file not in the library."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept (default 1.5)."),
+                                              help="Largest squared L2 distance kept (default 1.5 by description; "
+                                                   "0.6 by image).", ),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
 ) -> None:
-    """Photos nearest in meaning to a given photo."""
+    """Photos nearest to a given photo (by its pixels when the library has an image space)."""
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
 
@@ -231,16 +240,23 @@ def prune(ctx: typer.Context, json_out: bool = JSON) -> None:
 
 @app.command()
 def reindex(ctx: typer.Context,
-            reembed: bool = typer.Option(False, "--reembed", help="Recompute every embedding with the configured embedder "
-                                                                  "(after changing embedding model); no vision calls."),
+            reembed: bool = typer.Option(False, "--reembed", help="Recompute the vectors first: the description space "
+                                                                  "from stored descriptions with the configured embedder "
+                                                                  "(after changing embedding model; no vision calls), the "
+                                                                  "image space with the image model."),
+            space: Optional[str] = typer.Option(None, "--space", help="Only this vector space: description or image "
+                                                                      "(default: every space the library holds)."),
             json_out: bool = JSON) -> None:
-    """Rebuild the search index from the catalog."""
-    result = _library(ctx).reindex(reembed=reembed, progress=_render().RichProgress(enabled=not json_out))
+    """Rebuild the search indexes from the catalog."""
+    result = _library(ctx).reindex(reembed=reembed, space=space, progress=_render().RichProgress(enabled=not json_out))
     if json_out:
         _render().print_json(result)
     else:
-        _render().message(f"Index rebuilt: {result['vectors']} vectors of {result['model']} ({result['dimension']}-d)"
-                          + (f", {result['reembedded']} re-embedded." if reembed else "."), "green")
+        for name, index in result["spaces"].items():
+            _render().message(f"Index rebuilt ({name}): {index['vectors']} vectors of {index['model']} "
+                              f"({index['dimension']}-d).", "green")
+        if reembed:
+            _render().message(f"{result['reembedded']} re-embedded.", "green")
 
 
 @app.command()

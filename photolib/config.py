@@ -45,9 +45,29 @@ AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", 
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
-    "search": {"limit": (int, 10), "threshold": (float, 1.5)},
+    "search": {"limit": (int, 10), "threshold": (float, 1.5), "image_threshold": (float, None)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
 }
+
+
+# The image space's calibrated distances (squared L2 on unit vectors, d = 2 - 2 cos), per model family:
+# (text query -> photo, photo -> photo). CLIP's text-image cosine is ~0.3 for a good match and ~0.15-0.2 for
+# an unrelated photo, so 1.56 (cos >= 0.22) keeps matches; SigLIP's sigmoid-trained scores sit lower (a match
+# ~0.1-0.2, unrelated ~0). Photo-to-photo similarities are higher: 0.6 is cos >= 0.7 (same scene or subject).
+IMAGE_THRESHOLDS: dict[str, tuple[float, float]] = {"clip": (1.56, 0.6), "siglip": (1.84, 0.6)}
+DEFAULT_IMAGE_FAMILY = "clip"
+
+
+def image_threshold(settings: "Settings", family: str | None) -> float:
+    """The image space's cut-off for text queries: `[search] image_threshold`, else the family's calibrated one."""
+    if settings.search_image_threshold is not None:
+        return settings.search_image_threshold
+    return IMAGE_THRESHOLDS.get(family or DEFAULT_IMAGE_FAMILY, IMAGE_THRESHOLDS[DEFAULT_IMAGE_FAMILY])[0]
+
+
+def image_similar_threshold(settings: "Settings", family: str | None) -> float:
+    """The image space's cut-off between two photos (`similar`), calibrated per family."""
+    return IMAGE_THRESHOLDS.get(family or DEFAULT_IMAGE_FAMILY, IMAGE_THRESHOLDS[DEFAULT_IMAGE_FAMILY])[1]
 
 
 @dataclass
@@ -64,6 +84,7 @@ class Settings:
     batch_size: int = 32
     search_limit: int = 10
     search_threshold: float = 1.5
+    search_image_threshold: float | None = None  # None: calibrated for the image model's family
     albums_threshold: float = 1.5
     albums_min_size: int = 2
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
@@ -105,6 +126,7 @@ def load_settings(
         batch_size=plain["add"]["batch_size"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
+        search_image_threshold=plain["search"]["image_threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
         sources={"library": library_source, "config": str(path)},

@@ -20,6 +20,7 @@ from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
 from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
                                plan_counts_for_dry_run)
 from photolib.progress import NoProgress, Notify, Progress, ignore
+from photolib.spaces import Space
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
@@ -44,10 +45,15 @@ class SearchHit:
     caption: str
     tags: list[str]
     taken_at: str | None
+    distances: dict[str, float] | None = None  # per space, when the search fused several
+    score: float | None = None  # the fused score (reciprocal rank fusion)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "distance": round(self.distance, 4),
+        data = {"id": self.id, "path": self.path, "distance": round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
+        if self.distances is not None:
+            data.update(distances=self.distances, score=self.score)
+        return data
 
 
 class Library:
@@ -64,7 +70,7 @@ class Library:
         self._image_embedder_built = image_embedder is not None
         self._stage_factories = stage_factories  # None: photolib.stages.STAGE_FACTORIES
         self._catalog: Catalog | None = None
-        self._keeper: IndexKeeper | None = None
+        self._keepers: dict[Space, IndexKeeper] = {}
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -138,7 +144,7 @@ class Library:
     def close(self) -> None:
         if self._catalog is not None:
             self._catalog.close()
-            self._catalog, self._keeper = None, None
+            self._catalog, self._keepers = None, {}
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -169,15 +175,48 @@ class Library:
     def index_folder(self) -> Path:
         return self.root / INDEX_FOLDER
 
+    def index_folder_of(self, space: "Space | str") -> Path:
+        return self.root / INDEX_FOLDER / str(space)
+
     @property
     def keeper(self) -> "IndexKeeper":
-        """Keeps the index in step with the catalog (see `photolib.keeper`)."""
-        if self._keeper is None:
+        """Keeps the description space's index in step with the catalog (see `photolib.keeper`)."""
+        return self.keeper_of(Space.DESCRIPTION)
+
+    def keeper_of(self, space: "Space | str") -> "IndexKeeper":
+        """Keeps one space's index in step with the catalog."""
+        space = Space(space)
+        if space not in self._keepers:
             from photolib.keeper import IndexKeeper
 
-            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / ".lock",
-                                       lambda: self.embedder.model_name, self.notify)
-        return self._keeper
+            if space == Space.DESCRIPTION:
+                model, legacy = (lambda: self.embedder.model_name), self.index_folder
+            else:
+                model, legacy = (lambda: getattr(self.image_embedder, "model_name", "none")), None
+            self._keepers[space] = IndexKeeper(self.catalog, self.index_folder_of(space), self.root / ".lock",
+                                               model, self.notify, space, legacy_folder=legacy)
+        return self._keepers[space]
+
+    def kept_spaces(self) -> list[Space]:
+        """Spaces whose index is kept: description always, others once they hold vectors or an index."""
+        return [space for space in Space if space == Space.DESCRIPTION
+                or self.catalog.embedding_model_bounds(space) is not None or self.index_folder_of(space).exists()]
+
+    def sync_indexes(self) -> None:
+        """For writers holding the lock: bring every space's index up to the catalog and save it."""
+        for space in self.kept_spaces():
+            self.keeper_of(space).sync_and_save()
+
+    def _checkpoint(self) -> Any:
+        """During a long run, save the indexes now and then (see `IndexKeeper.checkpoint`)."""
+        checks = [self.keeper_of(space).checkpoint() for space in Space]
+
+        def maybe_save() -> None:
+            for space, check in zip(Space, checks):
+                if space in self.kept_spaces():
+                    check()
+
+        return maybe_save
 
     def _check_embedder_matches(self) -> tuple[str, int] | None:
         stored = self.keeper.stored_model()
@@ -189,8 +228,12 @@ class Library:
         return stored
 
     def index(self, save: bool = True) -> "VectorIndex":
-        """The index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
+        """The description index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
         return self.keeper.current(save=save)
+
+    def index_of(self, space: "Space | str", save: bool = True) -> "VectorIndex":
+        """One space's index, as `index` does it for the description space."""
+        return self.keeper_of(space).current(save=save)
 
     # -- commands -----------------------------------------------------------------
 
@@ -228,7 +271,7 @@ class Library:
                 report.interrupted = True
                 raise
             finally:
-                self.keeper.sync_and_save()
+                self.sync_indexes()
         return report
 
     def enrich(self, *, progress: Progress | None = None, retry_failed: bool = False,
@@ -239,7 +282,7 @@ class Library:
             try:
                 return self._run_stages(None, progress, jobs, retry_failed)
             finally:
-                self.keeper.sync_and_save()
+                self.sync_indexes()
 
     def _run_stages(self, scope: Any, progress: Progress | None, jobs: int | None,
                     retry_failed: bool = False) -> list["StageReport"]:
@@ -250,7 +293,7 @@ class Library:
             return []
         runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
-                             progress=progress, on_commit=self.keeper.checkpoint())
+                             progress=progress, on_commit=self._checkpoint())
         try:
             return runner.run(scope, retry_failed=retry_failed)
         finally:
@@ -280,40 +323,60 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False) -> list[SearchHit]:
-        """Photos whose description means what `query` says, best first.
+               exact: bool = False, space: str = "all", image_threshold: float | None = None) -> list[SearchHit]:
+        """Photos that match `query`, best first: the description space, the image space (when the
+        library has one) and exact-word matches fused into one ranking (see `photolib.search`).
 
-        Photos whose caption, description or tags contain every word of the
-        query come first (exact words beat near meanings), then the others.
+        `space` limits the search to "description" or "image". `threshold` is the description
+        space's cut-off (the image space's with `space="image"`); `image_threshold` the image space's.
         """
+        from photolib.search import SpaceQuery, fuse
+
         if not query.strip():
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
         limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
-        if self._check_embedder_matches() is None:
+        spaces = [Space.DESCRIPTION, Space.IMAGE] if space == "all" else [_space(space)]
+        queries = []
+        if Space.DESCRIPTION in spaces and self._check_embedder_matches() is not None:
+            index = self.index()
+            if index.count:
+                vector = self.embedder.embed_query(query)
+                self._check_query_dimension(vector, index)
+                queries.append(SpaceQuery(Space.DESCRIPTION, index, vector,
+                                          self.settings.search_threshold if threshold is None else threshold))
+        if Space.IMAGE in spaces and self._image_space_ready(required=space == "image"):
+            index = self.index_of(Space.IMAGE)
+            if index.count:
+                from photolib.search import image_query_vector
+
+                vector = image_query_vector(self.image_embedder, query)
+                self._check_query_dimension(vector, index)
+                cut = image_threshold if image_threshold is not None else threshold if space == "image" else None
+                queries.append(SpaceQuery(Space.IMAGE, index, vector, self._image_threshold(cut)))
+        if not queries:
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        index = self.index()
-        if index.count == 0:
-            return []
-        vector = self.embedder.embed_query(query)
-        self._check_query_dimension(vector, index)
-        distances, ids = index.search(vector, max(limit * 4, 50), exact=exact)
-        semantic = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
-        exact = self.catalog.fts_match(query, limit)
-        semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
-        exact_set = {pid for pid in exact if pid in semantic}
-        ranked = sorted(semantic.items(), key=lambda item: (item[0] not in exact_set, item[1]))
-        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit]
-        return self._hits(chosen)
+        words = self.catalog.fts_match(query, limit) if Space.DESCRIPTION in spaces else []
+        return self._hits(fuse(queries, words, self.catalog, limit, exact_search=exact))
 
-    def _distances_to(self, vector: Any, ids: list[int]) -> dict[int, float]:
-        import numpy as np
+    def _image_space_ready(self, required: bool = False) -> bool:
+        """Whether the image space can answer: it holds vectors of the configured image model."""
+        stored = self.keeper_of(Space.IMAGE).stored_model()
+        embedder = self.image_embedder if (stored or required) else None
+        if stored and embedder is not None and stored[0] == embedder.model_name:
+            return True
+        if stored and embedder is not None:
+            self.notify(f"The image space holds vectors of {stored[0]}, not of the configured {embedder.model_name}: "
+                        "`photolib enrich` embeds the photos with it; searching without the image space meanwhile.")
+        if required:
+            raise UsageError(_no_image_space(embedder is None))
+        return False
 
-        from photolib.index import distances_from_similarity
+    def _image_threshold(self, given: float | None) -> float:
+        from photolib.config import image_threshold
 
-        blobs = self.catalog.vectors_for(ids)
-        return {pid: float(distances_from_similarity(np.frombuffer(blob, dtype=np.float32) @ vector))
-                for pid, blob in blobs.items()}
+        if given is not None:
+            return given
+        return image_threshold(self.settings, getattr(self.image_embedder, "family", None))
 
     def _check_query_dimension(self, vector: Any, index: "VectorIndex") -> None:
         if vector.shape[-1] != index.dimension:
@@ -322,28 +385,77 @@ class Library:
                 f"vectors of {index.model}: run `photolib reindex --reembed`"
             )
 
-    def _hits(self, chosen: list[tuple[int, float]]) -> list[SearchHit]:
-        photos = self.catalog.get_many([pid for pid, _ in chosen])
+    def _hits(self, chosen: list[Any]) -> list[SearchHit]:
+        """Hits for `chosen`: `Fused` results, or (id, distance) pairs of one space."""
+        from photolib.search import Fused
+
+        results = [c if isinstance(c, Fused) else Fused(c[0], c[1]) for c in chosen]
+        photos = self.catalog.get_many([r.id for r in results])
         return [
-            SearchHit(pid, photos[pid].path, dist, photos[pid].data.get("caption") or "", photos[pid].tags,
-                      photos[pid].data.get("taken_at"))
-            for pid, dist in chosen if pid in photos
+            SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
+                      photos[r.id].data.get("taken_at"), r.distances or None, round(r.score, 6) if r.score else None)
+            for r in results if r.id in photos
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
                 exact: bool = False) -> list[SearchHit]:
-        """Photos nearest to a photo of the library (the photo itself left out)."""
-        photo = self.resolve(photo_ref)
+        """Photos nearest to a photo: by the image space when the library has one, else by description.
+
+        `photo_ref` is a photo of the library (id or path; the photo itself is left out), or the
+        path of an image file that is not in it: that one is embedded on the fly and stored nowhere.
+        """
+        import numpy as np
+
         limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
+        photo, vector, space = self._similar_source(photo_ref)
+        if space == Space.IMAGE:
+            from photolib.config import image_similar_threshold
+
+            threshold = image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None)) \
+                if threshold is None else threshold
+            index = self.index_of(Space.IMAGE)
+        else:
+            threshold = self.settings.search_threshold if threshold is None else threshold
+            index = self.index()
+        skip = photo.id if photo is not None else None
+        distances, ids = index.search(np.asarray(vector, dtype=np.float32), limit + 1, exact=exact)
+        chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != skip and d <= threshold]
+        return self._hits(chosen[:limit])
+
+    def _similar_source(self, ref: str) -> tuple["StoredPhoto | None", Any, Space]:
+        """(library photo or None, its vector, the space to search) for `similar`."""
+        import numpy as np
+
+        text = str(ref).strip()
+        if not text.isdigit() and os.path.isfile(absolute(text)) and \
+                self.catalog.get_by_path(str(absolute(text))) is None:
+            return None, self._embed_outside_file(absolute(text)), (
+                Space.IMAGE if self._image_space_ready() else Space.DESCRIPTION)
+        photo = self.resolve(ref)
+        if self._image_space_ready():
+            blob = self.catalog.vectors_for([photo.id], Space.IMAGE).get(photo.id)
+            if blob is not None:
+                return photo, np.frombuffer(blob, dtype=np.float32), Space.IMAGE
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
             raise UsageError(_not_embedded(photo))
+        return photo, np.frombuffer(blob, dtype=np.float32), Space.DESCRIPTION
+
+    def _embed_outside_file(self, path: Path) -> Any:
+        """A vector for an image file that is not in the library, in the space `similar` will search."""
         import numpy as np
 
-        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit + 1, exact=exact)
-        chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != photo.id and d <= threshold]
-        return self._hits(chosen[:limit])
+        from photolib import geocode, media
+        from photolib.models import PhotoForVision
+
+        if self._image_space_ready():
+            return np.asarray(self.image_embedder.embed_images([media.decode_upright(path, 384)]), np.float32)[0]
+        if self._check_embedder_matches() is None:
+            raise UsageError("the library has no embedded photos yet: `photolib add` a folder first")
+        metadata = media.read_photo(path)
+        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
+        description = self.vision.describe(PhotoForVision(path, metadata, place, path.parent))
+        return np.asarray(self.embedder.embed_documents([description.embedding_text()]), np.float32)[0]
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -397,17 +509,42 @@ class Library:
             return
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
-        self.keeper.sync_and_save()
+        self.sync_indexes()
 
-    def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-        """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
+    def reindex(self, *, reembed: bool = False, space: str | None = None,
+                progress: Progress | None = None) -> dict[str, Any]:
+        """Rebuild each space's index (or `space`'s) from the catalog; with `reembed`, recompute the
+        vectors first (description: from the stored descriptions; image: the image stage over every photo)."""
         from photolib.reembed import reembed_all
 
+        chosen = [_space(space)] if space else None
         with self.write_lock():
-            embedded = reembed_all(self.catalog, self.embedder, progress) if reembed else 0
-            index = self.keeper.rebuild()
-            self.keeper.save()
-        return {"vectors": index.count, "model": index.model, "dimension": index.dimension, "reembedded": embedded}
+            spaces = chosen or self.kept_spaces()
+            embedded = 0
+            if reembed and Space.DESCRIPTION in spaces:
+                embedded += reembed_all(self.catalog, self.embedder, progress)
+            if reembed and Space.IMAGE in spaces:
+                embedded += self._reembed_images(progress)
+            result: dict[str, Any] = {"reembedded": embedded, "spaces": {}}
+            for name in spaces:
+                index = self.keeper_of(name).rebuild()
+                self.keeper_of(name).save()
+                result["spaces"][str(name)] = {"vectors": index.count, "model": index.model,
+                                               "dimension": index.dimension}
+        first = result["spaces"].get(str(Space.DESCRIPTION)) or next(iter(result["spaces"].values()))
+        return {**first, **result}
+
+    def _reembed_images(self, progress: Progress | None) -> int:
+        from photolib.stage_states import StageStates
+        from photolib.stages import StageName
+
+        if not any(stage.name == StageName.IMAGE for stage in self.stages()):
+            raise UsageError("no image model is installed or configured: see `photolib models list`, "
+                             "then `photolib models pull NAME`")
+        with self.catalog.transaction():
+            StageStates(self.catalog).forget_stage(StageName.IMAGE)
+        reports = self._run_stages(None, progress, None)
+        return sum(report.done for report in reports if report.name == StageName.IMAGE)
 
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
@@ -479,6 +616,14 @@ class Library:
         raise UsageError(f"no saved album {album_id}: see `photolib albums list` (albums are saved with --save)")
 
 
+def _space(name: str) -> Space:
+    try:
+        return Space(name)
+    except ValueError:
+        raise UsageError(f"--space {name!r} is not a vector space: use one of "
+                         f"{', '.join(str(s) for s in Space)}") from None
+
+
 def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:
     """The photos at or below one of `roots`: `add PATH` works on PATH, and sends nothing from elsewhere."""
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
@@ -492,6 +637,13 @@ def _not_embedded(photo: "StoredPhoto") -> str:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"
+
+
+def _no_image_space(no_model: bool) -> str:
+    if no_model:
+        return ("the image space needs an image model, and none is installed: see `photolib models list`, "
+                "then `photolib models pull NAME`")
+    return "no photo has been embedded into the image space yet: run `photolib enrich`"
 
 
 def _like_prefix(folder: str) -> str:

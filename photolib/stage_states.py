@@ -93,3 +93,8 @@ class StageStates:
         """stage -> {status, model, error} for one photo (`photolib show`)."""
         return {row[0]: {"status": row[1], "model": row[2], "error": row[3]} for row in self._db.execute(
             "SELECT stage, status, model, error FROM stage_state WHERE photo_id = ? ORDER BY stage", [photo_id])}
+
+    def forget_stage(self, stage: str) -> None:
+        """Every photo back in `stage`'s backlog (`reindex --reembed --space image`); what it stored stays
+        until replaced."""
+        self._db.execute("DELETE FROM stage_state WHERE stage = ?", [stage])

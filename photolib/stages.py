@@ -94,6 +94,7 @@ class StageStatus(StrEnum):
 
 # Modules whose `make_stage(context)` builds a stage (or None when disabled), in running order.
 STAGE_FACTORIES: tuple[str, ...] = (
+    "photolib.image_space:make_stage",
 )
 
 BATCH = 32  # photos per stage batch (and per commit)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from photolib.catalog import PHOTO_STATUSES, Catalog, StoredPhoto
 from photolib.errors import UsageError
 from photolib.models import camera_name
+from photolib.stage_states import StageStates
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -27,7 +28,10 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     data = photo.data
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
     embedding = catalog.db.execute(
-        "SELECT model, dimension FROM embeddings WHERE photo_id = ?", [photo.id]
+        "SELECT model, dimension FROM embeddings WHERE photo_id = ? AND space = 'description'", [photo.id]
+    ).fetchone()
+    image = catalog.db.execute(
+        "SELECT model, dimension FROM embeddings WHERE photo_id = ? AND space = 'image'", [photo.id]
     ).fetchone()
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
     return {
@@ -42,6 +46,8 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "vision_model": data.get("vision_model"),
         "embedding_model": embedding[0] if embedding else None,
         "embedding_dimension": embedding[1] if embedding else None,
+        "image_model": image[0] if image else None,
+        "stages": StageStates(catalog).of_photo(photo.id),
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
@@ -128,7 +134,7 @@ def stage_counts(library: "Library") -> list[dict[str, Any]]:
     read_done = one("SELECT count(*) FROM photos WHERE format IS NOT NULL")
     described = one("SELECT count(*) FROM photos WHERE vision_model IS NOT NULL")
     vision_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'vision'")
-    embedded = one("SELECT count(*) FROM embeddings")
+    embedded = one("SELECT count(*) FROM embeddings WHERE space = 'description'")
     embed_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'embedding'")
     first = {
         StageName.READ: (None, read_done, read_failed, total - read_done - read_failed),

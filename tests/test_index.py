@@ -81,7 +81,7 @@ def test_library_switches_to_ivf_when_large(make_library, monkeypatch, tmp_path)
     make_trip(tmp_path / "p", "Lake walk", 5, start=datetime(2020, 5, 1, 9), gps=(46.2, 6.1), color=(30, 90, 160))
     make_trip(tmp_path / "p", "City night", 5, start=datetime(2021, 1, 2, 22), gps=(40.4, -3.7), color=(20, 20, 20))
     library.add([tmp_path / "p"])
-    stamp = read_stamp(library.index_folder)
+    stamp = read_stamp(library.index_folder_of("description"))
     assert stamp.kind == "ivf" and stamp.count == 10
     approximate = [h.id for h in library.search("lake walk", limit=5)]
     exact = [h.id for h in library.search("lake walk", limit=5, exact=True)]

@@ -95,14 +95,14 @@ def index_matches_catalog(library: Path) -> bool:
                                   "(SELECT count(*) FROM embeddings)")
     generation, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
     try:
-        stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+        stamp = json.loads((library / "index" / "description" / "stamp.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return vectors == 0
     except (OSError, ValueError):
         return False
     files = [name for name in (stamp.get("file"), stamp.get("delta")) if name]
     return (stamp.get("generation") == generation and stamp.get("count") == vectors
-            and all((library / "index" / name).is_file() for name in files))
+            and all((library / "index" / "description" / name).is_file() for name in files))
 
 
 # -- kill -9 at a chosen moment -------------------------------------------------------

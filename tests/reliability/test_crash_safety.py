@@ -173,9 +173,9 @@ def check_index(library: Path, env: dict, name: str) -> None:
 def assert_no_orphaned_index_files(library: Path) -> None:
     """After a successful save, the index folder holds no data file its stamp does not name: what a killed
     save left behind (a half-written or unreferenced vectors/delta file) is cleaned up, not kept forever."""
-    stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+    stamp = json.loads((library / "index" / "description" / "stamp.json").read_text(encoding="utf-8"))
     named = {stamp.get("file"), stamp.get("delta")}
-    data = {entry.name for entry in (library / "index").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
+    data = {entry.name for entry in (library / "index" / "description").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
     assert data <= named, f"orphaned index files: {sorted(data - named)}"
 
 
