@@ -49,6 +49,7 @@ class AddReport:
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
     stages: list = field(default_factory=list)  # StageReport of each pipeline stage that ran after the first pass
+    visual_search_hint: str | None = None  # how to turn on the image space, when no image model is installed
 
     def as_dict(self) -> dict:
         data = {
@@ -57,6 +58,7 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
             "stages": [stage.as_dict() for stage in self.stages],
+            "visual_search_hint": self.visual_search_hint,
         }
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)

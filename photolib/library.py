@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
-from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
+from photolib.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
 from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
                                plan_counts_for_dry_run)
 from photolib.progress import NoProgress, Notify, Progress, ignore
@@ -265,6 +265,7 @@ class Library:
                 importer.run(todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
                 report.stages = self._run_stages(lambda photo: bool(_under([photo], roots)), progress, jobs)
+                report.visual_search_hint = self._visual_search_hint()
                 report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
                                      for path, reason in stage.failed)
             except KeyboardInterrupt:
@@ -273,6 +274,19 @@ class Library:
             finally:
                 self.sync_indexes()
         return report
+
+    def _visual_search_hint(self) -> str | None:
+        """Without an image model: the one line that says how to turn visual search on."""
+        if self.image_embedder is not None or not self.settings.image.enabled:
+            return None
+        from photolib.image_models import human_size, known_model
+
+        try:
+            size = f" (a {human_size(known_model(self.settings.image.model).download_bytes)} download)"
+        except PhotolibError:
+            size = ""
+        return (f"Visual search is off: `photolib models pull {self.settings.image.model}`{size} lets photolib "
+                "see what is in the photos, offline; the next `add` or `photolib enrich` embeds them.")
 
     def enrich(self, *, progress: Progress | None = None, retry_failed: bool = False,
                jobs: int | None = None) -> list["StageReport"]:

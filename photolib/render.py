@@ -159,6 +159,8 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.visual_search_hint:
+        message(report.visual_search_hint)
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
@@ -216,7 +218,8 @@ def stats_panel(stats: dict[str, Any]) -> None:
         ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
                   + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
-    ]:
+    ] + [(f"{name} space", f"{space['catalog_vectors']} vectors of {space['model'] or '-'}, index {space['index_vectors']}")
+         for name, space in stats.get("spaces", {}).items() if name != "description"]:
         table.add_row(name, cell(value))
     stdout.print(Panel(table, title="photolib", expand=False))
     stages = _table("Stages", [("stage", {"style": "bold"}), ("model", {"overflow": "fold"}), ("done", {"justify": "right"}),

@@ -98,6 +98,7 @@ def library_stats(library: "Library") -> dict[str, Any]:
         finally:
             library.notify = told
     stages = stage_counts(library)
+    spaces, space_problems = _space_stats(library, index, repaired)
     return {
         "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
         "index_vectors": index.count if index else 0,
@@ -112,10 +113,44 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "library": str(library.root),
         "config": str(settings.config_path) if settings.config_path else None,
         "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
-        "problems": _problems(library, counts, models, index, index_error) + _stage_problems(stages),
+        "problems": _problems(library, counts, models, index, index_error) + space_problems + _stage_problems(stages),
         "repaired": repaired,
         "stages": stages,
+        "spaces": spaces,
     }
+
+
+def _space_stats(library: "Library", description_index: Any, repaired: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Each kept space: its catalog vectors and its index (opened as a search would); and its problems."""
+    from photolib.errors import PhotolibError
+    from photolib.spaces import Space
+
+    spaces, problems = {}, []
+    for space in library.kept_spaces():
+        models = library.catalog.embedding_models(space)
+        index, error = description_index if space == Space.DESCRIPTION else None, None
+        if space != Space.DESCRIPTION and models:
+            told = library.notify
+            library.notify = lambda text: (repaired.append(text), told(text))
+            try:
+                index = library.index_of(space)
+            except PhotolibError as failure:
+                error = str(failure)
+                problems.append(f"the {space} index cannot be used: {error}")
+            finally:
+                library.notify = told
+            vectors = sum(n for _m, _d, n in models)
+            if index is not None and index.count != vectors:
+                problems.append(f"the {space} index holds {index.count} vectors, the catalog {vectors}: "
+                                f"run `photolib reindex --space {space}`")
+        spaces[str(space)] = {
+            "catalog_vectors": sum(n for _m, _d, n in models),
+            "model": models[0][0] if models else None, "dimension": models[0][1] if models else None,
+            "index_vectors": index.count if index else 0, "index_model": index.model if index else None,
+            "index_generation": index.generation if index else None,
+            "index_folder": str(library.index_folder_of(space)),
+        }
+    return spaces, problems
 
 
 def stage_counts(library: "Library") -> list[dict[str, Any]]:

@@ -1,0 +1,120 @@
+"""The image space end to end: a camera roll whose names say nothing, found by what the pixels show.
+
+The image model is the tiny ONNX model of tests/onnx_models.py in Immich's
+layout (its image tower sends a photo's mean colour to a direction, its text
+tower sends colour words to the same directions), run through the real
+tokenizer, ONNX Runtime, preprocessing, stage pipeline and per-space index.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from photolib.cli import app
+from photolib.config import ImageSettings
+from tests.onnx_models import build_tiny_clip
+from tests.photos import make_photo
+
+ROLL = {"IMG_0001.JPG": (210, 30, 35), "IMG_0002.JPG": (35, 70, 210), "IMG_0003.JPG": (205, 35, 30),
+        "IMG_0004.JPG": (40, 160, 50), "IMG_0005.JPG": (30, 75, 205), "IMG_0006.JPG": (215, 25, 40)}
+RED = {"IMG_0001.JPG", "IMG_0003.JPG", "IMG_0006.JPG"}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip")
+
+
+@pytest.fixture
+def camera_roll(tmp_path):
+    folder = tmp_path / "DCIM" / "100CANON"
+    for name, colour in ROLL.items():
+        make_photo(folder / name, color=colour, size=(320, 240))
+    return tmp_path / "DCIM"
+
+
+@pytest.fixture
+def seeing_library(make_library, tiny_model):
+    def build(**overrides):
+        image = ImageSettings(model="test/tiny-clip", model_path=tiny_model)
+        return make_library(settings={"image": image, **overrides.pop("settings", {})}, **overrides)
+    return build
+
+
+def _names(hits):
+    return {hit.path.rsplit("/", 1)[-1] for hit in hits}
+
+
+def test_search_finds_red_photos_by_their_pixels(seeing_library, camera_roll):
+    library = seeing_library()
+    report = library.add([camera_roll])
+    assert [(s.name, s.done, s.failed) for s in report.stages] == [("image", 6, [])]
+    # Names and EXIF say nothing of strawberries; only the pixels (red, in the tiny model's eyes) do.
+    assert not {"strawberry", "red"} & {w for h in library.search("strawberry", space="description") for w in h.tags}
+    hits = library.search("strawberry")
+    assert _names(hits[:3]) == RED
+    assert all(set(h.distances) == {"description", "image"} for h in hits)
+    assert all(h.distance == h.distances["image"] < 0.2 for h in hits[:3])  # best space: the image one
+    assert _names(library.search("strawberry", space="image")) == RED
+    assert _names(library.search("blue", space="image")) == {"IMG_0002.JPG", "IMG_0005.JPG"}
+    assert library.index_of("image").count == 6 and library.index().count == 6
+
+
+def test_a_second_add_embeds_nothing_and_a_new_photo_only_itself(seeing_library, camera_roll):
+    seeing_library().add([camera_roll])
+    again = seeing_library()
+    assert [(s.done, s.failed) for s in again.add([camera_roll]).stages] == [(0, [])]
+    make_photo(camera_roll / "100CANON" / "IMG_0007.JPG", color=(200, 30, 30), size=(320, 240))
+    report = again.add([camera_roll])
+    assert report.new == 1 and [s.done for s in report.stages] == [1]
+    assert "IMG_0007.JPG" in _names(again.search("strawberry", space="image"))
+
+
+def test_similar_uses_the_pixels_and_accepts_a_file_outside_the_library(seeing_library, camera_roll, tmp_path):
+    library = seeing_library()
+    library.add([camera_roll])
+    red = library.resolve(str(camera_roll / "100CANON" / "IMG_0001.JPG"))
+    assert _names(library.similar(str(red.id))) == RED - {"IMG_0001.JPG"}
+    outside = make_photo(tmp_path / "elsewhere" / "x.jpg", color=(40, 70, 200), size=(200, 150))
+    before = library.catalog.status_counts()
+    assert _names(library.similar(str(outside))) == {"IMG_0002.JPG", "IMG_0005.JPG"}
+    assert library.catalog.status_counts() == before and library.catalog.get_by_path(str(outside)) is None
+
+
+def test_without_an_image_model_everything_works_as_before(make_library, camera_roll):
+    library = make_library()
+    report = library.add([camera_roll])
+    assert report.stages == [] and library.image_embedder is None
+    assert all(set(hit.distances) == {"description"} for hit in library.search("red"))
+    with pytest.raises(Exception, match="photolib models"):
+        library.search("red", space="image")
+    assert [row["stage"] for row in library.stats()["stages"]] == ["read", "describe", "embed"]
+
+
+def test_cli_search_json_stats_and_reindex_per_space(seeing_library, camera_roll, library_path, tiny_model,
+                                                    tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[image]\nmodel = "test/tiny-clip"\nmodel_path = "{tiny_model}"\n', encoding="utf-8")
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(app, ["--config", str(config), "-L", str(library_path), *args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("add", str(camera_roll))
+    hits = json.loads(run("search", "strawberry", "--space", "image", "--json").stdout)
+    assert len(hits) == 3 and {"distance", "distances", "score"} <= set(hits[0])
+    assert hits[0]["score"] >= hits[-1]["score"] > 0
+    stats = json.loads(run("stats", "--json").stdout)
+    image = [row for row in stats["stages"] if row["stage"] == "image"][0]
+    assert (image["done"], image["pending"], image["failed"]) == (6, 0, 0)
+    assert stats["spaces"]["image"]["index_vectors"] == 6 and not stats["problems"]
+    rebuilt = json.loads(run("reindex", "--space", "image", "--json").stdout)
+    assert list(rebuilt["spaces"]) == ["image"] and rebuilt["spaces"]["image"]["vectors"] == 6
+    assert (library_path / "index" / "image" / "stamp.json").is_file()
+    bad = runner.invoke(app, ["--config", str(config), "-L", str(library_path), "search", "red", "--space", "pixels"])
+    assert bad.exit_code == 2 and "not a vector space" in bad.output
