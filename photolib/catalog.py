@@ -139,6 +139,7 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE forgotten")
     db.execute("ALTER TABLE forgotten_by_space RENAME TO forgotten")
     db.execute("CREATE INDEX forgotten_generation ON forgotten (space, generation)")
+    db.execute("ALTER TABLE photos ADD COLUMN image_labels TEXT")  # labels the image model gave (also in tags)
 
 
 # Numbered migrations: append, never edit a released one.
@@ -315,7 +316,7 @@ class Catalog:
         self.update_file(
             photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status="pending", error=None,
             failed_stage=None, tags="[]", caption=None, description=None, vision_model=None,
-            raw_output=None,
+            raw_output=None, image_labels=None,
         )
         self.delete_embeddings([photo_id])
 

@@ -10,6 +10,7 @@ folder makes no model call at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,7 @@ class _Prepared:
     stage: str = "read"
     raw: str | None = None
     called_vision: bool = False
+    vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
 
 
 def text_hash(text: str) -> str:
@@ -166,10 +168,22 @@ class Importer:
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
     def _prepare(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
-        """Read the file and get its description (cached or from the vision model).
+        """Read the file and get its description (cached or from the vision model), with the labels
+        the image model gave the photo (if any) merged in.
 
         Runs in worker threads, so it never touches the catalog.
         """
+        from photolib.image_space import with_labels
+
+        result = self._describe(photo, cached)
+        labels = photo.data.get("image_labels")
+        result.vision_description = result.description
+        if result.description is not None and labels:
+            local = getattr(self.vision, "remote_host", None) is None
+            result.description = with_labels(result.description, json.loads(labels), local)
+        return result
+
+    def _describe(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
         from photolib import geocode, media
 
         result = _Prepared(photo)
@@ -272,7 +286,7 @@ class Importer:
             self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
             if item.called_vision:
                 self.catalog.cache_description(item.photo.data["hash"], self.vision.model_name,
-                                               self.vision.prompt_version, item.description)
+                                               self.vision.prompt_version, item.vision_description or item.description)
         if item.error:
             self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
 

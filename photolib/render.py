@@ -107,12 +107,18 @@ def photo_panel(photo: dict[str, Any]) -> None:
         ("size", _size(photo)),
         ("tags", ", ".join(photo.get("tags") or [])), ("caption", photo.get("caption")),
         ("description", photo.get("description")), ("vision model", photo.get("vision_model")),
-        ("embedding model", _with_dimension(photo)), ("raw model output", photo.get("raw_output")),
+        ("image labels", ", ".join(photo.get("image_labels") or []) + " (from the image model)"
+         if photo.get("image_labels") else None),
+        ("embedding model", _with_dimension(photo)), ("image model", photo.get("image_model")),
+        ("raw model output", photo.get("raw_output")),
         ("hash", photo.get("hash")), ("added", photo.get("added_at")),
     ]
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    for stage, state in (photo.get("stages") or {}).items():
+        table.add_row(f"{stage} stage", cell(f"{state['status']} ({state['model']})"
+                                             + (f": {state['error']}" if state.get("error") else "")))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))

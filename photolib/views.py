@@ -47,12 +47,22 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "embedding_model": embedding[0] if embedding else None,
         "embedding_dimension": embedding[1] if embedding else None,
         "image_model": image[0] if image else None,
+        "image_labels": _labels(data.get("image_labels")),
         "stages": StageStates(catalog).of_photo(photo.id),
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
                         for g in catalog.generations(photo.id)],
     }
+
+
+def _labels(stored: str | None) -> list[str]:
+    import json
+
+    try:
+        return list(json.loads(stored or "[]"))
+    except ValueError:
+        return []
 
 
 def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None) -> tuple[str, list]:

@@ -52,12 +52,14 @@ def test_search_finds_red_photos_by_their_pixels(seeing_library, camera_roll):
     library = seeing_library()
     report = library.add([camera_roll])
     assert [(s.name, s.done, s.failed) for s in report.stages] == [("image", 6, [])]
-    # Names and EXIF say nothing of strawberries; only the pixels (red, in the tiny model's eyes) do.
-    assert not {"strawberry", "red"} & {w for h in library.search("strawberry", space="description") for w in h.tags}
+    # Names and EXIF say nothing of strawberries; the pixels do (red, in the tiny model's eyes), and so
+    # does the label the image model gave from the shipped vocabulary.
+    assert all("strawberry" in library.catalog.get(h.id).data["image_labels"]
+               for h in library.search("strawberry", space="image"))
     hits = library.search("strawberry")
     assert _names(hits[:3]) == RED
     assert all(set(h.distances) == {"description", "image"} for h in hits)
-    assert all(h.distance == h.distances["image"] < 0.2 for h in hits[:3])  # best space: the image one
+    assert all(h.distances["image"] < 0.2 and h.distance in h.distances.values() for h in hits[:3])
     assert _names(library.search("strawberry", space="image")) == RED
     assert _names(library.search("blue", space="image")) == {"IMG_0002.JPG", "IMG_0005.JPG"}
     assert library.index_of("image").count == 6 and library.index().count == 6
@@ -118,3 +120,36 @@ def test_cli_search_json_stats_and_reindex_per_space(seeing_library, camera_roll
     assert (library_path / "index" / "image" / "stamp.json").is_file()
     bad = runner.invoke(app, ["--config", str(config), "-L", str(library_path), "search", "red", "--space", "pixels"])
     assert bad.exit_code == 2 and "not a vector space" in bad.output
+
+
+def test_labels_become_tags_and_caption_words_and_stay_through_a_new_description(seeing_library, tmp_path,
+                                                                                   monkeypatch):
+    """The tiny model's vocabulary: colour words. A label is a tag marked as the image model's, the first
+    word of the local caption, found by exact-word search, and kept when the photo is described again."""
+    from photolib import labels
+
+    vocabulary = labels.parse_vocabulary("@template a photo of {}.\nred\nblue\ngreen\nyellow\n")
+    monkeypatch.setattr(labels, "default_vocabulary", lambda: vocabulary)
+    folder = tmp_path / "DCIM"
+    make_photo(folder / "IMG_0001.JPG", color=(210, 30, 35), size=(320, 240), pattern=False)
+    make_photo(folder / "IMG_0002.JPG", color=(128, 128, 128), size=(320, 240), pattern=False)
+    library = seeing_library()
+    library.add([folder])
+    red, grey = library.resolve(str(folder / "IMG_0001.JPG")), library.resolve(str(folder / "IMG_0002.JPG"))
+    shown = library.show(red.id)
+    assert shown["image_labels"] == ["red"] and shown["tags"][0] == "red"
+    assert shown["caption"].startswith("Red. ")
+    assert shown["stages"]["image"]["status"] == "done"
+    assert library.show(grey.id)["image_labels"] == []  # a photo of nothing in particular gets no label
+    assert [h.id for h in library.search("red", space="description")][:1] == [red.id]
+    stored = library.catalog.embedding_states([red.id], library.embedder.model_name)[red.id][0]
+    from photolib.importer import text_hash
+    from photolib.models import Description
+
+    labelled = library.catalog.get(red.id)
+    assert stored == text_hash(Description(labelled.tags, labelled.data["caption"],
+                                           labelled.data["description"]).embedding_text())
+    library.catalog.mark_pending([red.id])  # described again (as after a move with the local vision)
+    library.add([folder])
+    again = library.show(red.id)
+    assert again["tags"].count("red") == 1 and again["caption"].startswith("Red. ") and "Red. Red." not in again["caption"]
