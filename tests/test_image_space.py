@@ -224,3 +224,15 @@ def test_a_library_from_before_vector_spaces_is_migrated(make_library, library_p
     assert read_stamp(library_path / "index" / "description").count == 6
     assert not (library_path / "index" / "stamp.json").exists()
     assert not list((library_path / "index").glob("vectors-*"))
+
+
+def test_backup_and_restore_carry_every_space(seeing_library, camera_roll, tmp_path):
+    library = seeing_library()
+    library.add([camera_roll])
+    library.backup(tmp_path / "snapshot")
+    assert (tmp_path / "snapshot" / "index" / "image" / "stamp.json").is_file()
+    restored = seeing_library(path=tmp_path / "restored")
+    restored.restore(tmp_path / "snapshot")
+    assert _names(restored.search("strawberry", space="image")) == RED
+    assert not any("rebuilt" in message for message in restored.messages)
+    assert [row["pending"] for row in restored.stats()["stages"] if row["stage"] == "image"] == [0]
