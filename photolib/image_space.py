@@ -92,7 +92,7 @@ class ImageStage:
         if not self._checked_models:
             bounds = catalog.embedding_model_bounds(Space.IMAGE)
             if bounds is not None and {bounds[0][0], bounds[1][0]} != {self.model}:
-                keep = _ids_of_model(catalog, self.model)
+                keep = catalog.ids_of_model(Space.IMAGE, self.model)
                 catalog.delete_embeddings([pid for pid in catalog.embedded_ids(Space.IMAGE) if pid not in keep],
                                           Space.IMAGE)
             self._checked_models = True
@@ -144,11 +144,6 @@ def with_labels(description: Description, labels: list[str], label_caption: bool
 
 def _caption_prefix(labels: list[str]) -> str:
     return (", ".join(labels).capitalize() + ". ") if labels else ""
-
-
-def _ids_of_model(catalog: "Catalog", model: str) -> set[int]:
-    return {row[0] for row in catalog.db.execute(
-        "SELECT photo_id FROM embeddings WHERE space = ? AND model = ?", [str(Space.IMAGE), model])}
 
 
 def make_stage(context: "StageContext") -> ImageStage | None:

@@ -98,3 +98,16 @@ class StageStates:
         """Every photo back in `stage`'s backlog (`reindex --reembed --space image`); what it stored stays
         until replaced."""
         self._db.execute("DELETE FROM stage_state WHERE stage = ?", [stage])
+
+    def first_pass_counts(self) -> dict[str, int]:
+        """What the first pass (read, describe, embed) did, from the photo rows and description vectors."""
+        queries = {
+            "photos": "SELECT count(*) FROM photos",
+            "read_failed": "SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'read'",
+            "read": "SELECT count(*) FROM photos WHERE format IS NOT NULL",
+            "described": "SELECT count(*) FROM photos WHERE vision_model IS NOT NULL",
+            "vision_failed": "SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'vision'",
+            "embedded": "SELECT count(*) FROM embeddings WHERE space = 'description'",
+            "embedding_failed": "SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'embedding'",
+        }
+        return {name: int(self._db.execute(sql).fetchone()[0]) for name, sql in queries.items()}

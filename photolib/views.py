@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from photolib.catalog import PHOTO_STATUSES, Catalog, StoredPhoto
-from photolib.errors import UsageError
+from photolib.catalog import Catalog, StoredPhoto
 from photolib.models import camera_name
 from photolib.stage_states import StageStates
 
@@ -27,12 +26,8 @@ def photo_summary(photo: StoredPhoto) -> dict[str, Any]:
 def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     data = photo.data
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
-    embedding = catalog.db.execute(
-        "SELECT model, dimension FROM embeddings WHERE photo_id = ? AND space = 'description'", [photo.id]
-    ).fetchone()
-    image = catalog.db.execute(
-        "SELECT model, dimension FROM embeddings WHERE photo_id = ? AND space = 'image'", [photo.id]
-    ).fetchone()
+    embedding = catalog.embedding_of(photo.id)
+    image = catalog.embedding_of(photo.id, "image")
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
     return {
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
@@ -65,26 +60,6 @@ def _labels(stored: str | None) -> list[str]:
         return []
 
 
-def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None) -> tuple[str, list]:
-    """SQL WHERE clause and parameters for `list`; dates are ISO strings, `until` exclusive."""
-    clauses, params = ["1"], []
-    if tag:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
-        params.append(tag.strip().lower())
-    if since:
-        clauses.append("taken_at >= ?")
-        params.append(since)
-    if until:
-        clauses.append("taken_at < ?")
-        params.append(until)
-    if status:
-        if status not in PHOTO_STATUSES:
-            raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        clauses.append("status = ?")
-        params.append(status)
-    return " AND ".join(clauses), params
-
-
 def library_stats(library: "Library") -> dict[str, Any]:
     """Counts, configuration and every inconsistency found, each with the command that fixes it.
 
@@ -115,8 +90,8 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "embedding_model": models[0][0] if models else None,
         "dimension": models[0][1] if models else None,
         "catalog_vectors": sum(n for _m, _d, n in models),
-        "catalog_generation": catalog.generation,
-        "index_generation": index.generation if index else None,
+        "catalog_revision": catalog.revision,
+        "index_revision": index.revision if index else None,
         "index_model": index.model if index else None,
         "index_dimension": index.dimension if index else None,
         "index_kind": index.kind if index else None,
@@ -157,7 +132,7 @@ def _space_stats(library: "Library", description_index: Any, repaired: list[str]
             "catalog_vectors": sum(n for _m, _d, n in models),
             "model": models[0][0] if models else None, "dimension": models[0][1] if models else None,
             "index_vectors": index.count if index else 0, "index_model": index.model if index else None,
-            "index_generation": index.generation if index else None,
+            "index_revision": index.revision if index else None,
             "index_folder": str(library.index_folder_of(space)),
         }
     return spaces, problems
@@ -169,20 +144,12 @@ def stage_counts(library: "Library") -> list[dict[str, Any]]:
     from photolib.stage_states import StageStates
     from photolib.stages import FIRST_PASS, StageName
 
-    db = library.catalog.db
-
-    def one(sql: str) -> int:
-        return int(db.execute(sql).fetchone()[0])
-
-    total = one("SELECT count(*) FROM photos")
-    read_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'read'")
-    read_done = one("SELECT count(*) FROM photos WHERE format IS NOT NULL")
-    described = one("SELECT count(*) FROM photos WHERE vision_model IS NOT NULL")
-    vision_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'vision'")
-    embedded = one("SELECT count(*) FROM embeddings WHERE space = 'description'")
-    embed_failed = one("SELECT count(*) FROM photos WHERE status = 'failed' AND failed_stage = 'embedding'")
+    counts = StageStates(library.catalog).first_pass_counts()
+    total, read_failed, read_done = counts["photos"], counts["read_failed"], counts["read"]
+    described, vision_failed = counts["described"], counts["vision_failed"]
+    embedded, embed_failed = counts["embedded"], counts["embedding_failed"]
     first = {
-        StageName.READ: (None, read_done, read_failed, total - read_done - read_failed),
+        StageName.READ: (None, read_done, read_failed, max(0, total - read_done - read_failed)),
         StageName.DESCRIBE: (_provider_line(library, "vision"), described, vision_failed,
                              max(0, total - read_failed - described - vision_failed)),
         StageName.EMBED: (_provider_line(library, "embedding"), embedded, embed_failed,

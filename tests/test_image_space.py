@@ -176,56 +176,6 @@ def test_albums_use_the_pixels_and_keep_every_photo_once(seeing_library, tmp_pat
         assert len({tuple(colours[pid]) for pid in album.photo_ids}) == 1  # never red and blue together
 
 
-def test_a_library_from_before_vector_spaces_is_migrated(make_library, library_path, trips):
-    """Schema 4 (one vector per photo in `embeddings`, the index in `index/`): its vectors become the
-    description space, its index is used from the old folder and moved by the next writer."""
-    import shutil
-    import sqlite3
-
-    import sqlite_utils
-
-    from photolib import catalog as catalog_module
-    from photolib.index import read_stamp
-
-    make_library().add([trips])
-    modern = sqlite3.connect(library_path / "catalog.db")
-    rows = modern.execute("SELECT photo_id, model, dimension, input_hash, vector FROM embeddings").fetchall()
-    photos = modern.execute("SELECT id, path, source_root, hash, size, mtime_ns, format, tags, caption, "
-                            "description, vision_model, status FROM photos").fetchall()
-    modern.close()
-    (library_path / "catalog.db").unlink()
-    for leftover in ("-wal", "-shm"):
-        (library_path / f"catalog.db{leftover}").unlink(missing_ok=True)
-    old = sqlite_utils.Database(library_path / "catalog.db")
-    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for number in (1, 2, 3, 4):
-        catalog_module.MIGRATIONS[number](old)
-    old.execute("INSERT INTO meta VALUES ('schema_version', '4')")
-    old.conn.executemany("INSERT INTO photos (id, path, source_root, hash, size, mtime_ns, format, tags, caption, "
-                         "description, vision_model, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", photos)
-    old.conn.executemany("INSERT INTO embeddings (photo_id, model, dimension, text_hash, vector, generation) "
-                         "VALUES (?,?,?,?,?,1)", rows)
-    old.conn.commit()
-    old.close()
-    for entry in (library_path / "index" / "description").iterdir():  # the old layout: files right in index/
-        shutil.move(str(entry), library_path / "index" / entry.name)
-    (library_path / "index" / "description").rmdir()
-    stamp = read_stamp(library_path / "index")
-    stamp_data = (library_path / "index" / "stamp.json").read_text().replace(f'"generation": {stamp.generation}',
-                                                                               '"generation": 1')
-    (library_path / "index" / "stamp.json").write_text(stamp_data)
-
-    library = make_library()
-    assert library.catalog.vector_count("description") == 6
-    hits = library.search("Paris")
-    assert hits and "Paris" in hits[0].path
-    assert not any("rebuilt" in message for message in library.messages)  # the old index was used as it was
-    library.add([trips])  # a writer: the index moves to index/description/
-    assert read_stamp(library_path / "index" / "description").count == 6
-    assert not (library_path / "index" / "stamp.json").exists()
-    assert not list((library_path / "index").glob("vectors-*"))
-
-
 def test_backup_and_restore_carry_every_space(seeing_library, camera_roll, tmp_path):
     library = seeing_library()
     library.add([camera_roll])

@@ -90,14 +90,14 @@ def _has_schema(connection: sqlite3.Connection) -> bool:
 
 def index_matches_catalog(library: Path) -> bool:
     """True when, for every vector space, the stamp names existing files and agrees with the catalog's
-    generation and the space's vector count (or there is neither a stamp nor a vector: nothing to index yet)."""
+    revision and the space's vector count (or there is neither a stamp nor a vector: nothing to index yet)."""
     return all(space_index_matches_catalog(library, space) for space in ("description", "image"))
 
 
 def space_index_matches_catalog(library: Path, space: str) -> bool:
-    rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+    rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'revision'), "
                                   "(SELECT count(*) FROM embeddings WHERE space = ?)", (space,))
-    generation, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
+    revision, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
     folder = library / "index" / space
     try:
         stamp = json.loads((folder / "stamp.json").read_text(encoding="utf-8"))
@@ -106,7 +106,7 @@ def space_index_matches_catalog(library: Path, space: str) -> bool:
     except (OSError, ValueError):
         return False
     files = [name for name in (stamp.get("file"), stamp.get("delta")) if name]
-    return (stamp.get("generation") == generation and stamp.get("count") == vectors
+    return (stamp.get("revision") == revision and stamp.get("count") == vectors
             and all((folder / name).is_file() for name in files))
 
 
