@@ -71,9 +71,21 @@ class ImageStage:
         from photolib.importer import text_hash
         from photolib.labels import labels_for
 
-        matrix = np.asarray(self.embedder.embed_images([item.image for item in work]), dtype=np.float32)
-        if matrix.ndim != 2 or len(matrix) != len(work) or not np.isfinite(matrix).all():
-            raise ProviderError(f"the image model {self.model} returned unusable vectors")
+        try:
+            matrix = self._embed([item.image for item in work])
+        except Exception:  # noqa: BLE001 - one odd image must not fail (or stop) its whole batch: retry one by one
+            failed = []
+            good = []
+            for item in work:
+                try:
+                    good.append((item, self._embed([item.image])[0]))
+                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
+                    failed.append(Outcome(item.photo.id, error=f"the image model failed on it: {error}"))
+            if not good:
+                return failed
+            work, matrix = [item for item, _ in good], np.vstack([vector for _, vector in good])
+        else:
+            failed = []
         labels = labels_for(self.embedder, matrix, self.cache_dir)
         results = [ImageResult(item.photo.data.get("hash"), matrix[row], labels[row]) for row, item in enumerate(work)]
         relabelled = []
@@ -86,7 +98,15 @@ class ImageStage:
             vectors = np.asarray(self.text_embedder.embed_documents(texts), dtype=np.float32)
             for result, text, vector in zip(relabelled, texts, vectors):
                 result.text_hash, result.text_vector = text_hash(text), vector
-        return [Outcome(item.photo.id, value=result) for item, result in zip(work, results)]
+        return failed + [Outcome(item.photo.id, value=result) for item, result in zip(work, results)]
+
+    def _embed(self, images: list[Any]) -> Any:
+        import numpy as np
+
+        matrix = np.asarray(self.embedder.embed_images(images), dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != len(images) or not np.isfinite(matrix).all():
+            raise ProviderError(f"the image model {self.model} returned unusable vectors")
+        return matrix
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> None:
         if not self._checked_models:

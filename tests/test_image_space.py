@@ -186,3 +186,23 @@ def test_backup_and_restore_carry_every_space(seeing_library, camera_roll, tmp_p
     assert _names(restored.search("strawberry", space="image")) == RED
     assert not any("rebuilt" in message for message in restored.messages)
     assert [row["pending"] for row in restored.stats()["stages"] if row["stage"] == "image"] == [0]
+
+
+def test_an_image_the_model_fails_on_fails_alone(seeing_library, camera_roll):
+    """One photo the model cannot take is recorded as failed with the reason; its batch-mates are embedded."""
+    library = seeing_library(settings={"batch_size": 3})
+    embedder = library.image_embedder
+    real = embedder.embed_images
+
+    def picky(images):
+        if any(image.size == (240, 320) for image in images):
+            raise RuntimeError("ONNXRuntimeError: bad input")
+        return real(images)
+
+    embedder.embed_images = picky
+    make_photo(camera_roll / "100CANON" / "IMG_0009.JPG", color=(210, 30, 35), size=(240, 320))
+    report = library.add([camera_roll])
+    image = report.stages[0]
+    assert image.done == 6 and [path.rsplit("/", 1)[-1] for path, _ in image.failed] == ["IMG_0009.JPG"]
+    assert "bad input" in image.failed[0][1]
+    assert [row["failed"] for row in library.stats()["stages"] if row["stage"] == "image"] == [1]
