@@ -262,7 +262,7 @@ class Library:
             try:
                 importer.run(todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
-                report.stages = self._run_stages(lambda photo: bool(_under([photo], roots)), progress, jobs)
+                report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
                 report.visual_search_hint = self._visual_search_hint()
                 report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
                                      for path, reason in stage.failed)
@@ -296,7 +296,7 @@ class Library:
             finally:
                 self.sync_indexes()
 
-    def _run_stages(self, scope: Any, progress: Progress | None, jobs: int | None,
+    def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
                     retry_failed: bool = False) -> list["StageReport"]:
         from photolib.stages import StageRunner
 
@@ -307,7 +307,7 @@ class Library:
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
                              progress=progress, on_commit=self._checkpoint())
         try:
-            return runner.run(scope, retry_failed=retry_failed)
+            return runner.run(roots, retry_failed=retry_failed)
         finally:
             (progress or NoProgress()).finish()
 

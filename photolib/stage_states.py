@@ -9,6 +9,7 @@ is pending: that is the stage's backlog. Rows go when their photo goes
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -48,14 +49,24 @@ class StageStates:
     def _db(self) -> Any:
         return self.catalog.db
 
-    def backlog(self, stage: str, model: str, retry_failed: bool = False) -> list[int]:
+    def backlog(self, stage: str, model: str, retry_failed: bool = False,
+                roots: Sequence[str] | None = None) -> list[int]:
         """Readable photos `stage` has not done with `model` on their current content (failed ones
-        only with `retry_failed`), by id."""
+        only with `retry_failed`), by id; with `roots`, only photos at or under those absolute paths
+        (path ranges on the path index: a small folder of a large library reads only its rows)."""
         failed = "" if retry_failed else "AND NOT (s.status IS 'failed' AND s.model IS ? AND s.input_hash IS p.hash)"
-        params = [stage, model] + ([] if retry_failed else [model])
+        params: list[Any] = [stage, model] + ([] if retry_failed else [model])
+        where = ""
+        if roots is not None:
+            ranges = []
+            for root in roots:
+                prefix = root.rstrip(os.sep) + os.sep
+                ranges.append("p.path = ? OR (p.path >= ? AND p.path < ?)")
+                params += [root, prefix, prefix + "\U0010ffff"]
+            where = "AND (" + " OR ".join(ranges or ["0"]) + ")"
         sql = (f"SELECT p.id FROM photos p LEFT JOIN stage_state s ON s.photo_id = p.id AND s.stage = ? "
                f"WHERE {_READABLE} AND NOT (s.status IS 'done' AND s.model IS ? AND s.input_hash IS p.hash) {failed} "
-               "ORDER BY p.id")
+               f"{where} ORDER BY p.id")
         return [row[0] for row in self._db.execute(sql, params)]
 
     def record(self, stage: str, model: str, outcomes: Sequence[tuple[int, str | None, str | None]]) -> None:

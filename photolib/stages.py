@@ -165,8 +165,8 @@ def build_stages(context: StageContext, factories: Sequence[str] = STAGE_FACTORI
 class StageRunner:
     """Runs the backlog of each stage over a set of photos, batch by batch.
 
-    `scope` limits the photos (e.g. those under the folders given to `add`);
-    None means the whole library.
+    `roots` limits the photos to those at or under these absolute paths (the
+    folders given to `add`); None means the whole library.
     """
 
     def __init__(self, catalog: "Catalog", stages: Sequence[Stage], *, batch_size: int = BATCH,
@@ -182,21 +182,14 @@ class StageRunner:
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
 
-    def backlogs(self, scope: Callable[["StoredPhoto"], bool] | None = None,
+    def backlogs(self, roots: Sequence[str] | None = None,
                  retry_failed: bool = False) -> dict[StageName, list[int]]:
         """Photo ids each stage still has to do (sorted)."""
-        result = {}
-        for stage in self.stages:
-            ids = self.states.backlog(stage.name, stage.model, retry_failed=retry_failed)
-            if scope is not None and ids:
-                photos = self.catalog.get_many(ids)
-                ids = [pid for pid in ids if pid in photos and scope(photos[pid])]
-            result[stage.name] = ids
-        return result
+        return {stage.name: self.states.backlog(stage.name, stage.model, retry_failed=retry_failed, roots=roots)
+                for stage in self.stages}
 
-    def run(self, scope: Callable[["StoredPhoto"], bool] | None = None,
-            retry_failed: bool = False) -> list[StageReport]:
-        backlogs = self.backlogs(scope, retry_failed)
+    def run(self, roots: Sequence[str] | None = None, retry_failed: bool = False) -> list[StageReport]:
+        backlogs = self.backlogs(roots, retry_failed)
         reports = {stage.name: StageReport(str(stage.name), stage.model) for stage in self.stages}
         todo = sorted({pid for ids in backlogs.values() for pid in ids})
         if not todo:

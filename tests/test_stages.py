@@ -194,3 +194,14 @@ def test_forgetting_a_photo_drops_its_stage_states(make_library, trips, colour):
     library.add([trips])
     library.remove("1")
     assert 1 not in _states(library) and len(_states(library)) == 5
+
+
+def test_add_of_a_folder_works_off_that_folder_s_backlog_only(make_library, trips, monkeypatch):
+    _library(make_library).add([trips])
+    stage = MeanColourStage()
+    monkeypatch.setitem(STAGES, "colour", stage)
+    library = _library(make_library)
+    report = library.add([trips / "Paris weekend"])
+    assert report.stages[0].done == 3
+    assert {library.catalog.get(pid).path.split("/")[-2] for pid in stage.seen} == {"Paris weekend"}
+    assert [row["pending"] for row in library.stats()["stages"] if row["stage"] == "image"] == [3]
