@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from photolib.catalog import StoredPhoto
-    from photolib.library import Library
+    from photolib.catalog import Catalog, StoredPhoto
+    from photolib.keeper import IndexKeeper
 
 NEIGHBOURS = 256  # nearest neighbours examined per photo: the largest album one leader can gather
 GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends a photo's event
@@ -77,16 +77,18 @@ class AlbumSet:
     not_exported: list[str] = field(default_factory=list)  # photos whose files were gone at --export
 
 
-def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None) -> AlbumSet:
+def group_library(catalog: "Catalog", keeper: "IndexKeeper", *, threshold: float, min_size: int,
+                  seed: int | None) -> AlbumSet:
+    """Every embedded photo in one album (or among the singletons), neighbours read from the kept index."""
     import numpy as np
 
-    ids = np.array(sorted(library.catalog.embedded_ids()), dtype=np.int64)
+    ids = np.array(sorted(catalog.embedded_ids()), dtype=np.int64)
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:
         return result
-    distances, positions = _neighbours(library.index(), library.catalog, ids)
+    distances, positions = _neighbours(keeper.current(), catalog, ids)
     groups = partition(distances, positions, threshold, seed)
-    photos = library.catalog.get_many([int(i) for i in ids])
+    photos = catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
     for group in groups:
         members = [int(ids[p]) for p in group]

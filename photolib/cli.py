@@ -137,7 +137,7 @@ def add(
     """Import photos: read EXIF, describe with the vision model, embed; re-adding skips finished work."""
     library = _library(ctx)
     render = _render()
-    host = getattr(library.vision, "remote_host", None)
+    host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)

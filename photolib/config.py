@@ -68,6 +68,10 @@ class Settings:
     albums_min_size: int = 2
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
+    def provider_settings(self, kind: str) -> ProviderSettings | None:
+        """The `[vision]`, `[embedding]` or `[generation]` section (None: no generator configured)."""
+        return {"vision": self.vision, "embedding": self.embedding, "generation": self.generation}[kind]
+
 
 def default_config_path() -> Path:
     from platformdirs import user_config_path

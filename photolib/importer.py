@@ -157,7 +157,7 @@ class Importer:
 
     def _cached_description(self, photo: "StoredPhoto") -> Description | None:
         digest = photo.data.get("hash")
-        if not digest or describes_from_path(self.vision):
+        if not digest or self.vision.describes_from_path:
             return None
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
@@ -284,17 +284,11 @@ def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
     return done, stopping
 
 
-def describes_from_path(vision: "Vision") -> bool:
-    """Whether the vision provider's description depends on where the file is (folder and file
-    words), not only on its bytes: then a copy or a move is described again, not taken from cache."""
-    return bool(getattr(vision, "describes_from_path", False))
-
-
 def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "ScanPlan", report: AddReport,
                             pending: list["StoredPhoto"]) -> None:
     """What `add` would send, without sending or writing anything (`catalog` is None for a new library)."""
     hashes = [d for _, d in plan.new] + [d for _, _, d in plan.changed] + [p.data.get("hash") for p in pending]
-    uncached = [d for d in hashes if d and (catalog is None or describes_from_path(vision) or catalog.cached_description(
+    uncached = [d for d in hashes if d and (catalog is None or vision.describes_from_path or catalog.cached_description(
         d, vision.model_name, vision.prompt_version) is None)]
     report.dry_run = True
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)

@@ -341,3 +341,29 @@ def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     buffer = io.BytesIO()
     upright.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
+
+
+def png_bytes(image: Any) -> bytes:
+    """A generated image (encoded bytes of any format Pillow reads, or a PIL image) as PNG bytes.
+
+    The one PNG writer: generators and `imagine` use it, so an answer that
+    is not an image fails the same way everywhere.
+    """
+    from PIL import Image
+
+    from photolib.errors import MalformedOutputError
+
+    try:
+        if isinstance(image, (bytes, bytearray)):
+            with Image.open(io.BytesIO(image)) as decoded:
+                decoded.load()
+                return _encode_png(decoded)
+        return _encode_png(image)
+    except Exception as error:  # noqa: BLE001 - any decoder failure means a bad answer
+        raise MalformedOutputError(f"the generator returned data that is not an image ({error})") from None
+
+
+def _encode_png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -25,7 +25,7 @@ def test_add_search_through_the_api(make_library, trips):
 
 def test_interrupted_add_resumes(make_library, trips):
     class Interrupting:
-        model_name, prompt_version, remote_host = "interrupting-vision", "1", None
+        model_name, prompt_version, remote_host, describes_from_path = "interrupting-vision", "1", None, False
 
         def __init__(self):
             from photolib.providers.local import LocalVision
@@ -182,3 +182,21 @@ def test_import_embedded_photos_then_search_and_rescan(make_library, tmp_path):
     assert library.search("noodle soup")[0].path.endswith("2.jpg")
     assert library.import_embedded(records[:1], library.embedder.model_name) == 1  # same path: replaced, not duplicated
     assert library.catalog.status_counts()["ok"] == 3 and library.index().count == 3
+
+
+def test_stats_of_a_long_lived_library_lists_what_it_repaired(make_library, trips, library_path):
+    """A Library that has already added and searched holds its index; stats still says what it fixed."""
+    import sqlite3
+
+    library = make_library()
+    library.add([trips])
+    assert library.search("paris")
+    writer = sqlite3.connect(library_path / "catalog.db", isolation_level=None)  # a vector lost behind photolib's back
+    writer.execute("DELETE FROM embeddings WHERE photo_id = (SELECT min(photo_id) FROM embeddings)")
+    writer.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+    writer.close()
+    repaired = "Index held 6 vectors, catalog holds 5; rebuilt it from the catalog (5 vectors)."
+    stats = library.stats()
+    assert stats["repaired"] == [repaired]
+    assert library.messages[-1] == repaired and stats["index_vectors"] == 5
+    assert library.stats()["repaired"] == []  # repaired once, then the index adds up

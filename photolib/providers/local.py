@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from photolib.models import Description, PhotoForVision, PhotoMetadata, camera_name
-from photolib.providers.base import ProviderSettings
+from photolib.providers.base import ProviderSettings, VisionProvider
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
@@ -46,9 +46,10 @@ STOPWORDS = {"the", "and", "of", "in", "at", "on", "with", "for", "to", "from", 
 MAX_NAME_WORDS = 8
 
 
-class LocalVision:
+class LocalVision(VisionProvider):
     """The `Vision` that needs no network: photos never leave the machine."""
 
+    needs_key = False
     prompt_version = "2"  # 2: no container folders, extensions or make repeats
     remote_host = None
     describes_from_path = True  # folder and file words: a moved or copied file is described again
