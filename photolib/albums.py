@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.vocabulary import GENERIC_WORDS, MONTHS
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -42,14 +44,6 @@ if TYPE_CHECKING:
 NEIGHBOURS = 256  # nearest neighbours examined per photo: the largest album one leader can gather
 GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends a photo's event
 CHUNK = 4096  # photos searched at once (bounds memory at CHUNK x NEIGHBOURS)
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december"]
-GENERIC_TAGS = set(MONTHS) | {
-    "spring", "summer", "autumn", "winter", "morning", "afternoon", "evening", "night", "landscape",
-    "portrait", "square", "panorama", "bright", "dark", "black and white", "red", "orange", "yellow",
-    "green", "teal", "blue", "purple", "pink", "brown", "black", "white", "gray", "photo",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-}
 
 
 @dataclass
@@ -216,7 +210,7 @@ def _shared_words(photos: list["StoredPhoto"], skip: set[str]) -> list[str]:
     for tag, n in tags.most_common():
         if len(words) >= 3 or n < half:
             break
-        if (tag in GENERIC_TAGS or tag in skip or tag.isdigit() or tag.lower() in place_parts
+        if (tag in GENERIC_WORDS or tag in skip or tag.isdigit() or tag.lower() in place_parts
                 or set(tag.lower().split()) <= cameras or any(tag.lower() in w.lower() for w in words)):
             continue
         words.append(tag)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision
+from photolib.models import Description, PhotoForVision, Stage
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class _Prepared:
     description: Description | None = None
     metadata: tuple | None = None  # (PhotoMetadata, place)
     error: str | None = None
-    stage: str = "read"
+    stage: Stage = Stage.READ
     raw: str | None = None
     called_vision: bool = False
 
@@ -93,7 +94,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                 continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
-            catalog.mark_failed(photo_id, "read", problem.reason)
+            catalog.mark_failed(photo_id, Stage.READ, problem.reason)
     report.new += len(plan.new)
     report.updated += len(plan.changed)
     report.moved += len(plan.moved)
@@ -119,7 +120,7 @@ class Importer:
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
-                 stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
+                 stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
         self.catalog = catalog
         self.vision = vision
@@ -178,7 +179,7 @@ class Importer:
         except OSError as error:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
-        result.stage = "vision"
+        result.stage = Stage.VISION
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
         if cached is not None:
@@ -246,7 +247,7 @@ class Importer:
             raise
         except PhotolibError as error:
             for item in todo:
-                item.error, item.stage = f"embedding failed: {error}", "embedding"
+                item.error, item.stage = f"embedding failed: {error}", Stage.EMBEDDING
             return []
         self.embedded_count += len(todo)
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]

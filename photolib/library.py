@@ -19,6 +19,7 @@ from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
 from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
 from photolib.layout import CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
+from photolib.models import PhotoStatus, Stage
 from photolib.progress import NoProgress, Notify, Progress, ignore
 from photolib.providers.base import Providers
 
@@ -440,7 +441,7 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == "failed" and photo.data.get("failed_stage") == "read":
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from photolib.errors import UnreadablePhotoError
 from photolib.models import PhotoMetadata
+from photolib.vocabulary import COLOUR_NAMES
 
 BASE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"})
 HEIF_EXTENSIONS = frozenset({"heic", "heif"})
@@ -34,11 +35,6 @@ EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
 TAG_DATETIME_ORIGINAL, TAG_LENS_MODEL = 0x9003, 0xA434
 FULL_DECODE_BUDGET = 256_000_000  # pixels decoded whole at once by all threads (~1 GB of RGBA)
-COLOUR_NAMES = {
-    "red": (200, 40, 40), "orange": (235, 140, 40), "yellow": (235, 215, 60), "green": (60, 150, 60),
-    "teal": (40, 150, 150), "blue": (50, 90, 200), "purple": (130, 60, 170), "pink": (235, 120, 170),
-    "brown": (120, 80, 45), "black": (20, 20, 20), "white": (240, 240, 240), "gray": (128, 128, 128),
-}
 
 
 def _heif_available() -> bool:
