@@ -7,14 +7,18 @@ same dicts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.catalog import Catalog, StoredPhoto
+from photolib.config import PROVIDER_KINDS
 from photolib.models import camera_name
 from photolib.stage_states import StageStates
 
 if TYPE_CHECKING:
-    from photolib.library import Library
+    from photolib.config import Settings
+    from photolib.keeper import IndexKeeper
+    from photolib.providers.base import Providers
 
 
 def photo_summary(photo: StoredPhoto) -> dict[str, Any]:
@@ -60,30 +64,24 @@ def _labels(stored: str | None) -> list[str]:
         return []
 
 
-def library_stats(library: "Library") -> dict[str, Any]:
+def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings", providers: "Providers",
+                  root: Path) -> dict[str, Any]:
     """Counts, configuration and every inconsistency found, each with the command that fixes it.
 
     The index is opened as any command opens it (caught up with the catalog,
-    or rebuilt with a message), so what is reported is what a search would use.
+    or rebuilt with a message), so what is reported is what a search would use,
+    and `repaired` lists what opening it fixed.
     """
     from photolib.errors import PhotolibError
 
-    catalog = library.catalog
     counts = catalog.status_counts()
     models = catalog.embedding_models()
-    settings = library.settings
     index, index_error, repaired = None, None, []
     if models:
-        told = library.notify
-        library.notify = lambda text: (repaired.append(text), told(text))  # what opening the index fixed
         try:
-            index = library.index()
+            index, repaired = keeper.current_and_repairs()
         except PhotolibError as error:
             index_error = str(error)
-        finally:
-            library.notify = told
-    stages = stage_counts(library)
-    spaces, space_problems = _space_stats(library, index, repaired)
     return {
         "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
         "index_vectors": index.count if index else 0,
@@ -95,35 +93,31 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "index_model": index.model if index else None,
         "index_dimension": index.dimension if index else None,
         "index_kind": index.kind if index else None,
-        "library": str(library.root),
+        "library": str(root),
         "config": str(settings.config_path) if settings.config_path else None,
-        "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
-        "problems": _problems(library, counts, models, index, index_error) + space_problems + _stage_problems(stages),
+        "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
+        "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
-        "stages": stages,
-        "spaces": spaces,
     }
 
 
-def _space_stats(library: "Library", description_index: Any, repaired: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Each kept space: its catalog vectors and its index (opened as a search would); and its problems."""
+def space_stats(catalog: Catalog, keepers: dict[str, "IndexKeeper"], folders: dict[str, Path],
+                description_index: Any) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Each kept space (`keepers`): its catalog vectors and its index, opened as a search would;
+    and its problems and repairs. The description index is the one `library_stats` opened."""
     from photolib.errors import PhotolibError
     from photolib.spaces import Space
 
-    spaces, problems = {}, []
-    for space in library.kept_spaces():
-        models = library.catalog.embedding_models(space)
-        index, error = description_index if space == Space.DESCRIPTION else None, None
+    spaces, problems, repaired = {}, [], []
+    for space, keeper in keepers.items():
+        models = catalog.embedding_models(space)
+        index = description_index if space == Space.DESCRIPTION else None
         if space != Space.DESCRIPTION and models:
-            told = library.notify
-            library.notify = lambda text: (repaired.append(text), told(text))
             try:
-                index = library.index_of(space)
+                index, fixed = keeper.current_and_repairs()
+                repaired.extend(fixed)
             except PhotolibError as failure:
-                error = str(failure)
-                problems.append(f"the {space} index cannot be used: {error}")
-            finally:
-                library.notify = told
+                problems.append(f"the {space} index cannot be used: {failure}")
             vectors = sum(n for _m, _d, n in models)
             if index is not None and index.count != vectors:
                 problems.append(f"the {space} index holds {index.count} vectors, the catalog {vectors}: "
@@ -133,42 +127,43 @@ def _space_stats(library: "Library", description_index: Any, repaired: list[str]
             "model": models[0][0] if models else None, "dimension": models[0][1] if models else None,
             "index_vectors": index.count if index else 0, "index_model": index.model if index else None,
             "index_revision": index.revision if index else None,
-            "index_folder": str(library.index_folder_of(space)),
+            "index_folder": str(folders[space]),
         }
-    return spaces, problems
+    return spaces, problems, repaired
 
 
-def stage_counts(library: "Library") -> list[dict[str, Any]]:
+def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
+                 providers: "Providers") -> list[dict[str, Any]]:
     """done / failed / pending of every stage: the first pass's from the photo rows, the
-    pipeline's from their states (a stage that is not enabled shows what it did before)."""
-    from photolib.stage_states import StageStates
+    pipeline's (`stages`: the enabled ones) from their states (a stage that is not enabled
+    shows what it did before)."""
     from photolib.stages import FIRST_PASS, StageName
 
-    counts = StageStates(library.catalog).first_pass_counts()
+    states = StageStates(catalog)
+    counts = states.first_pass_counts()
     total, read_failed, read_done = counts["photos"], counts["read_failed"], counts["read"]
     described, vision_failed = counts["described"], counts["vision_failed"]
     embedded, embed_failed = counts["embedded"], counts["embedding_failed"]
     first = {
         StageName.READ: (None, read_done, read_failed, max(0, total - read_done - read_failed)),
-        StageName.DESCRIBE: (_provider_line(library, "vision"), described, vision_failed,
+        StageName.DESCRIBE: (_provider_line(settings, providers, "vision"), described, vision_failed,
                              max(0, total - read_failed - described - vision_failed)),
-        StageName.EMBED: (_provider_line(library, "embedding"), embedded, embed_failed,
+        StageName.EMBED: (_provider_line(settings, providers, "embedding"), embedded, embed_failed,
                           max(0, total - read_failed - embedded - embed_failed)),
     }
     rows = [{"stage": str(name), "model": first[name][0], "done": first[name][1], "failed": first[name][2],
              "pending": first[name][3]} for name in FIRST_PASS]
-    states = StageStates(library.catalog)
-    enabled = {stage.name: stage.model for stage in library.stages()}
+    enabled = {stage.name: stage.model for stage in stages}
     for name in StageName:
         if name in FIRST_PASS:
             continue
-        counts = states.counts(name, enabled.get(name))
-        if name in enabled or counts["done"] or counts["failed"]:
-            rows.append({"stage": str(name), "model": enabled.get(name), **counts, "enabled": name in enabled})
+        found = states.counts(name, enabled.get(name))
+        if name in enabled or found["done"] or found["failed"]:
+            rows.append({"stage": str(name), "model": enabled.get(name), **found, "enabled": name in enabled})
     return rows
 
 
-def _stage_problems(stages: list[dict[str, Any]]) -> list[str]:
+def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
     from photolib.stages import FIRST_PASS
 
     problems = []
@@ -183,28 +178,22 @@ def _stage_problems(stages: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _provider_line(library: "Library", kind: str) -> str | None:
+def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
     """"local (photolib-local-vision)": the provider and the model it uses, configured or default."""
-    settings = getattr(library.settings, kind)
-    if settings is None:
+    section = settings.provider_settings(kind)
+    if section is None:
         return None
-    model = settings.model or _model_name(library, kind)
-    return f"{settings.provider} ({model})" if model else settings.provider
+    model = section.model or providers.model_name(kind)
+    return f"{section.provider} ({model})" if model else section.provider
 
 
-def _model_name(library: "Library", kind: str) -> str | None:
-    try:
-        return getattr(library, {"vision": "vision", "embedding": "embedder", "generation": "generator"}[kind]).model_name
-    except Exception:  # noqa: BLE001 - a provider that cannot be built is reported by the commands that need it
-        return None
-
-
-def _problems(library: "Library", counts: dict[str, int], models: list, index: Any, index_error: str | None) -> list[str]:
+def _problems(settings: "Settings", providers: "Providers", counts: dict[str, int], models: list, index: Any,
+              index_error: str | None) -> list[str]:
     problems = []
     vectors = sum(n for _m, _d, n in models)
     if len(models) > 1:
         problems.append("embeddings of several models are mixed: run `photolib reindex --reembed`")
-    configured = library.settings.embedding.model or _model_name(library, "embedding")
+    configured = settings.embedding.model or providers.model_name("embedding")
     if models and configured and models[0][0] != configured:
         problems.append(f"catalog vectors are {models[0][0]} but the configured embedder is {configured}: "
                         "run `photolib reindex --reembed`")
