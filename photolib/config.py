@@ -41,10 +41,13 @@ DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
 
+# Plain string settings that take one of a few words.
+CHOICES = {("add", "raw"): ("pair", "separate", "skip")}
+
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
-    "add": {"jobs": (int, 16), "batch_size": (int, 32)},
+    "add": {"jobs": (int, 16), "batch_size": (int, 32), "raw": (str, "pair")},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
 }
@@ -62,6 +65,7 @@ class Settings:
     lock_timeout: float = 10.0
     jobs: int = 16
     batch_size: int = 32
+    raw_files: str = "pair"  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = 10
     search_threshold: float = 1.5
     albums_threshold: float = 1.5
@@ -103,6 +107,7 @@ def load_settings(
         lock_timeout=plain["library"]["lock_timeout"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
+        raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
@@ -149,6 +154,9 @@ def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[
     for key, (kind, default) in spec.items():
         raw, origin = _env_or_file(name, key, section, env, path)
         values[key] = default if raw is None else _coerce(raw, kind, origin, key)
+        allowed = CHOICES.get((name, key))
+        if raw is not None and allowed and values[key] not in allowed:
+            raise ConfigError(f"{origin} = {raw!r} must be one of: {', '.join(repr(a) for a in allowed)}")
     return values
 
 

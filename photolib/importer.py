@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Callable
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision
+from photolib.pairs import record_pairs
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
-    from photolib.scan import ScanPlan
+    from photolib.scan import ScanPlan, Skipped
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
 
 
+TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
+MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described")
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
@@ -48,6 +51,21 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
+    paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
+    skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
+
+    def not_imported(self) -> dict:
+        """What this run saw and did not import, by why; failures split into too large and unreadable."""
+        from photolib.scan import Skipped
+
+        counts = (self.skipped or Skipped()).as_dict()
+        too_large = [path for path, reason in self.failed if reason.startswith(TOO_LARGE_REASONS)]
+        unreadable = [path for path, reason in self.failed
+                      if not reason.startswith(TOO_LARGE_REASONS + MODEL_STEP_REASONS)]
+        counts["too_large"] = {"count": len(too_large)}
+        counts["unreadable"] = {"count": len(unreadable)}
+        counts["count"] = sum(kind["count"] for kind in counts.values())
+        return counts
 
     def as_dict(self) -> dict:
         data = {
@@ -55,6 +73,7 @@ class AddReport:
             "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "raw_paired": self.paired, "not_imported": self.not_imported(),
         }
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
@@ -88,6 +107,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
             catalog.reset_for_new_content(photo_id, found.size, found.mtime_ns, digest)
         for found, digest in plan.new:
             catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
+        report.paired += record_pairs(catalog, plan)
         for problem in plan.problems:
             if problem.folder:
                 continue
@@ -95,7 +115,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
             catalog.mark_failed(photo_id, "read", problem.reason)
     report.new += len(plan.new)
-    report.updated += len(plan.changed)
+    report.updated += len(plan.changed) + len(plan.repointed)
     report.moved += len(plan.moved)
     report.unchanged += len(plan.unchanged) + len(plan.touched)
     _report_problems(catalog, plan, report)
@@ -103,6 +123,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
 
 def _report_problems(catalog: "Catalog | None", plan: "ScanPlan", report: AddReport) -> None:
     """This run's problems, and files already known to be unreadable whose bytes have not changed."""
+    report.skipped = plan.skipped
     report.failed.extend((p.path, p.reason) for p in plan.problems)
     if catalog is None:
         return

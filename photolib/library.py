@@ -209,16 +209,18 @@ class Library:
         plan_counts_for_dry_run(catalog, self.vision, plan, report, pending)
         return report
 
-    @staticmethod
-    def _scan(roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
-        from photolib.scan import plan_scan
+    def _scan(self, roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
+        from photolib.pairs import PhotoFiles
+        from photolib.scan import RawMode, plan_scan
 
         scanning = progress or NoProgress()
         scanning.start(None, "Scanning")
+        raw = RawMode(self.settings.raw_files)
         if catalog is None:
-            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance)
+            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance, raw=raw)
         else:
-            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance)
+            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance, raw=raw,
+                             companions_known=PhotoFiles(catalog.db).states())
         scanning.finish()
         return plan
 
