@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import struct
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -281,10 +282,12 @@ def _tiff_exif(handle: Any, endian: str, first: int) -> Any:
 
     exif = Image.Exif()
     try:
-        exif.endian = endian
-        exif.load_from_fp(handle, first)
-        for tag in (0x8769, 0x8825):
-            exif.get_ifd(tag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF; broken EXIF is just absent here
+            exif.endian = endian
+            exif.load_from_fp(handle, first)
+            for tag in (0x8769, 0x8825):
+                exif.get_ifd(tag)
     except Exception:  # noqa: BLE001 - broken RAW EXIF costs the metadata, not the photo
         return None
     return exif if len(exif) else None

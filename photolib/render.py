@@ -188,13 +188,19 @@ def not_imported(counts: dict[str, Any]) -> None:
             continue
         detail = ", ".join(f"{ext} x{n}" for ext, n in (kind.get("extensions") or {}).items())
         if key == "hidden":
-            detail = f"{kind['files']} hidden files, {kind['folders']} hidden folders not entered"
+            detail = ", ".join(part for part in (_plural(kind["files"], "file"),
+                                                  _plural(kind["folders"], "folder") + " (not entered)"
+                                                  if kind["folders"] else "") if part and part != "0 files")
         elif key == "needs_package":
             detail += "; install " + " and ".join(kind["install"])
         elif key in ("too_large", "unreadable"):
             detail = "listed under Failed files"
         table.add_row(label, str(kind["count"]), cell(detail))
     stdout.print(table)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:

@@ -83,7 +83,8 @@ class Skipped:
 
     def as_dict(self) -> dict:
         def by_ext(counter: Counter) -> dict:
-            return {"count": sum(counter.values()), "extensions": dict(counter.most_common())}
+            ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0].startswith("("), item[0]))
+            return {"count": sum(counter.values()), "extensions": dict(ordered)}
 
         return {
             "unsupported": by_ext(self.unsupported), "not_photos": by_ext(self.videos),
