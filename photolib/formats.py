@@ -44,6 +44,8 @@ HEIF_PACKAGE = "pi-heif"
 RAW_PACKAGE = "rawpy"
 MAX_PREVIEW_BYTES = 128 << 20  # no camera preview is larger; a bigger "preview" is corrupt data
 MAX_IFDS = 64
+SMALL_PREVIEW = 1000  # px, longest side: below this a TIFF-structure JPEG is a thumbnail; LibRaw may find more
+MAKERNOTE_PREVIEWS = frozenset({"pef", "orf"})  # the large preview is in the maker note, out of the IFD walk
 
 
 def extension(path: str | Path) -> str:
@@ -135,9 +137,18 @@ def raw_preview(path: Path) -> RawPreview:
             endian = "<" if head[:2] == b"II" else ">"
             found = _tiff_jpegs(handle, endian)
             exif = _tiff_exif(handle, endian, struct.unpack(endian + "I", head[4:8])[0])
-            if found:
+            size = jpeg_size(found[:1 << 18]) if found else None
+            if found and (ext not in MAKERNOTE_PREVIEWS or max(size or (0, 0)) >= SMALL_PREVIEW
+                          or not rawpy_installed()):
                 return RawPreview(found, format=name, exif=exif)
-            if ext not in ("orf", "pef") and not rawpy_installed():
+            if found:  # only a thumbnail in the TIFF structure: the large preview hides in the maker note (PEF)
+                try:
+                    preview = _rawpy_preview(path, name)
+                except UnreadablePhotoError:
+                    return RawPreview(found, format=name, exif=exif)
+                preview.exif = exif
+                return preview
+            if ext not in MAKERNOTE_PREVIEWS and not rawpy_installed():
                 raise UnreadablePhotoError(f"no embedded preview found in this {name} file "
                                            "(photolib shows RAW files through their preview and does not demosaic)")
             preview = _rawpy_preview(path, name)

@@ -328,8 +328,14 @@ class Library:
     def prune(self) -> list[dict[str, Any]]:
         """Forget photos whose files no longer exist (checked under the write lock, so a move
         that a concurrent `add` has just recorded is not mistaken for a deletion)."""
+        from photolib.pairs import PhotoFiles
+
         with self.write_lock():
             gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
+            seconds = PhotoFiles(self.catalog.db).of_photos([pid for pid, _ in gone])
+            # a pair whose JPEG is gone but whose RAW is there is kept: the next `add` shows it by its RAW
+            gone = [(pid, path) for pid, path in gone
+                    if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
         return [{"id": pid, "path": path} for pid, path in gone]
 

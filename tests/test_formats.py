@@ -4,6 +4,7 @@ conversions computed here with numpy."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import numpy as np
@@ -129,3 +130,16 @@ def test_transparency_is_laid_on_white(tmp_path):
     image.save(tmp_path / "logo.png")
     decoded = decode_upright(tmp_path / "logo.png")
     assert decoded.getpixel((15, 5)) == (255, 255, 255) and decoded.getpixel((2, 5)) == (200, 0, 0)
+
+
+def test_the_dng_preview_is_found_by_photolib_itself_without_libraw(tmp_path, monkeypatch):
+    from photolib import formats
+
+    def no_libraw(*_args):
+        raise AssertionError("LibRaw was asked, the TIFF walk should have found the preview")
+
+    monkeypatch.setattr(formats, "_rawpy_preview", no_libraw)
+    preview = formats.raw_preview(make_dng(tmp_path / "a.dng", two_colour((300, 200))))
+    assert preview.jpeg is not None and formats.jpeg_size(preview.jpeg) == (300, 200)
+    with Image.open(io.BytesIO(preview.jpeg)) as image:
+        assert _close(image.convert("RGB"), two_colour((300, 200)), 3)

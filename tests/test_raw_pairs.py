@@ -137,3 +137,15 @@ def test_removing_a_paired_photo_forgets_its_raw_file_too(make_library, card):
     library.add([card])
     library.remove(str(card / "IMG_0001.JPG"))
     assert PhotoFiles(library.catalog.db).pairs() == []
+
+
+def test_prune_keeps_a_pair_whose_raw_is_still_there(make_library, card):
+    library = make_library()
+    library.add([card])
+    photo_id = library.show(str(card / "IMG_0001.JPG"))["id"]
+    (card / "IMG_0001.JPG").unlink()
+    assert library.prune() == []
+    library.add([card])
+    assert os.path.basename(library.show(photo_id)["path"]) == "IMG_0001.DNG"
+    (card / "IMG_0001.DNG").unlink()
+    assert [p["id"] for p in library.prune()] == [photo_id]
