@@ -12,7 +12,7 @@ show them as a pair. What the scan decided (`ScanPlan.companions`,
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from photolib.scan import ScanPlan
 
 ROLE_RAW = "raw"
+
+
+class SecondFile(NamedTuple):
+    """What a stat-only rescan knows of a photo's second file."""
+
+    photo_id: int
+    size: int
+    mtime_ns: int
+    hash: str | None
+    photo_path: str  # the file the photo is shown by
 
 
 def create_table(db: "sqlite_utils.Database") -> None:
@@ -40,12 +50,12 @@ class PhotoFiles:
     def __init__(self, db: "sqlite_utils.Database") -> None:
         self.db = db
 
-    def states(self) -> dict[str, tuple[int, int, int, str | None, str]]:
-        """path -> (photo id, size, mtime_ns, hash, the photo's own path), for a stat-only rescan."""
+    def states(self) -> dict[str, SecondFile]:
+        """path -> what a stat-only rescan needs to know of each second file."""
         rows = self.db.execute(
             "SELECT f.path, f.photo_id, f.size, f.mtime_ns, f.hash, p.path FROM photo_files f "
             "JOIN photos p ON p.id = f.photo_id")
-        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+        return {row[0]: SecondFile(*row[1:]) for row in rows}
 
     def of_photos(self, photo_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         found: dict[int, list[dict[str, Any]]] = {}
@@ -95,7 +105,7 @@ def record_pairs(catalog: "Catalog", plan: "ScanPlan") -> int:
         if photo_id is None:
             continue
         state = known.get(str(found.path))
-        if state is None or digest is not None or state[0] != photo_id:
+        if state is None or digest is not None or state.photo_id != photo_id:
             files.link(str(found.path), photo_id, found.size, found.mtime_ns, digest)
-            linked += state is None or state[0] != photo_id
+            linked += state is None or state.photo_id != photo_id
     return linked

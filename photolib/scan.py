@@ -13,11 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from photolib.formats import (DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, SIDECAR_EXTENSIONS, VIDEO_EXTENSIONS, extension,
                               missing_package)
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+
+if TYPE_CHECKING:
+    from photolib.catalog import FileState
+    from photolib.pairs import SecondFile
 
 
 PROGRESS_EVERY = 256
@@ -209,12 +213,12 @@ def _found(path: Path, root: Path, problems: list[ScanProblem]) -> FoundFile | N
 
 def plan_scan(
     roots: list[Path],
-    known: dict[str, tuple],
+    known: dict[str, "FileState"],
     hashes_known: Callable[[list[str]], dict[str, list[tuple[int, str]]]],
     on_file: Callable[[int], None] | None = None,
     *,
     raw: RawMode = RawMode.PAIR,
-    companions_known: dict[str, tuple] | None = None,
+    companions_known: dict[str, "SecondFile"] | None = None,
 ) -> ScanPlan:
     """Compare the files under `roots` with `known` (Catalog.file_states()).
 
@@ -237,21 +241,21 @@ def plan_scan(
             if on_file and len(seen) % PROGRESS_EVERY == 0:
                 on_file(PROGRESS_EVERY)
     pairs = pair_raw_files(found_all) if raw is RawMode.PAIR else {}
-    to_hash: list[tuple[FoundFile, tuple | None]] = []
+    to_hash: list[tuple[FoundFile, "FileState | None"]] = []
     companion_files: list[FoundFile] = []
     for found in found_all:
         key = str(found.path)
         if key in pairs:
-            state = companions_known.get(key)
-            if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
+            companion = companions_known.get(key)
+            if companion is not None and companion.size == found.size and companion.mtime_ns == found.mtime_ns:
                 plan.companions.append((found, str(pairs[key].path), None))
             else:
                 companion_files.append(found)
             continue
         state = known.get(key)
-        if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
-            unreadable = state[4] == "failed" and state[5] == "read"
-            (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state[0])
+        if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
+            unreadable = state.status == "failed" and state.failed_stage == "read"
+            (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state.id)
             continue
         to_hash.append((found, state))
     digests = _hash_all([found for found, _ in to_hash] + companion_files, plan.problems)
@@ -261,10 +265,10 @@ def plan_scan(
             continue
         if state is None:
             candidates.append((found, digest))
-        elif state[3] == digest:
-            plan.touched.append((state[0], found))
+        elif state.hash == digest:
+            plan.touched.append((state.id, found))
         else:
-            plan.changed.append((state[0], found, digest))
+            plan.changed.append((state.id, found, digest))
     for found, digest in zip(companion_files, digests[len(to_hash):]):
         if digest is not None:
             plan.companions.append((found, str(pairs[str(found.path)].path), digest))
@@ -293,8 +297,8 @@ def pair_raw_files(found: list[FoundFile]) -> dict[str, FoundFile]:
     return pairs
 
 
-def _settle_pairs(plan: ScanPlan, pairs: dict[str, FoundFile], known: dict[str, tuple],
-                  companions_known: dict[str, tuple], seen: set[str], roots: list[Path]) -> None:
+def _settle_pairs(plan: ScanPlan, pairs: dict[str, FoundFile], known: dict[str, "FileState"],
+                  companions_known: dict[str, "SecondFile"], seen: set[str], roots: list[Path]) -> None:
     """Keep a photo's id when one file of a pair comes or goes.
 
     A RAW that was a photo of its own and now has a JPEG beside it: its photo
@@ -312,15 +316,15 @@ def _settle_pairs(plan: ScanPlan, pairs: dict[str, FoundFile], known: dict[str, 
         entry = new_by_path.get(str(shown.path))
         if entry is not None and str(shown.path) not in taken:
             taken.add(str(shown.path))
-            plan.repointed.append((state[0], *entry))
+            plan.repointed.append((state.id, *entry))
         else:
-            plan.merged_away.append(state[0])
+            plan.merged_away.append(state.id)
     claimed = {photo_id for photo_id, _ in plan.moved} | {photo_id for photo_id, _, _ in plan.repointed}
     for path, state in companions_known.items():
         if path in pairs or not _under(path, roots):
             continue
         plan.stale_companions.append(path)
-        photo_id, photo_path = state[0], state[4]
+        photo_id, photo_path = state.photo_id, state.photo_path
         entry = new_by_path.get(path)
         if (entry is not None and path not in taken and photo_id not in claimed
                 and photo_path not in seen and not os.path.exists(photo_path)):
