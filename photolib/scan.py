@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from photolib.formats import (DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, SIDECAR_EXTENSIONS, VIDEO_EXTENSIONS, extension,
                               missing_package)
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+from photolib.models import PhotoStatus, Stage
 
 if TYPE_CHECKING:
     from photolib.catalog import FileState
@@ -254,7 +255,7 @@ def plan_scan(
             continue
         state = known.get(key)
         if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
-            unreadable = state.status == "failed" and state.failed_stage == "read"
+            unreadable = state.status == PhotoStatus.FAILED and state.failed_stage == Stage.READ
             (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state.id)
             continue
         to_hash.append((found, state))
