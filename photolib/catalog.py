@@ -22,10 +22,11 @@ from typing import Any, Iterator, Sequence
 
 import sqlite_utils
 
+from photolib.catalog_usermeta import UserMetadataRecords, create_user_metadata_tables
 from photolib.errors import UsageError
 from photolib.models import Description, PhotoMetadata
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PHOTO_STATUSES = ("pending", "ok", "failed")
 FTS_COLUMNS = ["caption", "description", "tags"]
 
@@ -103,8 +104,14 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('history_from', ?)", [str(start)])
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """The user's own words (XMP/IPTC) apart from model output, perceptual hashes, sidecar stamps,
+    duplicate marks."""
+    create_user_metadata_tables(db)
+
+
 # Numbered migrations: append, never edit a released one.
-MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
+MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5}
 
 
 @dataclass
@@ -130,7 +137,7 @@ def _decode_row(row: dict[str, Any]) -> StoredPhoto:
     return StoredPhoto(id=row["id"], path=row["path"], status=row["status"], data=row)
 
 
-class Catalog:
+class Catalog(UserMetadataRecords):
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
@@ -236,10 +243,10 @@ class Catalog:
 
     # -- photos -------------------------------------------------------------
 
-    def file_states(self) -> dict[str, tuple[int, int, int, str | None, str, str | None]]:
-        """path -> (id, size, mtime_ns, hash, status, failed_stage) for a stat-only rescan."""
+    def file_states(self) -> dict[str, tuple[int, int, int, str | None, str, str | None, str | None]]:
+        """path -> (id, size, mtime_ns, hash, status, failed_stage, sidecar_sig) for a stat-only rescan."""
         rows = self.db.execute(
-            "SELECT path, id, size, mtime_ns, hash, status, failed_stage FROM photos"
+            "SELECT path, id, size, mtime_ns, hash, status, failed_stage, sidecar_sig FROM photos"
         )
         return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
 
@@ -286,7 +293,7 @@ class Catalog:
             oriented_width=meta.oriented_width, oriented_height=meta.oriented_height,
             taken_at=meta.taken_at.isoformat() if meta.taken_at else None,
             camera_make=meta.camera_make, camera_model=meta.camera_model, lens=meta.lens,
-            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place,
+            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place, phash=meta.phash,
         )
 
     def mark_failed(self, photo_id: int, stage: str, error: str, raw_output: str | None = None) -> None:
@@ -376,9 +383,11 @@ class Catalog:
         expression = " ".join(f'"{w}"' for w in words)
         sql = ("SELECT rowid FROM photos_fts WHERE photos_fts MATCH ? ORDER BY rank LIMIT ?")
         try:
-            return [row[0] for row in self.db.execute(sql, [expression, limit])]
+            found = [row[0] for row in self.db.execute(sql, [expression, limit])]
         except sqlite3.OperationalError:
-            return []
+            found = []
+        users = self.user_fts_match(expression, limit)  # the user's own words first
+        return (users + [pid for pid in found if pid not in set(users)])[:limit]
 
     # -- embeddings ---------------------------------------------------------
 

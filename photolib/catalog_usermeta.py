@@ -65,6 +65,10 @@ class UserMetadataRecords:
             replace=True,
         )
 
+    def store_sidecar_signature(self, photo_id: int, sidecar_sig: str) -> None:
+        """After photolib wrote a sidecar: what it wrote holds none of the user's words to read again."""
+        self.db.execute("UPDATE photos SET sidecar_sig = ? WHERE id = ?", [sidecar_sig or None, photo_id])
+
     def user_metadata(self, photo_ids: Sequence[int]) -> dict[int, UserMetadata]:
         found = {}
         for pid, keywords, title, caption, rating, people in _chunked(

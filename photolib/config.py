@@ -40,6 +40,7 @@ DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
+AT_MOST = {"near_bits": 32}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
@@ -47,7 +48,11 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+    "xmp": {"sidecar": (str, "photo.jpg.xmp")},
+    "duplicates": {"near_bits": (int, 12), "similar_distance": (float, 0.25), "collapse": (str, "exact")},
 }
+# String settings that take one of a few values.
+CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked")}
 
 
 @dataclass
@@ -66,6 +71,10 @@ class Settings:
     search_threshold: float = 1.5
     albums_threshold: float = 1.5
     albums_min_size: int = 2
+    xmp_sidecar: str = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (digiKam, darktable) or photo.xmp
+    duplicates_near_bits: int = 12  # perceptual-hash bits (of 64) within which photos are near copies
+    duplicates_similar_distance: float = 0.25  # squared L2 of image vectors for `duplicates --similar`
+    collapse_duplicates: str = "exact"  # which copies search/similar/albums show once: none, exact, marked
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -107,6 +116,10 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        xmp_sidecar=plain["xmp"]["sidecar"],
+        duplicates_near_bits=plain["duplicates"]["near_bits"],
+        duplicates_similar_distance=plain["duplicates"]["similar_distance"],
+        collapse_duplicates=plain["duplicates"]["collapse"],
         sources={"library": library_source, "config": str(path)},
     )
 
@@ -149,6 +162,9 @@ def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[
     for key, (kind, default) in spec.items():
         raw, origin = _env_or_file(name, key, section, env, path)
         values[key] = default if raw is None else _coerce(raw, kind, origin, key)
+        allowed = CHOICES.get((name, key))
+        if raw is not None and allowed and values[key] not in allowed:
+            raise ConfigError(f"{origin} = {raw!r} must be one of: {', '.join(allowed)}")
     return values
 
 
@@ -215,6 +231,8 @@ def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
         lowest = 1 if key in AT_LEAST_ONE else 0
         if value < lowest:
             raise ConfigError(f"{origin} = {raw!r} must be at least {lowest}")
+        if key in AT_MOST and value > AT_MOST[key]:
+            raise ConfigError(f"{origin} = {raw!r} must be at most {AT_MOST[key]}")
     return value
 
 

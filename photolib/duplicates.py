@@ -211,3 +211,93 @@ def hidden_copies(groups: Iterable[DuplicateGroup]) -> dict[int, int]:
         for photo in group.photos[1:]:
             shown[photo.id] = group.best.id
     return shown
+
+
+# -- over a catalog -------------------------------------------------------------
+
+
+class Collapse(StrEnum):
+    """Which copies `search`, `similar` and `albums` fold into their group's best photo."""
+
+    NONE = "none"      # show every copy
+    EXACT = "exact"    # copies with the same bytes (the default)
+    MARKED = "marked"  # also the near copies marked by `photolib duplicates --mark`
+
+
+def candidates(catalog: Any, photo_ids: Sequence[int] | None = None) -> list[Candidate]:
+    return [Candidate(**row) for row in catalog.duplicate_candidates(photo_ids)]
+
+
+def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = False,
+         image_vectors: Any = None, similar_distance: float = DEFAULT_SIMILAR_DISTANCE) -> list[DuplicateGroup]:
+    """Every group of copies in the library: exact, near and (with `similar`) visually similar.
+
+    A photo is listed in the first group it belongs to, in that order: an
+    exact copy is not listed again as a near copy of itself.
+    """
+    photos = candidates(catalog)
+    groups = exact_groups(photos)
+    groups += near_groups(photos, near_bits)
+    if similar and image_vectors is not None:
+        ids, matrix = image_vectors
+        by_id = {p.id: p for p in photos}
+        keep = [i for i, pid in enumerate(ids) if pid in by_id]
+        listed = {p.id for g in groups for p in g.photos}
+        similar_found = similar_groups([by_id[ids[i]] for i in keep], matrix[keep], similar_distance)
+        groups += [g for g in similar_found if len({p.id for p in g.photos} - listed) > 0]
+    return groups
+
+
+def collapse(catalog: Any, ranked: Sequence[tuple[int, Any]], mode: Collapse) -> list[tuple[int, Any]]:
+    """(photo id, score) in rank order, each group of copies once: as its best photo, where its
+    first-ranked copy stood, with that copy's score."""
+    shown_as = shown_instead(catalog, [pid for pid, _ in ranked], mode)
+    result, seen = [], set()
+    for pid, score in ranked:
+        shown = shown_as.get(pid, pid)
+        if shown not in seen:
+            seen.add(shown)
+            result.append((shown, score))
+    return result
+
+
+def shown_instead(catalog: Any, photo_ids: Sequence[int], mode: Collapse) -> dict[int, int]:
+    """photo id -> the photo shown for its group (itself when it is the best or has no copies)."""
+    shown_as: dict[int, int] = {}
+    if mode == Collapse.NONE or not photo_ids:
+        return shown_as
+    hashes = catalog.hashes_of(photo_ids)
+    by_hash: dict[str, list[int]] = {}
+    for pid in photo_ids:
+        if pid in hashes:
+            by_hash.setdefault(hashes[pid], []).append(pid)
+    for members in by_hash.values():
+        if len(members) > 1:
+            best = rank(candidates(catalog, members))[0][0].id
+            shown_as.update({pid: best for pid in members})
+    if mode == Collapse.MARKED:
+        for pid, shown in catalog.duplicate_marks(photo_ids).items():
+            shown_as.setdefault(pid, shown)
+    return shown_as
+
+
+def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
+    """A CSV of every group (one row per photo, the best marked `keep`), for the user's own tools."""
+    import csv
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["group", "kind", "rank", "keep", "id", "path", "width", "height", "size", "rating",
+                         "reason"])
+        for number, group in enumerate(groups, 1):
+            for position, photo in enumerate(group.photos, 1):
+                writer.writerow([number, str(group.kind), position, "yes" if position == 1 else "no", photo.id,
+                                 photo.path, photo.width, photo.height, photo.size, photo.rating or "",
+                                 group.reason if position == 1 else ""])
+    os.replace(temp, path)
+    return sum(len(g.photos) for g in groups)

@@ -30,7 +30,9 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "SELECT model, dimension FROM embeddings WHERE photo_id = ?", [photo.id]
     ).fetchone()
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
+    user = catalog.user_metadata([photo.id]).get(photo.id)
     return {
+        "user": user.as_dict() if user else None,  # the user's own words (XMP/IPTC), shown first
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
         "failed_stage": data.get("failed_stage"), "taken_at": data.get("taken_at"), "camera": camera,
         "camera_make": data.get("camera_make"), "camera_model": data.get("camera_model"),
@@ -49,9 +51,17 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None) -> tuple[str, list]:
+def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None,
+                 rating: int | None = None, keyword: str | None = None) -> tuple[str, list]:
     """SQL WHERE clause and parameters for `list`; dates are ISO strings, `until` exclusive."""
     clauses, params = ["1"], []
+    if rating is not None:
+        clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
+        params.append(rating)
+    if keyword:
+        clauses.append("id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
+                       "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')")
+        params.append(keyword.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
     if tag:
         clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
         params.append(tag.strip().lower())
