@@ -113,6 +113,12 @@ class UserMetadataRecords:
             "SELECT id, path FROM photos WHERE phash IS NULL AND NOT (status = 'failed' AND failed_stage = 'read') "
             "ORDER BY id")]
 
+    def duplicate_keys(self) -> list[tuple[int, str | None, str | None]]:
+        """(id, content hash, perceptual hash) of every readable photo, in id order."""
+        return self.db.execute(
+            "SELECT id, hash, phash FROM photos WHERE NOT (status = 'failed' AND failed_stage = 'read') "
+            "ORDER BY id").fetchall()
+
     def duplicate_candidates(self, photo_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         """What ranking needs of every photo (or of `photo_ids`): size, pixels, rating, known metadata."""
         sql = ("SELECT p.id, p.path, p.hash, p.phash, coalesce(p.oriented_width, p.width, 0), "

@@ -140,6 +140,11 @@ def similar_groups(photos: Sequence[Candidate], vectors: Any, max_distance: floa
     return _groups_from(components, list(photos), DuplicateKind.SIMILAR, widest)
 
 
+def _best_copy(ids: list[int], loaded: dict[int, Candidate]) -> Candidate | None:
+    present = [loaded[pid] for pid in ids if pid in loaded]
+    return rank(present)[0][0] if present else None
+
+
 def _one_per_content(photos: Iterable[Candidate]) -> list[Candidate]:
     best: dict[str, Candidate] = {}
     for photo in photos:
@@ -153,6 +158,8 @@ def _pairs_within(codes: Any, max_bits: int) -> list[tuple[int, int, int]]:
     """(i, j, bits) for i < j whose codes differ in at most `max_bits` bits."""
     import faiss
 
+    import numpy as np
+
     n = codes.shape[0]
     if n <= EXACT_PAIRS_UP_TO:
         index = faiss.IndexBinaryFlat(64)
@@ -161,13 +168,9 @@ def _pairs_within(codes: Any, max_bits: int) -> list[tuple[int, int, int]]:
         index.nflip = 0
     index.add(codes)
     limits, distances, labels = index.range_search(codes, int(max_bits) + 1)  # strict bound in FAISS
-    pairs = []
-    for i in range(n):
-        for position in range(limits[i], limits[i + 1]):
-            j = int(labels[position])
-            if j > i and distances[position] <= max_bits:
-                pairs.append((i, j, int(distances[position])))
-    return pairs
+    rows = np.repeat(np.arange(n), np.diff(limits).astype(np.int64))
+    keep = (labels > rows) & (distances <= max_bits)
+    return list(zip(rows[keep].tolist(), labels[keep].tolist(), distances[keep].tolist()))
 
 
 def _components(count: int, edges: Iterable[tuple[int, int]]) -> list[int]:
@@ -232,15 +235,46 @@ def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = Fa
          image_vectors: Any = None, similar_distance: float = DEFAULT_SIMILAR_DISTANCE) -> list[DuplicateGroup]:
     """Every group of copies in the library: exact, near and (with `similar`) visually similar.
 
-    A photo is listed in the first group it belongs to, in that order: an
-    exact copy is not listed again as a near copy of itself.
+    An exact copy is not listed again as a near copy of itself. Only the
+    members of groups are loaded in full (ranking needs their sizes and
+    ratings): a million photos cost three narrow columns, not a million rows.
     """
-    photos = candidates(catalog)
-    groups = exact_groups(photos)
-    groups += near_groups(photos, near_bits)
+    keys = catalog.duplicate_keys()  # (id, content hash, perceptual hash)
+    by_hash: dict[str, list[int]] = {}
+    for pid, digest, _ in keys:
+        if digest:
+            by_hash.setdefault(digest, []).append(pid)
+    copies = {digest: ids for digest, ids in by_hash.items() if len(ids) > 1}
+    first_of = {ids[0]: ids for ids in copies.values()}
+    heads = [(pid, phash) for pid, digest, phash in keys if phash and (not digest or by_hash[digest][0] == pid)]
+    near_sets = []
+    if len(heads) > 1:
+        from photolib.phash import as_codes
+
+        pairs = _pairs_within(as_codes([h for _, h in heads]), near_bits)
+        components = _components(len(heads), ((i, j) for i, j, _ in pairs))
+        members: dict[int, list[int]] = {}
+        for node, root in enumerate(components):
+            members.setdefault(root, []).append(node)
+        widest: dict[int, int] = {}
+        for i, _j, bits in pairs:
+            widest[components[i]] = max(widest.get(components[i], 0), bits)
+        near_sets = [([heads[n][0] for n in nodes], widest.get(root)) for root, nodes in members.items()
+                     if len(nodes) > 1]
+    wanted = {pid for ids in copies.values() for pid in ids} | {pid for ids, _ in near_sets for pid in ids}
+    loaded = {c.id: c for c in candidates(catalog, sorted(wanted))} if wanted else {}
+    groups = []
+    for ids in copies.values():
+        ordered, reason = rank([loaded[pid] for pid in ids if pid in loaded])
+        groups.append(DuplicateGroup(DuplicateKind.EXACT, ordered, reason, 0))
+    for ids, bits in near_sets:
+        shown = [_best_copy(first_of.get(pid, [pid]), loaded) for pid in ids]
+        ordered, reason = rank([photo for photo in shown if photo is not None])
+        groups.append(DuplicateGroup(DuplicateKind.NEAR, ordered, reason, bits))
+    groups = _in_order([g for g in groups if len(g.photos) > 1])
     if similar and image_vectors is not None:
         ids, matrix = image_vectors
-        by_id = {p.id: p for p in photos}
+        by_id = {p.id: p for p in candidates(catalog, list(ids))}
         keep = [i for i, pid in enumerate(ids) if pid in by_id]
         listed = {p.id for g in groups for p in g.photos}
         similar_found = similar_groups([by_id[ids[i]] for i in keep], matrix[keep], similar_distance)

@@ -326,6 +326,7 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
+    report.sidecars_changed = len(plan.sidecar_changed)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
