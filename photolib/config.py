@@ -37,6 +37,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
+DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small and fast
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
@@ -50,9 +51,25 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
     "xmp": {"sidecar": (str, "photo.jpg.xmp")},
     "duplicates": {"near_bits": (int, 12), "similar_distance": (float, 0.25), "collapse": (str, "exact")},
+    "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 # String settings that take one of a few values.
 CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked")}
+
+
+@dataclass
+class ImageSettings:
+    """The `[image]` section: the local image–text model that embeds pixels.
+
+    `enabled` means "use it when a model is installed": with no model pulled and
+    no `model_path`, the image stage simply does not run. Nothing is downloaded
+    implicitly; `photolib models pull` is the only download.
+    """
+
+    enabled: bool = True
+    model: str = DEFAULT_IMAGE_MODEL
+    model_path: Path | None = None  # a folder in Immich's layout, for machines without internet
+    origin: str = ""  # where the section came from, named in error messages
 
 
 @dataclass
@@ -75,6 +92,7 @@ class Settings:
     duplicates_near_bits: int = 12  # perceptual-hash bits (of 64) within which photos are near copies
     duplicates_similar_distance: float = 0.25  # squared L2 of image vectors for `duplicates --similar`
     collapse_duplicates: str = "exact"  # which copies search/similar/albums show once: none, exact, marked
+    image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -120,7 +138,21 @@ def load_settings(
         duplicates_near_bits=plain["duplicates"]["near_bits"],
         duplicates_similar_distance=plain["duplicates"]["similar_distance"],
         collapse_duplicates=plain["duplicates"]["collapse"],
+        image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
+    )
+
+
+def _image_settings(values: dict[str, Any], path: Path, env: Mapping[str, str]) -> ImageSettings:
+    model = values["model"].strip()
+    if not model:
+        raise ConfigError(f"{_origin('image', 'model', path, env)} is empty: name a model (see `photolib models list`)")
+    model_path = values["model_path"]
+    return ImageSettings(
+        enabled=values["enabled"],
+        model=model,
+        model_path=_absolute(model_path) if model_path else None,
+        origin=str(path) if path.exists() else "",
     )
 
 
