@@ -11,24 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from photolib.catalog_sql import CatalogPart, now, rows_in
 from photolib.xmp import UserMetadata
 
 USER_FTS_COLUMNS = ["title", "caption", "words"]
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _chunked(db: Any, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
-    rows: list[tuple] = []
-    values = list(values)
-    for start in range(0, len(values), 500):
-        chunk = values[start:start + 500]
-        rows.extend(db.execute(sql.format(marks=",".join("?" * len(chunk))), [*params, *chunk]).fetchall())
-    return rows
 
 
 def create_user_metadata_tables(db: Any) -> None:
@@ -47,11 +33,7 @@ def create_user_metadata_tables(db: Any) -> None:
     )
 
 
-class UserMetadataRecords:
-    """Mixin of `Catalog`: reaches the database only through `self.db`."""
-
-    db: Any
-
+class UserMetadataRecords(CatalogPart):
     def store_user_metadata(self, photo_id: int, meta: UserMetadata | None, sidecar_sig: str | None) -> None:
         """Replace what is known of the user's words (None or empty: there are none now)."""
         self.db.execute("UPDATE photos SET sidecar_sig = ? WHERE id = ?", [sidecar_sig or None, photo_id])
@@ -61,7 +43,7 @@ class UserMetadataRecords:
         self.db["user_metadata"].insert(
             {"photo_id": photo_id, "keywords": json.dumps(meta.keywords, ensure_ascii=False), "title": meta.title,
              "caption": meta.caption, "rating": meta.rating, "people": json.dumps(meta.people, ensure_ascii=False),
-             "words": meta.words(), "read_at": _now()},
+             "words": meta.words(), "read_at": now()},
             replace=True,
         )
 
@@ -71,7 +53,7 @@ class UserMetadataRecords:
 
     def user_metadata(self, photo_ids: Sequence[int]) -> dict[int, UserMetadata]:
         found = {}
-        for pid, keywords, title, caption, rating, people in _chunked(
+        for pid, keywords, title, caption, rating, people in rows_in(
                 self.db, "SELECT photo_id, keywords, title, caption, rating, people FROM user_metadata "
                 "WHERE photo_id IN ({marks})", photo_ids):
             found[pid] = UserMetadata(keywords=json.loads(keywords or "[]"), title=title, caption=caption,
@@ -131,29 +113,29 @@ class UserMetadataRecords:
         if photo_ids is None:
             rows = self.db.execute(sql + " ORDER BY p.id").fetchall()
         else:
-            rows = _chunked(self.db, sql + " AND p.id IN ({marks})", photo_ids)
+            rows = list(rows_in(self.db, sql + " AND p.id IN ({marks})", photo_ids))
         return [dict(zip(columns, row)) for row in rows]
 
     def replace_duplicate_marks(self, hidden: dict[int, int], kind: str) -> None:
         """Remember which photos are shown as another (the best of their group) for one kind of group."""
         self.db.execute("DELETE FROM duplicate_marks WHERE kind = ?", [kind])
-        stamp = _now()
+        stamp = now()
         self.db["duplicate_marks"].insert_all(
             ({"photo_id": pid, "shown_id": shown, "kind": kind, "marked_at": stamp} for pid, shown in hidden.items()),
             replace=True,
         )
 
     def duplicate_marks(self, photo_ids: Sequence[int]) -> dict[int, int]:
-        return {pid: shown for pid, shown in _chunked(
+        return {pid: shown for pid, shown in rows_in(
             self.db, "SELECT photo_id, shown_id FROM duplicate_marks WHERE photo_id IN ({marks})", photo_ids)}
 
     def hashes_of(self, photo_ids: Sequence[int]) -> dict[int, str]:
-        return {pid: digest for pid, digest in _chunked(
+        return {pid: digest for pid, digest in rows_in(
             self.db, "SELECT id, hash FROM photos WHERE id IN ({marks}) AND hash IS NOT NULL", photo_ids)}
 
     def ids_sharing_hashes(self, hashes: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
-        for pid, digest in _chunked(self.db, "SELECT id, hash FROM photos WHERE hash IN ({marks}) ORDER BY id",
+        for pid, digest in rows_in(self.db, "SELECT id, hash FROM photos WHERE hash IN ({marks}) ORDER BY id",
                                     hashes):
             found.setdefault(digest, []).append(pid)
         return found
