@@ -18,6 +18,8 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from photolib import __version__
+from photolib.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
+                             DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -128,22 +130,23 @@ def _library(ctx: typer.Context) -> "Library":
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 COLLAPSE = typer.Option(None, "--collapse-duplicates",
-                        help="Show copies once, as their best photo: none, exact (same bytes; the default, "
-                             "from [duplicates] collapse) or marked (also near copies marked by `duplicates --mark`).")
+                        help="Show copies once, as their best photo: none, exact (same bytes) or marked (also near "
+                             f"copies marked by `duplicates --mark`); default: [duplicates] collapse, else "
+                             f"{DEFAULT_COLLAPSE}.")
 
 
 @app.command()
 def add(
     ctx: typer.Context,
     paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 16)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help=f"Parallel model calls (default: [add] jobs, else {DEFAULT_JOBS})."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
     json_out: bool = JSON,
 ) -> None:
     """Import photos: read EXIF, describe with the vision model, embed; re-adding skips finished work."""
     library = _library(ctx)
     render = _render()
-    host = getattr(library.vision, "remote_host", None)
+    host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
@@ -156,9 +159,10 @@ def add(
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="What to look for, in plain words."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept: 0 same, 2 unrelated (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
@@ -173,9 +177,10 @@ def search(
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
@@ -305,8 +310,8 @@ def imagine(
 def albums(
     ctx: typer.Context,
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance within an album (default 1.5)."),
-    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help="Smaller groups are listed as singletons (default 2)."),
+                                              help=f"Largest squared L2 distance within an album (default {DEFAULT_THRESHOLD})."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help=f"Smaller groups are listed as singletons (default {DEFAULT_ALBUM_MIN_SIZE})."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Vary the grouping; same seed, same albums."),
     save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
@@ -365,10 +370,10 @@ def duplicates(
                                                            "image vectors; needs the image model."),
     bits: Optional[int] = typer.Option(None, "--bits", min=0, max=32,
                                        help="Near copies: perceptual hashes at most this many bits apart, of 64 "
-                                            "(default 12, from [duplicates] near_bits)."),
+                                            f"(default: [duplicates] near_bits, else {DEFAULT_NEAR_BITS})."),
     distance: Optional[float] = typer.Option(None, "--distance", min=0.0, max=4.0,
                                              help="With --similar: largest squared L2 distance of image vectors "
-                                                  "(default 0.25)."),
+                                                  f"(default: [duplicates] similar_distance, else {DEFAULT_SIMILAR_DISTANCE})."),
     mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),

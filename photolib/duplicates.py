@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable, Sequence
 
+from photolib.config import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_DISTANCE
+
 EXACT_PAIRS_UP_TO = 20_000
-DEFAULT_NEAR_BITS = 12  # of 64; resized or recompressed copies are 0-2 apart, unrelated photos ~30
-DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 between unit image vectors (cos >= 0.875)
 
 
 class DuplicateKind(StrEnum):
