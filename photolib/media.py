@@ -177,6 +177,7 @@ def _read(path: Path) -> PhotoMetadata:
             raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
         jpeg = image.format in JPEG_FORMATS
         exif = source.exif
+        user, xmp_warning = _user_words(image)
         thumbnail = _camera_preview(image, exif, path) if jpeg and not source.raw else None
         if thumbnail is None:
             if jpeg:
@@ -193,9 +194,10 @@ def _read(path: Path) -> PhotoMetadata:
     metadata = PhotoMetadata(
         width=width, height=height, format=source.format, orientation=orientation,
         oriented_width=height if rotated else width, oriented_height=width if rotated else height,
-        **_exif_fields(exif),
+        user=user, xmp_warning=xmp_warning, **_exif_fields(exif),
     )
     _colour_facts(thumbnail, metadata)
+    metadata.phash = _perceptual_hash(thumbnail, orientation)
     return metadata
 
 
@@ -276,6 +278,27 @@ def _cmyk_to_rgb(image: Any) -> Any:
         except Exception:  # noqa: BLE001 - a broken profile falls back to the plain formula
             pass
     return image.convert("RGB")
+
+
+def _user_words(image: Any) -> tuple[Any, str | None]:
+    """Keywords, caption, title, rating embedded by the user's other tools (XMP, IPTC)."""
+    from photolib.xmp import read_embedded
+
+    try:
+        return read_embedded(image)
+    except Exception as error:  # noqa: BLE001 - the user's words are extra: never cost the photo
+        from photolib.xmp import UserMetadata
+
+        return UserMetadata(), f"embedded metadata ignored ({type(error).__name__})"
+
+
+def _perceptual_hash(thumbnail: Any, orientation: int) -> str | None:
+    from photolib.phash import perceptual_hash
+
+    try:
+        return perceptual_hash(thumbnail, orientation)
+    except Exception:  # noqa: BLE001 - a hash is a convenience, never a failed photo
+        return None
 
 
 def _camera_preview(image: Any, exif: Any, path: Path) -> Any | None:
