@@ -99,8 +99,18 @@ def remove_model(name: str, cache_dir: Path | None = None) -> dict[str, Any]:
         import shutil
 
         shutil.rmtree(leftover, ignore_errors=True)
+    _forget_optimized_copies()
     return {"name": short_name(repo_id), "freed_bytes": strategy.expected_freed_size, "path": str(leftover)}
 
 
 def _folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _forget_optimized_copies() -> None:
+    """Optimised copies of removed towers would only take disk space; any copy still needed is remade on use."""
+    import shutil
+
+    from photolib.providers.clip import optimized_copies_folder
+
+    shutil.rmtree(optimized_copies_folder(), ignore_errors=True)

@@ -77,8 +77,12 @@ def test_pull_use_and_remove_a_model(tmp_path, hub_env):
     red = embedder.embed_images([solid_photo(COLOURS["red"])])
     assert float(embedder.embed_texts(["red"])[0] @ red[0]) > 0.99
 
+    red_again = embedder.embed_texts(["red"])
+    from photolib.providers.clip import optimized_copies_folder
+    assert list(optimized_copies_folder().glob("*/model.onnx"))  # both towers, optimised once for fast loads
     removed = run("models", "remove", "ViT-B-32__openai")
     assert removed.exit_code == 0 and "freed" in removed.output
+    assert not optimized_copies_folder().exists() and red_again.shape == (1, 8)
     assert not json.loads(run("models", "list", "--json").stdout)[0]["installed"]
     assert make_image_embedder(load_settings(library_path=tmp_path / "lib")) is None
     again = run("models", "remove", "ViT-B-32__openai")

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from photolib.providers.base import ImageEmbedder
 
 QUERY_CACHE_ROWS = 2000  # recent query vectors kept per machine
+OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -82,9 +83,14 @@ def make_image_embedder(settings: Any) -> ImageEmbedder | None:
 
 
 def _user_cache_dir() -> Path:
+    """Per machine, shared by libraries: optimised copies of the towers and recent query vectors."""
     from platformdirs import user_cache_path
 
     return user_cache_path("photolib") / "image-models"
+
+
+def optimized_copies_folder() -> Path:
+    return _user_cache_dir() / OPTIMIZED_FOLDER
 
 
 class ClipEmbedder:
@@ -164,7 +170,8 @@ class ClipEmbedder:
         with self._lock:
             if self._visual is None:
                 started = time.perf_counter()
-                self._visual = _Tower(self.folder / image_models.VISUAL_MODEL, self.threads, optimized_copy=None)
+                copy = self._optimized_copy_path(image_models.VISUAL_MODEL)
+                self._visual = _Tower(self.folder / image_models.VISUAL_MODEL, self.threads, copy)
                 self.timings["visual_load"] = time.perf_counter() - started
             return self._visual
 
@@ -185,7 +192,7 @@ class ClipEmbedder:
         source = self.folder / relative
         stamp = f"{source.resolve()}|{source.stat().st_size}|{source.stat().st_mtime_ns}|{onnxruntime.__version__}"
         digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
-        return self._cache_dir / "optimized" / f"{relative.replace('/', '-')}-{digest}.onnx"
+        return self._cache_dir / OPTIMIZED_FOLDER / f"{relative.replace('/', '-')}-{digest}" / "model.onnx"
 
     def _text_fingerprint(self) -> str:
         source = self.folder / image_models.TEXTUAL_MODEL
@@ -318,32 +325,53 @@ class _TextTower:
 
 
 def _open_session(path: Path, threads: int, optimized_copy: Path | None) -> Any:
-    """An InferenceSession; with `optimized_copy`, the graph optimised once and reloaded from disk after."""
+    """An InferenceSession; with `optimized_copy`, from an optimised copy whose weights sit in one external
+    file (memory-mapped on load: ~4x faster than parsing the weights out of the protobuf), made on first use."""
     import onnxruntime as ort
 
-    options = session_options(threads)
     try:
-        if optimized_copy is not None and optimized_copy.is_file():
+        if optimized_copy is not None:
+            if not optimized_copy.is_file():
+                _write_optimized_copy(path, optimized_copy)
+            options = session_options(threads)
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             try:
                 return ort.InferenceSession(str(optimized_copy), options, providers=["CPUExecutionProvider"])
-            except Exception:  # a damaged cache copy: rebuild it from the model
-                optimized_copy.unlink(missing_ok=True)
-                options = session_options(threads)
-        if optimized_copy is not None:
-            optimized_copy.parent.mkdir(parents=True, exist_ok=True)
-            partial = optimized_copy.with_name(f".{optimized_copy.name}.{os.getpid()}.tmp")
-            options.optimized_model_filepath = str(partial)
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            if partial.is_file():
-                os.replace(partial, optimized_copy)
-            return session
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception:  # a damaged copy: drop it, use the model itself; the next load rebuilds it
+                import shutil
+
+                shutil.rmtree(optimized_copy.parent, ignore_errors=True)
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except ProviderUnavailableError:
         raise
     except Exception as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ProviderUnavailableError(f"cannot load {path} ({reason}): pull the model again or fix [image] model_path") from exc
+
+
+def _write_optimized_copy(path: Path, destination: Path) -> None:
+    """Optimise `path` once and save it with external weights, into a folder renamed into place whole."""
+    import shutil
+
+    import onnxruntime as ort
+
+    partial = destination.parent.with_name(f".{destination.parent.name}.{os.getpid()}.tmp")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        options = session_options(1)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(partial / destination.name)
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name",
+                                         destination.name + ".data")
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "64")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            os.rename(partial, destination.parent)
+        except OSError:  # another process made it first
+            pass
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 class _QueryCache:
