@@ -189,6 +189,20 @@ def cold_text(folder: Path) -> dict:
     }
 
 
+def label_vocabulary(folder: Path, sample: int = 48) -> dict:
+    """Per-prompt text-tower time, extrapolated to the shipped vocabulary (embedded once per model, then cached)."""
+    from photolib.labels import default_vocabulary
+
+    embedder = ClipEmbedder(folder, "bench/ViT-B-32-random")
+    prompts = default_vocabulary().prompts()
+    embedder.embed_texts(prompts[:2])
+    started = time.perf_counter()
+    embedder.embed_texts(prompts[2:2 + sample])
+    per_prompt = (time.perf_counter() - started) / sample
+    return {"text_ms_per_prompt": per_prompt * 1000, "vocabulary_prompts": len(prompts),
+            "vocabulary_embedding_s_estimate": per_prompt * len(prompts)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=48)
@@ -203,7 +217,8 @@ def main() -> None:
     built = time.perf_counter() - started
     paths = make_photos(args.count, args.width, args.height)
     figures = {"model_build_or_load_s": built, "photos": args.count, "size": f"{args.width}x{args.height}",
-               **throughput(folder, paths, args.chunk, args.rounds), **cold_text(folder)}
+               **throughput(folder, paths, args.chunk, args.rounds), **cold_text(folder),
+               **label_vocabulary(folder)}
     figures["ratio_provider_to_raw"] = figures["provider_decoded_photos"] / figures["raw_onnxruntime"]
     figures["ratio_with_draft_decode_to_raw"] = figures["provider_with_draft_decode"] / figures["raw_onnxruntime"]
     figures["ratio_with_full_decode_to_raw"] = figures["provider_with_full_decode"] / figures["raw_onnxruntime"]
@@ -229,6 +244,8 @@ def main() -> None:
     print(f"  new query, no optimised copy        {figures['new_query_without_optimized_copy_s']:6.2f} s"
           f"  (tower load {figures['new_query_without_copy_tower_load_s']:.2f} s)")
     print(f"  repeated query (query cache)        {figures['repeated_query_s']:6.2f} s")
+    print(f"Label vocabulary: {figures['vocabulary_prompts']} prompts at {figures['text_ms_per_prompt']:.0f} ms each, "
+          f"~{figures['vocabulary_embedding_s_estimate']:.0f} s once per model (then cached in the library)")
 
 
 if __name__ == "__main__":
