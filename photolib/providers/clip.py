@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import string
 import threading
 import time
@@ -44,13 +43,13 @@ import numpy as np
 
 from photolib import image_models
 from photolib.errors import ConfigError, ProviderUnavailableError
+from photolib.providers.query_cache import QueryCache
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from photolib.providers.base import ImageEmbedder
 
-QUERY_CACHE_ROWS = 2000  # recent query vectors kept per machine
 OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
@@ -108,9 +107,9 @@ class ClipEmbedder:
         self._lock = threading.Lock()
         self._visual: _Tower | None = None
         self._textual: _TextTower | None = None
-        self._queries = _QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
-        self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
         self.timings: dict[str, float] = {}  # seconds spent loading each tower (for bench and --verbose)
+        self._queries = QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
+        self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
 
     # -- images ---------------------------------------------------------------
 
@@ -196,7 +195,10 @@ class ClipEmbedder:
 
     def _text_fingerprint(self) -> str:
         source = self.folder / image_models.TEXTUAL_MODEL
-        stat = source.stat()
+        try:
+            stat = source.stat()
+        except OSError:
+            raise ProviderUnavailableError(f"{source} is missing: pull the model again or fix [image] model_path") from None
         return f"{self.model_name}|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
@@ -372,53 +374,6 @@ def _write_optimized_copy(path: Path, destination: Path) -> None:
             pass
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-
-
-class _QueryCache:
-    """Recent query vectors on disk, so a repeated search never loads the text tower.
-
-    Keyed by the text tower's identity (name, file, size, mtime) and the
-    cleaned text; bounded to QUERY_CACHE_ROWS rows, oldest use dropped.
-    Failures to read or write the cache are ignored: it is only a cache.
-    """
-
-    def __init__(self, path: Path, fingerprint: str) -> None:
-        self.path = path
-        self.model = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=2.0)
-        db.execute("CREATE TABLE IF NOT EXISTS queries (model TEXT, text TEXT, vector BLOB, used REAL, "
-                   "PRIMARY KEY (model, text))")
-        return db
-
-    def get(self, texts: list[str]) -> dict[str, np.ndarray]:
-        if len(texts) > 16:  # label vocabularies are cached by photolib.labels, not here
-            return {}
-        try:
-            with self._connect() as db:
-                marks = ",".join("?" * len(texts))
-                rows = db.execute(f"SELECT text, vector FROM queries WHERE model = ? AND text IN ({marks})",
-                                  [self.model, *texts]).fetchall()
-                db.execute(f"UPDATE queries SET used = ? WHERE model = ? AND text IN ({marks})",
-                           [time.time(), self.model, *texts])
-            return {text: np.frombuffer(blob, dtype=np.float32).copy() for text, blob in rows}
-        except sqlite3.Error:
-            return {}
-
-    def put(self, vectors: dict[str, np.ndarray]) -> None:
-        if len(vectors) > 16:
-            return
-        try:
-            with self._connect() as db:
-                now = time.time()
-                db.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?, ?)",
-                               [(self.model, text, np.asarray(v, dtype=np.float32).tobytes(), now) for text, v in vectors.items()])
-                db.execute("DELETE FROM queries WHERE rowid IN (SELECT rowid FROM queries ORDER BY used DESC LIMIT -1 OFFSET ?)",
-                           (QUERY_CACHE_ROWS,))
-        except sqlite3.Error:
-            pass
 
 
 def _read_json(path: Path) -> dict[str, Any]:
