@@ -338,3 +338,18 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
     stdout.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    table = _table("Image models (immich-app on Hugging Face)", [
+        ("", {"no_wrap": True}), ("name", {"overflow": "fold", "min_width": 14}), ("family", {"no_wrap": True}),
+        ("dim", {"justify": "right", "no_wrap": True}), ("download", {"justify": "right", "no_wrap": True}),
+        ("installed", {"overflow": "fold", "min_width": 9}), ("note", {"overflow": "fold", "min_width": 8})])
+    for row in rows:
+        where = row["path"] if row["installed"] else "no"
+        table.add_row(cell("*" if row["configured"] else ""), cell(row["name"], "cyan"), cell(row["family"]),
+                      cell(row["dimension"] or ""), cell(row["download"]),
+                      cell(where, "green" if row["installed"] else "dim"),
+                      cell(", ".join(part for part in (row["note"], "multilingual" if row["multilingual"] else "") if part)))
+    stdout.print(table)
+    message("* = [image] model. Download one with `photolib models pull NAME`; nothing is downloaded otherwise.")
