@@ -47,6 +47,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+    "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
+    "terminal": {"preview": (bool, False)},
 }
 
 
@@ -66,6 +68,9 @@ class Settings:
     search_threshold: float = 1.5
     albums_threshold: float = 1.5
     albums_min_size: int = 2
+    thumbnails_enabled: bool = True
+    thumbnails_large: int = 1024  # longest side of the photo-page thumbnail; 0: none
+    preview: bool = False  # inline thumbnails in search/similar/show tables on a terminal
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -107,6 +112,9 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        thumbnails_enabled=plain["thumbnails"]["enabled"],
+        thumbnails_large=plain["thumbnails"]["large"],
+        preview=plain["terminal"]["preview"],
         sources={"library": library_source, "config": str(path)},
     )
 

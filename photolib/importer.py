@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from photolib.scan import ScanPlan
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
+    from photolib.thumbnails import ThumbnailCache
 
 
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
@@ -120,7 +121,8 @@ class Importer:
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
                  stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
-                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
+                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
+                 thumbnails: "ThumbnailCache | None" = None) -> None:
         self.catalog = catalog
         self.vision = vision
         self.embedder = embedder
@@ -129,6 +131,7 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
+        self.thumbnails = thumbnails
         self.embedded_count = 0
         self._stop = threading.Event()
 
@@ -179,6 +182,8 @@ class Importer:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
         result.stage = "vision"
+        if self.thumbnails is not None:
+            self.thumbnails.ensure(photo.data.get("hash"), path)  # a photo without one is still imported
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
         if cached is not None:

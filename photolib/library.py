@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
     from photolib.scan import ScanPlan
+    from photolib.thumbnails import ThumbnailCache
 
 CATALOG_NAME = "catalog.db"
 INDEX_FOLDER = "index"
@@ -135,6 +136,13 @@ class Library:
         finally:
             lock.release()
 
+    @property
+    def thumbnails(self) -> "ThumbnailCache":
+        """The library's thumbnail cache (see `photolib.thumbnails`)."""
+        from photolib.thumbnails import THUMBNAIL_FOLDER, ThumbnailCache
+
+        return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
+
     # -- index ------------------------------------------------------------------
 
     @property
@@ -189,7 +197,8 @@ class Library:
             report.retried = len([p for p in todo if p.id in before])
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint())
+                                progress=progress, on_commit=self.keeper.checkpoint(),
+                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
             try:
                 importer.run(todo, report)
             except KeyboardInterrupt:
@@ -329,6 +338,9 @@ class Library:
         with self.write_lock():
             gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
             self._forget_locked([pid for pid, _ in gone])
+            from photolib.catalog_gallery import hashes_in_use
+
+            self.thumbnails.drop_unused(hashes_in_use(self.catalog))
         return [{"id": pid, "path": path} for pid, path in gone]
 
     def _forget(self, ids: list[int]) -> None:
@@ -338,9 +350,13 @@ class Library:
     def _forget_locked(self, ids: list[int]) -> None:
         if not ids:
             return
+        from photolib.catalog_gallery import hashes_in_use, hashes_of
+
+        hashes = hashes_of(self.catalog, ids)
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
         self.keeper.sync_and_save()
+        self.thumbnails.drop(hashes - hashes_in_use(self.catalog, list(hashes)))
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""

@@ -193,11 +193,18 @@ def stats_panel(stats: dict[str, Any]) -> None:
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
     ]:
         table.add_row(name, cell(value))
+    if "thumbnails" in stats:
+        thumbs = stats["thumbnails"]
+        table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
         message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
 
 
 class RichProgress:

@@ -105,6 +105,7 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "library": str(library.root),
         "config": str(settings.config_path) if settings.config_path else None,
         "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
+        "thumbnails": library.thumbnails.usage().as_dict(),
         "problems": _problems(library, counts, models, index, index_error),
         "repaired": repaired,
     }
