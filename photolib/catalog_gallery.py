@@ -43,3 +43,13 @@ def photos_with_hash(catalog: "Catalog") -> list[tuple[int, str, str]]:
     """(id, path, hash) of every photo whose bytes were hashed, in id order."""
     return [tuple(row) for row in catalog.db.execute(  # type: ignore[misc]
         "SELECT id, path, hash FROM photos WHERE hash IS NOT NULL ORDER BY id")]
+
+
+def hashes_by_id(catalog: "Catalog", photo_ids: Sequence[int]) -> dict[int, str]:
+    """photo id -> content hash, for the photos that have one."""
+    found: dict[int, str] = {}
+    for chunk in _chunks(list(photo_ids)):
+        marks = ",".join("?" * len(chunk))
+        found.update((row[0], row[1]) for row in catalog.db.execute(
+            f"SELECT id, hash FROM photos WHERE id IN ({marks}) AND hash IS NOT NULL", chunk))
+    return found

@@ -124,6 +124,35 @@ def _library(ctx: typer.Context) -> "Library":
 
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-contained HTML page (thumbnails inlined) instead of a table.")
+OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
+
+
+def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: list, open_page: bool) -> bool:
+    """Write `--html FILE` for a listing (sections of (title or None, photo rows)); True when written.
+
+    The shared helper of every command that lists photos."""
+    if file is None:
+        if open_page:
+            from photolib.errors import UsageError
+
+            raise UsageError("--open opens the page written by --html FILE: add --html")
+        return False
+    written = _library(ctx).write_html(file, title, sections)
+    count = sum(len(rows) for _title, rows in sections)
+    _render().message(f"Wrote {count} photo(s) to {written}.", "green")
+    if open_page:
+        _open_in_browser(written)
+    return True
+
+
+def _open_in_browser(path: str) -> None:
+    import webbrowser
+
+    from photolib.html_pages import file_url
+
+    if not webbrowser.open(file_url(path)):
+        _render().message(f"No web browser found; open {path} yourself.", "yellow")
 
 
 @app.command()
@@ -155,9 +184,13 @@ def search(
                                               help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Semantic search over descriptions; exact word matches come first."""
     hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact)]
+    if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
+        return
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
 
 
@@ -170,9 +203,13 @@ def similar(
                                               help="Largest squared L2 distance kept (default 1.5)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Photos nearest in meaning to a given photo."""
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact)]
+    if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
+        return
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
 
 
@@ -192,9 +229,13 @@ def list_command(
     status: Optional[str] = typer.Option(None, "--status", help="ok, failed or pending."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """List photos, oldest first, with filters."""
     photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit)
+    if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
+        return
     _render().print_json(photos) if json_out else _render().photos_table(photos)
 
 
@@ -296,6 +337,8 @@ def albums(
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Group the library into albums of similar photos (deterministic unless --seed)."""
     if ctx.invoked_subcommand is not None:
@@ -303,11 +346,16 @@ def albums(
     library = _library(ctx)
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy)
     data = [a.as_dict() for a in result.albums]
+    if html is not None:
+        _albums_html(ctx, html, result, open_page)
+    elif open_page:
+        _html_out(ctx, None, "", [], True)
     if json_out:
         _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
                                        "photo_ids": result.singletons, "singletons": True}] if result.singletons else []))
     else:
-        _render().albums_table(data, result.singletons, result.threshold)
+        if html is None:
+            _render().albums_table(data, result.singletons, result.threshold)
         if save:
             _render().message(f"Saved {len(data)} albums; see `photolib albums list`.", "green")
         if export:
@@ -315,6 +363,37 @@ def albums(
             if result.not_exported:
                 _render().message(f"{len(result.not_exported)} photos were left out, their files are gone "
                                   f"(first: {result.not_exported[0]}); `photolib prune` forgets them.", "yellow")
+
+
+def _albums_html(ctx: typer.Context, file: Path, result: Any, open_page: bool) -> None:
+    library = _library(ctx)
+    ids = [pid for album in result.albums for pid in album.photo_ids] + list(result.singletons)
+    rows = {pid: library.summary(pid) for pid in ids}
+    sections = [(album.name, [rows[pid] for pid in album.photo_ids if rows.get(pid)]) for album in result.albums]
+    if result.singletons:
+        sections.append(("Singletons", [rows[pid] for pid in result.singletons if rows.get(pid)]))
+    _html_out(ctx, file, f"{len(result.albums)} albums", sections, open_page)
+
+
+@app.command()
+def gallery(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Folder for the site (new, empty, or made by gallery before)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the gallery in the default web browser."),
+    json_out: bool = JSON,
+) -> None:
+    """Write the whole library as a static web site: albums, a page per photo, offline."""
+    report = _library(ctx).gallery(folder)
+    if json_out:
+        _render().print_json(report.as_dict())
+    else:
+        _render().message(f"Wrote a gallery of {report.photos} photos and {report.albums} albums: "
+                          f"{report.as_dict()['index']}", "green")
+        if report.without_thumbnail:
+            _render().message(f"{report.without_thumbnail} photos have no thumbnail (their files cannot be read).",
+                              "yellow")
+    if open_page:
+        _open_in_browser(report.as_dict()["index"])
 
 
 @albums_app.command("list")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.gallery import GalleryReport
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
@@ -311,6 +312,13 @@ class Library:
         photo = self.resolve(photo_ref)
         return photo_details(photo, self.catalog)
 
+    def summary(self, photo_id: int) -> dict[str, Any] | None:
+        """The `list` row of one photo, None when it is gone."""
+        from photolib.views import photo_summary
+
+        photo = self.catalog.get(photo_id)
+        return photo_summary(photo) if photo else None
+
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
                     status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         from photolib.views import list_filters, photo_summary
@@ -419,6 +427,39 @@ class Library:
         from photolib.imagine import imagine
 
         return imagine(self, photo_ref, request)
+
+    def gallery(self, folder: str | os.PathLike, *, title: str = "Photos") -> "GalleryReport":
+        """Write the whole library as a static web site in `folder` (see `photolib.gallery`)."""
+        from photolib.gallery import GalleryInput, check_folder, write_gallery
+        from photolib.views import photo_details
+
+        folder = absolute(folder)
+        check_folder(folder)
+        photos = [photo_details(p, self.catalog) for p in self.catalog.photos_where(order="taken_at IS NULL, taken_at, id")]
+        generations: dict[int, list[dict[str, Any]]] = {}
+        for row in self.catalog.generations():
+            generations.setdefault(row["photo_id"], []).append(row)
+        data = GalleryInput(photos, self._gallery_albums(), self.thumbnails, title=title, generations=generations)
+        return write_gallery(folder, data)
+
+    def _gallery_albums(self) -> list[tuple[str, list[int]]]:
+        """Saved albums; else the albums `photolib albums` would show now (none before anything is embedded)."""
+        saved = self.catalog.saved_albums()
+        if saved:
+            return [(name, ids) for _id, name, ids in saved]
+        if self.catalog.vector_count() == 0:
+            return []
+        return [(album.name, album.photo_ids) for album in self.albums().albums]
+
+    def write_html(self, file: str | os.PathLike, title: str, sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
+        """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+        from photolib.catalog_gallery import hashes_by_id
+        from photolib.html_pages import PhotoSection, write_photos_page
+
+        ids = [row["id"] for _title, rows in sections for row in rows]
+        written = write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections],
+                                    self.thumbnails, hashes_by_id(self.catalog, ids))
+        return str(written)
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
