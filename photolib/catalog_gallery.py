@@ -53,3 +53,13 @@ def hashes_by_id(catalog: "Catalog", photo_ids: Sequence[int]) -> dict[int, str]
         found.update((row[0], row[1]) for row in catalog.db.execute(
             f"SELECT id, hash FROM photos WHERE id IN ({marks}) AND hash IS NOT NULL", chunk))
     return found
+
+
+def source_roots(catalog: "Catalog", photo_ids: Sequence[int]) -> dict[int, str]:
+    """photo id -> the folder given to `add` that found it (empty for photos recorded without one)."""
+    found: dict[int, str] = {}
+    for chunk in _chunks(list(photo_ids)):
+        marks = ",".join("?" * len(chunk))
+        found.update((row[0], row[1]) for row in catalog.db.execute(
+            f"SELECT id, source_root FROM photos WHERE id IN ({marks}) AND source_root != ''", chunk))
+    return found

@@ -66,7 +66,7 @@ def _scrub(text: str, ctx: typer.Context) -> str:
     """Remove any configured API key from text before it is shown."""
     settings = (ctx.obj or {}).get("settings")
     if settings is not None:
-        for section in (settings.vision, settings.embedding, settings.generation):
+        for section in (settings.vision, settings.embedding, settings.generation, settings.imagine):
             if section is not None and section.api_key:
                 text = text.replace(section.api_key, "***")
     return text
@@ -126,6 +126,21 @@ def _library(ctx: typer.Context) -> "Library":
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-contained HTML page (thumbnails inlined) instead of a table.")
 OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
+LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
+PREVIEW = typer.Option(None, "--preview/--no-preview",
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                            "default from [terminal] preview.")
+
+
+def _table_extras(ctx: typer.Context, rows: list[dict], preview: Optional[bool]) -> dict:
+    """What a photo table needs beyond the rows: each photo's added folder, and thumbnails when previewing."""
+    library = _library(ctx)
+    ids = [row["id"] for row in rows]
+    extras: dict = {"roots": library.source_roots(ids)}
+    wanted = library.settings.preview if preview is None else preview
+    if wanted and _render().stdout.is_terminal:
+        extras["previews"] = library.thumbnail_files(ids)
+    return extras
 
 
 def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: list, open_page: bool) -> bool:
@@ -186,12 +201,17 @@ def search(
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
 ) -> None:
     """Semantic search over descriptions; exact word matches come first."""
     hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact)]
     if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
         return
-    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
+    if json_out:
+        _render().print_json(hits)
+    else:
+        _render().hits_table(hits, f"Search: {query}", long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
@@ -205,19 +225,29 @@ def similar(
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
 ) -> None:
     """Photos nearest in meaning to a given photo."""
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact)]
     if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
         return
-    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
+    if json_out:
+        _render().print_json(hits)
+    else:
+        _render().hits_table(hits, f"Similar to {photo}", long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
-def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON) -> None:
+def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON,
+         preview: Optional[bool] = PREVIEW) -> None:
     """Everything known about one photo: EXIF, place, description, status, models."""
     details = _library(ctx).show(photo)
-    _render().print_json(details) if json_out else _render().photo_panel(details)
+    if json_out:
+        _render().print_json(details)
+        return
+    extras = _table_extras(ctx, [details], preview)
+    _render().photo_panel(details, preview=(extras.get("previews") or {}).get(details["id"]))
 
 
 @app.command("list")
@@ -231,12 +261,16 @@ def list_command(
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
+    long: bool = LONG,
 ) -> None:
     """List photos, oldest first, with filters."""
     photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit)
     if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
         return
-    _render().print_json(photos) if json_out else _render().photos_table(photos)
+    if json_out:
+        _render().print_json(photos)
+    else:
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
 
 
 @app.command()
@@ -308,6 +342,9 @@ def imagine(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the PNGs (default: the library's generated/)."),
     list_past: bool = typer.Option(False, "--list", help="List past generations instead."),
     json_out: bool = JSON,
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the run as an HTML page: the source photo "
+                                                             "beside the generated images, prompt, model and seeds."),
+    open_page: bool = OPEN,
 ) -> None:
     """Generate new images inspired by a photo (vision prompt, then FLUX or another generator)."""
     from photolib.errors import UsageError
@@ -322,8 +359,15 @@ def imagine(
         raise UsageError("imagine needs a photo id or path (or --list): see `photolib list`")
     request = ImagineRequest(prompt=prompt, prompt_only=prompt_only, count=count, seed=seed, width=width,
                              height=height, steps=steps, guidance=guidance, out=out.absolute() if out else None)
+    if open_page and html is None:
+        raise UsageError("--open opens the page written by --html FILE: add --html")
     result = library.imagine(photo, request)
     _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
+    if html is not None:
+        written = library.write_imagine_html(html, result)
+        _render().message(f"Wrote {written}.", "green")
+        if open_page:
+            _open_in_browser(written)
 
 
 @albums_app.callback(invoke_without_command=True)
@@ -408,7 +452,10 @@ def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album
                 json_out: bool = JSON) -> None:
     """The photos of one saved album."""
     name, photos = _library(ctx).saved_album(album)
-    _render().print_json({"name": name, "photos": photos}) if json_out else _render().photos_table(photos)
+    if json_out:
+        _render().print_json({"name": name, "photos": photos})
+    else:
+        _render().photos_table(photos, roots=_table_extras(ctx, photos, False)["roots"])
 
 
 def main() -> None:

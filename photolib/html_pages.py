@@ -225,3 +225,42 @@ def write_text(target: Path, document: str) -> Path:
         temp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {target} ({error.strerror or error}): choose another place") from None
     return target
+
+
+def image_data_url(file: Path, longest: int = 768) -> str | None:
+    """A generated image as a JPEG data URL at most `longest` px (PNGs of 1-2 MB stay out of the page)."""
+    try:
+        from PIL import Image
+
+        with Image.open(file) as image:
+            image.load()
+            frame = image.convert("RGB")
+        frame.thumbnail((longest, longest))
+        import io
+
+        buffer = io.BytesIO()
+        frame.save(buffer, format="JPEG", quality=85)
+        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    except Exception:  # noqa: BLE001 - a missing or broken image is shown as a link only
+        return None
+
+
+def imagine_page(photo: dict[str, Any], photo_thumbnail: str | None, result: dict[str, Any]) -> str:
+    """An `imagine` run: the source photo beside the images made from it, with prompt, model and seeds."""
+    name = os.path.basename(photo["path"])
+    source = (f"<img src=\"{text(photo_thumbnail)}\" alt=\"source photo\">" if photo_thumbnail
+              else "<p class=\"muted\">No thumbnail.</p>")
+    figures = [f"<figure><a href=\"{text(file_url(photo['path']))}\">{source}</a>"
+               f"<figcaption><div class=\"name\">Source: {text(name)}</div>"
+               f"<div class=\"muted\">photo {text(photo['id'])}</div></figcaption></figure>"]
+    for image in result.get("images") or []:
+        inline = image_data_url(Path(image["path"]))
+        picture = f"<img src=\"{text(inline)}\" alt=\"generated image\">" if inline else ""
+        seed = "" if image.get("seed") is None else f"seed {text(image['seed'])} · "
+        figures.append(f"<figure><a href=\"{text(file_url(image['path']))}\">{picture}</a><figcaption>"
+                       f"<div class=\"muted\">{seed}{text(result.get('model') or '')}</div>"
+                       f"<div>{text(os.path.basename(image['path']))}</div></figcaption></figure>")
+    body = (f"<header><h1>imagine: {text(name)}</h1></header><main>"
+            f"<h2>Prompt</h2><p>{text(result.get('prompt'))}</p>"
+            f"<div class=\"generated\">{''.join(figures)}</div></main>")
+    return page(f"imagine: {name}", body)

@@ -81,14 +81,30 @@ def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -
 
 
 def _prompt_from_photo(library: "Library", photo: Any) -> str:
+    """The imagine prompt of a photo: from the cache per (content hash, model, prompt version), else
+    from the imagine vision provider (then cached, so asking again makes no call)."""
     from photolib import geocode, media
+    from photolib.prompts import IMAGINE_PROMPT_VERSION
 
+    vision = library.imagine_vision
+    digest = photo.data.get("hash")
+    cacheable = bool(digest) and not getattr(vision, "describes_from_path", False)
+    if cacheable:
+        cached = library.catalog.cached_description(digest, vision.model_name, IMAGINE_PROMPT_VERSION)
+        if cached is not None and cached.description:
+            return cached.description
     path = Path(photo.path)
     metadata = media.read_photo(path)
     place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
-    prompt = library.vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
+    prompt = vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
     if not prompt or not prompt.strip():
         raise MalformedOutputError(f"the vision model gave an empty prompt for photo {photo.id}: try again or pass --prompt")
+    if cacheable:
+        from photolib.models import Description
+
+        with library.catalog.transaction():  # stored beside descriptions, under the imagine prompt's own version
+            library.catalog.cache_description(digest, vision.model_name, IMAGINE_PROMPT_VERSION,
+                                              Description(tags=[], caption="", description=prompt.strip()))
     return prompt.strip()
 
 

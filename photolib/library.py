@@ -96,6 +96,17 @@ class Library:
         return self._embedder
 
     @property
+    def imagine_vision(self) -> Any:
+        """The vision provider that writes imagine prompts: [imagine] when configured, else [vision]."""
+        if self.settings.imagine is None:
+            return self.vision
+        if getattr(self, "_imagine_vision", None) is None:
+            from photolib.providers.base import make_provider
+
+            self._imagine_vision = make_provider("vision", self.settings.imagine)
+        return self._imagine_vision
+
+    @property
     def generator(self) -> Any:
         if self._generator is None:
             from photolib.errors import GeneratorNotConfiguredError
@@ -312,6 +323,23 @@ class Library:
         photo = self.resolve(photo_ref)
         return photo_details(photo, self.catalog)
 
+    def source_roots(self, photo_ids: list[int]) -> dict[int, str]:
+        """photo id -> the folder given to `add` that found it (tables show paths relative to it)."""
+        from photolib.catalog_gallery import source_roots
+
+        return source_roots(self.catalog, photo_ids)
+
+    def thumbnail_files(self, photo_ids: list[int]) -> dict[int, Path]:
+        """photo id -> its small thumbnail file, made now if missing; photos that cannot be read are left out."""
+        from photolib.catalog_gallery import hashes_by_id
+
+        found = {}
+        photos = self.catalog.get_many(photo_ids)
+        for photo_id, digest in hashes_by_id(self.catalog, photo_ids).items():
+            if self.thumbnails.ensure(digest, photos[photo_id].path):
+                found[photo_id] = self.thumbnails.path(digest)
+        return found
+
     def summary(self, photo_id: int) -> dict[str, Any] | None:
         """The `list` row of one photo, None when it is gone."""
         from photolib.views import photo_summary
@@ -460,6 +488,16 @@ class Library:
         written = write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections],
                                     self.thumbnails, hashes_by_id(self.catalog, ids))
         return str(written)
+
+    def write_imagine_html(self, file: str | os.PathLike, result: "ImagineResult") -> str:
+        """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+        from photolib.html_pages import data_url, imagine_page, write_text
+        from photolib.views import photo_summary
+
+        photo = self.resolve(result.photo_id)
+        digest = photo.data.get("hash")
+        thumbnail = data_url(self.thumbnails.path(digest)) if self.thumbnails.ensure(digest, photo.path) else None
+        return str(write_text(absolute(file), imagine_page(photo_summary(photo), thumbnail, result.as_dict())))
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
