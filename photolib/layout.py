@@ -4,3 +4,4 @@ CATALOG_NAME = "catalog.db"  # the SQLite catalog: the source of truth
 INDEX_FOLDER = "index"  # the FAISS index and its stamp, derived from the catalog
 LOCK_NAME = ".lock"  # the write lock every writer holds
 GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
+THUMBNAIL_FOLDER = "thumbnails"  # thumbnails by content hash, derived from the photos (photolib.thumbnails)

@@ -467,7 +467,9 @@ class Library:
 
         folder = absolute(folder)
         check_folder(folder)
-        photos = [photo_details(p, self.catalog) for p in self.catalog.photos_where(order="taken_at IS NULL, taken_at, id")]
+        from photolib.catalog import PhotoOrder
+
+        photos = [photo_details(p, self.catalog) for p in self.catalog.find_photos(order=PhotoOrder.TAKEN)]
         generations: dict[int, list[dict[str, Any]]] = {}
         for row in self.catalog.generations():
             generations.setdefault(row["photo_id"], []).append(row)

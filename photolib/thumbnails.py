@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from photolib.layout import THUMBNAIL_FOLDER  # noqa: F401 - re-exported: where the cache lives in a library
+
 if TYPE_CHECKING:
     from PIL import Image
 
-THUMBNAIL_FOLDER = "thumbnails"
 SMALL, LARGE = 256, 1024
 QUALITY = 80
 SUFFIX = ".jpg"
