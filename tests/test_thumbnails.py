@@ -99,3 +99,17 @@ def test_stats_reports_thumbnail_size_and_config_can_turn_them_off(tmp_path, lib
     assert stats["thumbnails"]["photos"] == 1 and stats["thumbnails"]["bytes"] > 1000
     shown = runner.invoke(app, ["-L", str(library_path), "stats"]).stdout
     assert "thumbnails" in shown and "1 photos" in shown
+
+
+def test_backup_leaves_thumbnails_out_and_a_restored_library_rebuilds_them(tmp_path, make_library):
+    pics = tmp_path / "pics"
+    make_photo(pics / "a.jpg")
+    library = make_library()
+    library.add([pics])
+    library.backup(tmp_path / "snapshot")
+    assert not (tmp_path / "snapshot" / THUMBNAIL_FOLDER).exists()
+    restored = make_library(path=tmp_path / "restored")
+    restored.restore(tmp_path / "snapshot")
+    assert _thumbs(tmp_path / "restored") == []
+    assert restored.gallery(tmp_path / "site").without_thumbnail == 0  # made again from the original
+    assert len(_thumbs(tmp_path / "restored")) == 2
