@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from photolib.errors import UsageError
-from photolib.html_pages import (PhotoSection, file_url, page, photos_page, relative_url, text, write_text)
+from urllib.parse import quote
+
+from photolib.html_pages import PhotoSection, file_url, page, photos_page, text, write_text
 
 if TYPE_CHECKING:
     from photolib.thumbnails import ThumbnailCache
@@ -109,8 +111,11 @@ class _Site:
                     file.unlink()
 
     def _thumb(self, photo: dict[str, Any], size: int, start: Path) -> str | None:
+        """The thumbnail's URL from a page in `start` (the site folder or one of its sub-folders)."""
         name = self.thumbs.get((photo["id"], size)) or self.thumbs.get((photo["id"], self.data.thumbnails.small))
-        return relative_url(self.folder / "thumbs" / name, start) if name else None
+        if not name:
+            return None
+        return ("thumbs/" if start == self.folder else "../thumbs/") + quote(name)
 
     # -- pages ------------------------------------------------------------------
 

@@ -216,10 +216,16 @@ def write_text(target: Path, document: str) -> Path:
     target = Path(os.path.abspath(target))
     if target.is_dir():
         raise UsageError(f"{target} is a folder: give --html a file name such as results.html")
+    encoded = document.encode("utf-8")
+    try:
+        if target.stat().st_size == len(encoded) and target.read_bytes() == encoded:
+            return target  # unchanged (a gallery written again): no write
+    except OSError:
+        pass
     temp = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_text(document, encoding="utf-8")
+        temp.write_bytes(encoded)
         os.replace(temp, target)
     except OSError as error:
         temp.unlink(missing_ok=True)
