@@ -483,7 +483,13 @@ class Library:
             return [(name, ids) for _id, name, ids in saved]
         if self.catalog.vector_count() == 0:
             return []
-        return [(album.name, album.photo_ids) for album in self.albums().albums]
+        from photolib.errors import PhotolibError
+
+        try:
+            return [(album.name, album.photo_ids) for album in self.albums().albums]
+        except PhotolibError as error:  # e.g. the embedder changed: the site is still written, without albums
+            self.notify(f"No albums in the gallery: {error}")
+            return []
 
     def write_html(self, file: str | os.PathLike, title: str, sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
         """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
