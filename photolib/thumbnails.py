@@ -196,3 +196,38 @@ def _rgb(image: Any) -> Any:
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
     return image.convert("RGB")
+
+
+class ThumbnailStage:
+    """The thumbnails as a stage of the enrichment pipeline (`photolib.stages`): it gets the
+    decoded upright image the runner makes once per file for every pixel stage, and writes
+    the files; the cache folder is its store, the stage state records what was done."""
+
+    needs_pixels = True
+
+    def __init__(self, cache: ThumbnailCache, name: Any) -> None:
+        self.cache = cache
+        self.name = name
+        self.model = f"jpeg-q{QUALITY}-{'-'.join(map(str, cache.sizes))}"
+        self.min_side = max(cache.sizes) * 3 // 4  # the short side of a 4:3 frame at the largest size
+
+    def process(self, work: list[Any]) -> list[Any]:
+        from photolib.stages import Outcome
+
+        outcomes = []
+        for item in work:
+            digest = item.photo.data.get("hash")
+            if not digest:
+                outcomes.append(Outcome(item.photo.id, error="no content hash yet"))
+                continue
+            try:
+                if not self.cache.has(digest):  # a copy of a photo seen before: already there
+                    self.cache.make_from_image(digest, item.image)
+            except OSError as error:
+                outcomes.append(Outcome(item.photo.id, error=f"cannot write thumbnail: {error.strerror or error}"))
+                continue
+            outcomes.append(Outcome(item.photo.id))
+        return outcomes
+
+    def store(self, catalog: Any, outcomes: list[Any]) -> None:
+        """Nothing to add to the catalog: the files are written by `process`."""
