@@ -186,12 +186,10 @@ def photos_table(photos: list[dict[str, Any]], *, roots: dict[int, str] | None =
     colours = {"ok": "green", "failed": "red", "pending": "yellow"}
     if long:
         table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
-                                                 ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"}),
-                                                 ("tags", {"overflow": "fold"})])
+                                                 ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
         for photo in photos:
             table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
-                          cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]),
-                          cell(", ".join(photo.get("tags") or [])))
+                          cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
         stdout.print(table)
         return
     rows = [(str(photo["id"]), photo["status"], (photo["taken_at"] or "")[:10], photo) for photo in photos]
