@@ -515,9 +515,11 @@ def duplicates(
                                       export=export, progress=render.RichProgress(enabled=not json_out))
     data = [g.as_dict() for g in groups]
     sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
-    if _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page) and not json_out:
-        return
-    render.print_json(data) if json_out else render.duplicates_table(data)
+    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    if json_out:
+        render.print_json(data)
+    elif not written:
+        render.duplicates_table(data)
     if export is not None and not json_out:
         render.message(f"Wrote the list of {len(groups)} groups to {export.absolute()}.", "green")
 
