@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import sqlite_utils
 
-from photolib.errors import UsageError
+from photolib.errors import PhotolibError
 from photolib.models import Description, PhotoMetadata
 
 SCHEMA_VERSION = 4
@@ -134,7 +134,12 @@ class Catalog:
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
+        from photolib import damage
+
         self.path = Path(path)
+        suspicious = damage.precheck(self.path)
+        if suspicious and (found := damage.diagnose(self.path)) is not None:
+            raise found
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
@@ -150,10 +155,10 @@ class Catalog:
             self._migrate()
         except sqlite3.DatabaseError as error:
             connection.close()
-            if "locked" in str(error) or "busy" in str(error):
-                raise
-            raise UsageError(f"{self.path} is not a photolib catalog ({error}): point --library at a photolib "
-                             "library folder, or move that file away") from None
+            raise damage.open_error(self.path, error) from None
+        except PhotolibError:
+            connection.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -162,8 +167,16 @@ class Catalog:
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        if self._schema_version() >= SCHEMA_VERSION:
+        from photolib import damage
+
+        version = self._schema_version()
+        if version > SCHEMA_VERSION:
+            raise damage.too_new(self.path, version, SCHEMA_VERSION)
+        if version == SCHEMA_VERSION:
             return
+        if version == 0 and self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name NOT IN "
+                                            "('meta', 'sqlite_sequence')").fetchone()[0]:
+            raise damage.not_a_catalog(self.path, "an SQLite database of another program")
         with self.transaction():
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             version = self._schema_version()

@@ -43,7 +43,8 @@ AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", 
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
+    "library": {"path": (str, None), "lock_timeout": (float, 10.0), "snapshot_interval": (float, 24.0),
+                "snapshot_keep": (int, 3)},
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
@@ -60,6 +61,8 @@ class Settings:
     embedding: ProviderSettings
     generation: ProviderSettings | None
     lock_timeout: float = 10.0
+    snapshot_interval: float = 24.0  # hours between automatic catalog snapshots
+    snapshot_keep: int = 3  # automatic snapshots kept; 0 takes none
     jobs: int = 16
     batch_size: int = 32
     search_limit: int = 10
@@ -101,6 +104,8 @@ def load_settings(
         embedding=providers["embedding"],
         generation=providers["generation"] if providers["generation"].provider else None,
         lock_timeout=plain["library"]["lock_timeout"],
+        snapshot_interval=plain["library"]["snapshot_interval"],
+        snapshot_keep=plain["library"]["snapshot_keep"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
         search_limit=plain["search"]["limit"],

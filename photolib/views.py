@@ -107,7 +107,14 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
         "problems": _problems(library, counts, models, index, index_error),
         "repaired": repaired,
+        "snapshots": _snapshots(library),
     }
+
+
+def _snapshots(library: "Library") -> list[dict[str, Any]]:
+    from photolib.snapshots import list_snapshots
+
+    return [snapshot.as_dict() for snapshot in list_snapshots(library.root)]
 
 
 def _provider_line(library: "Library", kind: str) -> str | None:
