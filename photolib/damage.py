@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from photolib.errors import (CatalogBusyError, CatalogDamagedError, CatalogTooNewError, NotACatalogError,
-                             PhotolibError)
+                             PhotolibError, UsageError)
 from photolib.snapshots import SNAPSHOT_FOLDER, list_snapshots
 
 MAGIC = b"SQLite format 3\x00"
@@ -91,15 +91,19 @@ def precheck(catalog: Path) -> bool:
     catalog = Path(catalog)
     try:
         size = catalog.stat().st_size
+        if size:
+            with open(catalog, "rb") as handle:
+                header = handle.read(100)
     except FileNotFoundError:
         return False
+    except PermissionError as error:
+        raise UsageError(f"{catalog} cannot be read ({error.strerror}): photolib needs read and write access to "
+                         "the library folder and its files") from None
     wal = _size(Path(str(catalog) + "-wal"))
     if size == 0:
         if in_a_library(catalog):
             raise damaged(catalog, "the file is empty (0 bytes) but this library held a catalog")
         return wal > 0
-    with open(catalog, "rb") as handle:
-        header = handle.read(100)
     if not header.startswith(MAGIC[:15]) or len(header) < 100:
         if in_a_library(catalog):
             raise damaged(catalog, "its SQLite header is overwritten" if len(header) >= 100 else "it is truncated")

@@ -125,12 +125,14 @@ def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> 
         connection = new.db.conn
         connection.execute("PRAGMA foreign_keys=OFF")
         snapshot_ids = {row[0] for row in connection.execute("SELECT id FROM photos")}
+        schema_version = new.get_meta("schema_version")
         damaged_ids: set[int] = set()
         for source in _sources(damaged_file, report):
             try:
                 damaged_ids |= _copy_rows(source, connection, report)
             finally:
                 source.close()
+        connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", [schema_version])
         _finish(connection, report)
         report.photos_from_damaged = len(damaged_ids)
         report.photos_from_snapshot_only = len((snapshot_ids - damaged_ids) & _ids(connection))
@@ -219,10 +221,10 @@ def _copy_rows(source: sqlite3.Connection, target: sqlite3.Connection, report: R
         with _transaction(target):
             if complete and table != "meta":
                 target.execute(f'DELETE FROM "{table}"')
-            marks = ", ".join("?" * (len(shared) + 1))
+            marks = ", ".join("?" * len(shared))
             names = ", ".join(f'"{c}"' for c in shared)
-            target.executemany(f'INSERT OR REPLACE INTO "{table}" (rowid, {names}) VALUES ({marks})',
-                               [(rowid, *values) for rowid, values in rows.items()])
+            # No explicit rowid: an INTEGER PRIMARY KEY carries it; other tables match rows by their own key.
+            target.executemany(f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', list(rows.values()))
         if table == "photos":
             photo_ids |= {values[shared.index("id")] for values in rows.values()} if "id" in shared else set()
     return photo_ids
@@ -244,7 +246,7 @@ def _read_table(source: sqlite3.Connection, table: str, columns: list[str],
     while low <= top or (not known and quiet < 64):
         found, failed = _read_range(source, sql, low, low + _CHUNK, rows)
         errors += failed
-        quiet = 0 if (found or failed) else quiet + 1
+        quiet = 0 if found else quiet + 1  # past the known end, 64 chunks without a row end the search
         low += _CHUNK
     try:  # rows below 1 (rare): one more range
         found, failed = _read_range(source, sql, -(2 ** 63), 1, rows)
