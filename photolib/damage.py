@@ -26,7 +26,8 @@ from typing import Iterator
 
 from photolib.errors import (CatalogBusyError, CatalogDamagedError, CatalogTooNewError, NotACatalogError,
                              PhotolibError, UsageError)
-from photolib.snapshots import SNAPSHOT_FOLDER, list_snapshots
+from photolib.layout import INDEX_FOLDER, SNAPSHOT_FOLDER
+from photolib.snapshots import list_snapshots
 
 MAGIC = b"SQLite format 3\x00"
 _CORRUPTION_WORDS = ("malformed", "not a database", "disk image", "corrupt", "database schema")
@@ -78,7 +79,7 @@ def not_a_catalog(catalog: Path, why: str) -> NotACatalogError:
 def in_a_library(catalog: Path) -> bool:
     """Whether the folder around `catalog` shows photolib used it (snapshots, an index)."""
     folder = Path(catalog).parent
-    return bool(list_snapshots(folder)) or (folder / "index" / "stamp.json").exists() \
+    return bool(list_snapshots(folder)) or (folder / INDEX_FOLDER / "stamp.json").exists() \
         or (folder / SNAPSHOT_FOLDER).is_dir()
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def doctor(library: "Library") -> dict[str, Any]:
     """`library_stats` plus `integrity` (SQLite's findings, ["ok"] when sound) and `damaged`."""
-    from photolib.library import CATALOG_NAME
+    from photolib.layout import CATALOG_NAME
     from photolib.views import library_stats
 
     catalog = library.root / CATALOG_NAME
@@ -40,7 +40,7 @@ def doctor(library: "Library") -> dict[str, Any]:
 
 
 def _damaged(library: "Library", problem: str) -> dict[str, Any]:
-    from photolib.library import CATALOG_NAME
+    from photolib.layout import CATALOG_NAME
 
     catalog = library.root / CATALOG_NAME
     library.close()

@@ -87,7 +87,7 @@ def catalog_problem(catalog: Path) -> str | None:
 
 def repair(library: "Library") -> RepairReport:
     """Salvage a damaged catalog in place (see the module docstring); a healthy one is left as it is."""
-    from photolib.library import CATALOG_NAME
+    from photolib.layout import CATALOG_NAME
 
     catalog = library.root / CATALOG_NAME
     with library.write_lock():
@@ -297,10 +297,12 @@ def _finish(connection: sqlite3.Connection, report: RepairReport) -> None:
                            "OR album_id NOT IN (SELECT id FROM albums)")
         connection.execute("UPDATE photos SET status='pending' WHERE status='ok' AND "
                            "id NOT IN (SELECT photo_id FROM embeddings)")
-        generation = max([int(row[0]) for row in connection.execute(
-            "SELECT value FROM meta WHERE key IN ('generation', 'history_from')") if str(row[0]).isdigit()] or [0])
-        for key in ("generation", "history_from"):  # the index is rebuilt: no history to catch up from
-            connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(generation + 1)])
+        revision = max([int(row[0]) for row in connection.execute(
+            "SELECT value FROM meta WHERE key IN ('revision', 'generation', 'history_from')")
+            if str(row[0]).isdigit()] or [0])
+        connection.execute("DELETE FROM meta WHERE key = 'generation'")  # a pre-rename counter read from an old file
+        for key in ("revision", "history_from"):  # the index is rebuilt: no history to catch up from
+            connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(revision + 1)])
         connection.execute("INSERT INTO photos_fts(photos_fts) VALUES ('rebuild')")
     connection.execute("REINDEX")
     report.photos = connection.execute("SELECT count(*) FROM photos").fetchone()[0]

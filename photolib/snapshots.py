@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.errors import UsageError
+from photolib.layout import ASIDE_FOLDER, SNAPSHOT_FOLDER
 
 if TYPE_CHECKING:
     from photolib.library import Library
 
-SNAPSHOT_FOLDER = "snapshots"
-ASIDE_FOLDER = "aside"
 _NAME = re.compile(r"^catalog-(\d{8}T\d{6}Z)\.db$")
 _STAMP = "%Y%m%dT%H%M%SZ"
 _PARTIAL_PREFIX = ".partial-"
@@ -225,7 +224,7 @@ def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
     and rebuilt from the restored catalog on next use.
     """
     from photolib import damage
-    from photolib.library import CATALOG_NAME
+    from photolib.layout import CATALOG_NAME
 
     snapshot = find(library.root, reference)
     verdict = damage.quick_check(snapshot.path)
