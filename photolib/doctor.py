@@ -18,13 +18,12 @@ if TYPE_CHECKING:
 
 
 def doctor(library: "Library") -> dict[str, Any]:
-    """`library_stats` plus `integrity` (SQLite's findings, ["ok"] when sound) and `damaged`."""
+    """`Library.stats` plus `integrity` (SQLite's findings, ["ok"] when sound) and `damaged`."""
     from photolib.layout import CATALOG_NAME
-    from photolib.views import library_stats
 
     catalog = library.root / CATALOG_NAME
     try:
-        result = library_stats(library)
+        result = library.stats()
         integrity = [str(row[0]) for row in library.catalog.db.execute("PRAGMA integrity_check(50)").fetchall()]
     except CatalogDamagedError as error:
         return _damaged(library, str(error))
