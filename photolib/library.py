@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.duplicates import DuplicateGroup
+    from photolib.sidecars import ExportReport
 
 
 
@@ -221,7 +223,7 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False) -> list[SearchHit]:
+               exact: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos whose description means what `query` says, best first.
 
         Photos whose caption, description or tags contain every word of the
@@ -244,8 +246,15 @@ class Library:
         semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
         exact_set = {pid for pid in exact if pid in semantic}
         ranked = sorted(semantic.items(), key=lambda item: (item[0] not in exact_set, item[1]))
-        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit]
-        return self._hits(chosen)
+        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold]
+        return self._hits(self._collapsed(chosen, collapse)[:limit])
+
+    def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
+        """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
+        from photolib.duplicates import Collapse
+        from photolib.duplicates import collapse as fold
+
+        return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
 
     def _distances_to(self, vector: Any, ids: list[int]) -> dict[int, float]:
         import numpy as np
@@ -272,7 +281,7 @@ class Library:
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
-                exact: bool = False) -> list[SearchHit]:
+                exact: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos nearest to a photo of the library (the photo itself left out)."""
         photo = self.resolve(photo_ref)
         limit = limit or self.settings.search_limit
@@ -282,9 +291,9 @@ class Library:
             raise UsageError(_not_embedded(photo))
         import numpy as np
 
-        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit + 1, exact=exact)
+        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit * 2 + 1, exact=exact)
         chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != photo.id and d <= threshold]
-        return self._hits(chosen[:limit])
+        return self._hits([hit for hit in self._collapsed(chosen, collapse) if hit[0] != photo.id][:limit])
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -301,14 +310,16 @@ class Library:
         return photo_details(photo, self.catalog)
 
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
-                    status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                    status: str | None = None, limit: int | None = None, rating: int | None = None,
+                    keyword: str | None = None) -> list[dict[str, Any]]:
         from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
         from photolib.views import photo_summary
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
         where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
-                            until=_parse_date(until, "--until", end=True), status=status)
+                            until=_parse_date(until, "--until", end=True), status=status, rating=rating,
+                            keyword=keyword)
         return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
@@ -361,7 +372,8 @@ class Library:
         return library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
-               save: bool = False, export: str | os.PathLike | None = None, copy: bool = False) -> "AlbumSet":
+               save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
+               collapse: str | None = None) -> "AlbumSet":
         """Group the library; optionally store the albums and/or export them as folders."""
         from photolib.albums import export_albums, group_library
 
@@ -374,14 +386,101 @@ class Library:
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
                 result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+                self._collapse_albums(result, collapse)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
             result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+            self._collapse_albums(result, collapse)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
+        """Copies of one photo are grouped together anyway (same vector); the album lists its best."""
+        from photolib.duplicates import Collapse, shown_instead
+
+        mode = Collapse(collapse or self.settings.collapse_duplicates)
+        for album in result.albums:
+            members = set(album.photo_ids)
+            shown_as = shown_instead(self.catalog, album.photo_ids, mode)
+            shown = {shown_as.get(pid, pid) if shown_as.get(pid, pid) in members else pid for pid in album.photo_ids}
+            album.hidden_copies = sorted(members - shown)
+            album.photo_ids = sorted(shown)
+
+    # -- the user's other tools ---------------------------------------------------
+
+    def export_xmp(self, paths: list[str | os.PathLike] | None = None, *, style: str | None = None,
+                   dry_run: bool = False) -> "ExportReport":
+        """Write photolib's tags and caption into XMP sidecars beside the photos (never into the photos)."""
+        from photolib.sidecars import export_sidecars
+
+        style = style or self.settings.xmp_sidecar
+        if style not in ("photo.jpg.xmp", "photo.xmp"):
+            raise UsageError(f"--style {style!r} is not a sidecar name style: use photo.jpg.xmp or photo.xmp")
+        from photolib.catalog import PhotoFilter
+
+        photos = self.catalog.find_photos(PhotoFilter(described=True))
+        if paths:
+            photos = _under(photos, [absolute(p) for p in paths])
+        if dry_run:
+            return export_sidecars(self.catalog, photos, style, dry_run=True)
+        with self.write_lock():
+            with self.catalog.transaction():
+                return export_sidecars(self.catalog, photos, style, dry_run=False)
+
+    def duplicates(self, *, similar: bool = False, near_bits: int | None = None,
+                   similar_distance: float | None = None, mark: bool = False,
+                   export: str | os.PathLike | None = None, progress: Progress | None = None) -> list["DuplicateGroup"]:
+        """Groups of copies, best first; photolib never deletes or moves any of them."""
+        from photolib import duplicates
+
+        near_bits = self.settings.duplicates_near_bits if near_bits is None else near_bits
+        if not 0 <= near_bits <= 32:
+            raise UsageError(f"--bits {near_bits} is out of range: give 0 (identical hashes) to 32")
+        similar_distance = self.settings.duplicates_similar_distance if similar_distance is None else similar_distance
+        if export is not None and os.path.isdir(export):
+            raise UsageError(f"{absolute(export)} is a folder: give --export a file name for the list (CSV)")
+        self._hash_missing(progress)
+        vectors = self._image_vectors() if similar else None
+        groups = duplicates.find(self.catalog, near_bits=near_bits, similar=similar, image_vectors=vectors,
+                                 similar_distance=similar_distance)
+        if mark:
+            with self.write_lock(), self.catalog.transaction():
+                self.catalog.replace_duplicate_marks(
+                    duplicates.hidden_copies(g for g in groups if g.kind != duplicates.DuplicateKind.EXACT), "near")
+        if export is not None:
+            duplicates.write_list(groups, absolute(export))
+        return groups
+
+    def _hash_missing(self, progress: Progress | None) -> None:
+        """Perceptual hashes for photos imported before photolib made them (read once, then stored)."""
+        from photolib import media
+        from photolib.errors import PhotolibError
+
+        missing = self.catalog.ids_missing_phash()
+        if not missing:
+            return
+        progress = progress or NoProgress()
+        progress.start(len(missing), "Hashing photos imported before perceptual hashes")
+        with self.write_lock():
+            for start in range(0, len(missing), 256):
+                found = {}
+                for photo_id, path in missing[start:start + 256]:
+                    try:
+                        found[photo_id] = media.read_photo(Path(path)).phash
+                    except (PhotolibError, OSError):
+                        found[photo_id] = None
+                with self.catalog.transaction():
+                    for photo_id, phash in found.items():
+                        self.catalog.store_phash(photo_id, phash or "")
+                progress.advance(len(found))
+        progress.finish()
+
+    def _image_vectors(self) -> Any:
+        raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
+                         "turn on the image model (see `photolib models list`), run `photolib add` again, then retry")
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""

@@ -145,6 +145,7 @@ def _read(path: Path) -> PhotoMetadata:
             raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
         image_format = image.format or ""
         exif = _safe_exif(image)
+        user, xmp_warning = _user_words(image)
         thumbnail = _camera_preview(image, exif, path) if image_format in JPEG_FORMATS else None
         if thumbnail is None:
             if image_format in JPEG_FORMATS:
@@ -161,10 +162,32 @@ def _read(path: Path) -> PhotoMetadata:
     metadata = PhotoMetadata(
         width=width, height=height, format=image_format, orientation=orientation,
         oriented_width=height if rotated else width, oriented_height=width if rotated else height,
-        **_exif_fields(exif),
+        user=user, xmp_warning=xmp_warning, **_exif_fields(exif),
     )
     _colour_facts(thumbnail, metadata)
+    metadata.phash = _perceptual_hash(thumbnail, orientation)
     return metadata
+
+
+def _user_words(image: Any) -> tuple[Any, str | None]:
+    """Keywords, caption, title, rating embedded by the user's other tools (XMP, IPTC)."""
+    from photolib.xmp import read_embedded
+
+    try:
+        return read_embedded(image)
+    except Exception as error:  # noqa: BLE001 - the user's words are extra: never cost the photo
+        from photolib.xmp import UserMetadata
+
+        return UserMetadata(), f"embedded metadata ignored ({type(error).__name__})"
+
+
+def _perceptual_hash(thumbnail: Any, orientation: int) -> str | None:
+    from photolib.phash import perceptual_hash
+
+    try:
+        return perceptual_hash(thumbnail, orientation)
+    except Exception:  # noqa: BLE001 - a hash is a convenience, never a failed photo
+        return None
 
 
 def _camera_preview(image: Any, exif: Any, path: Path) -> Any | None:

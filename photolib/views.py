@@ -31,7 +31,9 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
     embedding = catalog.embedding_of(photo.id)
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
+    user = catalog.user_metadata([photo.id]).get(photo.id)
     return {
+        "user": user.as_dict() if user else None,  # the user's own words (XMP/IPTC), shown first
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
         "failed_stage": data.get("failed_stage"), "taken_at": data.get("taken_at"), "camera": camera,
         "camera_make": data.get("camera_make"), "camera_model": data.get("camera_model"),
