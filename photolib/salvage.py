@@ -191,8 +191,9 @@ def _verdict(uri: str) -> str:
 def _tables(connection: sqlite3.Connection) -> dict[str, dict[str, str]]:
     """table -> {column: declared type} of the new catalog's ordinary tables (full-text tables are rebuilt)."""
     tables: dict[str, dict[str, str]] = {}
-    for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").fetchall():
-        if name.startswith(_SKIPPED_TABLES) or name.startswith("photos_fts"):
+    for name, kind in connection.execute("SELECT name, type FROM pragma_table_list WHERE schema = 'main' "
+                                         "ORDER BY name").fetchall():
+        if kind != "table" or name.startswith(_SKIPPED_TABLES):  # full-text (virtual, shadow) tables are rebuilt
             continue
         tables[name] = {row[1]: (row[2] or "").upper() for row in connection.execute(f'PRAGMA table_info("{name}")')}
     return tables
@@ -237,6 +238,8 @@ def _read_table(source: sqlite3.Connection, table: str, columns: list[str],
     sql = f'SELECT rowid, {names} FROM "{table}" WHERE rowid >= ? AND rowid < ?'
     rows: dict[int, tuple] = {}
     errors = 0
+    if _without_rowid(source, table):
+        return _read_in_order(source, f'SELECT {names} FROM "{table}"')
     try:
         top = source.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0] or 0
         known = True
@@ -254,6 +257,25 @@ def _read_table(source: sqlite3.Connection, table: str, columns: list[str],
     except OverflowError:
         pass
     return rows, errors, errors == 0
+
+
+def _without_rowid(source: sqlite3.Connection, table: str) -> bool:
+    try:
+        source.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+        return False
+    except sqlite3.OperationalError as error:
+        return "rowid" in str(error)
+
+
+def _read_in_order(source: sqlite3.Connection, sql: str) -> tuple[dict[int, tuple], int, bool]:
+    """A WITHOUT ROWID table: read in key order up to the first error (there is no rowid to skip by)."""
+    rows: dict[int, tuple] = {}
+    try:
+        for number, row in enumerate(source.execute(sql)):
+            rows[number] = tuple(row)
+    except sqlite3.DatabaseError:
+        return rows, 1, False
+    return rows, 0, True
 
 
 def _read_range(source: sqlite3.Connection, sql: str, low: int, high: int, rows: dict[int, tuple]) -> tuple[int, int]:
@@ -286,6 +308,8 @@ def _plausible(values: tuple, names: list[str], columns: dict[str, str]) -> bool
 
 
 def _max_rowid(connection: sqlite3.Connection, table: str) -> int:
+    if _without_rowid(connection, table):
+        return 0
     return connection.execute(f'SELECT coalesce(max(rowid), 0) FROM "{table}"').fetchone()[0] + 10_000
 
 
@@ -303,7 +327,9 @@ def _finish(connection: sqlite3.Connection, report: RepairReport) -> None:
         connection.execute("DELETE FROM meta WHERE key = 'generation'")  # a pre-rename counter read from an old file
         for key in ("revision", "history_from"):  # the index is rebuilt: no history to catch up from
             connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(revision + 1)])
-        connection.execute("INSERT INTO photos_fts(photos_fts) VALUES ('rebuild')")
+        for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                          "sql LIKE 'CREATE VIRTUAL TABLE%USING FTS5%'").fetchall():
+            connection.execute(f'INSERT INTO "{name}"("{name}") VALUES (\'rebuild\')')
     connection.execute("REINDEX")
     report.photos = connection.execute("SELECT count(*) FROM photos").fetchone()[0]
     report.described = connection.execute("SELECT count(*) FROM photos WHERE vision_model IS NOT NULL").fetchone()[0]
