@@ -260,7 +260,38 @@ def child_add(count: int, library_path: str) -> dict:
     return {"add_1000_s": time.perf_counter() - start}
 
 
-CHILDREN = {"build": child_build, "query": child_query, "add": child_add}
+def child_snapshot(count: int, library_path: str) -> dict:
+    """`add` of 1 000 photos: a first one to warm up (it may take the first snapshot), then one with no snapshot
+    due and one with a snapshot due (taken at its end, under the write lock)."""
+    import photolib.snapshots as snapshots
+    from photolib.config import load_settings
+    from photolib.library import Library
+
+    timings = []
+    real_take = snapshots.take
+
+    def timed_take(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_take(*args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - start)
+
+    snapshots.take = timed_take
+    library = Library(load_settings(library_path=Path(library_path)))
+    model = library.embedder.model_name
+    result = {}
+    for run, interval in (("warm", 0.0), ("not_due", 1e6), ("due", 0.0)):
+        library.settings.snapshot_interval = interval
+        start = time.perf_counter()
+        library.import_embedded(synthetic_photos(1000, 3, f"snap-{run}-{os.getpid()}"), model)
+        result[f"add_{run}_s"] = time.perf_counter() - start
+    result["snapshot_s"] = timings[-1] if timings else 0.0
+    result["catalog_mb"] = (Path(library_path) / "catalog.db").stat().st_size / 1e6
+    return result
+
+
+CHILDREN = {"build": child_build, "query": child_query, "add": child_add, "snapshot": child_snapshot}
 
 
 def run_child(step: str, count: int, library: Path) -> dict:
@@ -302,6 +333,17 @@ def case_cold_cli(library: Path, count: int) -> None:
     record(f"cold CLI search, {count:,} library", elapsed, "s", "<= 1.5 s", elapsed <= 1.5)
 
 
+# -- 6b. Automatic catalog snapshot ------------------------------------------------------
+
+def case_snapshot(library: Path, count: int) -> None:
+    """The day's first `add` also takes the snapshot: its cost as a ratio of the `add` that triggered it."""
+    result = run_child("snapshot", count, library)
+    add = result["add_not_due_s"]
+    record(f"snapshot after add 1 000, {count:,} library", result["snapshot_s"] / add, "ratio of add", "(reported)",
+           None, f"({result['snapshot_s']:.2f} s for {result['catalog_mb']:.0f} MB; add {add:.2f} s, "
+                 f"{result['add_due_s']:.2f} s with it)")
+
+
 # -- 7. Remote import with 300 ms latency --------------------------------------------------
 
 def case_remote(count: int) -> None:
@@ -323,6 +365,23 @@ def case_remote(count: int) -> None:
     record("remote import, 300 ms latency, default --jobs", count / elapsed, "photos/s", ">= 20", count / elapsed >= 20,
            f"({count} photos)")
     record("remote import: calls on immediate re-add", calls, "calls", "0", calls == 0)
+
+
+def case_clip(count: int) -> None:
+    """The local image model (ViT-B/32 architecture, random weights): throughput and cold text tower."""
+    from bench.bench_clip import build, cold_text, make_photos, throughput
+
+    folder = build()
+    figures = throughput(folder, make_photos(count, 3000, 2000), chunk=8, rounds=2)
+    raw = figures["raw_onnxruntime"]
+    ratio = figures["provider_with_draft_decode"] / raw
+    record("image model: ViT-B/32 raw onnxruntime", raw, "images/s", "(reported)", None)
+    record("image model: decode+preprocess+model / raw", ratio, "ratio", ">= 0.8", ratio >= 0.8,
+           f"({figures['provider_with_draft_decode']:.1f} images/s, 6 MP JPEGs)")
+    cold = cold_text(folder)
+    record("image model: cold text tower + first query", cold["new_query_optimized_copy_s"], "s", "(reported)", None,
+           f"(tower load {cold['new_query_tower_load_s']:.2f} s; process alone "
+           f"{cold['process_importing_photolib_s']:.2f} s; repeated query {cold['repeated_query_s']:.2f} s)")
 
 
 def main() -> None:
@@ -351,10 +410,12 @@ def main() -> None:
     keep = Path(tempfile.mkdtemp(prefix="photolib-bench-100k-"))
     case_search(100_000, keep=keep)
     case_cold_cli(keep, 100_000)
+    case_snapshot(keep, 100_000)
     subprocess.run(["rm", "-rf", str(keep)], check=False)
     if not quick:
         case_search(1_000_000)
     case_remote(60 if quick else 200)
+    case_clip(16 if quick else 48)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps({"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}, indent=2))
     print(f"wrote {out}")

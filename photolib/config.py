@@ -48,6 +48,8 @@ AT_MOST = {"near_bits": 32}  # a perceptual hash has 64 bits; unrelated photos d
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
 # library's own defaults read these).
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a second writer waits for the first
+DEFAULT_SNAPSHOT_INTERVAL = 24.0  # hours between automatic catalog snapshots
+DEFAULT_SNAPSHOT_KEEP = 3  # automatic snapshots kept; 0 takes none
 DEFAULT_JOBS = 16  # parallel model calls in `add`
 DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
@@ -58,10 +60,13 @@ DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are n
 DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 of image vectors for `duplicates --similar` (cos >= 0.875)
 DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none, exact, marked
 
+DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
+
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
-    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE)},
+    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT),
+                "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
     "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
@@ -72,7 +77,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 # String settings that take one of a few values.
-CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked")}
+CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked"),
+           ("add", "raw"): ("pair", "separate", "skip")}
 
 
 @dataclass
@@ -101,8 +107,11 @@ class Settings:
     generation: ProviderSettings | None
     imagine: ProviderSettings | None = None  # None: imagine prompts come from the [vision] provider
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
+    snapshot_keep: int = DEFAULT_SNAPSHOT_KEEP
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
+    raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
     albums_threshold: float = DEFAULT_THRESHOLD
@@ -155,8 +164,11 @@ def load_settings(
         generation=providers["generation"] if providers["generation"].provider else None,
         imagine=_imagine_section(data.get("imagine", {}), path, env, providers["vision"]),
         lock_timeout=plain["library"]["lock_timeout"],
+        snapshot_interval=plain["library"]["snapshot_interval"],
+        snapshot_keep=plain["library"]["snapshot_keep"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
+        raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],

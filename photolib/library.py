@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
     from photolib.thumbnails import ThumbnailCache
@@ -64,6 +65,7 @@ class Library:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
+        self._lock_depth = 0
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -122,9 +124,14 @@ class Library:
                 raise LibraryLockedError(
                     f"another photolib process is writing to {self.root}; wait for it to finish and try again"
                 ) from None
+        self._lock_depth += 1
+        changes_before = self._catalog.db.conn.total_changes if self._catalog is not None else 0
         try:
             yield
+            if self._lock_depth == 1:
+                self._snapshot_if_changed(changes_before)
         finally:
+            self._lock_depth -= 1
             lock.release()
 
     @property
@@ -133,6 +140,14 @@ class Library:
         from photolib.thumbnails import THUMBNAIL_FOLDER, ThumbnailCache
 
         return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
+
+    def _snapshot_if_changed(self, changes_before: int) -> None:
+        """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
+        from photolib.snapshots import maybe_take
+
+        if self._catalog is not None and self._catalog.db.conn.total_changes > changes_before:
+            maybe_take(self._catalog.db.conn, self.root, self.settings.snapshot_interval,
+                       self.settings.snapshot_keep, self.notify)
 
     # -- index ------------------------------------------------------------------
 
@@ -209,16 +224,18 @@ class Library:
         plan_counts_for_dry_run(catalog, self.vision, plan, report, pending)
         return report
 
-    @staticmethod
-    def _scan(roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
-        from photolib.scan import plan_scan
+    def _scan(self, roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
+        from photolib.pairs import PhotoFiles
+        from photolib.scan import RawMode, plan_scan
 
         scanning = progress or NoProgress()
         scanning.start(None, "Scanning")
+        raw = RawMode(self.settings.raw_files)
         if catalog is None:
-            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance)
+            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance, raw=raw)
         else:
-            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance)
+            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance, raw=raw,
+                             companions_known=PhotoFiles(catalog.db).states())
         scanning.finish()
         return plan
 
@@ -364,8 +381,14 @@ class Library:
     def prune(self) -> list[dict[str, Any]]:
         """Forget photos whose files no longer exist (checked under the write lock, so a move
         that a concurrent `add` has just recorded is not mistaken for a deletion)."""
+        from photolib.pairs import PhotoFiles
+
         with self.write_lock():
             gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
+            seconds = PhotoFiles(self.catalog.db).of_photos([pid for pid, _ in gone])
+            # a pair whose JPEG is gone but whose RAW is there is kept: the next `add` shows it by its RAW
+            gone = [(pid, path) for pid, path in gone
+                    if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
             from photolib.catalog_gallery import hashes_in_use
 
@@ -540,6 +563,24 @@ class Library:
                 return restore(source, self.root)
             finally:
                 self.close()
+
+    def doctor(self) -> dict[str, Any]:
+        """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.doctor`)."""
+        from photolib.doctor import doctor
+
+        return doctor(self)
+
+    def repair(self) -> "RepairReport":
+        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.salvage`)."""
+        from photolib.salvage import repair
+
+        return repair(self)
+
+    def restore_snapshot(self, reference: str) -> dict[str, Any]:
+        """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
+        from photolib.snapshots import restore_snapshot
+
+        return restore_snapshot(self, reference)
 
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""

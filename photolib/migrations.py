@@ -107,10 +107,17 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     create_user_metadata_tables(db)
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pairs`."""
+    from photolib.pairs import create_table
+
+    create_table(db)
+
+
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6,
+    6: _migration_6, 7: _migration_7,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -222,6 +222,8 @@ def photo_panel(photo: dict[str, Any], preview: Any = None) -> None:
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    for second in (photo.get("files") or [])[1:]:
+        table.add_row(f"{second['role']} file", cell(second["path"]))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
@@ -253,6 +255,7 @@ def add_summary(report: Any) -> None:
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
+        not_imported(report.not_imported())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -267,6 +270,9 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.paired:
+        stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
+    not_imported(report.not_imported())
     if report.sidecars_changed:
         message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
     for path, reason in report.warnings:
@@ -275,6 +281,41 @@ def add_summary(report: Any) -> None:
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+NOT_IMPORTED_LABELS = (
+    ("unsupported", "unsupported type"), ("not_photos", "not photos (videos)"),
+    ("sidecars", "sidecar files (.xmp, .aae)"), ("raw_skipped", 'RAW, skipped ([add] raw = "skip")'),
+    ("needs_package", "needs a package"), ("hidden", "hidden"), ("too_large", "too large"),
+    ("unreadable", "unreadable"),
+)
+
+
+def not_imported(counts: dict[str, Any]) -> None:
+    """One line per reason a file was not imported, with the extensions seen: nothing skipped in silence."""
+    if not counts.get("count"):
+        return
+    table = _table(f"Not imported: {counts['count']} files", [("why", {"style": "bold"}), ("files", {"justify": "right"}),
+                                                              ("", {"overflow": "fold"})])
+    for key, label in NOT_IMPORTED_LABELS:
+        kind = counts.get(key) or {}
+        if not kind.get("count"):
+            continue
+        detail = ", ".join(f"{ext} x{n}" for ext, n in (kind.get("extensions") or {}).items())
+        if key == "hidden":
+            detail = ", ".join(part for part in (_plural(kind["files"], "file"),
+                                                  _plural(kind["folders"], "folder") + " (not entered)"
+                                                  if kind["folders"] else "") if part and part != "0 files")
+        elif key == "needs_package":
+            detail += "; install " + " and ".join(kind["install"])
+        elif key in ("too_large", "unreadable"):
+            detail = "listed under Failed files"
+        table.add_row(label, str(kind["count"]), cell(detail))
+    stdout.print(table)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:
@@ -338,6 +379,7 @@ def stats_panel(stats: dict[str, Any]) -> None:
         ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
                   + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
+        ("snapshots", _snapshot_lines(stats.get("snapshots", []))),
     ]:
         table.add_row(name, cell(value))
     if "thumbnails" in stats:
@@ -352,6 +394,57 @@ def stats_panel(stats: dict[str, Any]) -> None:
 
 def _megabytes(count: int) -> str:
     return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
+
+def _snapshot_lines(snapshots: list[dict[str, Any]]) -> str:
+    if not snapshots:
+        return "(none yet)"
+    return "\n".join(f"{s['taken_at'].replace('T', ' ').replace('+00:00', ' UTC')}  {s['photos']} photos  "
+                     f"{s['size'] / 1e6:.1f} MB  {s['name']}" for s in snapshots)
+
+
+def doctor_panel(result: dict[str, Any]) -> None:
+    """`stats` for a sound catalog, plus the integrity verdict; for a damaged one, what was found and what helps."""
+    if not result["damaged"]:
+        stats_panel(result)
+        message("Catalog integrity check: ok.", "green")
+        return
+    if "photos" in result:
+        stats_panel(result)
+    else:
+        for problem in result["problems"]:
+            message(f"! {problem}", "yellow")
+    findings = [line for line in result["integrity"] if line != "ok"]
+    message(f"integrity_check of {result.get('catalog') or result['library']}: "
+            + ("; ".join(findings[:3]) + (f" (and {len(findings) - 3} more)" if len(findings) > 3 else "")), "red")
+    message("snapshots: " + (_snapshot_lines(result["snapshots"]).replace("\n", "; ")), "yellow")
+
+
+def repair_summary(report: dict[str, Any]) -> None:
+    if not report["needed"]:
+        message("The catalog opens and passes SQLite's check: nothing to repair.", "green")
+        return
+    message(f"The damaged catalog is kept at {report['kept_aside']}.")
+    base = (f"the snapshot of {report['snapshot_taken_at']}" if report["snapshot"] else "no snapshot (none usable)")
+    if report["wal_left_out"]:
+        message("Its -wal file did not belong with it (from another copy of the library?) and was left out.", "yellow")
+    if report["nothing_recovered"]:
+        message("Nothing could be recovered: the new catalog is empty.", "red")
+        roots = report["source_roots"]
+        message("Run `photolib add` on your photo folders again"
+                + (": " + ", ".join(roots) if roots else "") + ".", "yellow")
+        return
+    message(f"Recovered {report['photos']} photos: {report['photos_from_damaged']} read from the damaged catalog, "
+            f"{report['photos_from_snapshot_only']} only from {base}; {report['described']} described.", "green")
+    if report["albums"]:
+        message(f"Saved albums: {', '.join(report['albums'])}.", "green")
+    lost = {table: count for table, count in report["unreadable"].items() if count}
+    if lost:
+        message("Unreadable places (rows lost unless the snapshot had them): "
+                + ", ".join(f"{table} {count}" for table, count in sorted(lost.items())) + ".", "yellow")
+    if report["to_describe"] or report["to_embed"]:
+        roots = report["source_roots"]
+        message(f"{report['to_describe']} photos must be described again and {report['to_embed']} embedded again: "
+                "run `photolib add` on " + (", ".join(roots) if roots else "their folders") + ".", "yellow")
 
 
 class RichProgress:
@@ -409,3 +502,18 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
     stdout.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    table = _table("Image models (immich-app on Hugging Face)", [
+        ("", {"no_wrap": True}), ("name", {"overflow": "fold", "min_width": 14}), ("family", {"no_wrap": True}),
+        ("dim", {"justify": "right", "no_wrap": True}), ("download", {"justify": "right", "no_wrap": True}),
+        ("installed", {"overflow": "fold", "min_width": 9}), ("note", {"overflow": "fold", "min_width": 8})])
+    for row in rows:
+        where = row["path"] if row["installed"] else "no"
+        table.add_row(cell("*" if row["configured"] else ""), cell(row["name"], "cyan"), cell(row["family"]),
+                      cell(row["dimension"] or ""), cell(row["download"]),
+                      cell(where, "green" if row["installed"] else "dim"),
+                      cell(", ".join(part for part in (row["note"], "multilingual" if row["multilingual"] else "") if part)))
+    stdout.print(table)
+    message("* = [image] model. Download one with `photolib models pull NAME`; nothing is downloaded otherwise.")

@@ -50,7 +50,16 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"],
                          "prompt": g["prompt"], "seed": g["seed"]}
                         for g in catalog.generations(photo.id)],
+        "files": _files(photo, catalog),
     }
+
+
+def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
+    """Every file of the photo: the one shown first, then second files (the RAW of a RAW+JPEG pair)."""
+    from photolib.pairs import PhotoFiles
+
+    shown = {"path": photo.path, "role": "shown", "size": photo.data.get("size"), "hash": photo.data.get("hash")}
+    return [shown, *PhotoFiles(catalog.db).of_photos([photo.id]).get(photo.id, [])]
 
 
 def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings", providers: "Providers",
@@ -87,7 +96,14 @@ def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings",
         "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
         "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
+        "snapshots": _snapshots(root),
     }
+
+
+def _snapshots(root: Path) -> list[dict[str, Any]]:
+    from photolib.snapshots import list_snapshots
+
+    return [snapshot.as_dict() for snapshot in list_snapshots(root)]
 
 
 def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
