@@ -395,6 +395,7 @@ def stats_panel(stats: dict[str, Any]) -> None:
 def _megabytes(count: int) -> str:
     return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
 
+
 def _snapshot_lines(snapshots: list[dict[str, Any]]) -> str:
     if not snapshots:
         return "(none yet)"
