@@ -5,3 +5,6 @@ INDEX_FOLDER = "index"  # one FAISS index per vector space (index/<space>/), der
 CACHE_FOLDER = "cache"  # what can be recomputed (e.g. the image model's label vectors)
 LOCK_NAME = ".lock"  # the write lock every writer holds
 GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
+THUMBNAIL_FOLDER = "thumbnails"  # thumbnails by content hash, derived from the photos (photolib.thumbnails)
+SNAPSHOT_FOLDER = "snapshots"  # automatic copies of the catalog, rotated (see `snapshots`)
+ASIDE_FOLDER = "aside"  # catalogs replaced by a repair or a snapshot restore, never deleted

@@ -28,13 +28,16 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.gallery import GalleryReport
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
     from photolib.stages import Stage as PipelineStage
     from photolib.stages import StageReport
+    from photolib.thumbnails import ThumbnailCache
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
 
@@ -74,6 +77,7 @@ class Library:
         self._stage_factories = stage_factories  # None: photolib.stages.STAGE_FACTORIES
         self._catalog: Catalog | None = None
         self._keepers: dict[Space, IndexKeeper] = {}
+        self._lock_depth = 0
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -123,6 +127,11 @@ class Library:
         return build_stages(context, factories)
 
     @property
+    def imagine_vision(self) -> "Vision":
+        """The vision provider that writes imagine prompts: [imagine] when configured, else [vision]."""
+        return self.providers.imagine_vision
+
+    @property
     def generator(self) -> "Generator":
         return self.providers.generator
 
@@ -149,10 +158,30 @@ class Library:
                 raise LibraryLockedError(
                     f"another photolib process is writing to {self.root}; wait for it to finish and try again"
                 ) from None
+        self._lock_depth += 1
+        changes_before = self._catalog.db.conn.total_changes if self._catalog is not None else 0
         try:
             yield
+            if self._lock_depth == 1:
+                self._snapshot_if_changed(changes_before)
         finally:
+            self._lock_depth -= 1
             lock.release()
+
+    @property
+    def thumbnails(self) -> "ThumbnailCache":
+        """The library's thumbnail cache (see `photolib.thumbnails`)."""
+        from photolib.thumbnails import THUMBNAIL_FOLDER, ThumbnailCache
+
+        return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
+
+    def _snapshot_if_changed(self, changes_before: int) -> None:
+        """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
+        from photolib.snapshots import maybe_take
+
+        if self._catalog is not None and self._catalog.db.conn.total_changes > changes_before:
+            maybe_take(self._catalog.db.conn, self.root, self.settings.snapshot_interval,
+                       self.settings.snapshot_keep, self.notify)
 
     # -- index ------------------------------------------------------------------
 
@@ -245,7 +274,8 @@ class Library:
             report.retried = len([p for p in todo if p.id in before])
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint())
+                                progress=progress, on_commit=self.keeper.checkpoint(),
+                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
             try:
                 importer.run(todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
@@ -481,6 +511,30 @@ class Library:
         photo = self.resolve(photo_ref)
         return photo_details(photo, self.catalog)
 
+    def source_roots(self, photo_ids: list[int]) -> dict[int, str]:
+        """photo id -> the folder given to `add` that found it (tables show paths relative to it)."""
+        from photolib.catalog_gallery import source_roots
+
+        return source_roots(self.catalog, photo_ids)
+
+    def thumbnail_files(self, photo_ids: list[int]) -> dict[int, Path]:
+        """photo id -> its small thumbnail file, made now if missing; photos that cannot be read are left out."""
+        from photolib.catalog_gallery import hashes_by_id
+
+        found = {}
+        photos = self.catalog.get_many(photo_ids)
+        for photo_id, digest in hashes_by_id(self.catalog, photo_ids).items():
+            if self.thumbnails.ensure(digest, photos[photo_id].path):
+                found[photo_id] = self.thumbnails.path(digest)
+        return found
+
+    def summary(self, photo_id: int) -> dict[str, Any] | None:
+        """The `list` row of one photo, None when it is gone."""
+        from photolib.views import photo_summary
+
+        photo = self.catalog.get(photo_id)
+        return photo_summary(photo) if photo else None
+
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
                     status: str | None = None, limit: int | None = None, rating: int | None = None,
                     keyword: str | None = None) -> list[dict[str, Any]]:
@@ -521,6 +575,9 @@ class Library:
             gone = [(pid, path) for pid, path in gone
                     if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
+            from photolib.catalog_gallery import hashes_in_use
+
+            self.thumbnails.drop_unused(hashes_in_use(self.catalog))
         return [{"id": pid, "path": path} for pid, path in gone]
 
     def _forget(self, ids: list[int]) -> None:
@@ -530,9 +587,13 @@ class Library:
     def _forget_locked(self, ids: list[int]) -> None:
         if not ids:
             return
+        from photolib.catalog_gallery import hashes_in_use, hashes_of
+
+        hashes = hashes_of(self.catalog, ids)
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
         self.sync_indexes()
+        self.thumbnails.drop(hashes - hashes_in_use(self.catalog, list(hashes)))
 
     def reindex(self, *, reembed: bool = False, space: str | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:
@@ -582,7 +643,7 @@ class Library:
         result["stages"] = stage_counts(self.catalog, self.stages(), self.settings, self.providers)
         result["problems"] += problems + stage_problems(result["stages"])
         result["repaired"] += repaired
-        return result
+        return result | {"thumbnails": self.thumbnails.usage().as_dict()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -722,6 +783,24 @@ class Library:
             finally:
                 self.close()
 
+    def doctor(self) -> dict[str, Any]:
+        """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.doctor`)."""
+        from photolib.doctor import doctor
+
+        return doctor(self)
+
+    def repair(self) -> "RepairReport":
+        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.salvage`)."""
+        from photolib.salvage import repair
+
+        return repair(self)
+
+    def restore_snapshot(self, reference: str) -> dict[str, Any]:
+        """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
+        from photolib.snapshots import restore_snapshot
+
+        return restore_snapshot(self, reference)
+
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
         from photolib.bulk import import_embedded
@@ -740,6 +819,57 @@ class Library:
         options = self.settings.generation.options if self.settings.generation else {}
         return imagine(photo, request, catalog=self.catalog, providers=self.providers, options=options,
                        folder=request.out or self.root / GENERATED_FOLDER)
+
+    def gallery(self, folder: str | os.PathLike, *, title: str = "Photos") -> "GalleryReport":
+        """Write the whole library as a static web site in `folder` (see `photolib.gallery`)."""
+        from photolib.gallery import GalleryInput, check_folder, write_gallery
+        from photolib.views import photo_details
+
+        folder = absolute(folder)
+        check_folder(folder)
+        from photolib.catalog import PhotoOrder
+
+        photos = [photo_details(p, self.catalog) for p in self.catalog.find_photos(order=PhotoOrder.TAKEN)]
+        generations: dict[int, list[dict[str, Any]]] = {}
+        for row in self.catalog.generations():
+            generations.setdefault(row["photo_id"], []).append(row)
+        data = GalleryInput(photos, self._gallery_albums(), self.thumbnails, title=title, generations=generations)
+        return write_gallery(folder, data)
+
+    def _gallery_albums(self) -> list[tuple[str, list[int]]]:
+        """Saved albums; else the albums `photolib albums` would show now (none before anything is embedded)."""
+        saved = self.catalog.saved_albums()
+        if saved:
+            return [(name, ids) for _id, name, ids in saved]
+        if self.catalog.vector_count() == 0:
+            return []
+        from photolib.errors import PhotolibError
+
+        try:
+            return [(album.name, album.photo_ids) for album in self.albums().albums]
+        except PhotolibError as error:  # e.g. the embedder changed: the site is still written, without albums
+            self.notify(f"No albums in the gallery: {error}")
+            return []
+
+    def write_html(self, file: str | os.PathLike, title: str, sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
+        """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+        from photolib.catalog_gallery import hashes_by_id
+        from photolib.html_pages import PhotoSection, write_photos_page
+
+        ids = [row["id"] for _title, rows in sections for row in rows]
+        written = write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections],
+                                    self.thumbnails, hashes_by_id(self.catalog, ids))
+        return str(written)
+
+    def write_imagine_html(self, file: str | os.PathLike, result: "ImagineResult") -> str:
+        """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+        from photolib.html_pages import data_url, imagine_page, write_text
+        from photolib.views import photo_summary
+
+        photo = self.resolve(result.photo_id)
+        digest = photo.data.get("hash")
+        thumbnail = data_url(self.thumbnails.path(digest)) if self.thumbnails.ensure(digest, photo.path) else None
+        return str(write_text(absolute(file), imagine_page(photo_summary(photo), thumbnail, result.as_dict())))
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()

@@ -52,7 +52,8 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "stages": StageStates(catalog).of_photo(photo.id),
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
-        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
+        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"],
+                         "prompt": g["prompt"], "seed": g["seed"]}
                         for g in catalog.generations(photo.id)],
         "files": _files(photo, catalog),
     }
@@ -109,6 +110,7 @@ def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings",
         "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
         "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
+        "snapshots": _snapshots(root),
     }
 
 
@@ -187,6 +189,10 @@ def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{row['failed']} photos failed in the {row['stage']} stage: `photolib enrich "
                             "--retry-failed` retries them")
     return problems
+def _snapshots(root: Path) -> list[dict[str, Any]]:
+    from photolib.snapshots import list_snapshots
+
+    return [snapshot.as_dict() for snapshot in list_snapshots(root)]
 
 
 def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
