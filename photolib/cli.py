@@ -84,6 +84,9 @@ app = typer.Typer(
 )
 albums_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
 app.add_typer(albums_app, name="albums")
+people_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
+                         help="People found in photos (faces, grouped offline); name, merge, show or forget them.")
+app.add_typer(people_app, name="people")
 
 
 def _render() -> Any:
@@ -154,10 +157,12 @@ def search(
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
 ) -> None:
-    """Semantic search over descriptions; exact word matches come first."""
-    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact)]
+    """Semantic search over descriptions; exact word matches (also words read in photos) come first."""
+    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
+                                                      person=person)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
 
 
@@ -178,7 +183,7 @@ def similar(
 
 @app.command()
 def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON) -> None:
-    """Everything known about one photo: EXIF, place, description, status, models."""
+    """Everything known about one photo: EXIF, place, description, text in it, faces, status, models."""
     details = _library(ctx).show(photo)
     _render().print_json(details) if json_out else _render().photo_panel(details)
 
@@ -191,10 +196,13 @@ def list_command(
     until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
     status: Optional[str] = typer.Option(None, "--status", help="ok, failed or pending."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
+    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
 ) -> None:
     """List photos, oldest first, with filters."""
-    photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit)
+    photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
+                                       has_text=has_text, person=person)
     _render().print_json(photos) if json_out else _render().photos_table(photos)
 
 
@@ -330,6 +338,64 @@ def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album
     """The photos of one saved album."""
     name, photos = _library(ctx).saved_album(album)
     _render().print_json({"name": name, "photos": photos}) if json_out else _render().photos_table(photos)
+
+
+@people_app.callback(invoke_without_command=True)
+def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = [person.as_dict() for person in _library(ctx).people()]
+    _render().print_json(found) if json_out else _render().people_table(found)
+
+
+@people_app.command("name")
+def people_name(ctx: typer.Context, person: str = typer.Argument(..., help="Person number (or current name)."),
+                name: str = typer.Argument(..., help="The name to give."), json_out: bool = JSON) -> None:
+    """Name a person; the name stays through later imports and regrouping."""
+    named = _library(ctx).name_person(person, name).as_dict()
+    _render().print_json(named) if json_out else _render().message(f"Person {named['id']} is now {named['name']}.", "green")
+
+
+@people_app.command("merge")
+def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Person that stays (number or name)."),
+                 other: str = typer.Argument(..., help="Person whose faces join the first."),
+                 json_out: bool = JSON) -> None:
+    """Merge two people who are one: the second's faces join the first."""
+    merged = _library(ctx).merge_people(keep, other).as_dict()
+    _render().print_json(merged) if json_out else _render().message(
+        f"Merged: {merged['label']} now has {merged['faces']} faces in {merged['photos']} photos.", "green")
+
+
+@people_app.command("show")
+def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                json_out: bool = JSON) -> None:
+    """One person's faces and the photos they are in."""
+    found = _library(ctx).person(person)
+    if json_out:
+        _render().print_json(found)
+    else:
+        _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
+        _render().photos_table(found["photo_list"])
+
+
+@people_app.command("forget")
+def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                  json_out: bool = JSON) -> None:
+    """Drop a person and their faces from the catalog; photos and files stay."""
+    result = _library(ctx).forget_person(person)
+    _render().print_json(result) if json_out else _render().message(
+        f"Forgot person {result['id']} and {result['faces_dropped']} faces; photos untouched.", "green")
+
+
+@people_app.command("recluster")
+def people_recluster(ctx: typer.Context,
+                     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
+                                                               help="Largest face distance within a person (default 0.6)."),
+                     json_out: bool = JSON) -> None:
+    """Group the faces of unnamed people again (named people keep their faces and names)."""
+    found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]
+    _render().print_json(found) if json_out else _render().people_table(found)
 
 
 def main() -> None:

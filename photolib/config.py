@@ -47,7 +47,10 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+    "ocr": {"enabled": (bool, True), "min_confidence": (float, 0.8)},
+    "faces": {"enabled": (bool, True), "threshold": (float, 0.6), "min_score": (float, 0.3)},
 }
+AT_MOST_ONE = {"min_confidence"}  # a probability
 
 
 @dataclass
@@ -66,6 +69,11 @@ class Settings:
     search_threshold: float = 1.5
     albums_threshold: float = 1.5
     albums_min_size: int = 2
+    ocr_enabled: bool = True
+    ocr_min_confidence: float = 0.8
+    faces_enabled: bool = True
+    faces_threshold: float = 0.6
+    faces_min_score: float = 0.3
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -107,6 +115,11 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        ocr_enabled=plain["ocr"]["enabled"],
+        ocr_min_confidence=plain["ocr"]["min_confidence"],
+        faces_enabled=plain["faces"]["enabled"],
+        faces_threshold=plain["faces"]["threshold"],
+        faces_min_score=plain["faces"]["min_score"],
         sources={"library": library_source, "config": str(path)},
     )
 
@@ -215,6 +228,8 @@ def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
         lowest = 1 if key in AT_LEAST_ONE else 0
         if value < lowest:
             raise ConfigError(f"{origin} = {raw!r} must be at least {lowest}")
+        if key in AT_MOST_ONE and value > 1:
+            raise ConfigError(f"{origin} = {raw!r} must be at most 1")
     return value
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision
+from photolib.models import Description, PhotoForVision, with_photo_text
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
+    stages: dict = field(default_factory=dict)  # enrichment stage name -> what it did (`enrich.StageReport`)
 
     def as_dict(self) -> dict:
         data = {
@@ -56,6 +57,8 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
         }
+        if self.stages:
+            data["stages"] = self.stages
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
         return data
@@ -116,11 +119,13 @@ class Importer:
     It writes only to the catalog; the index catches up from the catalog
     afterwards (`Library.index`), and `on_commit` is called after each batch.
     `stored` is the (model, dimension) of the vectors already in the library.
+    `photo_texts` gives the words already found in photos (OCR), embedded after the description.
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
                  stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
-                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
+                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
+                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None) -> None:
         self.catalog = catalog
         self.vision = vision
         self.embedder = embedder
@@ -129,6 +134,7 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
+        self.photo_texts = photo_texts  # words found in photos (OCR), embedded with the description
         self.embedded_count = 0
         self._stop = threading.Event()
 
@@ -234,6 +240,9 @@ class Importer:
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
         texts = {item.photo.id: item.description.embedding_text() for item in described}
+        if self.photo_texts is not None and texts:
+            words = self.photo_texts(list(texts))
+            texts = {pid: with_photo_text(text, words.get(pid)) for pid, text in texts.items()}
         existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
         todo = [item for item in described
                 if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.catalog_faces import FaceStore, Person
+    from photolib.catalog_text import TextStore
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
@@ -151,6 +153,20 @@ class Library:
                                        lambda: self.embedder.model_name, self.notify)
         return self._keeper
 
+    @property
+    def text_store(self) -> "TextStore":
+        """Text found in photos (OCR): see `photolib.catalog_text`."""
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog)
+
+    @property
+    def face_store(self) -> "FaceStore":
+        """Faces and people: see `photolib.catalog_faces`."""
+        from photolib.catalog_faces import FaceStore
+
+        return FaceStore(self.catalog)
+
     def _check_embedder_matches(self) -> tuple[str, int] | None:
         stored = self.keeper.stored_model()
         if stored and stored[0] != self.embedder.model_name:
@@ -189,15 +205,54 @@ class Library:
             report.retried = len([p for p in todo if p.id in before])
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint())
+                                progress=progress, on_commit=self.keeper.checkpoint(),
+                                photo_texts=self._photo_texts())
             try:
                 importer.run(todo, report)
+                self._enrich(roots, report, progress)
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
                 self.keeper.sync_and_save()
         return report
+
+    def _photo_texts(self) -> "Any":
+        """Where the words found in photos come from for embedding: only a local embedder sees them
+        (a remote one gets descriptions, not what OCR read on receipts and letters)."""
+        if self.settings.embedding.provider != "local":
+            return None
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog).texts_for
+
+    def _enrich(self, roots: list[Path], report: AddReport, progress: Progress | None) -> None:
+        """The OCR and face stages over their backlogs under `roots` (see `photolib.enrich`)."""
+        from photolib import enrich
+
+        if self.settings.ocr_enabled:
+            from photolib import ocr
+            from photolib.catalog_text import TextStore
+
+            todo = _under_paths(TextStore(self.catalog).photos_needing_ocr(ocr.model_name()), roots)
+            embed, checkpoint = self._photo_texts() is not None, self.keeper.checkpoint()
+
+            def reembed(photo_ids: list[int]) -> None:
+                if embed:
+                    enrich.embed_with_text(self.catalog, self.embedder, photo_ids)
+                checkpoint()
+
+            stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
+                                   progress=progress, on_commit=reembed)
+            report.stages["ocr"] = stage.as_dict()
+        if self.settings.faces_enabled:
+            from photolib import faces
+            from photolib.catalog_faces import FaceStore
+
+            todo = _under_paths(FaceStore(self.catalog).photos_needing_faces(faces.DETECTOR), roots)
+            stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
+                                     threshold=self.settings.faces_threshold, progress=progress)
+            report.stages["faces"] = stage.as_dict()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
@@ -223,12 +278,17 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False) -> list[SearchHit]:
+               exact: bool = False, person: str | None = None) -> list[SearchHit]:
         """Photos whose description means what `query` says, best first.
 
-        Photos whose caption, description or tags contain every word of the
-        query come first (exact words beat near meanings), then the others.
+        Photos whose caption, description or tags, or whose text read by OCR,
+        contain every word of the query come first (exact words beat near
+        meanings), then the others. With `person` (a number or name from
+        `people`), only photos of that person are ranked.
         """
+        if person is not None:
+            return self._search_among(query, self.face_store.photo_ids_of_person(self.face_store.person(person).id),
+                                      limit=limit, threshold=threshold)
         if not query.strip():
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
         limit = limit or self.settings.search_limit
@@ -242,12 +302,30 @@ class Library:
         self._check_query_dimension(vector, index)
         distances, ids = index.search(vector, max(limit * 4, 50), exact=exact)
         semantic = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
-        exact = self.catalog.fts_match(query, limit)
+        exact = _merged(self.catalog.fts_match(query, limit), self.text_store.photo_ids_matching(query, limit))
         semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
         exact_set = {pid for pid in exact if pid in semantic}
         ranked = sorted(semantic.items(), key=lambda item: (item[0] not in exact_set, item[1]))
         chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit]
         return self._hits(chosen)
+
+    def _search_among(self, query: str, photo_ids: list[int], *, limit: int | None,
+                      threshold: float | None) -> list[SearchHit]:
+        """`search` within a known set of photos: every one of them is compared, none is missed."""
+        if not query.strip():
+            raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
+        limit = limit or self.settings.search_limit
+        threshold = self.settings.search_threshold if threshold is None else threshold
+        if not photo_ids or self._check_embedder_matches() is None:
+            return []
+        vector = self.embedder.embed_query(query)
+        distances = self._distances_to(vector, photo_ids)
+        wanted = set(photo_ids)
+        exact_set = {pid for pid in _merged(self.catalog.fts_match(query, 10_000),
+                                            self.text_store.photo_ids_matching(query))
+                     if pid in wanted and pid in distances}
+        ranked = sorted(distances.items(), key=lambda item: (item[0] not in exact_set, item[1], item[0]))
+        return self._hits([(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit])
 
     def _distances_to(self, vector: Any, ids: list[int]) -> dict[int, float]:
         import numpy as np
@@ -300,14 +378,26 @@ class Library:
         from photolib.views import photo_details
 
         photo = self.resolve(photo_ref)
-        return photo_details(photo, self.catalog)
+        details = photo_details(photo, self.catalog)
+        text = self.text_store.text_of(photo.id)
+        details["text"] = text["text"] if text else None
+        details["text_boxes"] = text["boxes"] if text else []
+        details["faces"] = self.face_store.faces_of_photo(photo.id)
+        return details
 
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
-                    status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                    status: str | None = None, limit: int | None = None, has_text: bool = False,
+                    person: str | None = None) -> list[dict[str, Any]]:
+        from photolib.catalog_text import HAS_TEXT
         from photolib.views import list_filters, photo_summary
 
         where, params = list_filters(tag=tag, since=_parse_date(since, "--since"),
                                      until=_parse_date(until, "--until", end=True), status=status)
+        if has_text:
+            where += f" AND {HAS_TEXT}"
+        if person is not None:
+            where += " AND photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"
+            params = [*params, self.face_store.person(person).id]
         return [photo_summary(p) for p in self.catalog.photos_where(where, params, limit=limit, order="taken_at IS NULL, taken_at, id")]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
@@ -347,7 +437,8 @@ class Library:
         from photolib.reembed import reembed_all
 
         with self.write_lock():
-            embedded = reembed_all(self.catalog, self.embedder, progress) if reembed else 0
+            texts = self.text_store.texts_for(self.text_store.photo_ids_with_text()) if self._photo_texts() else None
+            embedded = reembed_all(self.catalog, self.embedder, progress, texts) if reembed else 0
             index = self.keeper.rebuild()
             self.keeper.save()
         return {"vectors": index.count, "model": index.model, "dimension": index.dimension, "reembedded": embedded}
@@ -379,6 +470,58 @@ class Library:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    # -- people -------------------------------------------------------------------
+
+    def people(self) -> list["Person"]:
+        """Everyone whose face was found, most faces first (unnamed people have a number)."""
+        return self.face_store.people()
+
+    def person(self, ref: str | int) -> dict[str, Any]:
+        """One person: counts, and their faces with the photos they are in."""
+        from photolib.views import photo_summary
+
+        person = self.face_store.person(ref)
+        faces = self.face_store.faces_of_person(person.id)
+        photos = self.catalog.get_many(self.face_store.photo_ids_of_person(person.id))
+        return {**person.as_dict(), "faces_found": faces,
+                "photo_list": [photo_summary(photos[pid]) for pid in sorted(photos)]}
+
+    def name_person(self, ref: str | int, name: str) -> "Person":
+        name = " ".join(name.split())
+        if not name or name.isdigit():
+            raise UsageError(f"{name!r} cannot be a name: give a name with letters, e.g. people name 3 \"Anna\"")
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            self.face_store.name(person.id, name)
+            return self.face_store.person(person.id)
+
+    def merge_people(self, keep: str | int, other: str | int) -> "Person":
+        """`other`'s faces join `keep`, which takes `other`'s name if it has none."""
+        with self.write_lock(), self.catalog.transaction():
+            first, second = self.face_store.person(keep), self.face_store.person(other)
+            if first.id == second.id:
+                raise UsageError(f"{keep} and {other} are the same person: give two different people to merge")
+            if first.name and second.name:
+                raise UsageError(f"both people are named ({first.name!r}, {second.name!r}): rename or forget one, "
+                                 "then merge")
+            self.face_store.merge(first, second)
+            return self.face_store.person(first.id)
+
+    def forget_person(self, ref: str | int) -> dict[str, Any]:
+        """Drop a person and their faces from the catalog (photos stay)."""
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            dropped = self.face_store.forget(person.id)
+        return {"id": person.id, "name": person.name, "faces_dropped": dropped}
+
+    def recluster_people(self, threshold: float | None = None) -> list["Person"]:
+        """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
+        threshold = self.settings.faces_threshold if threshold is None else threshold
+        with self.write_lock(), self.catalog.transaction():
+            self.face_store.ungroup_unnamed()
+            self.face_store.group_new_faces(threshold)
+        return self.face_store.people()
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""
@@ -427,6 +570,18 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
+
+
+def _merged(first: list[int], second: list[int]) -> list[int]:
+    """Both lists' ids, once each, in order."""
+    return list(dict.fromkeys([*first, *second]))
+
+
+def _under_paths(photos: list[tuple[int, str]], roots: list[Path]) -> list[tuple[int, str]]:
+    """(id, path) pairs at or below one of `roots`."""
+    prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
+    names = {str(root) for root in roots}
+    return [(pid, path) for pid, path in photos if path in names or path.startswith(prefixes)]
 
 
 def _not_embedded(photo: "StoredPhoto") -> str:

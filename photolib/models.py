@@ -75,3 +75,9 @@ class Description:
     def embedding_text(self) -> str:
         """The text that is embedded: tags, then caption, then description."""
         return ". ".join(part for part in (", ".join(self.tags), self.caption, self.description) if part)
+
+
+def with_photo_text(embedded: str, photo_text: str | None) -> str:
+    """The text embedded for a photo whose pixels hold words: its description's text, then those words."""
+    words = " ".join((photo_text or "").split())
+    return f"{embedded}. Text in the photo: {words}" if words else embedded

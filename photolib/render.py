@@ -112,6 +112,11 @@ def photo_panel(photo: dict[str, Any]) -> None:
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    if photo.get("text"):
+        table.add_row("text in photo", cell(" / ".join(photo["text"].splitlines())))
+    for face in photo.get("faces") or []:
+        box = ", ".join(f"{v:.2f}" for v in face["box"])
+        table.add_row("face", cell(f"{face['person'] or 'not grouped yet'} (person {face['person_id']}) at {box}"))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
@@ -157,6 +162,14 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    for name, stage in report.stages.items():
+        found = {"ocr": "with text", "faces": "with faces"}.get(name, "found")
+        line = f"{name}: {stage['done']} photos read, {stage['found']} {found}"
+        if "faces" in stage:
+            line += f" ({stage['faces']} faces)"
+        if stage["failed"]:
+            line += f", {stage['failed']} failed (first: {stage['failures'][0]['path']}: {stage['failures'][0]['reason']})"
+        message(line, "yellow" if stage["failed"] else "")
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
@@ -254,4 +267,17 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
+    stdout.print(table)
+
+
+def people_table(people: list[dict[str, Any]]) -> None:
+    if not people:
+        message("No people yet: faces are found by `photolib add` (see [faces] in the config).", "yellow")
+        return
+    table = _table(f"{len(people)} people", [("#", {"justify": "right"}), ("name", {"overflow": "fold"}),
+                                             ("faces", {"justify": "right"}), ("photos", {"justify": "right"}),
+                                             ("sample photo", {"justify": "right"})])
+    for person in people:
+        table.add_row(cell(person["id"]), cell(person["name"] or "(unnamed)", "bold" if person["name"] else "dim"),
+                      cell(person["faces"]), cell(person["photos"]), cell(person["sample_photo"] or ""))
     stdout.print(table)
