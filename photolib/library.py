@@ -242,17 +242,19 @@ class Library:
                     enrich.embed_with_text(self.catalog, self.embedder, photo_ids)
                 checkpoint()
 
-            stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
-                                   progress=progress, on_commit=reembed)
-            report.stages["ocr"] = stage.as_dict()
+            if todo:
+                stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
+                                       progress=progress, on_commit=reembed)
+                report.stages["ocr"] = stage.as_dict()
         if self.settings.faces_enabled:
             from photolib import faces
             from photolib.catalog_faces import FaceStore
 
             todo = _under_paths(FaceStore(self.catalog).photos_needing_faces(faces.DETECTOR), roots)
-            stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
-                                     threshold=self.settings.faces_threshold, progress=progress)
-            report.stages["faces"] = stage.as_dict()
+            if todo:
+                stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
+                                         threshold=self.settings.faces_threshold, progress=progress)
+                report.stages["faces"] = stage.as_dict()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
