@@ -37,6 +37,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
+DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small and fast
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
@@ -49,8 +50,24 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
     "ocr": {"enabled": (bool, True), "min_confidence": (float, 0.8)},
     "faces": {"enabled": (bool, True), "threshold": (float, 0.6), "min_score": (float, 0.3)},
+    "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 AT_MOST_ONE = {"min_confidence"}  # a probability
+
+
+@dataclass
+class ImageSettings:
+    """The `[image]` section: the local image–text model that embeds pixels.
+
+    `enabled` means "use it when a model is installed": with no model pulled and
+    no `model_path`, the image stage simply does not run. Nothing is downloaded
+    implicitly; `photolib models pull` is the only download.
+    """
+
+    enabled: bool = True
+    model: str = DEFAULT_IMAGE_MODEL
+    model_path: Path | None = None  # a folder in Immich's layout, for machines without internet
+    origin: str = ""  # where the section came from, named in error messages
 
 
 @dataclass
@@ -74,6 +91,7 @@ class Settings:
     faces_enabled: bool = True
     faces_threshold: float = 0.6
     faces_min_score: float = 0.3
+    image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -120,7 +138,21 @@ def load_settings(
         faces_enabled=plain["faces"]["enabled"],
         faces_threshold=plain["faces"]["threshold"],
         faces_min_score=plain["faces"]["min_score"],
+        image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
+    )
+
+
+def _image_settings(values: dict[str, Any], path: Path, env: Mapping[str, str]) -> ImageSettings:
+    model = values["model"].strip()
+    if not model:
+        raise ConfigError(f"{_origin('image', 'model', path, env)} is empty: name a model (see `photolib models list`)")
+    model_path = values["model_path"]
+    return ImageSettings(
+        enabled=values["enabled"],
+        model=model,
+        model_path=_absolute(model_path) if model_path else None,
+        origin=str(path) if path.exists() else "",
     )
 
 
