@@ -206,11 +206,27 @@ def stats_panel(stats: dict[str, Any]) -> None:
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
     ]:
         table.add_row(name, cell(value))
+    for name, line in _stage_lines(stats.get("stages") or {}):
+        table.add_row(name, cell(line))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
         message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
+
+
+def _stage_lines(stages: dict[str, Any]) -> list[tuple[str, str]]:
+    lines = []
+    if "ocr" in stages:
+        ocr = stages["ocr"]
+        lines.append(("text in photos", f"{ocr['done']} read ({ocr['with_text']} with text), {ocr['failed']} failed, "
+                                        f"{ocr['pending']} pending" + ("" if ocr["enabled"] else " (off)")))
+    if "faces" in stages:
+        faces = stages["faces"]
+        lines.append(("faces", f"{faces['scanned']} photos scanned, {faces['faces']} faces of {faces['people']} people, "
+                               f"{faces['failed']} failed, {faces['pending']} pending"
+                               + ("" if faces["enabled"] else " (off)")))
+    return lines
 
 
 class RichProgress:

@@ -107,6 +107,7 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
         "problems": _problems(library, counts, models, index, index_error),
         "repaired": repaired,
+        "stages": pixel_stage_counts(library),
     }
 
 
@@ -145,3 +146,16 @@ def _problems(library: "Library", counts: dict[str, int], models: list, index: A
         problems.append(f"{counts['failed']} photos failed: see `photolib list --status failed`; "
                         "`photolib add` retries model failures")
     return problems
+
+
+def pixel_stage_counts(library: "Library") -> dict[str, Any]:
+    """The OCR and face stages: what is done, found, failed and still pending (their backlog)."""
+    from photolib import faces, ocr
+
+    settings = library.settings
+    text = library.text_store.backlog(ocr.model_name())
+    return {
+        "ocr": {"enabled": settings.ocr_enabled, "done": text.done, "with_text": text.with_text,
+                "failed": text.failed, "pending": text.pending},
+        "faces": {"enabled": settings.faces_enabled, **library.face_store.counts(faces.DETECTOR)},
+    }
