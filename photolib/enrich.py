@@ -23,7 +23,7 @@ from photolib.progress import NoProgress, Progress
 if TYPE_CHECKING:
     from photolib.catalog import Catalog
 
-BATCH = 16  # photos per committed transaction
+BATCH = 16  # photos per committed transaction, unless the caller says otherwise
 DECODE_SIDE = 2000  # longest side the pixel stages need (OCR cuts text crops from this)
 
 
@@ -43,7 +43,8 @@ class StageReport:
 
 
 def run_ocr(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_confidence: float,
-            progress: Progress | None = None, on_commit: Callable[[list[int]], None] | None = None) -> StageReport:
+            progress: Progress | None = None, on_commit: Callable[[list[int]], None] | None = None,
+            batch: int = BATCH) -> StageReport:
     """Read the text of `photos` ((id, path), from `TextStore.photos_needing_ocr`) and store it.
 
     `on_commit` gets the ids of each committed batch's photos that hold text.
@@ -56,9 +57,9 @@ def run_ocr(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_confid
         return report
     progress = progress or NoProgress()
     progress.start(len(photos), "Reading text in photos")
-    for batch in _batches(photos):
+    for chunk in _batches(photos, batch):
         results = []
-        for photo_id, path in batch:
+        for photo_id, path in chunk:
             try:
                 results.append((photo_id, path, ocr.read_text(media.upright_image(path, DECODE_SIDE), min_confidence), None))
             except PhotolibError as error:
@@ -77,13 +78,13 @@ def run_ocr(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_confid
         report.failed.extend((path, error) for _id, path, result, error in results if result is None)
         if on_commit is not None:
             on_commit(with_text)
-        progress.advance(len(batch), with_text=report.found)
+        progress.advance(len(chunk), with_text=report.found)
     progress.finish()
     return report
 
 
 def run_faces(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_score: float, threshold: float,
-              progress: Progress | None = None) -> StageReport:
+              progress: Progress | None = None, batch: int = BATCH) -> StageReport:
     """Find the faces of `photos` ((id, path), from `FaceStore.photos_needing_faces`), store them and
     group them into people, batch by batch."""
     from photolib import faces, media
@@ -94,9 +95,9 @@ def run_faces(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_scor
         return report
     progress = progress or NoProgress()
     progress.start(len(photos), "Finding faces")
-    for batch in _batches(photos):
+    for chunk in _batches(photos, batch):
         results = []
-        for photo_id, path in batch:
+        for photo_id, path in chunk:
             try:
                 found = faces.find_faces(media.upright_image(path, faces.DETECT_SIDE), min_score)
                 results.append((photo_id, path, found, None))
@@ -115,7 +116,7 @@ def run_faces(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_scor
         report.found += sum(1 for item in results if item[2])
         report.extra["faces"] += sum(len(item[2]) for item in results if item[2])
         report.failed.extend((path, error) for _id, path, found, error in results if found is None)
-        progress.advance(len(batch), faces=report.extra["faces"])
+        progress.advance(len(chunk), faces=report.extra["faces"])
     progress.finish()
     return report
 
@@ -150,5 +151,6 @@ def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int])
     return len(stale)
 
 
-def _batches(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[start:start + BATCH] for start in range(0, len(items), BATCH)]
+def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    size = max(1, size)
+    return [items[start:start + size] for start in range(0, len(items), size)]

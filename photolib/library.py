@@ -244,7 +244,8 @@ class Library:
 
             if todo:
                 stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
-                                       progress=progress, on_commit=reembed)
+                                       progress=progress, on_commit=reembed,
+                                       batch=min(self.settings.batch_size, enrich.BATCH))
                 report.stages["ocr"] = stage.as_dict()
         if self.settings.faces_enabled:
             from photolib import faces
@@ -253,7 +254,8 @@ class Library:
             todo = _under_paths(FaceStore(self.catalog).photos_needing_faces(faces.DETECTOR), roots)
             if todo:
                 stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
-                                         threshold=self.settings.faces_threshold, progress=progress)
+                                         threshold=self.settings.faces_threshold, progress=progress,
+                                         batch=min(self.settings.batch_size, enrich.BATCH))
                 report.stages["faces"] = stage.as_dict()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:

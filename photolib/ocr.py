@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-GATE_SIDE = 480  # longest side of the copy the gate's detector sees
+GATE_SIDE = 384  # longest side of the copy the gate's detector sees
 DETECT_SIDE = 960  # longest side the full pass's detector works at
 RECOGNITION_SIDE = 2000  # longest side of the copy that text crops are cut from
 MIN_ALNUM = 3  # letters or digits a kept box must hold (2 when it holds CJK ideographs)

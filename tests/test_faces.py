@@ -103,8 +103,11 @@ def people(library) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def face_library(tmp_path_factory):
+def face_library(tmp_path_factory, embedder):
     """Three photos of the astronaut (crop, EXIF-rotated, greyscale PNG), one of another person, a cat."""
+    from photolib.config import load_settings
+    from photolib.library import Library
+
     root = tmp_path_factory.mktemp("faces")
     pictures = root / "pics"
     astronaut = stage_photos.astronaut()
@@ -113,10 +116,12 @@ def face_library(tmp_path_factory):
     stage_photos.save(astronaut.convert("L"), pictures / "a" / "grey.png")
     stage_photos.save(stage_photos.other_person(), pictures / "b" / "friend.jpg")
     stage_photos.save(stage_photos.sample("chelsea"), pictures / "b" / "cat.jpg")
-    library = root / "library"
-    result = run(library, "add", str(pictures), "--json")
-    assert result.exit_code == 0, result.output
-    return library, pictures, json.loads(result.stdout)
+    (root / "config.toml").write_text("[ocr]\nenabled = false\n")
+    settings = load_settings(config_path=root / "config.toml", library_path=root / "library", environ={})
+    library = Library(settings, embedder=embedder)
+    report = library.add([pictures])
+    library.close()
+    return root / "library", pictures, report.as_dict()
 
 
 def test_faces_are_grouped_into_people(face_library):

@@ -12,6 +12,8 @@ from photolib.cli import app
 from tests import stage_photos
 from tests.conftest import STAGES_ON
 
+OCR_ONLY = {**STAGES_ON, "PHOTOLIB_FACES_ENABLED": "false"}
+
 
 def test_reads_a_rendered_receipt(tmp_path):
     image = stage_photos.receipt(tmp_path / "r.png")
@@ -56,8 +58,13 @@ def test_what_is_kept():
 # -- through the library -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def text_library(tmp_path_factory):
-    """One library: a receipt, a shop sign, a poster, a cat and a plain photo, added with OCR on."""
+def text_library(tmp_path_factory, embedder):
+    """One library: a receipt, a shop sign, a poster, a cat and a plain photo, added with OCR on.
+
+    Built through the Library with the session's embedder (the CLI is driven where output is checked).
+    """
+    from photolib.config import load_settings
+    from photolib.library import Library
     from tests.photos import make_photo
 
     root = tmp_path_factory.mktemp("ocr")
@@ -67,17 +74,20 @@ def text_library(tmp_path_factory):
     stage_photos.text_on_texture(pictures / "poster.jpg")
     stage_photos.save(stage_photos.sample("chelsea"), pictures / "cat.jpg")
     make_photo(pictures / "meadow.jpg", color=(90, 160, 60))
-    library = root / "library"
-    result = run(library, "add", str(pictures), "--json")
-    assert result.exit_code == 0, result.output
-    return library, pictures, json.loads(result.stdout)
-
-
-OCR_ONLY = {**STAGES_ON, "PHOTOLIB_FACES_ENABLED": "false"}
+    (root / "config.toml").write_text("[faces]\nenabled = false\n")
+    settings = load_settings(config_path=root / "config.toml", library_path=root / "library", environ={})
+    library = Library(settings, embedder=embedder)
+    report = library.add([pictures])
+    yield library, pictures, report.as_dict()
+    library.close()
 
 
 def run(library, *args):
-    return CliRunner().invoke(app, ["-L", str(library), *args], env=OCR_ONLY, catch_exceptions=False)
+    return CliRunner().invoke(app, ["-L", str(library.root), *args], env=OCR_ONLY, catch_exceptions=False)
+
+
+def search(library, query: str) -> list[str]:
+    return [hit.path for hit in library.search(query)]
 
 
 def test_add_reports_the_ocr_stage(text_library):
@@ -90,38 +100,28 @@ def test_search_finds_words_in_photos(text_library):
     library, pictures, _report = text_library
     hits = json.loads(run(library, "search", "invoice", "--json").stdout)
     assert hits and hits[0]["path"] == str(pictures / "scan_0001.jpg")
-    hits = json.loads(run(library, "search", "acme", "--json").stdout)
-    assert hits and hits[0]["path"] == str(pictures / "street corner.jpg")
+    assert search(library, "acme")[0] == str(pictures / "street corner.jpg")
+    assert search(library, "garden party")[0] == str(pictures / "poster.jpg")
 
 
 def test_search_finds_part_of_a_word(text_library):
     library, pictures, _report = text_library
-    hits = json.loads(run(library, "search", "baker", "--json").stdout)
-    assert hits[0]["path"] == str(pictures / "street corner.jpg")
-    hits = json.loads(run(library, "search", "voic", "--json").stdout)
-    assert hits[0]["path"] == str(pictures / "scan_0001.jpg")
+    assert search(library, "baker")[0] == str(pictures / "street corner.jpg")
+    assert search(library, "voic")[0] == str(pictures / "scan_0001.jpg")
+    assert library.text_store.photo_ids_matching("zebra") == []
 
 
 def test_the_description_embedding_sees_the_words(text_library):
     """With the local embedder, the vector of the receipt was made from its description and its words."""
-    library, pictures, _report = text_library
-    import sqlite3
-
     from photolib.importer import text_hash
+    from photolib.models import Description, with_photo_text
 
-    connection = sqlite3.connect(library / "catalog.db")
-    photo_id, stored_hash = connection.execute(
-        "SELECT p.id, e.text_hash FROM photos p JOIN embeddings e ON e.photo_id = p.id WHERE p.path = ?",
-        [str(pictures / "scan_0001.jpg")]).fetchone()
-    words = connection.execute("SELECT text FROM photo_text WHERE photo_id = ?", [photo_id]).fetchone()[0]
-    connection.close()
-    from photolib.models import with_photo_text
-
-    details = json.loads(run(library, "show", str(photo_id), "--json").stdout)
-    from photolib.models import Description
-
-    base = Description(details["tags"], details["caption"], details["description"]).embedding_text()
-    assert stored_hash == text_hash(with_photo_text(base, words))
+    library, pictures, _report = text_library
+    photo = library.resolve(str(pictures / "scan_0001.jpg"))
+    stored_hash = library.catalog.embedding_states([photo.id], library.embedder.model_name)[photo.id][0]
+    words = library.text_store.texts_for([photo.id])[photo.id]
+    base = Description(photo.tags, photo.data["caption"], photo.data["description"]).embedding_text()
+    assert "INVOICE" in words and stored_hash == text_hash(with_photo_text(base, words))
 
 
 def test_show_and_list_have_the_text(text_library):
@@ -141,8 +141,7 @@ def test_show_and_list_have_the_text(text_library):
 
 def test_a_second_add_reads_nothing_again(text_library):
     library, pictures, _report = text_library
-    report = json.loads(run(library, "add", str(pictures), "--json").stdout)
-    assert "ocr" not in report.get("stages", {})
+    assert "ocr" not in library.add([pictures]).stages
 
 
 def test_ocr_can_be_turned_off(tmp_path, make_library):
@@ -163,3 +162,6 @@ def test_changed_bytes_are_read_again(tmp_path, make_library):
     assert report.stages["ocr"]["done"] == 1
     assert library.text_store.photo_ids_matching("invoice") == []
     assert library.text_store.photo_ids_matching("acme")
+    library.remove(str(photo))
+    assert library.text_store.photo_ids_matching("acme") == []
+    assert library.catalog.db.execute("SELECT count(*) FROM photo_text_fts").fetchone()[0] == 0
