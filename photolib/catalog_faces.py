@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog
     from photolib.faces import FoundFace
 
+OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
+
 
 def create_schema(db: Any) -> None:
     """Tables, indexes and triggers (part of a numbered migration)."""

@@ -19,6 +19,7 @@ from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
 from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
                                plan_counts_for_dry_run)
+from photolib.layout import CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
 from photolib.progress import NoProgress, Notify, Progress, ignore
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from photolib.keeper import IndexKeeper
     from photolib.scan import ScanPlan
 
-CATALOG_NAME = "catalog.db"
-INDEX_FOLDER = "index"
 
 
 @dataclass
@@ -120,7 +119,7 @@ class Library:
         from filelock import FileLock, Timeout
 
         self._make_root()
-        lock = FileLock(str(self.root / ".lock"))
+        lock = FileLock(str(self.root / LOCK_NAME))
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -149,7 +148,7 @@ class Library:
         if self._keeper is None:
             from photolib.keeper import IndexKeeper
 
-            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / ".lock",
+            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / LOCK_NAME,
                                        lambda: self.embedder.model_name, self.notify)
         return self._keeper
 
@@ -392,26 +391,26 @@ class Library:
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
                     status: str | None = None, limit: int | None = None, has_text: bool = False,
                     person: str | None = None) -> list[dict[str, Any]]:
-        from photolib.catalog_text import HAS_TEXT
-        from photolib.views import list_filters, photo_summary
+        from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
+        from photolib.views import photo_summary
 
-        where, params = list_filters(tag=tag, since=_parse_date(since, "--since"),
-                                     until=_parse_date(until, "--until", end=True), status=status)
-        if has_text:
-            where += f" AND {HAS_TEXT}"
-        if person is not None:
-            where += " AND photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"
-            params = [*params, self.face_store.person(person).id]
-        return [photo_summary(p) for p in self.catalog.photos_where(where, params, limit=limit, order="taken_at IS NULL, taken_at, id")]
+        if status and status not in PHOTO_STATUSES:
+            raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
+        where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
+                            until=_parse_date(until, "--until", end=True), status=status, has_text=has_text,
+                            person_id=None if person is None else self.face_store.person(person).id)
+        return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
         """Forget a photo (by id or path) or every photo under a folder; files are never touched."""
+        from photolib.catalog import PhotoFilter
+
         text = str(ref).strip()
         if text.isdigit():
             photos = [self.resolve(text)]
         else:
             folder = str(absolute(text))
-            photos = self.catalog.photos_where("path = ? OR path LIKE ? ESCAPE '\\'", [folder, _like_prefix(folder)])
+            photos = self.catalog.find_photos(PhotoFilter(at_or_under=folder))
             if not photos:
                 raise UsageError(f"no photo at or under {folder!r} in the library: see `photolib list`")
         self._forget([p.id for p in photos])
@@ -594,11 +593,6 @@ def _not_embedded(photo: "StoredPhoto") -> str:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"
-
-
-def _like_prefix(folder: str) -> str:
-    escaped = folder.rstrip(os.sep).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + os.sep + "%"
 
 
 def _parse_date(text: str | None, option: str, end: bool = False) -> str | None:
