@@ -1,7 +1,7 @@
 """Cost of the OCR and face stages per photo, and the OCR stage's rate on a realistic roll.
 
 Photos are made from scikit-image's sample photos (real textures: a cat, coffee,
-a rocket, motorcycles, an astronaut), enlarged to camera size (3000x2000 JPEG),
+a rocket, an astronaut, a cameraman), enlarged to camera size (3000x2000 JPEG),
 and from rendered text (a receipt, a shop sign over a photo). Reported:
 
 * OCR seconds per photo without text (decode + gate) and with text (decode +
@@ -32,11 +32,14 @@ from PIL import Image  # noqa: E402
 from tests import stage_photos  # noqa: E402
 
 CAMERA = (3000, 2000)
-NO_TEXT = ["chelsea", "coffee", "rocket", "motorcycle_left", "astronaut", "retina", "immunohistochemistry"]
+NO_TEXT = ["chelsea", "coffee", "rocket", "astronaut", "retina", "immunohistochemistry", "camera"]
 
 
 def camera_photo(name: str, path: Path) -> Path:
-    image = stage_photos.sample(name).resize(CAMERA, Image.Resampling.BICUBIC)
+    """The sample enlarged to a camera's 3000 px long side (its shape kept: a stretched face is no face)."""
+    image = stage_photos.sample(name)
+    scale = max(CAMERA) / max(image.size)
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
     return stage_photos.save(image, path, quality=88)
 
 
@@ -44,7 +47,7 @@ def text_photos(folder: Path) -> list[Path]:
     receipt = stage_photos.receipt(folder / "receipt_small.png")
     page = Image.open(receipt).resize((1500, 2000), Image.Resampling.BICUBIC)
     scan = stage_photos.save(page, folder / "receipt_scan.jpg")
-    street = stage_photos.sample("motorcycle_left").resize(CAMERA, Image.Resampling.BICUBIC)
+    street = Image.open(camera_photo("rocket", folder / "rocket_big.jpg"))
     sign = Image.open(stage_photos.shop_sign(folder / "sign_small.png")).resize((1200, 800))
     street.paste(sign, (900, 300))
     shop = stage_photos.save(street, folder / "shop.jpg", quality=88)
@@ -82,7 +85,7 @@ def main() -> None:
 
         no_text = [timed(read, path, repeat=3) for path in plain]
         passed = sum(1 for _t, result in no_text if not result.gated)
-        print(f"OCR, photo without text ({CAMERA[0]}x{CAMERA[1]} JPEG): "
+        print(f"OCR, photo without text (3000 px JPEG): "
               f"{statistics.median(t for t, _r in no_text):.3f} s median, max {max(t for t, _r in no_text):.3f} s; "
               f"gate let {passed} of {len(no_text)} through; kept text: "
               f"{[r.text for _t, r in no_text if r.text] or 'none'}")
@@ -124,12 +127,12 @@ def main() -> None:
             return faces.find_faces(media.upright_image(path, faces.DETECT_SIDE))
 
         no_face = [timed(find, path, repeat=3)[0] for path in plain if "astronaut" not in path.name]
-        print(f"Faces, photo without a face ({CAMERA[0]}x{CAMERA[1]} JPEG): {statistics.median(no_face):.3f} s median")
+        print(f"Faces, photo without a face (3000 px JPEG): {statistics.median(no_face):.3f} s median")
         one = stage_photos.save(stage_photos.astronaut(), folder / "portrait.jpg")
         seconds, found = timed(find, one, repeat=3)
         print(f"Faces, 512x512 portrait (upsampled once): {seconds:.3f} s, {len(found)} face")
         seconds, found = timed(find, camera_photo("astronaut", folder / "astronaut_big.jpg"), repeat=3)
-        print(f"Faces, {CAMERA[0]}x{CAMERA[1]} portrait: {seconds:.3f} s, {len(found)} face")
+        print(f"Faces, 3000x3000 portrait: {seconds:.3f} s, {len(found)} face")
         huge = stage_photos.huge_with_face(folder / "huge.jpg")
         seconds, found = timed(find, huge, repeat=3)
         print(f"Faces, 6000x4000 photo: {seconds:.3f} s, {len(found)} face")
