@@ -85,12 +85,13 @@ class FaceStore:
 
     # -- the stage -------------------------------------------------------------
 
+    BACKLOG = ("FROM photos p LEFT JOIN face_scans s ON s.photo_id = p.id "
+               "WHERE (s.photo_id IS NULL OR s.model <> ? OR s.state = 'failed') AND p.hash IS NOT NULL "
+               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read')")
+
     def photos_needing_faces(self, model: str) -> list[tuple[int, str]]:
         """(id, path) of readable photos without a face scan of `model` (or whose scan failed), in id order."""
-        sql = ("SELECT p.id, p.path FROM photos p LEFT JOIN face_scans s ON s.photo_id = p.id "
-               "WHERE (s.photo_id IS NULL OR s.model <> ? OR s.state = 'failed') AND p.hash IS NOT NULL "
-               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read') ORDER BY p.id")
-        return [(row[0], row[1]) for row in self.db.execute(sql, [model])]
+        return [(row[0], row[1]) for row in self.db.execute(f"SELECT p.id, p.path {self.BACKLOG} ORDER BY p.id", [model])]
 
     def store(self, photo_id: int, model: str, found: "Sequence[FoundFace]") -> None:
         """Replace a photo's faces (ungrouped until `group_new_faces`) and mark its scan done."""
@@ -201,7 +202,7 @@ class FaceStore:
                               "WHERE model = ?", [model]).fetchone()
         people = self.db.execute("SELECT count(DISTINCT person_id) FROM faces WHERE person_id IS NOT NULL").fetchone()
         return {"scanned": row[0] or 0, "failed": row[1] or 0, "faces": row[2] or 0, "people": people[0] or 0,
-                "pending": len(self.photos_needing_faces(model))}
+                "pending": self.db.execute(f"SELECT count(*) {self.BACKLOG}", [model]).fetchone()[0]}
 
 
 def _matrix(blobs: list[bytes]) -> Any:

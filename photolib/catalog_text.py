@@ -65,12 +65,13 @@ class TextStore:
         self.catalog = catalog
         self.db = catalog.db
 
+    BACKLOG = ("FROM photos p LEFT JOIN photo_text t ON t.photo_id = p.id "
+               "WHERE (t.photo_id IS NULL OR t.model <> ? OR t.state = 'failed') AND p.hash IS NOT NULL "
+               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read')")
+
     def photos_needing_ocr(self, model: str, photo_ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
         """(id, path) of readable photos without a result of `model`, in id order (optionally among `photo_ids`)."""
-        sql = ("SELECT p.id, p.path FROM photos p LEFT JOIN photo_text t ON t.photo_id = p.id "
-               "WHERE (t.photo_id IS NULL OR t.model <> ? OR t.state = 'failed') AND p.hash IS NOT NULL "
-               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read') ORDER BY p.id")
-        rows = [(row[0], row[1]) for row in self.db.execute(sql, [model])]
+        rows = [(row[0], row[1]) for row in self.db.execute(f"SELECT p.id, p.path {self.BACKLOG} ORDER BY p.id", [model])]
         if photo_ids is not None:
             wanted = set(photo_ids)
             rows = [row for row in rows if row[0] in wanted]
@@ -139,7 +140,7 @@ class TextStore:
             "SELECT sum(state = 'done'), sum(state = 'done' AND text <> ''), sum(state = 'failed') "
             "FROM photo_text WHERE model = ?", [model]).fetchone()
         return TextBacklog(done=row[0] or 0, with_text=row[1] or 0, failed=row[2] or 0,
-                           pending=len(self.photos_needing_ocr(model)))
+                           pending=self.db.execute(f"SELECT count(*) {self.BACKLOG}", [model]).fetchone()[0])
 
 
 def _now() -> str:
