@@ -28,13 +28,14 @@ import sqlite_utils
 from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineRecords
 from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
+from photolib.catalog_usermeta import UserMetadataRecords
 from photolib.catalog_faces import OF_PERSON
 from photolib.catalog_text import HAS_TEXT
 from photolib.errors import UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
-from photolib.models import Description, PhotoMetadata
+from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
 
-PHOTO_STATUSES = ("pending", "ok", "failed")
+PHOTO_STATUSES = tuple(status.value for status in PhotoStatus)
 
 
 class FileState(NamedTuple):
@@ -46,6 +47,7 @@ class FileState(NamedTuple):
     hash: str | None
     status: str
     failed_stage: str | None
+    sidecar_sig: str | None  # name, size and mtime of its XMP sidecars when last read
 
 
 class PhotoOrder(StrEnum):
@@ -67,6 +69,9 @@ class PhotoFilter:
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
     has_text: bool = False  # holds text read by OCR (see catalog_text)
     person_id: int | None = None  # shows this person's face (see catalog_faces)
+    rating: int | None = None  # rated at least this by the user (XMP rating)
+    keyword: str | None = None  # has this keyword of the user's, or a whole level of one
+    described: bool = False  # only photos a vision model has described
 
     def sql(self) -> tuple[str, list[Any]]:
         """The WHERE clause and its parameters; only fixed fragments, every value bound."""
@@ -91,6 +96,15 @@ class PhotoFilter:
         if self.person_id is not None:
             clauses.append(OF_PERSON)
             params.append(self.person_id)
+        if self.rating is not None:
+            clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
+            params.append(self.rating)
+        if self.keyword:
+            clauses.append("id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
+                           "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')")
+            params.append(_like_escape(self.keyword.strip()))
+        if self.described:
+            clauses.append("vision_model IS NOT NULL")
         return " AND ".join(clauses), params
 
 
@@ -117,7 +131,7 @@ def _decode_row(row: dict[str, Any]) -> StoredPhoto:
     return StoredPhoto(id=row["id"], path=row["path"], status=row["status"], data=row)
 
 
-class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
+class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, UserMetadataRecords):
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
@@ -228,7 +242,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
     def file_states(self) -> dict[str, FileState]:
         """path -> what a stat-only rescan needs to know of the file."""
         rows = self.db.execute(
-            "SELECT path, id, size, mtime_ns, hash, status, failed_stage FROM photos"
+            "SELECT path, id, size, mtime_ns, hash, status, failed_stage, sidecar_sig FROM photos"
         )
         return {row[0]: FileState(*row[1:]) for row in rows}
 
@@ -246,7 +260,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
         stamp = now()
         return self.db["photos"].insert(
             {"path": path, "source_root": source_root, "size": size, "mtime_ns": mtime_ns,
-             "hash": digest, "status": "pending", "tags": "[]", "added_at": stamp, "updated_at": stamp}
+             "hash": digest, "status": PhotoStatus.PENDING.value, "tags": "[]", "added_at": stamp, "updated_at": stamp}
         ).last_pk
 
     def upsert_described(self, rows: Sequence[tuple[str, str | None, int, int, str | None, Description]],
@@ -272,7 +286,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
     def reset_for_new_content(self, photo_id: int, size: int, mtime_ns: int, digest: str) -> None:
         """A file changed: forget what was derived from the old bytes."""
         self.update_file(
-            photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status="pending", error=None,
+            photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status=PhotoStatus.PENDING.value, error=None,
             failed_stage=None, tags="[]", caption=None, description=None, vision_model=None,
             raw_output=None,
         )
@@ -284,11 +298,12 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
             oriented_width=meta.oriented_width, oriented_height=meta.oriented_height,
             taken_at=meta.taken_at.isoformat() if meta.taken_at else None,
             camera_make=meta.camera_make, camera_model=meta.camera_model, lens=meta.lens,
-            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place,
+            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place, phash=meta.phash,
         )
 
-    def mark_failed(self, photo_id: int, stage: str, error: str, raw_output: str | None = None) -> None:
-        self.update_file(photo_id, status="failed", failed_stage=stage, error=error, raw_output=raw_output)
+    def mark_failed(self, photo_id: int, stage: Stage, error: str, raw_output: str | None = None) -> None:
+        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=Stage(stage).value, error=error,
+                         raw_output=raw_output)
 
     def store_description(self, photo_id: int, description: Description, model: str, raw: str | None = None) -> None:
         self.update_file(
@@ -344,8 +359,8 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
 
     def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
-        return self._photos("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding')) "
-                            "ORDER BY id")
+        return self._photos("status = ? OR (status = ? AND failed_stage IN (?, ?)) ORDER BY id",
+                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STAGES)])
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         self.delete_embeddings(photo_ids)
@@ -369,9 +384,11 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
         expression = " ".join(f'"{w}"' for w in words)
         sql = ("SELECT rowid FROM photos_fts WHERE photos_fts MATCH ? ORDER BY rank LIMIT ?")
         try:
-            return [row[0] for row in self.db.execute(sql, [expression, limit])]
+            found = [row[0] for row in self.db.execute(sql, [expression, limit])]
         except sqlite3.OperationalError:
-            return []
+            found = []
+        users = self.user_fts_match(expression, limit)  # the user's own words first
+        return (users + [pid for pid in found if pid not in set(users)])[:limit]
 
     def texts_for_reembedding(self) -> list[tuple[int, str, str, str]]:
         """(id, tags json, caption, description) of every described photo."""
@@ -400,5 +417,9 @@ def inspect_catalog_file(path: Path) -> tuple[str, int]:
 
 def _like_prefix(folder: str) -> str:
     """A LIKE pattern (escape character backslash) matching every path below `folder`."""
-    escaped = folder.rstrip(os.sep).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + os.sep + "%"
+    return _like_escape(folder.rstrip(os.sep)) + os.sep + "%"
+
+
+def _like_escape(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,6 +18,8 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from photolib import __version__
+from photolib.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
+                             DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -87,6 +89,9 @@ app.add_typer(albums_app, name="albums")
 people_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
                          help="People found in photos (faces, grouped offline); name, merge, show or forget them.")
 app.add_typer(people_app, name="people")
+export_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
+                         help="Write what photolib knows for other tools: `export xmp` writes XMP sidecars.")
+app.add_typer(export_app, name="export")
 
 
 def _render() -> Any:
@@ -127,20 +132,24 @@ def _library(ctx: typer.Context) -> "Library":
 
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+COLLAPSE = typer.Option(None, "--collapse-duplicates",
+                        help="Show copies once, as their best photo: none, exact (same bytes) or marked (also near "
+                             f"copies marked by `duplicates --mark`); default: [duplicates] collapse, else "
+                             f"{DEFAULT_COLLAPSE}.")
 
 
 @app.command()
 def add(
     ctx: typer.Context,
     paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 16)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help=f"Parallel model calls (default: [add] jobs, else {DEFAULT_JOBS})."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
     json_out: bool = JSON,
 ) -> None:
     """Import photos: read EXIF, describe with the vision model, embed; re-adding skips finished work."""
     library = _library(ctx)
     render = _render()
-    host = getattr(library.vision, "remote_host", None)
+    host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
@@ -153,16 +162,18 @@ def add(
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="What to look for, in plain words."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept: 0 same, 2 unrelated (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
 ) -> None:
     """Semantic search over descriptions; exact word matches (also words read in photos) come first."""
     hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
-                                                      person=person)]
+                                                      collapse=_collapse(collapse), person=person)]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
 
 
@@ -170,14 +181,17 @@ def search(
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
 ) -> None:
     """Photos nearest in meaning to a given photo."""
-    hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact)]
+    hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
+                                                       collapse=_collapse(collapse))]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
 
 
@@ -195,6 +209,11 @@ def list_command(
     since: Optional[str] = typer.Option(None, "--since", help="Taken on or after this date (YYYY-MM-DD)."),
     until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
     status: Optional[str] = typer.Option(None, "--status", help="ok, failed or pending."),
+    rating: Optional[int] = typer.Option(None, "--rating", min=-1, max=5,
+                                         help="Only photos you rated at least this (XMP rating, 0-5)."),
+    keyword: Optional[str] = typer.Option(None, "--keyword",
+                                          help="Only photos with this keyword of yours (XMP/IPTC), or a level of one "
+                                               "(Lisbon matches Places/Portugal/Lisbon)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
     has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
@@ -202,7 +221,8 @@ def list_command(
 ) -> None:
     """List photos, oldest first, with filters."""
     photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
-                                       has_text=has_text, person=person)
+                                       rating=rating, keyword=keyword, has_text=has_text,
+                                       person=person)
     _render().print_json(photos) if json_out else _render().photos_table(photos)
 
 
@@ -297,19 +317,21 @@ def imagine(
 def albums(
     ctx: typer.Context,
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance within an album (default 1.5)."),
-    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help="Smaller groups are listed as singletons (default 2)."),
+                                              help=f"Largest squared L2 distance within an album (default {DEFAULT_THRESHOLD})."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help=f"Smaller groups are listed as singletons (default {DEFAULT_ALBUM_MIN_SIZE})."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Vary the grouping; same seed, same albums."),
     save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+    collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
 ) -> None:
     """Group the library into albums of similar photos (deterministic unless --seed)."""
     if ctx.invoked_subcommand is not None:
         return
     library = _library(ctx)
-    result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy)
+    result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
+                            collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
     if json_out:
         _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
@@ -396,6 +418,56 @@ def people_recluster(ctx: typer.Context,
     """Group the faces of unnamed people again (named people keep their faces and names)."""
     found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]
     _render().print_json(found) if json_out else _render().people_table(found)
+
+
+def _collapse(value: str | None) -> str | None:
+    from photolib.errors import UsageError
+
+    if value is not None and value not in ("none", "exact", "marked"):
+        raise UsageError(f"--collapse-duplicates {value!r}: use none, exact or marked")
+    return value
+
+
+@app.command()
+def duplicates(
+    ctx: typer.Context,
+    similar: bool = typer.Option(False, "--similar", help="Also visually similar shots (bursts, retakes), from "
+                                                           "image vectors; needs the image model."),
+    bits: Optional[int] = typer.Option(None, "--bits", min=0, max=32,
+                                       help="Near copies: perceptual hashes at most this many bits apart, of 64 "
+                                            f"(default: [duplicates] near_bits, else {DEFAULT_NEAR_BITS})."),
+    distance: Optional[float] = typer.Option(None, "--distance", min=0.0, max=4.0,
+                                             help="With --similar: largest squared L2 distance of image vectors "
+                                                  f"(default: [duplicates] similar_distance, else {DEFAULT_SIMILAR_DISTANCE})."),
+    mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
+                                                    "one photo per group (--collapse-duplicates marked)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
+    json_out: bool = JSON,
+) -> None:
+    """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
+    with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
+    render = _render()
+    groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
+                                      export=export, progress=render.RichProgress(enabled=not json_out))
+    data = [g.as_dict() for g in groups]
+    render.print_json(data) if json_out else render.duplicates_table(data)
+    if export is not None and not json_out:
+        render.message(f"Wrote the list of {len(groups)} groups to {export.absolute()}.", "green")
+
+
+@export_app.command("xmp")
+def export_xmp(
+    ctx: typer.Context,
+    paths: Optional[List[Path]] = typer.Argument(None, help="Folders or photos (default: the whole library)."),
+    style: Optional[str] = typer.Option(None, "--style", help="Name of new sidecars: photo.jpg.xmp (digiKam, "
+                                                               "darktable; default) or photo.xmp (Lightroom)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
+    json_out: bool = JSON,
+) -> None:
+    """Write photolib's tags and caption into XMP sidecars that digiKam, Lightroom and darktable read.
+    Existing sidecars are merged (your fields are kept); photo files are never touched."""
+    report = _library(ctx).export_xmp(paths or None, style=style, dry_run=dry_run).as_dict()
+    _render().print_json(report) if json_out else _render().export_summary(report)
 
 
 def main() -> None:

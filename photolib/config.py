@@ -41,18 +41,40 @@ DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small a
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
+AT_MOST = {"near_bits": 32, "min_confidence": 1}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
+
+# The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
+# library's own defaults read these).
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a second writer waits for the first
+DEFAULT_JOBS = 16  # parallel model calls in `add`
+DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
+DEFAULT_SEARCH_LIMIT = 10
+DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
+DEFAULT_ALBUM_MIN_SIZE = 2
+DEFAULT_XMP_SIDECAR = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (digiKam, darktable) or photo.xmp
+DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are near copies; unrelated ~32
+DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 of image vectors for `duplicates --similar` (cos >= 0.875)
+DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none, exact, marked
+DEFAULT_OCR_MIN_CONFIDENCE = 0.8  # recogniser confidence of a kept line of text (photolib.ocr)
+DEFAULT_FACE_THRESHOLD = 0.6  # descriptor distance within which a face joins a person (dlib's usual)
+DEFAULT_FACE_MIN_SCORE = 0.3  # HOG detector score of a kept face
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
-    "add": {"jobs": (int, 16), "batch_size": (int, 32)},
-    "search": {"limit": (int, 10), "threshold": (float, 1.5)},
-    "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
-    "ocr": {"enabled": (bool, True), "min_confidence": (float, 0.8)},
-    "faces": {"enabled": (bool, True), "threshold": (float, 0.6), "min_score": (float, 0.3)},
+    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE)},
+    "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
+    "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
+    "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
+    "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
+                   "collapse": (str, DEFAULT_COLLAPSE)},
+    "ocr": {"enabled": (bool, True), "min_confidence": (float, DEFAULT_OCR_MIN_CONFIDENCE)},
+    "faces": {"enabled": (bool, True), "threshold": (float, DEFAULT_FACE_THRESHOLD),
+              "min_score": (float, DEFAULT_FACE_MIN_SCORE)},
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
-AT_MOST_ONE = {"min_confidence"}  # a probability
+# String settings that take one of a few values.
+CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked")}
 
 
 @dataclass
@@ -79,20 +101,28 @@ class Settings:
     vision: ProviderSettings
     embedding: ProviderSettings
     generation: ProviderSettings | None
-    lock_timeout: float = 10.0
-    jobs: int = 16
-    batch_size: int = 32
-    search_limit: int = 10
-    search_threshold: float = 1.5
-    albums_threshold: float = 1.5
-    albums_min_size: int = 2
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    jobs: int = DEFAULT_JOBS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    search_limit: int = DEFAULT_SEARCH_LIMIT
+    search_threshold: float = DEFAULT_THRESHOLD
+    albums_threshold: float = DEFAULT_THRESHOLD
+    albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
+    xmp_sidecar: str = DEFAULT_XMP_SIDECAR
+    duplicates_near_bits: int = DEFAULT_NEAR_BITS
+    duplicates_similar_distance: float = DEFAULT_SIMILAR_DISTANCE
+    collapse_duplicates: str = DEFAULT_COLLAPSE
     ocr_enabled: bool = True
-    ocr_min_confidence: float = 0.8
+    ocr_min_confidence: float = DEFAULT_OCR_MIN_CONFIDENCE
     faces_enabled: bool = True
-    faces_threshold: float = 0.6
-    faces_min_score: float = 0.3
+    faces_threshold: float = DEFAULT_FACE_THRESHOLD
+    faces_min_score: float = DEFAULT_FACE_MIN_SCORE
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+
+    def provider_settings(self, kind: str) -> ProviderSettings | None:
+        """The `[vision]`, `[embedding]` or `[generation]` section (None: no generator configured)."""
+        return {"vision": self.vision, "embedding": self.embedding, "generation": self.generation}[kind]
 
 
 def default_config_path() -> Path:
@@ -133,6 +163,10 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        xmp_sidecar=plain["xmp"]["sidecar"],
+        duplicates_near_bits=plain["duplicates"]["near_bits"],
+        duplicates_similar_distance=plain["duplicates"]["similar_distance"],
+        collapse_duplicates=plain["duplicates"]["collapse"],
         ocr_enabled=plain["ocr"]["enabled"],
         ocr_min_confidence=plain["ocr"]["min_confidence"],
         faces_enabled=plain["faces"]["enabled"],
@@ -194,6 +228,9 @@ def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[
     for key, (kind, default) in spec.items():
         raw, origin = _env_or_file(name, key, section, env, path)
         values[key] = default if raw is None else _coerce(raw, kind, origin, key)
+        allowed = CHOICES.get((name, key))
+        if raw is not None and allowed and values[key] not in allowed:
+            raise ConfigError(f"{origin} = {raw!r} must be one of: {', '.join(allowed)}")
     return values
 
 
@@ -260,8 +297,8 @@ def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
         lowest = 1 if key in AT_LEAST_ONE else 0
         if value < lowest:
             raise ConfigError(f"{origin} = {raw!r} must be at least {lowest}")
-        if key in AT_MOST_ONE and value > 1:
-            raise ConfigError(f"{origin} = {raw!r} must be at most 1")
+        if key in AT_MOST and value > AT_MOST[key]:
+            raise ConfigError(f"{origin} = {raw!r} must be at most {AT_MOST[key]}")
     return value
 
 

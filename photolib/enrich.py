@@ -134,8 +134,10 @@ def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int])
         return 0
     words = TextStore(catalog).texts_for(photo_ids)
     photos = catalog.get_many(list(words))
+    user = {pid: meta.words() for pid, meta in catalog.user_metadata(list(words)).items()}
     texts = {pid: with_photo_text(Description(photo.tags, photo.data.get("caption") or "",
-                                              photo.data.get("description") or "").embedding_text(), words[pid])
+                                              photo.data.get("description") or "").embedding_text(user.get(pid, "")),
+                                  words[pid])
              for pid, photo in photos.items() if photo.data.get("vision_model")}
     stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if pid in stored and stored[pid][0] != text_hash(text)]

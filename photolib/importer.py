@@ -15,11 +15,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision, with_photo_text
+from photolib.models import Description, PhotoForVision, Stage, with_photo_text
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -49,13 +50,17 @@ class AddReport:
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
     stages: dict = field(default_factory=dict)  # enrichment stage name -> what it did (`enrich.StageReport`)
+    sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
     def as_dict(self) -> dict:
         data = {
             "new": self.new, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
             "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
+            "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
         if self.stages:
             data["stages"] = self.stages
@@ -70,9 +75,15 @@ class _Prepared:
     description: Description | None = None
     metadata: tuple | None = None  # (PhotoMetadata, place)
     error: str | None = None
-    stage: str = "read"
+    stage: Stage = Stage.READ
     raw: str | None = None
     called_vision: bool = False
+    user: Any = None  # xmp.UserMetadata: the user's words from the file and its sidecars
+    sidecar_sig: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def embedding_text(self) -> str:
+        return self.description.embedding_text(self.user.words() if self.user is not None else "")
 
 
 def text_hash(text: str) -> str:
@@ -89,6 +100,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                                 size=found.size, mtime_ns=found.mtime_ns)
         for photo_id, found, digest in plan.changed:
             catalog.reset_for_new_content(photo_id, found.size, found.mtime_ns, digest)
+        catalog.mark_pending(plan.sidecar_changed)
         for found, digest in plan.new:
             catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
         for problem in plan.problems:
@@ -96,11 +108,12 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                 continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
-            catalog.mark_failed(photo_id, "read", problem.reason)
+            catalog.mark_failed(photo_id, Stage.READ, problem.reason)
     report.new += len(plan.new)
     report.updated += len(plan.changed)
     report.moved += len(plan.moved)
     report.unchanged += len(plan.unchanged) + len(plan.touched)
+    report.sidecars_changed += len(plan.sidecar_changed)
     _report_problems(catalog, plan, report)
 
 
@@ -123,7 +136,7 @@ class Importer:
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
-                 stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
+                 stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
                  photo_texts: Callable[[list[int]], dict[int, str]] | None = None) -> None:
         self.catalog = catalog
@@ -163,7 +176,7 @@ class Importer:
 
     def _cached_description(self, photo: "StoredPhoto") -> Description | None:
         digest = photo.data.get("hash")
-        if not digest or describes_from_path(self.vision):
+        if not digest or self.vision.describes_from_path:
             return None
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
@@ -184,7 +197,8 @@ class Importer:
         except OSError as error:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
-        result.stage = "vision"
+        result.stage = Stage.VISION
+        _read_user_words(result, path, metadata)
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
         if cached is not None:
@@ -233,13 +247,14 @@ class Importer:
         for item in prepared:
             if item.error:
                 report.failed.append((item.photo.path, item.error))
+            report.warnings.extend((item.photo.path, warning) for warning in item.warnings)
         report.described += sum(1 for item in prepared if item.called_vision)
         report.embedded = self.embedded_count
         self.progress.advance(len(prepared), vision=report.described, embedded=report.embedded)
 
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
-        texts = {item.photo.id: item.description.embedding_text() for item in described}
+        texts = {item.photo.id: item.embedding_text() for item in described}
         if self.photo_texts is not None and texts:
             words = self.photo_texts(list(texts))
             texts = {pid: with_photo_text(text, words.get(pid)) for pid, text in texts.items()}
@@ -255,7 +270,7 @@ class Importer:
             raise
         except PhotolibError as error:
             for item in todo:
-                item.error, item.stage = f"embedding failed: {error}", "embedding"
+                item.error, item.stage = f"embedding failed: {error}", Stage.EMBEDDING
             return []
         self.embedded_count += len(todo)
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
@@ -273,6 +288,7 @@ class Importer:
     def _store_one(self, item: _Prepared) -> None:
         if item.metadata is not None:
             self.catalog.store_metadata(item.photo.id, *item.metadata)
+            self.catalog.store_user_metadata(item.photo.id, item.user, item.sidecar_sig)
         if item.description is not None:
             self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
             if item.called_vision:
@@ -280,6 +296,17 @@ class Importer:
                                                self.vision.prompt_version, item.description)
         if item.error:
             self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
+
+
+def _read_user_words(result: _Prepared, path: Path, metadata: Any) -> None:
+    """The user's own words: sidecars first (what their tools edit), then what the file embeds."""
+    from photolib.xmp import UserMetadata, read_sidecars, sidecar_candidates, sidecar_signature
+
+    sidecars = [p for p in sidecar_candidates(path) if p.is_file()]
+    from_sidecars, warnings = read_sidecars(sidecars)
+    result.user = from_sidecars.merged(metadata.user or UserMetadata())
+    result.sidecar_sig = sidecar_signature(sidecars)
+    result.warnings = warnings + ([metadata.xmp_warning] if metadata.xmp_warning else [])
 
 
 def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
@@ -293,22 +320,17 @@ def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
     return done, stopping
 
 
-def describes_from_path(vision: "Vision") -> bool:
-    """Whether the vision provider's description depends on where the file is (folder and file
-    words), not only on its bytes: then a copy or a move is described again, not taken from cache."""
-    return bool(getattr(vision, "describes_from_path", False))
-
-
 def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "ScanPlan", report: AddReport,
                             pending: list["StoredPhoto"]) -> None:
     """What `add` would send, without sending or writing anything (`catalog` is None for a new library)."""
     hashes = [d for _, d in plan.new] + [d for _, _, d in plan.changed] + [p.data.get("hash") for p in pending]
-    uncached = [d for d in hashes if d and (catalog is None or describes_from_path(vision) or catalog.cached_description(
+    uncached = [d for d in hashes if d and (catalog is None or vision.describes_from_path or catalog.cached_description(
         d, vision.model_name, vision.prompt_version) is None)]
     report.dry_run = True
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
+    report.sidecars_changed = len(plan.sidecar_changed)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
-from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
-                               plan_counts_for_dry_run)
-from photolib.layout import CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
+from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.layout import CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
+from photolib.models import PhotoStatus, Stage
 from photolib.progress import NoProgress, Notify, Progress, ignore
+from photolib.providers.base import Providers
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.duplicates import DuplicateGroup
+    from photolib.sidecars import ExportReport
 
 
 
@@ -57,7 +61,7 @@ class Library:
         self.settings = settings
         self.root = Path(settings.library_path)
         self.notify = notify
-        self._vision, self._embedder, self._generator = vision, embedder, generator
+        self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
 
@@ -79,34 +83,16 @@ class Library:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @property
-    def vision(self) -> Any:
-        if self._vision is None:
-            from photolib.providers.base import make_provider
-
-            self._vision = make_provider("vision", self.settings.vision)
-        return self._vision
+    def vision(self) -> "Vision":
+        return self.providers.vision
 
     @property
-    def embedder(self) -> Any:
-        if self._embedder is None:
-            from photolib.providers.base import make_provider
-
-            self._embedder = make_provider("embedding", self.settings.embedding)
-        return self._embedder
+    def embedder(self) -> "Embedder":
+        return self.providers.embedder
 
     @property
-    def generator(self) -> Any:
-        if self._generator is None:
-            from photolib.errors import GeneratorNotConfiguredError
-            from photolib.providers.base import make_provider
-
-            if self.settings.generation is None:
-                raise GeneratorNotConfiguredError(
-                    "no image generator is configured: set [generation] provider = \"huggingface\" (with HF_TOKEN) "
-                    "or \"openai\" (with OPENAI_API_KEY) in the config file, or PHOTOLIB_GENERATION_PROVIDER"
-                )
-            self._generator = make_provider("generation", self.settings.generation)
-        return self._generator
+    def generator(self) -> "Generator":
+        return self.providers.generator
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -188,7 +174,7 @@ class Library:
         for root in roots:
             if not os.path.lexists(root):
                 raise UsageError(f"{root} does not exist: give a folder or photo file to add")
-        report = AddReport(remote_host=getattr(self.vision, "remote_host", None))
+        report = AddReport(remote_host=self.vision.remote_host)
         if dry_run:
             return self._dry_run(roots, report, progress)
         with self.write_lock():
@@ -196,7 +182,7 @@ class Library:
             plan = self._scan(roots, self.catalog, progress)
             before = {p.id for p in self.catalog.photos_needing_work()}
             apply_plan(self.catalog, plan, report)
-            if describes_from_path(self.vision) and plan.moved:
+            if self.vision.describes_from_path and plan.moved:
                 self.catalog.mark_pending([photo_id for photo_id, _found in plan.moved])
             needing_work = self.catalog.photos_needing_work()
             todo = _under(needing_work, roots)
@@ -281,7 +267,7 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False, person: str | None = None) -> list[SearchHit]:
+               exact: bool = False, collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
         """Photos whose description means what `query` says, best first.
 
         Photos whose caption, description or tags, or whose text read by OCR,
@@ -309,8 +295,15 @@ class Library:
         semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
         exact_set = {pid for pid in exact if pid in semantic}
         ranked = sorted(semantic.items(), key=lambda item: (item[0] not in exact_set, item[1]))
-        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit]
-        return self._hits(chosen)
+        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold]
+        return self._hits(self._collapsed(chosen, collapse)[:limit])
+
+    def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
+        """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
+        from photolib.duplicates import Collapse
+        from photolib.duplicates import collapse as fold
+
+        return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
 
     def _search_among(self, query: str, photo_ids: list[int], *, limit: int | None,
                       threshold: float | None) -> list[SearchHit]:
@@ -355,7 +348,7 @@ class Library:
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
-                exact: bool = False) -> list[SearchHit]:
+                exact: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos nearest to a photo of the library (the photo itself left out)."""
         photo = self.resolve(photo_ref)
         limit = limit or self.settings.search_limit
@@ -365,9 +358,9 @@ class Library:
             raise UsageError(_not_embedded(photo))
         import numpy as np
 
-        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit + 1, exact=exact)
+        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit * 2 + 1, exact=exact)
         chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != photo.id and d <= threshold]
-        return self._hits(chosen[:limit])
+        return self._hits([hit for hit in self._collapsed(chosen, collapse) if hit[0] != photo.id][:limit])
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -389,7 +382,8 @@ class Library:
         return details
 
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
-                    status: str | None = None, limit: int | None = None, has_text: bool = False,
+                    status: str | None = None, limit: int | None = None, rating: int | None = None,
+                    keyword: str | None = None, has_text: bool = False,
                     person: str | None = None) -> list[dict[str, Any]]:
         from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
         from photolib.views import photo_summary
@@ -397,7 +391,8 @@ class Library:
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
         where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
-                            until=_parse_date(until, "--until", end=True), status=status, has_text=has_text,
+                            until=_parse_date(until, "--until", end=True), status=status, rating=rating,
+                            keyword=keyword, has_text=has_text,
                             person_id=None if person is None else self.face_store.person(person).id)
         return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
 
@@ -449,10 +444,11 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
-        return library_stats(self)
+        return library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
-               save: bool = False, export: str | os.PathLike | None = None, copy: bool = False) -> "AlbumSet":
+               save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
+               collapse: str | None = None) -> "AlbumSet":
         """Group the library; optionally store the albums and/or export them as folders."""
         from photolib.albums import export_albums, group_library
 
@@ -464,11 +460,13 @@ class Library:
             raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
-                result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
+                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+                self._collapse_albums(result, collapse)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
-            result = group_library(self, threshold=threshold, min_size=min_size, seed=seed)
+            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+            self._collapse_albums(result, collapse)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
@@ -526,29 +524,136 @@ class Library:
             self.face_store.group_new_faces(threshold)
         return self.face_store.people()
 
+    def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
+        """Copies of one photo are grouped together anyway (same vector); the album lists its best."""
+        from photolib.duplicates import Collapse, shown_instead
+
+        mode = Collapse(collapse or self.settings.collapse_duplicates)
+        for album in result.albums:
+            members = set(album.photo_ids)
+            shown_as = shown_instead(self.catalog, album.photo_ids, mode)
+            shown = {shown_as.get(pid, pid) if shown_as.get(pid, pid) in members else pid for pid in album.photo_ids}
+            album.hidden_copies = sorted(members - shown)
+            album.photo_ids = sorted(shown)
+
+    # -- the user's other tools ---------------------------------------------------
+
+    def export_xmp(self, paths: list[str | os.PathLike] | None = None, *, style: str | None = None,
+                   dry_run: bool = False) -> "ExportReport":
+        """Write photolib's tags and caption into XMP sidecars beside the photos (never into the photos)."""
+        from photolib.sidecars import export_sidecars
+
+        style = style or self.settings.xmp_sidecar
+        if style not in ("photo.jpg.xmp", "photo.xmp"):
+            raise UsageError(f"--style {style!r} is not a sidecar name style: use photo.jpg.xmp or photo.xmp")
+        from photolib.catalog import PhotoFilter
+
+        photos = self.catalog.find_photos(PhotoFilter(described=True))
+        if paths:
+            photos = _under(photos, [absolute(p) for p in paths])
+        if dry_run:
+            return export_sidecars(self.catalog, photos, style, dry_run=True)
+        with self.write_lock():
+            with self.catalog.transaction():
+                return export_sidecars(self.catalog, photos, style, dry_run=False)
+
+    def duplicates(self, *, similar: bool = False, near_bits: int | None = None,
+                   similar_distance: float | None = None, mark: bool = False,
+                   export: str | os.PathLike | None = None, progress: Progress | None = None) -> list["DuplicateGroup"]:
+        """Groups of copies, best first; photolib never deletes or moves any of them."""
+        from photolib import duplicates
+
+        near_bits = self.settings.duplicates_near_bits if near_bits is None else near_bits
+        if not 0 <= near_bits <= 32:
+            raise UsageError(f"--bits {near_bits} is out of range: give 0 (identical hashes) to 32")
+        similar_distance = self.settings.duplicates_similar_distance if similar_distance is None else similar_distance
+        if export is not None and os.path.isdir(export):
+            raise UsageError(f"{absolute(export)} is a folder: give --export a file name for the list (CSV)")
+        self._hash_missing(progress)
+        vectors = self._image_vectors() if similar else None
+        groups = duplicates.find(self.catalog, near_bits=near_bits, similar=similar, image_vectors=vectors,
+                                 similar_distance=similar_distance)
+        if mark:
+            with self.write_lock(), self.catalog.transaction():
+                self.catalog.replace_duplicate_marks(
+                    duplicates.hidden_copies(g for g in groups if g.kind != duplicates.DuplicateKind.EXACT), "near")
+        if export is not None:
+            duplicates.write_list(groups, absolute(export))
+        return groups
+
+    def _hash_missing(self, progress: Progress | None) -> None:
+        """Perceptual hashes for photos imported before photolib made them (read once, then stored)."""
+        from photolib import media
+        from photolib.errors import PhotolibError
+
+        missing = self.catalog.ids_missing_phash()
+        if not missing:
+            return
+        progress = progress or NoProgress()
+        progress.start(len(missing), "Hashing photos imported before perceptual hashes")
+        with self.write_lock():
+            for start in range(0, len(missing), 256):
+                found = {}
+                for photo_id, path in missing[start:start + 256]:
+                    try:
+                        found[photo_id] = media.read_photo(Path(path)).phash
+                    except (PhotolibError, OSError):
+                        found[photo_id] = None
+                with self.catalog.transaction():
+                    for photo_id, phash in found.items():
+                        self.catalog.store_phash(photo_id, phash or "")
+                progress.advance(len(found))
+        progress.finish()
+
+    def _image_vectors(self) -> Any:
+        raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
+                         "turn on the image model (see `photolib models list`), run `photolib add` again, then retry")
+
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""
-        from photolib.backup import backup
+        from photolib.backup import backup, check_destination
 
-        return backup(self, absolute(destination))
+        destination = absolute(destination)
+        check_destination(destination)
+        with self.write_lock():
+            return backup(self.catalog, self.index_folder, destination)
 
     def restore(self, source: str | os.PathLike, force: bool = False) -> dict[str, Any]:
-        """Replace this library's catalog and index with a snapshot made by `backup`."""
-        from photolib.backup import restore
+        """Replace this library's catalog and index with a snapshot made by `backup`.
 
-        return restore(self, absolute(source), force=force)
+        The catalog is closed first and reopened on next use, on the restored files."""
+        from photolib.backup import check_snapshot, restore
+
+        source = absolute(source)
+        check_snapshot(source)
+        with self.write_lock():
+            if sum(self.catalog.status_counts().values()) and not force:
+                raise UsageError(f"{self.root} already holds photos: restore into an empty library, or add --force "
+                                 "to replace it (take a backup of it first)")
+            self.close()
+            try:
+                return restore(source, self.root)
+            finally:
+                self.close()
 
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
         from photolib.bulk import import_embedded
 
-        return import_embedded(self, photos, model)
+        with self.write_lock():
+            try:
+                return import_embedded(self.catalog, photos, model)
+            finally:
+                self.keeper.sync_and_save()
 
     def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
         """Generate images inspired by a photo; see `photolib.imagine`."""
         from photolib.imagine import imagine
 
-        return imagine(self, photo_ref, request)
+        photo = self.resolve(photo_ref)
+        options = self.settings.generation.options if self.settings.generation else {}
+        return imagine(photo, request, catalog=self.catalog, providers=self.providers, options=options,
+                       folder=request.out or self.root / GENERATED_FOLDER)
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
@@ -589,7 +694,7 @@ def _under_paths(photos: list[tuple[int, str]], roots: list[Path]) -> list[tuple
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == "failed" and photo.data.get("failed_stage") == "read":
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

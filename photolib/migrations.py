@@ -100,6 +100,14 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 
 def _migration_6(db: sqlite_utils.Database) -> None:
+    """The user's own words (XMP/IPTC) apart from model output, perceptual hashes, sidecar stamps,
+    duplicate marks."""
+    from photolib.catalog_usermeta import create_user_metadata_tables
+
+    create_user_metadata_tables(db)
+
+
+def _migration_7(db: sqlite_utils.Database) -> None:
     """Text in photos (OCR) and faces: their own tables, each with its stage state."""
     from photolib import catalog_faces, catalog_text
 
@@ -109,7 +117,8 @@ def _migration_6(db: sqlite_utils.Database) -> None:
 
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
-    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5, 6: _migration_6,
+    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
+    6: _migration_6, 7: _migration_7,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

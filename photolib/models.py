@@ -9,7 +9,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+
+class PhotoStatus(StrEnum):
+    """A photo's state in the catalog (`photos.status`)."""
+
+    PENDING = "pending"  # to be read, described or embedded
+    OK = "ok"  # described and embedded with the current models
+    FAILED = "failed"  # see `failed_stage` and `error`
+
+
+class Stage(StrEnum):
+    """The step of `add` a photo failed at (`photos.failed_stage`)."""
+
+    READ = "read"  # the file could not be read as a photo: retried only when its bytes change
+    VISION = "vision"  # the vision model failed: retried by the next `add`
+    EMBEDDING = "embedding"  # the embedder failed: retried by the next `add`
+
+
+RETRIED_STAGES = (Stage.VISION, Stage.EMBEDDING)  # model failures, worth another `add`
 
 
 @dataclass
@@ -36,6 +57,9 @@ class PhotoMetadata:
     brightness: float | None = None  # mean luminance 0..1
     dominant_colors: list[str] = field(default_factory=list)  # colour names, most common first
     grayscale: bool = False
+    phash: str | None = None  # perceptual hash of the upright photo (photolib.phash)
+    user: Any = None  # the user's words embedded in the file (xmp.UserMetadata), never a model's
+    xmp_warning: str | None = None  # why embedded XMP was ignored
 
     @property
     def camera(self) -> str | None:
@@ -72,9 +96,11 @@ class Description:
     caption: str
     description: str
 
-    def embedding_text(self) -> str:
-        """The text that is embedded: tags, then caption, then description."""
-        return ". ".join(part for part in (", ".join(self.tags), self.caption, self.description) if part)
+    def embedding_text(self, user_words: str = "") -> str:
+        """The text that is embedded: the user's own words (XMP keywords, title, caption) when there
+        are any, then the model's tags, caption and description."""
+        return ". ".join(part for part in (user_words, ", ".join(self.tags), self.caption, self.description)
+                         if part)
 
 
 def with_photo_text(embedded: str, photo_text: str | None) -> str:

@@ -36,8 +36,9 @@ def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = N
     returns how many vectors were computed."""
     progress = progress or NoProgress()
     rows = catalog.texts_for_reembedding()
-    words = photo_texts or {}
-    texts = {pid: with_photo_text(_text(tags, caption, description), words.get(pid))
+    words = {pid: meta.words() for pid, meta in catalog.user_metadata([row[0] for row in rows]).items()}
+    photo_words = photo_texts or {}
+    texts = {pid: with_photo_text(_text(tags, caption, description, words.get(pid, "")), photo_words.get(pid))
              for pid, tags, caption, description in rows}
     stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if stored.get(pid, (None, 0))[0] != text_hash(text)]
@@ -95,5 +96,5 @@ class _Run:
         self.done += len(batch)
 
 
-def _text(tags: str | None, caption: str | None, description: str | None) -> str:
-    return Description(json.loads(tags or "[]"), caption or "", description or "").embedding_text()
+def _text(tags: str | None, caption: str | None, description: str | None, user_words: str) -> str:
+    return Description(json.loads(tags or "[]"), caption or "", description or "").embedding_text(user_words)

@@ -99,7 +99,12 @@ def photo_panel(photo: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     gps = photo.get("gps")
+    user = photo.get("user") or {}
     rows = [
+        ("title", user.get("title")), ("keywords", ", ".join(user.get("keywords") or [])),
+        ("your caption", user.get("caption")),
+        ("rating", "★" * user["rating"] if (user.get("rating") or 0) > 0 else user.get("rating")),
+        ("people", ", ".join(user.get("people") or [])),
         ("path", photo["path"]), ("status", photo["status"]), ("error", photo.get("error")),
         ("taken", photo.get("taken_at")), ("camera", photo.get("camera")), ("lens", photo.get("lens")),
         ("gps", f"{gps['lat']:.5f}, {gps['lon']:.5f}" if gps else None), ("place", photo.get("place")),
@@ -162,6 +167,11 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.sidecars_changed:
+        message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
+    for path, reason in report.warnings:
+        message(f"warning: {safe(path)}: {safe(reason)}" if not reason.startswith(path) else f"warning: {safe(reason)}",
+                "yellow")
     for name, stage in report.stages.items():
         found = {"ocr": "with text", "faces": "with faces"}.get(name, "found")
         line = f"{name}: {stage['done']} photos read, {stage['found']} {found}"
@@ -187,6 +197,38 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
     if singletons:
         message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"
                 + (" …" if len(singletons) > 30 else ""))
+
+
+def duplicates_table(groups: list[dict[str, Any]]) -> None:
+    if not groups:
+        message("No duplicates found.", "green")
+        return
+    table = _table(f"{len(groups)} groups of copies (best first; nothing is deleted)",
+                   [("group", {"justify": "right"}), ("kind", {}), ("id", {"justify": "right"}),
+                    ("path", {"overflow": "fold"}), ("size", {"no_wrap": True}), ("why first", {"overflow": "fold"})])
+    for number, group in enumerate(groups, 1):
+        for position, photo in enumerate(group["photos"]):
+            pixels = f"{photo['width']}×{photo['height']}" if photo.get("width") else ""
+            table.add_row(str(number) if position == 0 else "", group["kind"] if position == 0 else "",
+                          cell(photo["id"]), cell(photo["path"], "cyan" if position == 0 else "dim"), pixels,
+                          cell(group["reason"]) if position == 0 else Text(""))
+    stdout.print(table)
+
+
+def export_summary(report: dict[str, Any]) -> None:
+    verb = "Would write" if report["dry_run"] else "Wrote"
+    changes = report["changes"]
+    table = _table(f"{verb} {len(changes)} sidecars; {report['unchanged']} already up to date",
+                   [("sidecar", {"overflow": "fold"}), ("", {}), ("adds", {"overflow": "fold"})])
+    for change in changes:
+        adds = ", ".join(change["added_keywords"]) + (f"; caption: {change['caption']}" if change["caption"] else "")
+        table.add_row(cell(change["sidecar"], "cyan"), "new" if change["created"] else "merged", cell(adds))
+    if changes:
+        stdout.print(table)
+    else:
+        message(f"Nothing to write: {report['unchanged']} sidecars already up to date.", "green")
+    for item in report["skipped"]:
+        message(f"skipped {safe(item['path'])}: {safe(item['reason'])}", "yellow")
 
 
 def stats_panel(stats: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+from photolib.models import PhotoStatus, Stage
 
 if TYPE_CHECKING:
     from photolib.catalog import FileState
@@ -29,6 +30,12 @@ class FoundFile:
     root: Path
     size: int
     mtime_ns: int
+    sidecars: tuple[Path, ...] = ()  # existing XMP sidecars (photo.jpg.xmp, photo.xmp)
+
+    def sidecar_signature(self) -> str:
+        from photolib.xmp import sidecar_signature
+
+        return sidecar_signature(self.sidecars)
 
 
 @dataclass
@@ -48,6 +55,7 @@ class ScanPlan:
     moved: list[tuple[int, FoundFile]] = field(default_factory=list)  # known bytes at a new path
     unchanged: list[int] = field(default_factory=list)
     unchanged_unreadable: list[int] = field(default_factory=list)  # same bytes that could not be read before
+    sidecar_changed: list[int] = field(default_factory=list)  # same bytes, but the user's XMP sidecar changed
     problems: list[ScanProblem] = field(default_factory=list)
 
 
@@ -60,12 +68,16 @@ def walk_photos(root: Path, problems: list[ScanProblem]) -> Iterator[FoundFile]:
     if root.is_file() or root.is_symlink() and not root.is_dir():
         found = _found(root, root.parent, problems)
         if found:
+            from photolib.xmp import sidecar_candidates
+
+            found.sidecars = tuple(p for p in sidecar_candidates(root) if p.is_file())
             yield found
         return
     def on_error(error: OSError) -> None:
         problems.append(ScanProblem(str(error.filename), f"cannot read folder: {error.strerror}", folder=True))
     for folder, dirs, files in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        sidecars = {name.lower(): name for name in files if name.lower().endswith(".xmp")}
         for name in sorted(files):
             if name.startswith(".") or os.path.splitext(name)[1].lower().lstrip(".") not in SUPPORTED_EXTENSIONS:
                 continue
@@ -76,7 +88,15 @@ def walk_photos(root: Path, problems: list[ScanProblem]) -> Iterator[FoundFile]:
                 continue
             found = _found(Path(path), root, problems)
             if found:
+                if sidecars:
+                    found.sidecars = _sidecars_of(name, folder, sidecars)
                 yield found
+
+
+def _sidecars_of(name: str, folder: str, sidecars: dict[str, str]) -> tuple[Path, ...]:
+    """`name.xmp` then `stem.xmp`, found in the folder listing already read (no extra stat per photo)."""
+    wanted = [f"{name}.xmp".lower(), f"{os.path.splitext(name)[0]}.xmp".lower()]
+    return tuple(Path(folder, sidecars[w]) for w in dict.fromkeys(wanted) if w in sidecars)
 
 
 def _utf8(path: str) -> bool:
@@ -125,7 +145,10 @@ def plan_scan(
                 on_file(PROGRESS_EVERY)
             state = known.get(key)
             if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
-                unreadable = state.status == "failed" and state.failed_stage == "read"
+                unreadable = state.status == PhotoStatus.FAILED and state.failed_stage == Stage.READ
+                if not unreadable and (state.sidecar_sig or "") != (found.sidecar_signature() if found.sidecars else ""):
+                    plan.sidecar_changed.append(state.id)
+                    continue
                 (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state.id)
                 continue
             to_hash.append((found, state))
