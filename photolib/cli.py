@@ -89,6 +89,9 @@ app.add_typer(albums_app, name="albums")
 people_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
                          help="People found in photos (faces, grouped offline); name, merge, show or forget them.")
 app.add_typer(people_app, name="people")
+models_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, no_args_is_help=True,
+                         help="Local image models (CLIP family) for visual search: list, pull, remove.")
+app.add_typer(models_app, name="models")
 export_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
                          help="Write what photolib knows for other tools: `export xmp` writes XMP sidecars.")
 app.add_typer(export_app, name="export")
@@ -418,6 +421,52 @@ def people_recluster(ctx: typer.Context,
     """Group the faces of unnamed people again (named people keep their faces and names)."""
     found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]
     _render().print_json(found) if json_out else _render().people_table(found)
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from photolib.config import load_settings
+
+    obj = ctx.find_root().obj
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj["config_flag"], obj["library_flag"])
+    return obj["settings"]
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """Known image models: download size, installed or not, where; the configured one is marked."""
+    from photolib.model_store import list_models
+
+    rows = list_models(_settings(ctx).image)
+    _render().print_json(rows) if json_out else _render().models_table(rows)
+
+
+@models_app.command("pull")
+def models_pull(ctx: typer.Context, name: str = typer.Argument(..., help="Model name from `photolib models list`."),
+                json_out: bool = JSON) -> None:
+    """Download an image model from Hugging Face (immich-app/NAME) into its cache; resumes if interrupted."""
+    from photolib.model_store import pull_model
+
+    settings = _settings(ctx)
+    result = pull_model(name)
+    if json_out:
+        _render().print_json(result)
+        return
+    _render().message(f"{result['name']} is installed in {result['path']}.", "green")
+    if result["name"] != settings.image.model.split("/")[-1] or settings.image.model_path is not None:
+        _render().message(f"To use it: set [image] model = \"{result['name']}\" in your config "
+                          f"(or PHOTOLIB_IMAGE_MODEL={result['name']}).")
+
+
+@models_app.command("remove")
+def models_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."), json_out: bool = JSON) -> None:
+    """Delete an image model from the Hugging Face cache (vectors already in libraries stay)."""
+    from photolib.image_models import human_size
+    from photolib.model_store import remove_model
+
+    result = remove_model(name)
+    _render().print_json(result) if json_out else _render().message(
+        f"Removed {result['name']}, {human_size(result['freed_bytes'])} freed.", "green")
 
 
 def _collapse(value: str | None) -> str | None:
