@@ -59,10 +59,12 @@ DEFAULT_OCR_MIN_CONFIDENCE = 0.8  # recogniser confidence of a kept line of text
 DEFAULT_FACE_THRESHOLD = 0.6  # descriptor distance within which a face joins a person (dlib's usual)
 DEFAULT_FACE_MIN_SCORE = 0.3  # HOG detector score of a kept face
 
+DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
+
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
-    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
     "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
@@ -74,7 +76,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 # String settings that take one of a few values.
-CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked")}
+CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked"),
+           ("add", "raw"): ("pair", "separate", "skip")}
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
+    raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
     albums_threshold: float = DEFAULT_THRESHOLD
@@ -159,6 +163,7 @@ def load_settings(
         lock_timeout=plain["library"]["lock_timeout"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
+        raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],

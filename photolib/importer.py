@@ -21,14 +21,17 @@ from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision, Stage, with_photo_text
+from photolib.pairs import record_pairs
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
-    from photolib.scan import ScanPlan
+    from photolib.scan import ScanPlan, Skipped
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
 
 
+TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
+MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described")
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
@@ -50,6 +53,21 @@ class AddReport:
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
     stages: dict = field(default_factory=dict)  # enrichment stage name -> what it did (`enrich.StageReport`)
+    paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
+    skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
+
+    def not_imported(self) -> dict:
+        """What this run saw and did not import, by why; failures split into too large and unreadable."""
+        from photolib.scan import Skipped
+
+        counts = (self.skipped or Skipped()).as_dict()
+        too_large = [path for path, reason in self.failed if reason.startswith(TOO_LARGE_REASONS)]
+        unreadable = [path for path, reason in self.failed
+                      if not reason.startswith(TOO_LARGE_REASONS + MODEL_STEP_REASONS)]
+        counts["too_large"] = {"count": len(too_large)}
+        counts["unreadable"] = {"count": len(unreadable)}
+        counts["count"] = sum(kind["count"] for kind in counts.values())
+        return counts
     sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
@@ -60,6 +78,7 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "raw_paired": self.paired, "not_imported": self.not_imported(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
         if self.stages:
@@ -103,6 +122,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
         catalog.mark_pending(plan.sidecar_changed)
         for found, digest in plan.new:
             catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
+        report.paired += record_pairs(catalog, plan)
         for problem in plan.problems:
             if problem.folder:
                 continue
@@ -110,7 +130,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
             catalog.mark_failed(photo_id, Stage.READ, problem.reason)
     report.new += len(plan.new)
-    report.updated += len(plan.changed)
+    report.updated += len(plan.changed) + len(plan.repointed)
     report.moved += len(plan.moved)
     report.unchanged += len(plan.unchanged) + len(plan.touched)
     report.sidecars_changed += len(plan.sidecar_changed)
@@ -119,6 +139,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
 
 def _report_problems(catalog: "Catalog | None", plan: "ScanPlan", report: AddReport) -> None:
     """This run's problems, and files already known to be unreadable whose bytes have not changed."""
+    report.skipped = plan.skipped
     report.failed.extend((p.path, p.reason) for p in plan.problems)
     if catalog is None:
         return

@@ -253,16 +253,18 @@ class Library:
         plan_counts_for_dry_run(catalog, self.vision, plan, report, pending)
         return report
 
-    @staticmethod
-    def _scan(roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
-        from photolib.scan import plan_scan
+    def _scan(self, roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
+        from photolib.pairs import PhotoFiles
+        from photolib.scan import RawMode, plan_scan
 
         scanning = progress or NoProgress()
         scanning.start(None, "Scanning")
+        raw = RawMode(self.settings.raw_files)
         if catalog is None:
-            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance)
+            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance, raw=raw)
         else:
-            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance)
+            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance, raw=raw,
+                             companions_known=PhotoFiles(catalog.db).states())
         scanning.finish()
         return plan
 
@@ -414,8 +416,14 @@ class Library:
     def prune(self) -> list[dict[str, Any]]:
         """Forget photos whose files no longer exist (checked under the write lock, so a move
         that a concurrent `add` has just recorded is not mistaken for a deletion)."""
+        from photolib.pairs import PhotoFiles
+
         with self.write_lock():
             gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
+            seconds = PhotoFiles(self.catalog.db).of_photos([pid for pid, _ in gone])
+            # a pair whose JPEG is gone but whose RAW is there is kept: the next `add` shows it by its RAW
+            gone = [(pid, path) for pid, path in gone
+                    if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
         return [{"id": pid, "path": path} for pid, path in gone]
 

@@ -108,6 +108,13 @@ def _migration_6(db: sqlite_utils.Database) -> None:
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:
+    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pairs`."""
+    from photolib.pairs import create_table
+
+    create_table(db)
+
+
+def _migration_8(db: sqlite_utils.Database) -> None:
     """Text in photos (OCR) and faces: their own tables, each with its stage state."""
     from photolib import catalog_faces, catalog_text
 
@@ -118,7 +125,7 @@ def _migration_7(db: sqlite_utils.Database) -> None:
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6, 7: _migration_7,
+    6: _migration_6, 7: _migration_7, 8: _migration_8,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -117,6 +117,8 @@ def photo_panel(photo: dict[str, Any]) -> None:
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    for second in (photo.get("files") or [])[1:]:
+        table.add_row(f"{second['role']} file", cell(second["path"]))
     if photo.get("text"):
         table.add_row("text in photo", cell(" / ".join(photo["text"].splitlines())))
     for face in photo.get("faces") or []:
@@ -153,6 +155,7 @@ def add_summary(report: Any) -> None:
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
+        not_imported(report.not_imported())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -167,6 +170,9 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.paired:
+        stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
+    not_imported(report.not_imported())
     if report.sidecars_changed:
         message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
     for path, reason in report.warnings:
@@ -183,6 +189,41 @@ def add_summary(report: Any) -> None:
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+NOT_IMPORTED_LABELS = (
+    ("unsupported", "unsupported type"), ("not_photos", "not photos (videos)"),
+    ("sidecars", "sidecar files (.xmp, .aae)"), ("raw_skipped", 'RAW, skipped ([add] raw = "skip")'),
+    ("needs_package", "needs a package"), ("hidden", "hidden"), ("too_large", "too large"),
+    ("unreadable", "unreadable"),
+)
+
+
+def not_imported(counts: dict[str, Any]) -> None:
+    """One line per reason a file was not imported, with the extensions seen: nothing skipped in silence."""
+    if not counts.get("count"):
+        return
+    table = _table(f"Not imported: {counts['count']} files", [("why", {"style": "bold"}), ("files", {"justify": "right"}),
+                                                              ("", {"overflow": "fold"})])
+    for key, label in NOT_IMPORTED_LABELS:
+        kind = counts.get(key) or {}
+        if not kind.get("count"):
+            continue
+        detail = ", ".join(f"{ext} x{n}" for ext, n in (kind.get("extensions") or {}).items())
+        if key == "hidden":
+            detail = ", ".join(part for part in (_plural(kind["files"], "file"),
+                                                  _plural(kind["folders"], "folder") + " (not entered)"
+                                                  if kind["folders"] else "") if part and part != "0 files")
+        elif key == "needs_package":
+            detail += "; install " + " and ".join(kind["install"])
+        elif key in ("too_large", "unreadable"):
+            detail = "listed under Failed files"
+        table.add_row(label, str(kind["count"]), cell(detail))
+    stdout.print(table)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:

@@ -49,7 +49,16 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "updated_at": data.get("updated_at"),
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
                         for g in catalog.generations(photo.id)],
+        "files": _files(photo, catalog),
     }
+
+
+def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
+    """Every file of the photo: the one shown first, then second files (the RAW of a RAW+JPEG pair)."""
+    from photolib.pairs import PhotoFiles
+
+    shown = {"path": photo.path, "role": "shown", "size": photo.data.get("size"), "hash": photo.data.get("hash")}
+    return [shown, *PhotoFiles(catalog.db).of_photos([photo.id]).get(photo.id, [])]
 
 
 def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings", providers: "Providers",
