@@ -31,7 +31,7 @@ from photolib.catalog_vectors import VectorRecords
 from photolib.catalog_usermeta import UserMetadataRecords
 from photolib.catalog_faces import OF_PERSON
 from photolib.catalog_text import HAS_TEXT
-from photolib.errors import UsageError
+from photolib.errors import PhotolibError, UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
 
@@ -135,7 +135,12 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
+        from photolib import damage
+
         self.path = Path(path)
+        suspicious = damage.precheck(self.path)
+        if suspicious and (found := damage.diagnose(self.path)) is not None:
+            raise found
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
@@ -151,10 +156,10 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
             self._migrate()
         except sqlite3.DatabaseError as error:
             connection.close()
-            if "locked" in str(error) or "busy" in str(error):
-                raise
-            raise UsageError(f"{self.path} is not a photolib catalog ({error}): point --library at a photolib "
-                             "library folder, or move that file away") from None
+            raise damage.open_error(self.path, error) from None
+        except PhotolibError:
+            connection.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -163,8 +168,16 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        if schema_version(self.db) >= SCHEMA_VERSION:
+        from photolib import damage
+
+        version = schema_version(self.db)
+        if version > SCHEMA_VERSION:
+            raise damage.too_new(self.path, version, SCHEMA_VERSION)
+        if version == SCHEMA_VERSION:
             return
+        if version == 0 and self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name NOT IN "
+                                            "('meta', 'sqlite_sequence')").fetchone()[0]:
+            raise damage.not_a_catalog(self.path, "an SQLite database of another program")
         with self.transaction():
             migrate(self.db)
 

@@ -49,6 +49,10 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
     if isinstance(exc, PhotolibError):
         _render().error(_scrub(str(exc), ctx))
         return exc.exit_code
+    damaged = _damaged_catalog(ctx, exc)
+    if damaged is not None:
+        _render().error(damaged)
+        return 1
     if _is_busy_database(exc):
         _render().error("the catalog stayed busy for 30 s: another photolib process is writing to this library; "
                         "try again when it has finished")
@@ -56,6 +60,16 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
     _render().error(_scrub(f"unexpected {type(exc).__name__}: {exc}", ctx)
                     + ("" if verbose else " (run with --verbose for details)"))
     return 1
+
+
+def _damaged_catalog(ctx: typer.Context, exc: Exception) -> str | None:
+    """The one-line message for SQLite reporting a damaged catalog in the middle of a command."""
+    from photolib import damage
+
+    library = (ctx.find_root().obj or {}).get("library")
+    if library is None or not damage.is_corruption(exc):
+        return None
+    return str(damage.damaged(library.root / "catalog.db", str(exc)))
 
 
 def _is_busy_database(exc: Exception) -> bool:
@@ -265,7 +279,21 @@ def stats(ctx: typer.Context, json_out: bool = JSON) -> None:
     _render().print_json(result) if json_out else _render().stats_panel(result)
 
 
-app.command("doctor", help="Same as `stats`.")(stats)
+@app.command()
+def doctor(ctx: typer.Context,
+           repair: bool = typer.Option(False, "--repair", help="Salvage a damaged catalog: keep it aside, rebuild it "
+                                                               "from the newest snapshot and every readable row."),
+           json_out: bool = JSON) -> None:
+    """What `stats` shows, plus SQLite's integrity check of the catalog; --repair salvages a damaged one."""
+    library = _library(ctx)
+    if repair:
+        report = library.repair()
+        _render().print_json(report.as_dict()) if json_out else _render().repair_summary(report.as_dict())
+        return
+    result = library.doctor()
+    _render().print_json(result) if json_out else _render().doctor_panel(result)
+    if result["damaged"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -276,9 +304,22 @@ def backup(ctx: typer.Context, destination: Path = typer.Argument(..., help="New
 
 
 @app.command()
-def restore(ctx: typer.Context, source: Path = typer.Argument(..., help="A folder made by `photolib backup`."),
+def restore(ctx: typer.Context,
+            source: Optional[Path] = typer.Argument(None, help="A folder made by `photolib backup`."),
+            snapshot: Optional[str] = typer.Option(None, "--snapshot", help="Instead: one of the library's own "
+                                                   "snapshots, by day (YYYY-MM-DD), name or `latest` (see `stats`)."),
             force: bool = typer.Option(False, "--force", help="Replace a library that already holds photos.")) -> None:
-    """Restore a snapshot made by `photolib backup` (checked before anything is replaced)."""
+    """Restore a backup made by `photolib backup`, or one of the library's snapshots (checked first)."""
+    from photolib.errors import UsageError
+
+    if (source is None) == (snapshot is None):
+        raise UsageError("restore needs a backup folder or --snapshot DAY|NAME|latest (one of them)")
+    if snapshot is not None:
+        result = _library(ctx).restore_snapshot(snapshot)
+        _render().message(f"Restored {result['photos']} photos from the snapshot of {result['taken_at']}"
+                          + (f"; the catalog it replaced is kept at {result['kept_aside']}." if result["kept_aside"]
+                             else "."), "green")
+        return
     result = _library(ctx).restore(source, force=force)
     _render().message(f"Restored {result['photos']} photos from {result['path']}.", "green")
 

@@ -46,6 +46,8 @@ AT_MOST = {"near_bits": 32, "min_confidence": 1}  # a perceptual hash has 64 bit
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
 # library's own defaults read these).
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a second writer waits for the first
+DEFAULT_SNAPSHOT_INTERVAL = 24.0  # hours between automatic catalog snapshots
+DEFAULT_SNAPSHOT_KEEP = 3  # automatic snapshots kept; 0 takes none
 DEFAULT_JOBS = 16  # parallel model calls in `add`
 DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
@@ -63,7 +65,8 @@ DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part 
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
+    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT),
+                "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
     "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
@@ -105,6 +108,8 @@ class Settings:
     embedding: ProviderSettings
     generation: ProviderSettings | None
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
+    snapshot_keep: int = DEFAULT_SNAPSHOT_KEEP
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
     raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
@@ -161,6 +166,8 @@ def load_settings(
         embedding=providers["embedding"],
         generation=providers["generation"] if providers["generation"].provider else None,
         lock_timeout=plain["library"]["lock_timeout"],
+        snapshot_interval=plain["library"]["snapshot_interval"],
+        snapshot_keep=plain["library"]["snapshot_keep"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
         raw_files=plain["add"]["raw"],

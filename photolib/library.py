@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
     from photolib.duplicates import DuplicateGroup
@@ -64,6 +65,7 @@ class Library:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
+        self._lock_depth = 0
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -117,10 +119,23 @@ class Library:
                 raise LibraryLockedError(
                     f"another photolib process is writing to {self.root}; wait for it to finish and try again"
                 ) from None
+        self._lock_depth += 1
+        changes_before = self._catalog.db.conn.total_changes if self._catalog is not None else 0
         try:
             yield
+            if self._lock_depth == 1:
+                self._snapshot_if_changed(changes_before)
         finally:
+            self._lock_depth -= 1
             lock.release()
+
+    def _snapshot_if_changed(self, changes_before: int) -> None:
+        """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
+        from photolib.snapshots import maybe_take
+
+        if self._catalog is not None and self._catalog.db.conn.total_changes > changes_before:
+            maybe_take(self._catalog.db.conn, self.root, self.settings.snapshot_interval,
+                       self.settings.snapshot_keep, self.notify)
 
     # -- index ------------------------------------------------------------------
 
@@ -643,6 +658,24 @@ class Library:
                 return restore(source, self.root)
             finally:
                 self.close()
+
+    def doctor(self) -> dict[str, Any]:
+        """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.doctor`)."""
+        from photolib.doctor import doctor
+
+        return doctor(self)
+
+    def repair(self) -> "RepairReport":
+        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.salvage`)."""
+        from photolib.salvage import repair
+
+        return repair(self)
+
+    def restore_snapshot(self, reference: str) -> dict[str, Any]:
+        """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
+        from photolib.snapshots import restore_snapshot
+
+        return restore_snapshot(self, reference)
 
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""

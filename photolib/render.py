@@ -287,6 +287,7 @@ def stats_panel(stats: dict[str, Any]) -> None:
         ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
                   + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
+        ("snapshots", _snapshot_lines(stats.get("snapshots", []))),
     ]:
         table.add_row(name, cell(value))
     for name, line in _stage_lines(stats.get("stages") or {}):
@@ -310,6 +311,58 @@ def _stage_lines(stages: dict[str, Any]) -> list[tuple[str, str]]:
                                f"{faces['failed']} failed, {faces['pending']} pending"
                                + ("" if faces["enabled"] else " (off)")))
     return lines
+
+
+def _snapshot_lines(snapshots: list[dict[str, Any]]) -> str:
+    if not snapshots:
+        return "(none yet)"
+    return "\n".join(f"{s['taken_at'].replace('T', ' ').replace('+00:00', ' UTC')}  {s['photos']} photos  "
+                     f"{s['size'] / 1e6:.1f} MB  {s['name']}" for s in snapshots)
+
+
+def doctor_panel(result: dict[str, Any]) -> None:
+    """`stats` for a sound catalog, plus the integrity verdict; for a damaged one, what was found and what helps."""
+    if not result["damaged"]:
+        stats_panel(result)
+        message("Catalog integrity check: ok.", "green")
+        return
+    if "photos" in result:
+        stats_panel(result)
+    else:
+        for problem in result["problems"]:
+            message(f"! {problem}", "yellow")
+    findings = [line for line in result["integrity"] if line != "ok"]
+    message(f"integrity_check of {result.get('catalog') or result['library']}: "
+            + ("; ".join(findings[:3]) + (f" (and {len(findings) - 3} more)" if len(findings) > 3 else "")), "red")
+    message("snapshots: " + (_snapshot_lines(result["snapshots"]).replace("\n", "; ")), "yellow")
+
+
+def repair_summary(report: dict[str, Any]) -> None:
+    if not report["needed"]:
+        message("The catalog opens and passes SQLite's check: nothing to repair.", "green")
+        return
+    message(f"The damaged catalog is kept at {report['kept_aside']}.")
+    base = (f"the snapshot of {report['snapshot_taken_at']}" if report["snapshot"] else "no snapshot (none usable)")
+    if report["wal_left_out"]:
+        message("Its -wal file did not belong with it (from another copy of the library?) and was left out.", "yellow")
+    if report["nothing_recovered"]:
+        message("Nothing could be recovered: the new catalog is empty.", "red")
+        roots = report["source_roots"]
+        message("Run `photolib add` on your photo folders again"
+                + (": " + ", ".join(roots) if roots else "") + ".", "yellow")
+        return
+    message(f"Recovered {report['photos']} photos: {report['photos_from_damaged']} read from the damaged catalog, "
+            f"{report['photos_from_snapshot_only']} only from {base}; {report['described']} described.", "green")
+    if report["albums"]:
+        message(f"Saved albums: {', '.join(report['albums'])}.", "green")
+    lost = {table: count for table, count in report["unreadable"].items() if count}
+    if lost:
+        message("Unreadable places (rows lost unless the snapshot had them): "
+                + ", ".join(f"{table} {count}" for table, count in sorted(lost.items())) + ".", "yellow")
+    if report["to_describe"] or report["to_embed"]:
+        roots = report["source_roots"]
+        message(f"{report['to_describe']} photos must be described again and {report['to_embed']} embedded again: "
+                "run `photolib add` on " + (", ".join(roots) if roots else "their folders") + ".", "yellow")
 
 
 class RichProgress:

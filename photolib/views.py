@@ -96,7 +96,14 @@ def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings",
         "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
         "stages": pixel_stage_counts(catalog, settings),
+        "snapshots": _snapshots(root),
     }
+
+
+def _snapshots(root: Path) -> list[dict[str, Any]]:
+    from photolib.snapshots import list_snapshots
+
+    return [snapshot.as_dict() for snapshot in list_snapshots(root)]
 
 
 def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
