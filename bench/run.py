@@ -402,6 +402,10 @@ def main() -> None:
     case_embedder(2000)
     case_import_local(60 if quick else 500)
     case_rescan(20_000 if quick else 100_000)
+    from bench.bench_gallery import case_gallery, case_thumbnail_cost
+
+    case_thumbnail_cost(4 if quick else 12, record)
+    case_gallery(2_000 if quick else 10_000, record)
     case_search(10_000)
     keep = Path(tempfile.mkdtemp(prefix="photolib-bench-100k-"))
     case_search(100_000, keep=keep)

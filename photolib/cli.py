@@ -82,7 +82,7 @@ def _scrub(text: str, ctx: typer.Context) -> str:
     """Remove any configured API key from text before it is shown."""
     settings = (ctx.obj or {}).get("settings")
     if settings is not None:
-        for section in (settings.vision, settings.embedding, settings.generation):
+        for section in (settings.vision, settings.embedding, settings.generation, settings.imagine):
             if section is not None and section.api_key:
                 text = text.replace(section.api_key, "***")
     return text
@@ -149,6 +149,51 @@ def _library(ctx: typer.Context) -> "Library":
 
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-contained HTML page (thumbnails inlined) instead of a table.")
+OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
+LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
+PREVIEW = typer.Option(None, "--preview/--no-preview",
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                            "default from [terminal] preview.")
+
+
+def _table_extras(ctx: typer.Context, rows: list[dict], preview: Optional[bool]) -> dict:
+    """What a photo table needs beyond the rows: each photo's added folder, and thumbnails when previewing."""
+    library = _library(ctx)
+    ids = [row["id"] for row in rows]
+    extras: dict = {"roots": library.source_roots(ids)}
+    wanted = library.settings.preview if preview is None else preview
+    if wanted and _render().stdout.is_terminal:
+        extras["previews"] = library.thumbnail_files(ids)
+    return extras
+
+
+def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: list, open_page: bool) -> bool:
+    """Write `--html FILE` for a listing (sections of (title or None, photo rows)); True when written.
+
+    The shared helper of every command that lists photos."""
+    if file is None:
+        if open_page:
+            from photolib.errors import UsageError
+
+            raise UsageError("--open opens the page written by --html FILE: add --html")
+        return False
+    written = _library(ctx).write_html(file, title, sections)
+    count = sum(len(rows) for _title, rows in sections)
+    _render().message(f"Wrote {count} photo(s) to {written}.", "green")
+    if open_page:
+        _open_in_browser(written)
+    return True
+
+
+def _open_in_browser(path: str) -> None:
+    import webbrowser
+
+    from photolib.html_pages import file_url
+
+    if not webbrowser.open(file_url(path)):
+        _render().message(f"No web browser found; open {path} yourself.", "yellow")
+
 COLLAPSE = typer.Option(None, "--collapse-duplicates",
                         help="Show copies once, as their best photo: none, exact (same bytes) or marked (also near "
                              f"copies marked by `duplicates --mark`); default: [duplicates] collapse, else "
@@ -187,11 +232,20 @@ def search(
     collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
 ) -> None:
     """Semantic search over descriptions; exact word matches (also words read in photos) come first."""
     hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
                                                       collapse=_collapse(collapse), person=person)]
-    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Search: {query}")
+    if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
+        return
+    if json_out:
+        _render().print_json(hits)
+    else:
+        _render().hits_table(hits, f"Search: {query}", long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
@@ -205,18 +259,32 @@ def similar(
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
 ) -> None:
     """Photos nearest in meaning to a given photo."""
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
                                                        collapse=_collapse(collapse))]
-    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
+    if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
+        return
+    if json_out:
+        _render().print_json(hits)
+    else:
+        _render().hits_table(hits, f"Similar to {photo}", long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
-def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON) -> None:
+def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON,
+         preview: Optional[bool] = PREVIEW) -> None:
     """Everything known about one photo: EXIF, place, description, text in it, faces, status, models."""
     details = _library(ctx).show(photo)
-    _render().print_json(details) if json_out else _render().photo_panel(details)
+    if json_out:
+        _render().print_json(details)
+        return
+    extras = _table_extras(ctx, [details], preview)
+    _render().photo_panel(details, preview=(extras.get("previews") or {}).get(details["id"]))
 
 
 @app.command("list")
@@ -235,12 +303,20 @@ def list_command(
     has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
 ) -> None:
     """List photos, oldest first, with filters."""
     photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
                                        rating=rating, keyword=keyword, has_text=has_text,
                                        person=person)
-    _render().print_json(photos) if json_out else _render().photos_table(photos)
+    if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
+        return
+    if json_out:
+        _render().print_json(photos)
+    else:
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
 
 
 @app.command()
@@ -339,6 +415,9 @@ def imagine(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the PNGs (default: the library's generated/)."),
     list_past: bool = typer.Option(False, "--list", help="List past generations instead."),
     json_out: bool = JSON,
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the run as an HTML page: the source photo "
+                                                             "beside the generated images, prompt, model and seeds."),
+    open_page: bool = OPEN,
 ) -> None:
     """Generate new images inspired by a photo (vision prompt, then FLUX or another generator)."""
     from photolib.errors import UsageError
@@ -353,8 +432,15 @@ def imagine(
         raise UsageError("imagine needs a photo id or path (or --list): see `photolib list`")
     request = ImagineRequest(prompt=prompt, prompt_only=prompt_only, count=count, seed=seed, width=width,
                              height=height, steps=steps, guidance=guidance, out=out.absolute() if out else None)
+    if open_page and html is None:
+        raise UsageError("--open opens the page written by --html FILE: add --html")
     result = library.imagine(photo, request)
     _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
+    if html is not None:
+        written = library.write_imagine_html(html, result)
+        _render().message(f"Wrote {written}.", "green")
+        if open_page:
+            _open_in_browser(written)
 
 
 @albums_app.callback(invoke_without_command=True)
@@ -369,6 +455,8 @@ def albums(
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Group the library into albums of similar photos (deterministic unless --seed)."""
     if ctx.invoked_subcommand is not None:
@@ -377,11 +465,16 @@ def albums(
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
                             collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
+    if html is not None:
+        _albums_html(ctx, html, result, open_page)
+    elif open_page:
+        _html_out(ctx, None, "", [], True)
     if json_out:
         _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
                                        "photo_ids": result.singletons, "singletons": True}] if result.singletons else []))
     else:
-        _render().albums_table(data, result.singletons, result.threshold)
+        if html is None:
+            _render().albums_table(data, result.singletons, result.threshold)
         if save:
             _render().message(f"Saved {len(data)} albums; see `photolib albums list`.", "green")
         if export:
@@ -389,6 +482,37 @@ def albums(
             if result.not_exported:
                 _render().message(f"{len(result.not_exported)} photos were left out, their files are gone "
                                   f"(first: {result.not_exported[0]}); `photolib prune` forgets them.", "yellow")
+
+
+def _albums_html(ctx: typer.Context, file: Path, result: Any, open_page: bool) -> None:
+    library = _library(ctx)
+    ids = [pid for album in result.albums for pid in album.photo_ids] + list(result.singletons)
+    rows = {pid: library.summary(pid) for pid in ids}
+    sections = [(album.name, [rows[pid] for pid in album.photo_ids if rows.get(pid)]) for album in result.albums]
+    if result.singletons:
+        sections.append(("Singletons", [rows[pid] for pid in result.singletons if rows.get(pid)]))
+    _html_out(ctx, file, f"{len(result.albums)} albums", sections, open_page)
+
+
+@app.command()
+def gallery(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Folder for the site (new, empty, or made by gallery before)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the gallery in the default web browser."),
+    json_out: bool = JSON,
+) -> None:
+    """Write the whole library as a static web site: albums, a page per photo, offline."""
+    report = _library(ctx).gallery(folder)
+    if json_out:
+        _render().print_json(report.as_dict())
+    else:
+        _render().message(f"Wrote a gallery of {report.photos} photos and {report.albums} albums: "
+                          f"{report.as_dict()['index']}", "green")
+        if report.without_thumbnail:
+            _render().message(f"{report.without_thumbnail} photos have no thumbnail (their files cannot be read).",
+                              "yellow")
+    if open_page:
+        _open_in_browser(report.as_dict()["index"])
 
 
 @albums_app.command("list")
@@ -403,7 +527,10 @@ def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album
                 json_out: bool = JSON) -> None:
     """The photos of one saved album."""
     name, photos = _library(ctx).saved_album(album)
-    _render().print_json({"name": name, "photos": photos}) if json_out else _render().photos_table(photos)
+    if json_out:
+        _render().print_json({"name": name, "photos": photos})
+    else:
+        _render().photos_table(photos, roots=_table_extras(ctx, photos, False)["roots"])
 
 
 @people_app.callback(invoke_without_command=True)
@@ -533,6 +660,8 @@ def duplicates(
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
     with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
@@ -540,7 +669,12 @@ def duplicates(
     groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
                                       export=export, progress=render.RichProgress(enabled=not json_out))
     data = [g.as_dict() for g in groups]
-    render.print_json(data) if json_out else render.duplicates_table(data)
+    sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
+    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    if json_out:
+        render.print_json(data)
+    elif not written:
+        render.duplicates_table(data)
     if export is not None and not json_out:
         render.message(f"Wrote the list of {len(groups)} groups to {export.absolute()}.", "green")
 

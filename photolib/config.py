@@ -36,6 +36,8 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     },
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
+# `imagine` writes its prompts with its own vision provider when [imagine] says so; unset keys come from [vision].
+PROVIDER_OPTIONS["imagine"] = PROVIDER_OPTIONS["vision"]
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small and fast
 
@@ -70,6 +72,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
+    "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
+    "terminal": {"preview": (bool, False)},
     "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
     "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
                    "collapse": (str, DEFAULT_COLLAPSE)},
@@ -107,6 +111,7 @@ class Settings:
     vision: ProviderSettings
     embedding: ProviderSettings
     generation: ProviderSettings | None
+    imagine: ProviderSettings | None = None  # None: imagine prompts come from the [vision] provider
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
     snapshot_keep: int = DEFAULT_SNAPSHOT_KEEP
@@ -117,6 +122,9 @@ class Settings:
     search_threshold: float = DEFAULT_THRESHOLD
     albums_threshold: float = DEFAULT_THRESHOLD
     albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
+    thumbnails_enabled: bool = True
+    thumbnails_large: int = 1024  # longest side of the photo-page thumbnail; 0: none
+    preview: bool = False  # inline thumbnails in search/similar/show tables on a terminal
     xmp_sidecar: str = DEFAULT_XMP_SIDECAR
     duplicates_near_bits: int = DEFAULT_NEAR_BITS
     duplicates_similar_distance: float = DEFAULT_SIMILAR_DISTANCE
@@ -165,6 +173,7 @@ def load_settings(
         vision=providers["vision"],
         embedding=providers["embedding"],
         generation=providers["generation"] if providers["generation"].provider else None,
+        imagine=_imagine_section(data.get("imagine", {}), path, env, providers["vision"]),
         lock_timeout=plain["library"]["lock_timeout"],
         snapshot_interval=plain["library"]["snapshot_interval"],
         snapshot_keep=plain["library"]["snapshot_keep"],
@@ -175,6 +184,9 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        thumbnails_enabled=plain["thumbnails"]["enabled"],
+        thumbnails_large=plain["thumbnails"]["large"],
+        preview=plain["terminal"]["preview"],
         xmp_sidecar=plain["xmp"]["sidecar"],
         duplicates_near_bits=plain["duplicates"]["near_bits"],
         duplicates_similar_distance=plain["duplicates"]["similar_distance"],
@@ -225,7 +237,7 @@ def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
 
 
 def _check_sections(data: dict[str, Any], path: Path) -> None:
-    known = set(PLAIN_SECTIONS) | set(PROVIDER_KINDS)
+    known = set(PLAIN_SECTIONS) | set(PROVIDER_KINDS) | {"imagine"}
     for name, value in data.items():
         if name not in known:
             raise ConfigError(f"{path}: unknown section [{name}]; known sections: {', '.join(sorted(known))}")
@@ -267,6 +279,41 @@ def _provider_section(kind: str, section: dict[str, Any], path: Path, env: Mappi
         api_key_env=key_env,
         api_key=env.get(key_env) if key_env else None,
         options=values,
+        origin=str(path) if path.exists() else "",
+    )
+
+
+def _imagine_section(section: dict[str, Any], path: Path, env: Mapping[str, str],
+                     vision: ProviderSettings) -> ProviderSettings | None:
+    """[imagine]: the vision provider that writes imagine prompts; None when nothing is set (use [vision]).
+
+    Keys left out are taken from [vision] when both name the same provider;
+    another provider starts from its own defaults (a base_url or model of
+    [vision] would mean nothing to it)."""
+    spec = {**COMMON_PROVIDER_KEYS, **PROVIDER_OPTIONS["imagine"]}
+    _reject_unknown_keys("imagine", section, spec, path)
+    given: dict[str, Any] = {}
+    for key, key_type in spec.items():
+        raw, origin = _env_or_file("imagine", key, section, env, path)
+        if raw is not None:
+            given[key] = _coerce(raw, key_type, origin, key)
+    if not given:
+        return None
+    provider = given.pop("provider", vision.provider)
+    if provider not in provider_names("vision"):
+        raise ConfigError(f"{_origin('imagine', 'provider', path, env)}: unknown provider {provider!r}; "
+                          f"use one of: {', '.join(provider_names('vision'))}")
+    inherited = provider == vision.provider
+    key_env = given.pop("api_key_env", None) or (vision.api_key_env if inherited else DEFAULT_KEY_ENV.get(provider))
+    options = {**(vision.options if inherited else {}), **{k: v for k, v in given.items()
+                                                           if k not in COMMON_PROVIDER_KEYS}}
+    return ProviderSettings(
+        provider=provider,
+        model=given.get("model", vision.model if inherited else None),
+        base_url=given.get("base_url", vision.base_url if inherited else None),
+        api_key_env=key_env,
+        api_key=env.get(key_env) if key_env else None,
+        options=options,
         origin=str(path) if path.exists() else "",
     )
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from photolib.scan import ScanPlan, Skipped
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
+    from photolib.thumbnails import ThumbnailCache
 
 
 TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
@@ -159,7 +160,8 @@ class Importer:
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
                  stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
-                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None) -> None:
+                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None,
+                 thumbnails: "ThumbnailCache | None" = None) -> None:
         self.catalog = catalog
         self.vision = vision
         self.embedder = embedder
@@ -169,6 +171,7 @@ class Importer:
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
         self.photo_texts = photo_texts  # words found in photos (OCR), embedded with the description
+        self.thumbnails = thumbnails
         self.embedded_count = 0
         self._stop = threading.Event()
 
@@ -219,6 +222,8 @@ class Importer:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
         result.stage = Stage.VISION
+        if self.thumbnails is not None:
+            self.thumbnails.ensure(photo.data.get("hash"), path)  # a photo without one is still imported
         _read_user_words(result, path, metadata)
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)

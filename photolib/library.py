@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.catalog_faces import FaceStore, Person
     from photolib.catalog_text import TextStore
+    from photolib.gallery import GalleryReport
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
     from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.thumbnails import ThumbnailCache
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
 
@@ -93,6 +95,11 @@ class Library:
         return self.providers.embedder
 
     @property
+    def imagine_vision(self) -> "Vision":
+        """The vision provider that writes imagine prompts: [imagine] when configured, else [vision]."""
+        return self.providers.imagine_vision
+
+    @property
     def generator(self) -> "Generator":
         return self.providers.generator
 
@@ -128,6 +135,13 @@ class Library:
         finally:
             self._lock_depth -= 1
             lock.release()
+
+    @property
+    def thumbnails(self) -> "ThumbnailCache":
+        """The library's thumbnail cache (see `photolib.thumbnails`)."""
+        from photolib.thumbnails import THUMBNAIL_FOLDER, ThumbnailCache
+
+        return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
 
     def _snapshot_if_changed(self, changes_before: int) -> None:
         """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
@@ -206,7 +220,8 @@ class Library:
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
                                 progress=progress, on_commit=self.keeper.checkpoint(),
-                                photo_texts=self._photo_texts())
+                                photo_texts=self._photo_texts(),
+                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
             try:
                 importer.run(todo, report)
                 self._enrich(roots, report, progress)
@@ -398,6 +413,30 @@ class Library:
         details["faces"] = self.face_store.faces_of_photo(photo.id)
         return details
 
+    def source_roots(self, photo_ids: list[int]) -> dict[int, str]:
+        """photo id -> the folder given to `add` that found it (tables show paths relative to it)."""
+        from photolib.catalog_gallery import source_roots
+
+        return source_roots(self.catalog, photo_ids)
+
+    def thumbnail_files(self, photo_ids: list[int]) -> dict[int, Path]:
+        """photo id -> its small thumbnail file, made now if missing; photos that cannot be read are left out."""
+        from photolib.catalog_gallery import hashes_by_id
+
+        found = {}
+        photos = self.catalog.get_many(photo_ids)
+        for photo_id, digest in hashes_by_id(self.catalog, photo_ids).items():
+            if self.thumbnails.ensure(digest, photos[photo_id].path):
+                found[photo_id] = self.thumbnails.path(digest)
+        return found
+
+    def summary(self, photo_id: int) -> dict[str, Any] | None:
+        """The `list` row of one photo, None when it is gone."""
+        from photolib.views import photo_summary
+
+        photo = self.catalog.get(photo_id)
+        return photo_summary(photo) if photo else None
+
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
                     status: str | None = None, limit: int | None = None, rating: int | None = None,
                     keyword: str | None = None, has_text: bool = False,
@@ -440,6 +479,9 @@ class Library:
             gone = [(pid, path) for pid, path in gone
                     if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
+            from photolib.catalog_gallery import hashes_in_use
+
+            self.thumbnails.drop_unused(hashes_in_use(self.catalog))
         return [{"id": pid, "path": path} for pid, path in gone]
 
     def _forget(self, ids: list[int]) -> None:
@@ -449,9 +491,13 @@ class Library:
     def _forget_locked(self, ids: list[int]) -> None:
         if not ids:
             return
+        from photolib.catalog_gallery import hashes_in_use, hashes_of
+
+        hashes = hashes_of(self.catalog, ids)
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
         self.keeper.sync_and_save()
+        self.thumbnails.drop(hashes - hashes_in_use(self.catalog, list(hashes)))
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
@@ -467,7 +513,8 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
-        return library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
+        stats = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
+        return stats | {"thumbnails": self.thumbnails.usage().as_dict()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -695,6 +742,57 @@ class Library:
         options = self.settings.generation.options if self.settings.generation else {}
         return imagine(photo, request, catalog=self.catalog, providers=self.providers, options=options,
                        folder=request.out or self.root / GENERATED_FOLDER)
+
+    def gallery(self, folder: str | os.PathLike, *, title: str = "Photos") -> "GalleryReport":
+        """Write the whole library as a static web site in `folder` (see `photolib.gallery`)."""
+        from photolib.gallery import GalleryInput, check_folder, write_gallery
+        from photolib.views import photo_details
+
+        folder = absolute(folder)
+        check_folder(folder)
+        from photolib.catalog import PhotoOrder
+
+        photos = [photo_details(p, self.catalog) for p in self.catalog.find_photos(order=PhotoOrder.TAKEN)]
+        generations: dict[int, list[dict[str, Any]]] = {}
+        for row in self.catalog.generations():
+            generations.setdefault(row["photo_id"], []).append(row)
+        data = GalleryInput(photos, self._gallery_albums(), self.thumbnails, title=title, generations=generations)
+        return write_gallery(folder, data)
+
+    def _gallery_albums(self) -> list[tuple[str, list[int]]]:
+        """Saved albums; else the albums `photolib albums` would show now (none before anything is embedded)."""
+        saved = self.catalog.saved_albums()
+        if saved:
+            return [(name, ids) for _id, name, ids in saved]
+        if self.catalog.vector_count() == 0:
+            return []
+        from photolib.errors import PhotolibError
+
+        try:
+            return [(album.name, album.photo_ids) for album in self.albums().albums]
+        except PhotolibError as error:  # e.g. the embedder changed: the site is still written, without albums
+            self.notify(f"No albums in the gallery: {error}")
+            return []
+
+    def write_html(self, file: str | os.PathLike, title: str, sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
+        """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+        from photolib.catalog_gallery import hashes_by_id
+        from photolib.html_pages import PhotoSection, write_photos_page
+
+        ids = [row["id"] for _title, rows in sections for row in rows]
+        written = write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections],
+                                    self.thumbnails, hashes_by_id(self.catalog, ids))
+        return str(written)
+
+    def write_imagine_html(self, file: str | os.PathLike, result: "ImagineResult") -> str:
+        """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+        from photolib.html_pages import data_url, imagine_page, write_text
+        from photolib.views import photo_summary
+
+        photo = self.resolve(result.photo_id)
+        digest = photo.data.get("hash")
+        thumbnail = data_url(self.thumbnails.path(digest)) if self.thumbnails.ensure(digest, photo.path) else None
+        return str(write_text(absolute(file), imagine_page(photo_summary(photo), thumbnail, result.as_dict())))
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()

@@ -69,32 +69,137 @@ def _tags(tags: list[str], limit: int = 6) -> str:
     return shown + (f" +{len(tags) - limit}" if len(tags) > limit else "")
 
 
-def hits_table(hits: list[dict[str, Any]], title: str) -> None:
+def hits_table(hits: list[dict[str, Any]], title: str, *, roots: dict[int, str] | None = None, long: bool = False,
+               previews: dict[int, Any] | None = None) -> None:
+    """Search or similar results: one line per photo that fits the terminal, or every detail with `long`."""
     if not hits:
         message("No photos matched. Try other words or a larger --threshold.", "yellow")
         return
-    table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
-                           ("caption", {"overflow": "fold"}), ("tags", {}), ("taken", {"no_wrap": True})])
-    for hit in hits:
-        table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
-                      cell(_tags(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
-    stdout.print(table)
+    if previews is not None and _show_previews(hits, title, roots or {}, previews, distance=True):
+        return
+    if long:
+        table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
+                               ("caption", {"overflow": "fold"}), ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
+        for hit in hits:
+            table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
+                          cell(", ".join(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
+        stdout.print(table)
+        return
+    rows = [(str(hit["id"]), f"{hit['distance']:.3f}", (hit["taken_at"] or "")[:10], hit) for hit in hits]
+    stdout.print(_fitted_table(title, [("id", 0), ("dist", 1), ("taken", 2)], rows, roots or {}))
 
 
-def photos_table(photos: list[dict[str, Any]]) -> None:
+def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tuple], roots: dict[int, str],
+                  styles: dict[str, str] | None = None) -> Table:
+    """A table of one line per photo that fits the console: the fixed columns (ids, dates...), then the
+    path relative to its added folder and shortened in the middle, then the caption cut at the end."""
+    from rich import box
+
+    from photolib.terminal import caption_beyond_path, display_path, middle_ellipsis
+
+    styles = styles or {}
+    shown = [safe(display_path(row[-1]["path"], roots.get(row[-1]["id"]))) for row in rows]
+    captions = [safe(caption_beyond_path(row[-1].get("caption") or "", path)) for row, path in zip(rows, shown)]
+    table = Table(title=Text(safe(title)) if title else None, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  header_style="bold", title_justify="left")
+    widths = []
+    for name, position in fixed:
+        width = max([len(name)] + [len(row[position]) for row in rows])
+        widths.append(width)
+        table.add_column(name, justify="right" if name in ("id", "dist") else "left", no_wrap=True, min_width=width)
+    table.add_column("path", no_wrap=True, overflow="ellipsis")
+    table.add_column("caption", no_wrap=True, overflow="ellipsis")
+    padding = 2 * len(table.columns) - 2  # one space each side of a column, none at the edges
+    free = stdout.width - table._extra_width - padding - sum(widths)
+    path_need = max([4] + [len(p) for p in shown])
+    caption_need = max([7] + [len(c) for c in captions])
+    if path_need + caption_need <= free:
+        path_width, caption_width = path_need, caption_need
+    else:
+        path_width = max(12, min(path_need, max(free * 11 // 20, free - caption_need)))
+        caption_width = max(7, free - path_width)
+    table.columns[-2].width, table.columns[-1].width = path_width, caption_width
+    for row, path, caption in zip(rows, shown, captions):
+        values = [Text(row[position], style=styles.get(row[position], "")) for _name, position in fixed]
+        table.add_row(*values, Text(middle_ellipsis(path, path_width), style="cyan"), Text(caption))
+    return table
+
+
+def _preview_above(thumbnail: Any) -> None:
+    """One thumbnail on its own, above what follows (`show --preview`)."""
+    import os
+
+    from photolib.terminal import halfblocks, image_bytes, image_protocol, iterm_image, kitty_image
+
+    protocol = image_protocol(os.environ, stdout.is_terminal)
+    if protocol == "blocks":
+        stdout.print(halfblocks(thumbnail, columns=32))
+    elif protocol is not None:
+        sequence = kitty_image(image_bytes(thumbnail), 32, 12) if protocol == "kitty" else iterm_image(
+            image_bytes(thumbnail, "JPEG"), 32, 12)
+        stdout.file.write(sequence + "\n")
+        stdout.file.flush()
+
+
+def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[int, str],
+                   previews: dict[int, Any], distance: bool = False) -> bool:
+    """Each photo with its thumbnail beside (half-blocks) or above (image protocols) its line.
+    False when this output cannot show images (not a terminal, NO_COLOR, TERM=dumb)."""
+    import os
+
+    from photolib.terminal import (PREVIEW_COLUMNS, caption_beyond_path, display_path, halfblocks, image_bytes,
+                                   image_protocol, iterm_image, kitty_image)
+
+    protocol = image_protocol(os.environ, stdout.is_terminal)
+    if protocol is None:
+        return False
+    if title:
+        stdout.print(Text(safe(title), style="bold"))
+    for photo in photos:
+        path = display_path(photo["path"], roots.get(photo["id"]))
+        lines = Text(f"{photo['id']}  ", style="bold") + Text(safe(path), style="cyan")
+        details = [f"distance {photo['distance']:.3f}" if distance else "", (photo.get("taken_at") or "")[:10],
+                   caption_beyond_path(photo.get("caption") or "", path)]
+        lines += Text("\n" + safe("  ".join(d for d in details if d)))
+        thumbnail = previews.get(photo["id"])
+        if thumbnail is None:
+            stdout.print(lines)
+        elif protocol == "blocks":
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(width=PREVIEW_COLUMNS, no_wrap=True)
+            grid.add_column(overflow="fold")
+            grid.add_row(halfblocks(thumbnail), lines)
+            stdout.print(grid)
+        else:
+            sequence = kitty_image(image_bytes(thumbnail)) if protocol == "kitty" else iterm_image(
+                image_bytes(thumbnail, "JPEG"))
+            stdout.file.write(sequence + "\n")
+            stdout.file.flush()
+            stdout.print(lines)
+    return True
+
+
+def photos_table(photos: list[dict[str, Any]], *, roots: dict[int, str] | None = None, long: bool = False) -> None:
     if not photos:
         message("No photos match those filters.", "yellow")
         return
-    table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
-                                             ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
     colours = {"ok": "green", "failed": "red", "pending": "yellow"}
-    for photo in photos:
-        table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
-                      cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
-    stdout.print(table)
+    if long:
+        table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
+                                                 ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
+        for photo in photos:
+            table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
+                          cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
+        stdout.print(table)
+        return
+    rows = [(str(photo["id"]), photo["status"], (photo["taken_at"] or "")[:10], photo) for photo in photos]
+    stdout.print(_fitted_table(f"{len(photos)} photos", [("id", 0), ("status", 1), ("taken", 2)], rows, roots or {},
+                               styles=colours))
 
 
-def photo_panel(photo: dict[str, Any]) -> None:
+def photo_panel(photo: dict[str, Any], preview: Any = None) -> None:
+    if preview is not None:
+        _preview_above(preview)
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -292,6 +397,9 @@ def stats_panel(stats: dict[str, Any]) -> None:
         table.add_row(name, cell(value))
     for name, line in _stage_lines(stats.get("stages") or {}):
         table.add_row(name, cell(line))
+    if "thumbnails" in stats:
+        thumbs = stats["thumbnails"]
+        table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
@@ -311,6 +419,10 @@ def _stage_lines(stages: dict[str, Any]) -> list[tuple[str, str]]:
                                f"{faces['failed']} failed, {faces['pending']} pending"
                                + ("" if faces["enabled"] else " (off)")))
     return lines
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
 
 
 def _snapshot_lines(snapshots: list[dict[str, Any]]) -> str:

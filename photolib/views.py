@@ -47,7 +47,8 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "embedding_dimension": embedding[1] if embedding else None,
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
-        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
+        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"],
+                         "prompt": g["prompt"], "seed": g["seed"]}
                         for g in catalog.generations(photo.id)],
         "files": _files(photo, catalog),
     }
