@@ -118,8 +118,12 @@ def _migration_8(db: sqlite_utils.Database) -> None:
     """Text in photos (OCR) and faces: their own tables, each with its stage state."""
     from photolib import catalog_faces, catalog_text
 
-    catalog_text.create_schema(db)
-    catalog_faces.create_schema(db)
+    # Each schema is created whole or not at all (one transaction), so a table that exists means
+    # its schema is there: a catalog whose schema number was rewound by hand still opens.
+    if not db["photo_text"].exists():
+        catalog_text.create_schema(db)
+    if not db["people"].exists():
+        catalog_faces.create_schema(db)
 
 
 # Numbered migrations: append, never edit a released one.
