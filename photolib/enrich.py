@@ -58,14 +58,8 @@ def run_ocr(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_confid
     progress = progress or NoProgress()
     progress.start(len(photos), "Reading text in photos")
     for chunk in _batches(photos, batch):
-        results = []
-        for photo_id, path in chunk:
-            try:
-                results.append((photo_id, path, ocr.read_text(media.upright_image(path, DECODE_SIDE), min_confidence), None))
-            except PhotolibError as error:
-                results.append((photo_id, path, None, str(error)))
-            except Exception as error:  # noqa: BLE001 - one odd photo must not stop the stage
-                results.append((photo_id, path, None, f"OCR failed ({type(error).__name__}: {error})"))
+        results = _each_photo(chunk, lambda path: ocr.read_text(media.upright_image(path, DECODE_SIDE), min_confidence),
+                              "OCR failed")
         with catalog.transaction():
             for photo_id, _path, result, error in results:
                 if result is None:
@@ -96,15 +90,8 @@ def run_faces(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_scor
     progress = progress or NoProgress()
     progress.start(len(photos), "Finding faces")
     for chunk in _batches(photos, batch):
-        results = []
-        for photo_id, path in chunk:
-            try:
-                found = faces.find_faces(media.upright_image(path, faces.DETECT_SIDE), min_score)
-                results.append((photo_id, path, found, None))
-            except PhotolibError as error:
-                results.append((photo_id, path, None, str(error)))
-            except Exception as error:  # noqa: BLE001 - one odd photo must not stop the stage
-                results.append((photo_id, path, None, f"face detection failed ({type(error).__name__}: {error})"))
+        results = _each_photo(chunk, lambda path: faces.find_faces(media.upright_image(path, faces.DETECT_SIDE),
+                                                                   min_score), "face detection failed")
         with catalog.transaction():
             for photo_id, _path, found, error in results:
                 if found is None:
@@ -151,6 +138,19 @@ def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int])
         catalog.store_embeddings([(pid, embedder.model_name, text_hash(texts[pid]), matrix[i].tobytes(),
                                    matrix.shape[1]) for i, pid in enumerate(stale)])
     return len(stale)
+
+
+def _each_photo(chunk: Sequence[tuple[int, str]], work: Any, failure: str) -> list[tuple[int, str, Any, str | None]]:
+    """(id, path, result, None) or (id, path, None, reason) for each photo: one odd photo never stops a stage."""
+    results = []
+    for photo_id, path in chunk:
+        try:
+            results.append((photo_id, path, work(path), None))
+        except PhotolibError as error:
+            results.append((photo_id, path, None, str(error)))
+        except Exception as error:  # noqa: BLE001 - a decoder or model failure on one photo is that photo's
+            results.append((photo_id, path, None, f"{failure} ({type(error).__name__}: {error})"))
+    return results
 
 
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
