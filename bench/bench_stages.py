@@ -1,140 +1,141 @@
-"""The staged add and the image space: what turning on an image model costs.
+"""Cost of the OCR and face stages per photo, and the OCR stage's rate on a realistic roll.
 
-    python -m bench.bench_stages [--model FOLDER] [--photos N]
+Photos are made from scikit-image's sample photos (real textures: a cat, coffee,
+a rocket, an astronaut, a cameraman), enlarged to camera size (3000x2000 JPEG),
+and from rendered text (a receipt, a shop sign over a photo). Reported:
 
-* first pass rate: photos per second until every photo is searchable by
-  description (read, describe, embed the description and commit), with the
-  image stage on (it runs after the first pass, in the same `add`) as a ratio
-  to the same import with no image model. Target >= 0.9.
-* image stage rate: photos per second of the image stage itself (reported).
-* cold search: a fresh `photolib search` process with the image model on (it
-  loads the text tower and searches both spaces) as a ratio to the same
-  search with no image model. Target <= 2x.
+* OCR seconds per photo without text (decode + gate) and with text (decode +
+  gate + full read), and how many no-text photos the gate let through;
+* the OCR stage's photos per second on a roll where one photo in ten holds text
+  (`enrich.run_ocr`, catalog writes included);
+* face seconds per photo: no face, one face, a 24 MP photo with a face.
 
-FOLDER is a model in Immich's layout: by default the bench model with the real
-ViT-B/32 architecture and random weights under bench/.cache/ when it is there
-(see bench/README or `bench/run.py`), else the tiny test model of
-tests/onnx_models.py (whose cost is negligible: then the figures show the
-pipeline's own overhead only).
+No assertions: run it and report the figures.
+
+    python bench/bench_stages.py [--roll 40]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image  # noqa: E402
 
-def default_model() -> Path:
-    for candidate in sorted(CACHE.glob("*ViT-B-32*")) if CACHE.exists() else []:
-        if (candidate / "visual" / "model.onnx").is_file():
-            return candidate
-    from tests.onnx_models import build_tiny_clip
+from tests import stage_photos  # noqa: E402
 
-    return build_tiny_clip(CACHE / "tiny-clip-224", size=224)
+CAMERA = (3000, 2000)
+NO_TEXT = ["chelsea", "coffee", "rocket", "astronaut", "retina", "immunohistochemistry", "camera"]
 
 
-def camera_roll(folder: Path, count: int) -> Path:
-    from tests.photos import make_photo
-
-    if not folder.exists():
-        for number in range(count):
-            colour = ((number * 53) % 256, (number * 97) % 256, (number * 151) % 256)
-            make_photo(folder / "DCIM" / "100CANON" / f"IMG_{number:04d}.JPG", color=colour, size=(1600, 1200))
-    return folder / "DCIM"
+def camera_photo(name: str, path: Path) -> Path:
+    """The sample enlarged to a camera's 3000 px long side (its shape kept: a stretched face is no face)."""
+    image = stage_photos.sample(name)
+    scale = max(CAMERA) / max(image.size)
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+    return stage_photos.save(image, path, quality=88)
 
 
-class FirstPassClock:
-    """A Progress that notes when the first enrichment stage line appears: the first pass is over."""
-
-    def __init__(self) -> None:
-        self.first_line_at: float | None = None
-
-    def start(self, total, description) -> None:
-        pass
-
-    def advance(self, count=1, **counters) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def line(self, description, total):
-        if self.first_line_at is None:
-            self.first_line_at = time.perf_counter()
-        return self
+def text_photos(folder: Path) -> list[Path]:
+    receipt = stage_photos.receipt(folder / "receipt_small.png")
+    page = Image.open(receipt).resize((1500, 2000), Image.Resampling.BICUBIC)
+    scan = stage_photos.save(page, folder / "receipt_scan.jpg")
+    street = Image.open(camera_photo("rocket", folder / "rocket_big.jpg"))
+    sign = Image.open(stage_photos.shop_sign(folder / "sign_small.png")).resize((1200, 800))
+    street.paste(sign, (900, 300))
+    shop = stage_photos.save(street, folder / "shop.jpg", quality=88)
+    poster = stage_photos.text_on_texture(folder / "poster.jpg")
+    return [scan, shop, poster]
 
 
-def timed_add(photos: Path, library: Path, model: Path | None) -> tuple[float, float, int]:
-    """(first pass seconds, whole add seconds, photos) of one `add` in this process."""
-    from photolib.config import ImageSettings, load_settings
-    from photolib.library import Library
-
-    settings = load_settings(library_path=library)
-    settings.image = ImageSettings(enabled=model is not None, model="bench/vit-b-32", model_path=model)
-    library_object = Library(settings)
-    library_object.embedder.embed_query("warm up")  # both runs load the text embedder before the clock starts
-    clock = FirstPassClock()
-    start = time.perf_counter()
-    report = library_object.add([photos], progress=clock)
-    end = time.perf_counter()
-    library_object.close()
-    first = (clock.first_line_at or end) - start
-    return first, end - start, report.new
-
-
-def cold_search(library: Path, config: Path, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
+def timed(function, *args, repeat: int = 1):
+    times, result = [], None
+    for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "photolib.cli", "--config", str(config), "-L", str(library),
-                        "search", "a cat on a sofa"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       cwd=ROOT, check=True)
+        result = function(*args)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="image model folder in Immich's layout")
-    parser.add_argument("--photos", type=int, default=48)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--roll", type=int, default=40, help="photos in the one-in-ten roll")
     options = parser.parse_args()
-    model = options.model or default_model()
-    photos = camera_roll(CACHE / f"roll-{options.photos}", options.photos)
-    work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
-    try:
-        runs = {"off": [], "on": []}
-        for round_number in range(2):  # alternated, best of two: the machine's load varies
-            for name, folder in (("off", None), ("on", model)):
-                shutil.rmtree(work / name, ignore_errors=True)
-                runs[name].append(timed_add(photos, work / name, folder))
-        off_first, off_total, count = min(runs["off"])
-        on_first, on_total, _ = min(runs["on"])
-        stage = on_total - on_first
-        print(f"model: {model}")
-        print(f"first pass, image stage off: {count / off_first:8.2f} photos/s ({off_first:.1f} s)")
-        print(f"first pass, image stage on:  {count / on_first:8.2f} photos/s ({on_first:.1f} s)"
-              f"   ratio {off_first / on_first:.2f} (target >= 0.9)")
-        print(f"image stage:                 {count / stage:8.2f} photos/s ({stage:.1f} s)" if stage > 0 else "")
-        off_config, on_config = work / "off.toml", work / "on.toml"
-        off_config.write_text("[image]\nenabled = false\n")
-        on_config.write_text(f'[image]\nmodel = "bench/vit-b-32"\nmodel_path = "{model}"\n')
-        off_search = cold_search(work / "off", off_config)
-        on_search = cold_search(work / "on", on_config)
-        print(f"cold search, image model off: {off_search * 1000:7.0f} ms")
-        print(f"cold search, image model on:  {on_search * 1000:7.0f} ms   ratio {on_search / off_search:.2f} "
-              "(target <= 2)")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    from photolib import faces, media, ocr
+
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        plain = [camera_photo(name, folder / f"{name}.jpg") for name in NO_TEXT]
+        texts = text_photos(folder)
+
+        start = time.perf_counter()
+        ocr.read_text(Image.new("RGB", (64, 64)))
+        ocr.read_text(Image.open(texts[2]))
+        print(f"OCR models loaded and warmed in {time.perf_counter() - start:.2f} s")
+
+        def read(path: Path):
+            return ocr.read_text(media.upright_image(path, 2000))
+
+        no_text = [timed(read, path, repeat=3) for path in plain]
+        passed = sum(1 for _t, result in no_text if not result.gated)
+        print(f"OCR, photo without text (3000 px JPEG): "
+              f"{statistics.median(t for t, _r in no_text):.3f} s median, max {max(t for t, _r in no_text):.3f} s; "
+              f"gate let {passed} of {len(no_text)} through; kept text: "
+              f"{[r.text for _t, r in no_text if r.text] or 'none'}")
+        decode = statistics.median(timed(media.upright_image, path, 2000, repeat=3)[0] for path in plain)
+        print(f"  of which decoding to 2000 px: {decode:.3f} s")
+        with_text = [timed(read, path, repeat=2) for path in texts]
+        for path, (seconds, result) in zip(texts, with_text):
+            print(f"OCR, photo with text ({path.name}, {Image.open(path).size[0]}x{Image.open(path).size[1]}): "
+                  f"{seconds:.3f} s, read {result.text!r}")
+
+        roll_folder = folder / "roll"
+        roll = []
+        for number in range(options.roll):
+            source = texts[number // 10 % len(texts)] if number % 10 == 0 else plain[number % len(plain)]
+            target = roll_folder / f"IMG_{number:04d}{source.suffix}"
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            roll.append(target)
+        from photolib.catalog import Catalog
+        from photolib.enrich import run_ocr
+
+        catalog = Catalog(folder / "library" / "catalog.db")
+        with catalog.transaction():
+            ids = [catalog.insert_photo(str(path), str(roll_folder), path.stat().st_size, 0, f"h{n}")
+                   for n, path in enumerate(roll)]
+        start = time.perf_counter()
+        report = run_ocr(catalog, list(zip(ids, map(str, roll))), min_confidence=0.8)
+        seconds = time.perf_counter() - start
+        print(f"OCR stage on a roll of {len(roll)} camera photos, one in ten with text: {seconds:.1f} s, "
+              f"{len(roll) / seconds:.2f} photos/s ({seconds / len(roll):.3f} s a photo), "
+              f"{report.found} with text found")
+        catalog.close()
+
+        start = time.perf_counter()
+        faces.find_faces(stage_photos.astronaut())
+        print(f"Face models loaded and warmed in {time.perf_counter() - start:.2f} s")
+
+        def find(path: Path):
+            return faces.find_faces(media.upright_image(path, faces.DETECT_SIDE))
+
+        no_face = [timed(find, path, repeat=3)[0] for path in plain if "astronaut" not in path.name]
+        print(f"Faces, photo without a face (3000 px JPEG): {statistics.median(no_face):.3f} s median")
+        one = stage_photos.save(stage_photos.astronaut(), folder / "portrait.jpg")
+        seconds, found = timed(find, one, repeat=3)
+        print(f"Faces, 512x512 portrait (upsampled once): {seconds:.3f} s, {len(found)} face")
+        seconds, found = timed(find, camera_photo("astronaut", folder / "astronaut_big.jpg"), repeat=3)
+        print(f"Faces, 3000x3000 portrait: {seconds:.3f} s, {len(found)} face")
+        huge = stage_photos.huge_with_face(folder / "huge.jpg")
+        seconds, found = timed(find, huge, repeat=3)
+        print(f"Faces, 6000x4000 photo: {seconds:.3f} s, {len(found)} face")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineReco
 from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
 from photolib.catalog_usermeta import UserMetadataRecords
+from photolib.catalog_faces import OF_PERSON
+from photolib.catalog_text import HAS_TEXT
 from photolib.errors import PhotolibError, UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
@@ -66,6 +68,8 @@ class PhotoFilter:
     until: str | None = None  # taken before this ISO date or time
     status: str | None = None  # one of PHOTO_STATUSES
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
+    has_text: bool = False  # holds text read by OCR (see catalog_text)
+    person_id: int | None = None  # shows this person's face (see catalog_faces)
     rating: int | None = None  # rated at least this by the user (XMP rating)
     keyword: str | None = None  # has this keyword of the user's, or a whole level of one
     described: bool = False  # only photos a vision model has described
@@ -88,6 +92,11 @@ class PhotoFilter:
         if self.at_or_under:
             clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
             params += [self.at_or_under, _like_prefix(self.at_or_under)]
+        if self.has_text:
+            clauses.append(HAS_TEXT)
+        if self.person_id is not None:
+            clauses.append(OF_PERSON)
+            params.append(self.person_id)
         if self.rating is not None:
             clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
             params.append(self.rating)

@@ -100,6 +100,9 @@ app = typer.Typer(
 )
 albums_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
 app.add_typer(albums_app, name="albums")
+people_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
+                         help="People found in photos (faces, grouped offline); name, merge, show or forget them.")
+app.add_typer(people_app, name="people")
 models_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, no_args_is_help=True,
                          help="Local image models (CLIP family) for visual search: list, pull, remove.")
 app.add_typer(models_app, name="models")
@@ -228,7 +231,7 @@ def enrich(
     render = _render()
     reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
                                    jobs=jobs)
-    render.print_json([r.as_dict() for r in reports]) if json_out else render.enrich_summary(reports)
+    render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
     if any(r.failed for r in reports):
         raise typer.Exit(1)
 
@@ -250,16 +253,18 @@ def search(
                                                      "(fused with exact-word matches)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     collapse: Optional[str] = COLLAPSE,
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
     long: bool = LONG,
     preview: Optional[bool] = PREVIEW,
 ) -> None:
-    """Search in plain words: descriptions, pixels (with an image model) and exact words, in one ranking."""
+    """Search in plain words: descriptions, pixels (with an image model) and exact words (also words read
+    in photos), in one ranking."""
     hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
                                                       space=space, image_threshold=image_threshold,
-                                                      collapse=_collapse(collapse))]
+                                                      collapse=_collapse(collapse), person=person)]
     if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
         return
     if json_out:
@@ -299,7 +304,7 @@ def similar(
 @app.command()
 def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON,
          preview: Optional[bool] = PREVIEW) -> None:
-    """Everything known about one photo: EXIF, place, description, status, models."""
+    """Everything known about one photo: EXIF, place, description, text in it, faces, status, models."""
     details = _library(ctx).show(photo)
     if json_out:
         _render().print_json(details)
@@ -321,6 +326,8 @@ def list_command(
                                           help="Only photos with this keyword of yours (XMP/IPTC), or a level of one "
                                                "(Lisbon matches Places/Portugal/Lisbon)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
+    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
@@ -328,7 +335,8 @@ def list_command(
 ) -> None:
     """List photos, oldest first, with filters."""
     photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
-                                       rating=rating, keyword=keyword)
+                                       rating=rating, keyword=keyword, has_text=has_text,
+                                       person=person)
     if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
         return
     if json_out:
@@ -556,6 +564,64 @@ def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album
         _render().print_json({"name": name, "photos": photos})
     else:
         _render().photos_table(photos, roots=_table_extras(ctx, photos, False)["roots"])
+
+
+@people_app.callback(invoke_without_command=True)
+def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = [person.as_dict() for person in _library(ctx).people()]
+    _render().print_json(found) if json_out else _render().people_table(found)
+
+
+@people_app.command("name")
+def people_name(ctx: typer.Context, person: str = typer.Argument(..., help="Person number (or current name)."),
+                name: str = typer.Argument(..., help="The name to give."), json_out: bool = JSON) -> None:
+    """Name a person; the name stays through later imports and regrouping."""
+    named = _library(ctx).name_person(person, name).as_dict()
+    _render().print_json(named) if json_out else _render().message(f"Person {named['id']} is now {named['name']}.", "green")
+
+
+@people_app.command("merge")
+def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Person that stays (number or name)."),
+                 other: str = typer.Argument(..., help="Person whose faces join the first."),
+                 json_out: bool = JSON) -> None:
+    """Merge two people who are one: the second's faces join the first."""
+    merged = _library(ctx).merge_people(keep, other).as_dict()
+    _render().print_json(merged) if json_out else _render().message(
+        f"Merged: {merged['label']} now has {merged['faces']} faces in {merged['photos']} photos.", "green")
+
+
+@people_app.command("show")
+def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                json_out: bool = JSON) -> None:
+    """One person's faces and the photos they are in."""
+    found = _library(ctx).person(person)
+    if json_out:
+        _render().print_json(found)
+    else:
+        _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
+        _render().photos_table(found["photo_list"])
+
+
+@people_app.command("forget")
+def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                  json_out: bool = JSON) -> None:
+    """Drop a person and their faces from the catalog; photos and files stay."""
+    result = _library(ctx).forget_person(person)
+    _render().print_json(result) if json_out else _render().message(
+        f"Forgot person {result['id']} and {result['faces_dropped']} faces; photos untouched.", "green")
+
+
+@people_app.command("recluster")
+def people_recluster(ctx: typer.Context,
+                     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
+                                                               help="Largest face distance within a person (default 0.6)."),
+                     json_out: bool = JSON) -> None:
+    """Group the faces of unnamed people again (named people keep their faces and names)."""
+    found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]
+    _render().print_json(found) if json_out else _render().people_table(found)
 
 
 def _settings(ctx: typer.Context) -> Any:

@@ -43,7 +43,7 @@ DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small a
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
-AT_MOST = {"near_bits": 32}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
+AT_MOST = {"near_bits": 32, "min_confidence": 1}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
 
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
 # library's own defaults read these).
@@ -59,6 +59,9 @@ DEFAULT_XMP_SIDECAR = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (di
 DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are near copies; unrelated ~32
 DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 of image vectors for `duplicates --similar` (cos >= 0.875)
 DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none, exact, marked
+DEFAULT_OCR_MIN_CONFIDENCE = 0.8  # recogniser confidence of a kept line of text (photolib.ocr)
+DEFAULT_FACE_THRESHOLD = 0.6  # descriptor distance within which a face joins a person (dlib's usual)
+DEFAULT_FACE_MIN_SCORE = 0.3  # HOG detector score of a kept face
 
 DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
 
@@ -75,6 +78,9 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
     "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
                    "collapse": (str, DEFAULT_COLLAPSE)},
+    "ocr": {"enabled": (bool, True), "min_confidence": (float, DEFAULT_OCR_MIN_CONFIDENCE)},
+    "faces": {"enabled": (bool, True), "threshold": (float, DEFAULT_FACE_THRESHOLD),
+              "min_score": (float, DEFAULT_FACE_MIN_SCORE)},
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 # String settings that take one of a few values.
@@ -145,6 +151,11 @@ class Settings:
     duplicates_near_bits: int = DEFAULT_NEAR_BITS
     duplicates_similar_distance: float = DEFAULT_SIMILAR_DISTANCE
     collapse_duplicates: str = DEFAULT_COLLAPSE
+    ocr_enabled: bool = True
+    ocr_min_confidence: float = DEFAULT_OCR_MIN_CONFIDENCE
+    faces_enabled: bool = True
+    faces_threshold: float = DEFAULT_FACE_THRESHOLD
+    faces_min_score: float = DEFAULT_FACE_MIN_SCORE
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -203,6 +214,11 @@ def load_settings(
         duplicates_near_bits=plain["duplicates"]["near_bits"],
         duplicates_similar_distance=plain["duplicates"]["similar_distance"],
         collapse_duplicates=plain["duplicates"]["collapse"],
+        ocr_enabled=plain["ocr"]["enabled"],
+        ocr_min_confidence=plain["ocr"]["min_confidence"],
+        faces_enabled=plain["faces"]["enabled"],
+        faces_threshold=plain["faces"]["threshold"],
+        faces_min_score=plain["faces"]["min_score"],
         image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
     )

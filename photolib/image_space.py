@@ -57,9 +57,11 @@ class ImageStage:
     min_side = MIN_SIDE
 
     def __init__(self, embedder: Any, text_embedder: Any = None, cache_dir: Path | None = None,
-                 label_captions: bool = True) -> None:
+                 label_captions: bool = True, catalog: "Catalog | None" = None, photo_words: bool = False) -> None:
         self.embedder = embedder
         self.text_embedder = text_embedder
+        self.catalog = catalog  # read for the user's words and words in photos embedded with the description
+        self.photo_words = photo_words
         self.cache_dir = cache_dir
         self.label_captions = label_captions
         self.model = embedder.model_name
@@ -94,11 +96,21 @@ class ImageStage:
                 result.description = relabel(item.photo.data, result.labels, self.label_captions)
                 relabelled.append(result)
         if relabelled and self.text_embedder is not None:
-            texts = [result.description.embedding_text() for result in relabelled]
+            texts = self._texts({item.photo.id: result for item, result in zip(work, results)
+                                 if result.description is not None})
             vectors = np.asarray(self.text_embedder.embed_documents(texts), dtype=np.float32)
             for result, text, vector in zip(relabelled, texts, vectors):
                 result.text_hash, result.text_vector = text_hash(text), vector
         return failed + [Outcome(item.photo.id, value=result) for item, result in zip(work, results)]
+
+    def _texts(self, relabelled: dict[int, ImageResult]) -> list[str]:
+        """What the description space embeds for each relabelled photo, by the first pass's rule."""
+        if self.catalog is None:
+            return [result.description.embedding_text() for result in relabelled.values()]
+        from photolib.enrich import texts_to_embed
+
+        texts = texts_to_embed(self.catalog, {pid: r.description for pid, r in relabelled.items()}, self.photo_words)
+        return [texts[pid] for pid in relabelled]
 
     def _embed(self, images: list[Any]) -> Any:
         import numpy as np
@@ -171,4 +183,5 @@ def make_stage(context: "StageContext") -> ImageStage | None:
     if embedder is None:
         return None
     local = context.settings.vision.provider == "local"
-    return ImageStage(embedder, context.text_embedder(), context.cache_dir, label_captions=local)
+    return ImageStage(embedder, context.text_embedder(), context.cache_dir, label_captions=local,
+                      catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision, Stage
+from photolib.models import Description, PhotoForVision, Stage, with_photo_text
 from photolib.pairs import record_pairs
 from photolib.progress import NoProgress, Progress
 
@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
     from photolib.thumbnails import ThumbnailCache
+    from photolib.stages import StageReport
 
 
 TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
-MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described")
+MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described",
+                      "image: ", "ocr: ", "faces: ")  # a pipeline stage's failure: the photo is imported
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
@@ -54,7 +56,7 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
-    stages: list = field(default_factory=list)  # StageReport of each pipeline stage that ran after the first pass
+    stages: list = field(default_factory=list)  # StageReport of each enabled pipeline stage (after the first pass)
     visual_search_hint: str | None = None  # how to turn on the image space, when no image model is installed
     paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
     skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
@@ -71,6 +73,11 @@ class AddReport:
         counts["unreadable"] = {"count": len(unreadable)}
         counts["count"] = sum(kind["count"] for kind in counts.values())
         return counts
+
+    def stage(self, name: str) -> "StageReport | None":
+        """What the pipeline stage `name` did in this run; None when it is not enabled."""
+        return next((stage for stage in self.stages if stage.name == name), None)
+
     sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
@@ -81,7 +88,7 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
-            "stages": [stage.as_dict() for stage in self.stages],
+            "stages": {stage.name: stage.as_dict() for stage in self.stages},
             "visual_search_hint": self.visual_search_hint,
             "raw_paired": self.paired, "not_imported": self.not_imported(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
@@ -157,11 +164,13 @@ class Importer:
     It writes only to the catalog; the index catches up from the catalog
     afterwards (`Library.index`), and `on_commit` is called after each batch.
     `stored` is the (model, dimension) of the vectors already in the library.
+    `photo_texts` gives the words already found in photos (OCR), embedded after the description.
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
                  stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
+                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None,
                  thumbnails: "ThumbnailCache | None" = None) -> None:
         self.catalog = catalog
         self.vision = vision
@@ -171,6 +180,7 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
+        self.photo_texts = photo_texts  # words found in photos (OCR), embedded with the description
         self.thumbnails = thumbnails
         self.embedded_count = 0
         self._stop = threading.Event()
@@ -293,6 +303,9 @@ class Importer:
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
         texts = {item.photo.id: item.embedding_text() for item in described}
+        if self.photo_texts is not None and texts:
+            words = self.photo_texts(list(texts))
+            texts = {pid: with_photo_text(text, words.get(pid)) for pid, text in texts.items()}
         existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
         todo = [item for item in described
                 if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.catalog_faces import FaceStore, Person
+    from photolib.catalog_text import TextStore
     from photolib.gallery import GalleryReport
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
@@ -51,14 +53,14 @@ class SearchHit:
     caption: str
     tags: list[str]
     taken_at: str | None
-    distances: dict[str, float] | None = None  # per space, when the search fused several
-    score: float | None = None  # the fused score (reciprocal rank fusion)
+    distances: dict[str, float | None] | None = None  # per space searched (None: no vector in it), when fused
+    fusion: float | None = None  # the fused rank score (reciprocal rank fusion; higher is better)
 
     def as_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "path": self.path, "distance": round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
         if self.distances is not None:
-            data.update(distances=self.distances, score=self.score)
+            data.update(distances=self.distances, fusion=self.fusion)
         return data
 
 
@@ -232,6 +234,20 @@ class Library:
 
         return maybe_save
 
+    @property
+    def text_store(self) -> "TextStore":
+        """Text found in photos (OCR): see `photolib.catalog_text`."""
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog)
+
+    @property
+    def face_store(self) -> "FaceStore":
+        """Faces and people: see `photolib.catalog_faces`."""
+        from photolib.catalog_faces import FaceStore
+
+        return FaceStore(self.catalog)
+
     def _check_embedder_matches(self) -> tuple[str, int] | None:
         stored = self.keeper.stored_model()
         if stored and stored[0] != self.embedder.model_name:
@@ -275,6 +291,7 @@ class Library:
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
                                 progress=progress, on_commit=self.keeper.checkpoint(),
+                                photo_texts=self._photo_texts(),
                                 thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
             try:
                 importer.run(todo, report)
@@ -328,6 +345,15 @@ class Library:
         finally:
             (progress or NoProgress()).finish()
 
+    def _photo_texts(self) -> "Any":
+        """Where the words found in photos come from for embedding: only a local embedder sees them
+        (a remote one gets descriptions, not what OCR read on receipts and letters)."""
+        if self.settings.embedding.provider != "local":
+            return None
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog).texts_for
+
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
         catalog = self.catalog if (self.root / CATALOG_NAME).exists() else None
@@ -355,15 +381,21 @@ class Library:
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
                exact: bool = False, space: str = "all", image_threshold: float | None = None,
-               collapse: str | None = None) -> list[SearchHit]:
+               collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
         """Photos that match `query`, best first: the description space, the image space (when the
-        library has one) and exact-word matches fused into one ranking (see `photolib.search`).
+        library has one) and exact-word matches (in descriptions, tags and text read in photos) fused
+        into one ranking (see `photolib.search`).
 
         `space` limits the search to "description" or "image". `threshold` is the description
         space's cut-off (the image space's with `space="image"`); `image_threshold` the image space's.
+        With `person` (a number or name from `people`), only photos of that person are ranked, by
+        description.
         """
         from photolib.search import SpaceQuery, fuse
 
+        if person is not None:
+            return self._search_among(query, self.face_store.photo_ids_of_person(self.face_store.person(person).id),
+                                      limit=limit, threshold=threshold)
         if not query.strip():
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
         limit = limit or self.settings.search_limit
@@ -387,7 +419,8 @@ class Library:
                 queries.append(SpaceQuery(Space.IMAGE, index, vector, self._image_threshold(cut)))
         if not queries:
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        words = self.catalog.fts_match(query, limit) if Space.DESCRIPTION in spaces else []
+        words = (_merged(self.catalog.fts_match(query, limit), self.text_store.photo_ids_matching(query, limit))
+                 if Space.DESCRIPTION in spaces else [])
         ranked = fuse(queries, words, self.catalog, limit * 2, exact_search=exact)
         folded = self._collapsed([(f.id, f) for f in ranked], collapse)[:limit]
         return self._hits([replace(f, id=pid) for pid, f in folded])
@@ -411,6 +444,26 @@ class Library:
             raise UsageError(_no_image_space(embedder is None))
         return False
 
+    def _search_among(self, query: str, photo_ids: list[int], *, limit: int | None,
+                      threshold: float | None) -> list[SearchHit]:
+        """`search` within a known set of photos: every one of them is compared, none is missed."""
+        from photolib.search import distances_to
+
+        if not query.strip():
+            raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
+        limit = limit or self.settings.search_limit
+        threshold = self.settings.search_threshold if threshold is None else threshold
+        if not photo_ids or self._check_embedder_matches() is None:
+            return []
+        vector = self.embedder.embed_query(query)
+        distances = distances_to(self.catalog, vector, photo_ids, Space.DESCRIPTION)
+        wanted = set(photo_ids)
+        exact_set = {pid for pid in _merged(self.catalog.fts_match(query, 10_000),
+                                            self.text_store.photo_ids_matching(query))
+                     if pid in wanted and pid in distances}
+        ranked = sorted(distances.items(), key=lambda item: (item[0] not in exact_set, item[1], item[0]))
+        return self._hits([(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit])
+
     def _image_threshold(self, given: float | None) -> float:
         from photolib.config import image_threshold
 
@@ -433,7 +486,7 @@ class Library:
         photos = self.catalog.get_many([r.id for r in results])
         return [
             SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
-                      photos[r.id].data.get("taken_at"), r.distances or None, round(r.score, 6) if r.score else None)
+                      photos[r.id].data.get("taken_at"), r.distances or None, round(r.fusion, 6) if r.fusion else None)
             for r in results if r.id in photos
         ]
 
@@ -509,7 +562,12 @@ class Library:
         from photolib.views import photo_details
 
         photo = self.resolve(photo_ref)
-        return photo_details(photo, self.catalog)
+        details = photo_details(photo, self.catalog)
+        text = self.text_store.text_of(photo.id)
+        details["text"] = text["text"] if text else None
+        details["text_boxes"] = text["boxes"] if text else []
+        details["faces"] = self.face_store.faces_of_photo(photo.id)
+        return details
 
     def source_roots(self, photo_ids: list[int]) -> dict[int, str]:
         """photo id -> the folder given to `add` that found it (tables show paths relative to it)."""
@@ -537,7 +595,8 @@ class Library:
 
     def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
                     status: str | None = None, limit: int | None = None, rating: int | None = None,
-                    keyword: str | None = None) -> list[dict[str, Any]]:
+                    keyword: str | None = None, has_text: bool = False,
+                    person: str | None = None) -> list[dict[str, Any]]:
         from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
         from photolib.views import photo_summary
 
@@ -545,7 +604,8 @@ class Library:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
         where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
                             until=_parse_date(until, "--until", end=True), status=status, rating=rating,
-                            keyword=keyword)
+                            keyword=keyword, has_text=has_text,
+                            person_id=None if person is None else self.face_store.person(person).id)
         return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
@@ -606,7 +666,9 @@ class Library:
             spaces = chosen or self.kept_spaces()
             embedded = 0
             if reembed and Space.DESCRIPTION in spaces:
-                embedded += reembed_all(self.catalog, self.embedder, progress)
+                texts = (self.text_store.texts_for(self.text_store.photo_ids_with_text())
+                         if self._photo_texts() else None)
+                embedded += reembed_all(self.catalog, self.embedder, progress, texts)
             if reembed and Space.IMAGE in spaces:
                 embedded += self._reembed_images(progress)
             result: dict[str, Any] = {"reembedded": embedded, "spaces": {}}
@@ -670,6 +732,58 @@ class Library:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    # -- people -------------------------------------------------------------------
+
+    def people(self) -> list["Person"]:
+        """Everyone whose face was found, most faces first (unnamed people have a number)."""
+        return self.face_store.people()
+
+    def person(self, ref: str | int) -> dict[str, Any]:
+        """One person: counts, and their faces with the photos they are in."""
+        from photolib.views import photo_summary
+
+        person = self.face_store.person(ref)
+        faces = self.face_store.faces_of_person(person.id)
+        photos = self.catalog.get_many(self.face_store.photo_ids_of_person(person.id))
+        return {**person.as_dict(), "faces_found": faces,
+                "photo_list": [photo_summary(photos[pid]) for pid in sorted(photos)]}
+
+    def name_person(self, ref: str | int, name: str) -> "Person":
+        name = " ".join(name.split())
+        if not name or name.isdigit():
+            raise UsageError(f"{name!r} cannot be a name: give a name with letters, e.g. people name 3 \"Anna\"")
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            self.face_store.name(person.id, name)
+            return self.face_store.person(person.id)
+
+    def merge_people(self, keep: str | int, other: str | int) -> "Person":
+        """`other`'s faces join `keep`, which takes `other`'s name if it has none."""
+        with self.write_lock(), self.catalog.transaction():
+            first, second = self.face_store.person(keep), self.face_store.person(other)
+            if first.id == second.id:
+                raise UsageError(f"{keep} and {other} are the same person: give two different people to merge")
+            if first.name and second.name:
+                raise UsageError(f"both people are named ({first.name!r}, {second.name!r}): rename or forget one, "
+                                 "then merge")
+            self.face_store.merge(first, second)
+            return self.face_store.person(first.id)
+
+    def forget_person(self, ref: str | int) -> dict[str, Any]:
+        """Drop a person and their faces from the catalog (photos stay)."""
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            dropped = self.face_store.forget(person.id)
+        return {"id": person.id, "name": person.name, "faces_dropped": dropped}
+
+    def recluster_people(self, threshold: float | None = None) -> list["Person"]:
+        """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
+        threshold = self.settings.faces_threshold if threshold is None else threshold
+        with self.write_lock(), self.catalog.transaction():
+            self.face_store.ungroup_unnamed()
+            self.face_store.group_new_faces(threshold)
+        return self.face_store.people()
 
     def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
         """Copies of one photo are grouped together anyway (same vector); the album lists its best."""
@@ -902,6 +1016,11 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
+
+
+def _merged(first: list[int], second: list[int]) -> list[int]:
+    """Both lists' ids, once each, in order."""
+    return list(dict.fromkeys([*first, *second]))
 
 
 def _not_embedded(photo: "StoredPhoto") -> str:

@@ -458,6 +458,30 @@ def _colour_facts(thumbnail: Any, metadata: PhotoMetadata) -> None:
     metadata.dominant_colors = [names[i] for i in order[:3] if counts[i] >= 0.15]
 
 
+def upright_image(path: Path, max_side: int) -> Any:
+    """The decoded photo, upright (EXIF orientation applied), at most `max_side` pixels, in its own mode
+    (greyscale stays greyscale): the input of the pixel stages (OCR, faces). `UnreadablePhotoError` if it
+    cannot be decoded."""
+    from PIL import Image, ImageOps
+
+    try:
+        with _open_image(Path(path)) as image:
+            if image.format == "JPEG":
+                image.draft(None, (max_side, max_side))
+            with _full_decodes.hold(0 if image.format == "JPEG" else image.width * image.height):
+                upright = ImageOps.exif_transpose(image)
+                upright.load()
+        if max(upright.size) > max_side:
+            upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+        return upright
+    except UnreadablePhotoError:
+        raise
+    except (OSError, MemoryError) as error:
+        raise UnreadablePhotoError(f"cannot decode ({type(error).__name__}: {error})") from None
+    except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is "corrupt"
+        raise UnreadablePhotoError(f"truncated or corrupt image data ({type(error).__name__})") from None
+
+
 def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     """A JPEG copy for a remote vision model: upright, at most `max_side` pixels, no metadata."""
     from PIL import Image
@@ -469,47 +493,6 @@ def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     return buffer.getvalue()
 
 
-def decode_upright(path: Path, min_side: int | None = None) -> Any:
-    """The photo as an upright (EXIF-oriented) RGB image, for the pixel stages of the pipeline.
-
-    With `min_side`, the image may be smaller than the file, but its shortest
-    side stays at least `min_side` pixels (JPEGs are decoded at a reduced
-    scale, which is several times faster); `UnreadablePhotoError` otherwise.
-    """
-    try:
-        return _decode_upright(Path(path), min_side)
-    except UnreadablePhotoError:
-        raise
-    except PermissionError:
-        raise UnreadablePhotoError("permission denied") from None
-    except FileNotFoundError:
-        raise UnreadablePhotoError("file vanished while reading") from None
-    except MemoryError:
-        raise UnreadablePhotoError("image too large to decode") from None
-    except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is "corrupt"
-        raise UnreadablePhotoError(f"truncated or corrupt image data ({type(error).__name__})") from None
-
-
-def _decode_upright(path: Path, min_side: int | None) -> Any:
-    from PIL import Image, ImageOps
-
-    with _open_image(path) as image:
-        pixels = image.width * image.height
-        limit = bomb_limit()
-        if limit and pixels > limit:
-            raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
-        jpeg = image.format in JPEG_FORMATS
-        if jpeg and min_side:
-            image.draft("RGB", (min_side, min_side))
-        with _full_decodes.hold(0 if jpeg else pixels):
-            upright = ImageOps.exif_transpose(image).convert("RGB")
-    if min_side:
-        shortest = min(upright.size)
-        if shortest > 2 * min_side:
-            scale = 2 * min_side / shortest
-            upright = upright.resize((max(1, round(upright.width * scale)), max(1, round(upright.height * scale))),
-                                     Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return upright
 def png_bytes(image: Any) -> bytes:
     """A generated image (encoded bytes of any format Pillow reads, or a PIL image) as PNG bytes.
 

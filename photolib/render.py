@@ -231,6 +231,11 @@ def photo_panel(photo: dict[str, Any], preview: Any = None) -> None:
                                              + (f": {state['error']}" if state.get("error") else "")))
     for second in (photo.get("files") or [])[1:]:
         table.add_row(f"{second['role']} file", cell(second["path"]))
+    if photo.get("text"):
+        table.add_row("text in photo", cell(" / ".join(photo["text"].splitlines())))
+    for face in photo.get("faces") or []:
+        box = ", ".join(f"{v:.2f}" for v in face["box"])
+        table.add_row("face", cell(f"{face['person'] or 'not grouped yet'} (person {face['person_id']}) at {box}"))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
@@ -293,11 +298,19 @@ def add_summary(report: Any) -> None:
                 "run `photolib add` on their folders to finish them.", "yellow")
 
 
+FOUND_WORDS = {"ocr": "with text", "faces": "with faces"}  # what a stage's "found" counts
+
+
 def stage_lines(stages: list[Any]) -> None:
-    """One line per pipeline stage that ran: what it did and what failed."""
+    """One line per pipeline stage that ran: what it did, found and what failed."""
     for stage in stages:
+        found = (f", {stage.counts['found']} {FOUND_WORDS.get(stage.name, 'found')}"
+                 if "found" in stage.counts else "")
+        if "faces" in stage.counts:
+            found += f" ({stage.counts['faces']} faces)"
         failed = f", {len(stage.failed)} failed" if stage.failed else ""
-        message(f"{stage.name}: {stage.done} done with {stage.model}{failed}", "red" if stage.failed else "")
+        message(f"{stage.name}: {stage.done} done with {safe(stage.model)}{found}{failed}",
+                "red" if stage.failed else "")
 
 
 def enrich_summary(stages: list[Any]) -> None:
@@ -414,6 +427,8 @@ def stats_panel(stats: dict[str, Any]) -> None:
     ] + [(f"{name} space", f"{space['catalog_vectors']} vectors of {space['model'] or '-'}, index {space['index_vectors']}")
          for name, space in stats.get("spaces", {}).items() if name != "description"]:
         table.add_row(name, cell(value))
+    for name, line in _stage_lines(stats.get("stages") or []):
+        table.add_row(name, cell(line))
     if "thumbnails" in stats:
         thumbs = stats["thumbnails"]
         table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
@@ -429,6 +444,17 @@ def stats_panel(stats: dict[str, Any]) -> None:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
         message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
+
+
+def _stage_lines(stages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What the OCR and face stages found (their done / pending / failed are in the Stages table)."""
+    lines = []
+    for row in stages:
+        if row["stage"] == "ocr":
+            lines.append(("text in photos", f"{row['with_text']} photos with text"))
+        elif row["stage"] == "faces":
+            lines.append(("faces", f"{row['faces']} faces of {row['people']} people"))
+    return lines
 
 
 def _megabytes(count: int) -> str:
@@ -577,6 +603,19 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
+    stdout.print(table)
+
+
+def people_table(people: list[dict[str, Any]]) -> None:
+    if not people:
+        message("No people yet: faces are found by `photolib add` (see [faces] in the config).", "yellow")
+        return
+    table = _table(f"{len(people)} people", [("#", {"justify": "right"}), ("name", {"overflow": "fold"}),
+                                             ("faces", {"justify": "right"}), ("photos", {"justify": "right"}),
+                                             ("sample photo", {"justify": "right"})])
+    for person in people:
+        table.add_row(cell(person["id"]), cell(person["name"] or "(unnamed)", "bold" if person["name"] else "dim"),
+                      cell(person["faces"]), cell(person["photos"]), cell(person["sample_photo"] or ""))
     stdout.print(table)
 
 

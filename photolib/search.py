@@ -48,8 +48,8 @@ class SpaceQuery:
 class Fused:
     id: int
     distance: float  # in the space where the photo ranked best
-    distances: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0
+    distances: dict[str, float | None] = field(default_factory=dict)
+    fusion: float = 0.0  # reciprocal rank fusion score (higher is better)
     exact: bool = False
 
 
@@ -74,19 +74,21 @@ def fuse(queries: list[SpaceQuery], exact_ids: list[int], catalog: "Catalog", li
         inside = sorted((d, pid) for pid, d in distances[query.space].items()
                         if pid in candidates and d <= query.threshold)
         for rank, (_distance, pid) in enumerate(inside, 1):
-            results[pid].score += 1.0 / (RRF_K + rank)
+            results[pid].fusion += 1.0 / (RRF_K + rank)
             best_rank[pid] = min(best_rank.get(pid, (rank, order)), (rank, order))
     for rank, pid in enumerate(exact_ids, 1):
         if pid in results:
-            results[pid].score += 1.0 / (RRF_K + rank)
+            results[pid].fusion += 1.0 / (RRF_K + rank)
     for pid, fused in results.items():
-        fused.distances = {str(q.space): round(distances[q.space][pid], 4)
-                           for q in queries if pid in distances[q.space]}
+        fused.distances = {str(q.space): round(distances[q.space][pid], 4) if pid in distances[q.space] else None
+                           for q in queries}  # None: the photo has no vector in that space (yet)
+        known = [d for d in fused.distances.values() if d is not None]
         order = best_rank.get(pid, (0, 0))[1]
         space = str(queries[order].space) if queries else None
-        fused.distance = fused.distances.get(space, min(fused.distances.values(), default=0.0))
-    ranked = sorted(results.values(), key=lambda f: (not f.exact, -f.score, f.distance, f.id))
-    return [f for f in ranked if f.distances][:limit]  # a photo with no vector yet is not shown
+        best = fused.distances.get(space)
+        fused.distance = best if best is not None else min(known, default=0.0)
+    ranked = sorted(results.values(), key=lambda f: (not f.exact, -f.fusion, f.distance, f.id))
+    return [f for f in ranked if any(d is not None for d in f.distances.values())][:limit]  # no vector yet: not shown
 
 
 def distances_to(catalog: "Catalog", vector: "np.ndarray", ids: list[int], space: Space) -> dict[int, float]:

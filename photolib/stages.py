@@ -3,8 +3,8 @@
 What photolib learns about a photo comes in stages. The *first pass* (read
 the file, describe it, embed the description: `photolib.importer`) makes a
 photo searchable by description as soon as possible. The stages here follow
-in the same `add` run (and in `photolib enrich`): image embedding today, OCR,
-faces, thumbnails and perceptual hashes as they arrive. Each stage
+in the same `add` run (and in `photolib enrich`): image embedding
+(`image_space`), text in photos and faces (`enrich`). Each stage
 
 * keeps a state per photo in the catalog (`stage_state`: done / failed with
   a reason, and the model and input hash it ran with); a photo without an
@@ -37,7 +37,8 @@ How to add a stage (OCR, faces, thumbnails, perceptual hash...)
      image, and the shortest side in pixels it needs (None: full size; the
      runner decodes JPEGs at a reduced scale when every stage allows it);
    * ``process(work)`` - the batch function: gets `PhotoWork` items (the
-     photo row and, for pixel stages, the decoded, upright RGB PIL image) and
+     photo row and, for pixel stages, the decoded, upright RGB PIL image,
+     shared with the other pixel stages: never change it in place) and
      returns one `Outcome` per item (a value, or an error reason). It runs
      outside any transaction and must not touch the catalog. Raise a
      `PhotolibError` to fail the whole batch with that reason; other
@@ -46,6 +47,8 @@ How to add a stage (OCR, faces, thumbnails, perceptual hash...)
      belong (your own table, created by your migration; a vector space; the
      photos row). Called inside the batch's transaction, right before the
      runner records the states, so the value and its "done" commit together.
+     It may return counts of what it found (e.g. ``{"found": 3}``), added up
+     in the stage's report.
 
 3. Write ``make_stage(context: StageContext) -> Stage | None`` returning None
    when settings disable the stage (or its model is not installed), and add
@@ -81,6 +84,8 @@ class StageName(StrEnum):
     DESCRIBE = "describe"
     EMBED = "embed"
     IMAGE = "image"  # the image space: an image-text model over the pixels
+    OCR = "ocr"  # text in photos (photolib.enrich, photolib.ocr)
+    FACES = "faces"  # faces and people (photolib.enrich, photolib.faces)
 
 
 FIRST_PASS = (StageName.READ, StageName.DESCRIBE, StageName.EMBED)
@@ -95,10 +100,13 @@ class StageStatus(StrEnum):
 # Modules whose `make_stage(context)` builds a stage (or None when disabled), in running order.
 STAGE_FACTORIES: tuple[str, ...] = (
     "photolib.image_space:make_stage",
+    "photolib.enrich:make_ocr_stage",
+    "photolib.enrich:make_face_stage",
 )
 
 BATCH = 32  # photos per stage batch (and per commit)
 DECODE_AHEAD = 2  # batches decoded ahead while the current one runs through the models
+LARGE_SIDE = 1024  # decodes whose shortest side passes this are kept one batch ahead only (memory)
 
 
 @dataclass
@@ -126,7 +134,7 @@ class Stage(Protocol):
 
     def process(self, work: list[PhotoWork]) -> list[Outcome]: ...
 
-    def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> None: ...
+    def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int] | None: ...
 
 
 @dataclass
@@ -146,9 +154,12 @@ class StageReport:
     model: str
     done: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    counts: dict[str, int] = field(default_factory=dict)  # what the stage found ("found", "faces"...)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stage": self.name, "model": self.model, "done": self.done, "failed": len(self.failed)}
+        return {"stage": self.name, "model": self.model, "done": self.done, **self.counts,
+                "failed": len(self.failed),
+                "failures": [{"path": path, "reason": reason} for path, reason in self.failed]}
 
 
 def build_stages(context: StageContext, factories: Sequence[str] = STAGE_FACTORIES) -> list[Stage]:
@@ -198,13 +209,15 @@ class StageRunner:
         lines = {stage.name: self.progress.line(f"{stage.name.capitalize()}: {stage.model}", len(backlogs[stage.name]))
                  for stage in self.stages if backlogs[stage.name]}
         batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+        side = _largest_side([stage for stage in self.stages if stage.needs_pixels])
+        depth = 1 if side is None or side > LARGE_SIDE else DECODE_AHEAD
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             try:
-                ahead = [self._submit(pool, batch, wanted) for batch in batches[:DECODE_AHEAD]]
+                ahead = [self._submit(pool, batch, wanted) for batch in batches[:depth]]
                 for number in range(len(batches)):
                     work = [future.result() for future in ahead.pop(0)]
-                    if number + DECODE_AHEAD < len(batches):
-                        ahead.append(self._submit(pool, batches[number + DECODE_AHEAD], wanted))
+                    if number + depth < len(batches):
+                        ahead.append(self._submit(pool, batches[number + depth], wanted))
                     for stage in self.stages:
                         mine = [item for item in work if item[0].photo.id in wanted[stage.name]]
                         if mine:
@@ -241,8 +254,10 @@ class StageRunner:
         hashes = {work.photo.id: work.photo.data.get("hash") for work, _ in items}
         paths = {work.photo.id: work.photo.path for work, _ in items}
         with self.catalog.transaction():
-            stage.store(self.catalog, [o for o in outcomes if o.error is None])
+            counts = stage.store(self.catalog, [o for o in outcomes if o.error is None]) or {}
             self.states.record(stage.name, stage.model, [(o.photo_id, hashes.get(o.photo_id), o.error) for o in outcomes])
+        for key, value in counts.items():
+            report.counts[key] = report.counts.get(key, 0) + value
         report.done += sum(1 for o in outcomes if o.error is None)
         report.failed.extend((paths.get(o.photo_id, str(o.photo_id)), o.error) for o in outcomes if o.error)
 
@@ -260,7 +275,14 @@ def _decode(photo: "StoredPhoto", needs_pixels: bool, min_side: int | None) -> t
     if not needs_pixels:
         return work, None
     try:
-        work.image = decode_upright(Path(photo.path), min_side)
+        image = decode_upright(Path(photo.path), min_side)
+        if min_side and min(image.size) > 2 * min_side:  # not bigger than any stage needs (memory, speed)
+            from PIL import Image
+
+            scale = 2 * min_side / min(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                                 Image.Resampling.BILINEAR, reducing_gap=2.0)
+        work.image = image
     except PhotolibError as error:
         return work, str(error)
     except OSError as error:

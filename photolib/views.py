@@ -172,8 +172,22 @@ def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
             continue
         found = states.counts(name, enabled.get(name))
         if name in enabled or found["done"] or found["failed"]:
-            rows.append({"stage": str(name), "model": enabled.get(name), **found, "enabled": name in enabled})
+            rows.append({"stage": str(name), "model": enabled.get(name), **found, "enabled": name in enabled,
+                         **_findings(catalog, name)})
     return rows
+
+
+def _findings(catalog: Catalog, stage: str) -> dict[str, int]:
+    """What the OCR and face stages found, beside their counts."""
+    if stage == "ocr":
+        from photolib.catalog_text import TextStore
+
+        return {"with_text": TextStore(catalog).count_with_text()}
+    if stage == "faces":
+        from photolib.catalog_faces import FaceStore
+
+        return FaceStore(catalog).found()
+    return {}
 
 
 def stage_problems(stages: list[dict[str, Any]]) -> list[str]:

@@ -109,8 +109,8 @@ def test_cli_search_json_stats_and_reindex_per_space(seeing_library, camera_roll
 
     run("add", str(camera_roll))
     hits = json.loads(run("search", "strawberry", "--space", "image", "--json").stdout)
-    assert len(hits) == 3 and {"distance", "distances", "score"} <= set(hits[0])
-    assert hits[0]["score"] >= hits[-1]["score"] > 0
+    assert len(hits) == 3 and {"distance", "distances", "fusion"} <= set(hits[0])
+    assert hits[0]["fusion"] >= hits[-1]["fusion"] > 0
     stats = json.loads(run("stats", "--json").stdout)
     image = [row for row in stats["stages"] if row["stage"] == "image"][0]
     assert (image["done"], image["pending"], image["failed"]) == (6, 0, 0)
