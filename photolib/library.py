@@ -867,8 +867,21 @@ class Library:
         progress.finish()
 
     def _image_vectors(self) -> Any:
-        raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
-                         "turn on the image model (see `photolib models list`), run `photolib add` again, then retry")
+        """(photo ids, unit-vector matrix) of the image space, of its one model; a `UsageError` saying
+        how to make them when the library has none."""
+        import numpy as np
+
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        dimension = 0
+        for batch_ids, batch_blobs, _model, dimension in self.catalog.iter_vectors(space=Space.IMAGE):
+            ids += batch_ids
+            blobs += batch_blobs
+        if len(ids) < 1:
+            raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
+                             "turn on the image model (see `photolib models list`), run `photolib enrich`, "
+                             "then retry")
+        return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""

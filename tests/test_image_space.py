@@ -206,3 +206,13 @@ def test_an_image_the_model_fails_on_fails_alone(seeing_library, camera_roll):
     assert image.done == 6 and [path.rsplit("/", 1)[-1] for path, _ in image.failed] == ["IMG_0009.JPG"]
     assert "bad input" in image.failed[0][1]
     assert [row["failed"] for row in library.stats()["stages"] if row["stage"] == "image"] == [1]
+
+
+def test_duplicates_similar_groups_photos_whose_pixels_look_alike(seeing_library, camera_roll):
+    """`duplicates --similar` by image vectors: the red photos are one group, the blue ones another."""
+    library = seeing_library()
+    library.add([camera_roll])
+    groups = library.duplicates(similar=True, similar_distance=0.05)
+    found = sorted((str(g.kind), sorted(p.path.rsplit("/", 1)[-1] for p in g.photos)) for g in groups)
+    assert found == [("similar", ["IMG_0001.JPG", "IMG_0003.JPG", "IMG_0006.JPG"]),
+                     ("similar", ["IMG_0002.JPG", "IMG_0005.JPG"])]
