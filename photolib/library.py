@@ -124,7 +124,7 @@ class Library:
         from photolib.stages import STAGE_FACTORIES, StageContext, build_stages
 
         context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
-                               lambda: self.image_embedder, lambda: self.embedder)
+                               lambda: self.image_embedder, lambda: self.embedder, lambda: self.thumbnails)
         factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
         return build_stages(context, factories)
 
@@ -292,7 +292,7 @@ class Library:
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
                                 progress=progress, on_commit=self.keeper.checkpoint(),
                                 photo_texts=self._photo_texts(),
-                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
+                                thumbnails=None)  # made by the thumbnail stage, from the pipeline's decode
             try:
                 importer.run(todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow

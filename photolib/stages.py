@@ -4,7 +4,8 @@ What photolib learns about a photo comes in stages. The *first pass* (read
 the file, describe it, embed the description: `photolib.importer`) makes a
 photo searchable by description as soon as possible. The stages here follow
 in the same `add` run (and in `photolib enrich`): image embedding
-(`image_space`), text in photos and faces (`enrich`). Each stage
+(`image_space`), text in photos and faces (`enrich`), after the thumbnails
+(`thumbnails`), cheapest first. Each stage
 
 * keeps a state per photo in the catalog (`stage_state`: done / failed with
   a reason, and the model and input hash it ran with); a photo without an
@@ -83,6 +84,7 @@ class StageName(StrEnum):
     READ = "read"
     DESCRIBE = "describe"
     EMBED = "embed"
+    THUMBNAILS = "thumbnails"  # the thumbnail cache (photolib.thumbnails)
     IMAGE = "image"  # the image space: an image-text model over the pixels
     OCR = "ocr"  # text in photos (photolib.enrich, photolib.ocr)
     FACES = "faces"  # faces and people (photolib.enrich, photolib.faces)
@@ -99,6 +101,7 @@ class StageStatus(StrEnum):
 
 # Modules whose `make_stage(context)` builds a stage (or None when disabled), in running order.
 STAGE_FACTORIES: tuple[str, ...] = (
+    "photolib.thumbnails:make_stage",
     "photolib.image_space:make_stage",
     "photolib.enrich:make_ocr_stage",
     "photolib.enrich:make_face_stage",
@@ -146,6 +149,7 @@ class StageContext:
     cache_dir: Path
     image_embedder: Callable[[], Any]  # the configured ImageEmbedder, or None (built once, shared with search)
     text_embedder: Callable[[], Any]  # the description space's embedder
+    thumbnails: Callable[[], Any] | None = None  # the library's ThumbnailCache
 
 
 @dataclass

@@ -51,7 +51,7 @@ def _names(hits):
 def test_search_finds_red_photos_by_their_pixels(seeing_library, camera_roll):
     library = seeing_library()
     report = library.add([camera_roll])
-    assert [(s.name, s.done, s.failed) for s in report.stages] == [("image", 6, [])]
+    assert [(s.name, s.done, s.failed) for s in report.stages] == [("thumbnails", 6, []), ("image", 6, [])]
     # Names and EXIF say nothing of strawberries; the pixels do (red, in the tiny model's eyes), and so
     # does the label the image model gave from the shipped vocabulary.
     assert all("strawberry" in library.catalog.get(h.id).data["image_labels"]
@@ -68,10 +68,10 @@ def test_search_finds_red_photos_by_their_pixels(seeing_library, camera_roll):
 def test_a_second_add_embeds_nothing_and_a_new_photo_only_itself(seeing_library, camera_roll):
     seeing_library().add([camera_roll])
     again = seeing_library()
-    assert [(s.done, s.failed) for s in again.add([camera_roll]).stages] == [(0, [])]
+    assert [(s.done, s.failed) for s in again.add([camera_roll]).stages] == [(0, []), (0, [])]
     make_photo(camera_roll / "100CANON" / "IMG_0007.JPG", color=(200, 30, 30), size=(320, 240))
     report = again.add([camera_roll])
-    assert report.new == 1 and [s.done for s in report.stages] == [1]
+    assert report.new == 1 and [s.done for s in report.stages] == [1, 1]
     assert "IMG_0007.JPG" in _names(again.search("strawberry", space="image"))
 
 
@@ -89,11 +89,11 @@ def test_similar_uses_the_pixels_and_accepts_a_file_outside_the_library(seeing_l
 def test_without_an_image_model_everything_works_as_before(make_library, camera_roll):
     library = make_library()
     report = library.add([camera_roll])
-    assert report.stages == [] and library.image_embedder is None
+    assert report.stage("image") is None and library.image_embedder is None
     assert all(set(hit.distances) == {"description"} for hit in library.search("red"))
     with pytest.raises(Exception, match="photolib models"):
         library.search("red", space="image")
-    assert [row["stage"] for row in library.stats()["stages"]] == ["read", "describe", "embed"]
+    assert [row["stage"] for row in library.stats()["stages"]] == ["read", "describe", "embed", "thumbnails"]
 
 
 def test_cli_search_json_stats_and_reindex_per_space(seeing_library, camera_roll, library_path, tiny_model,
@@ -202,7 +202,7 @@ def test_an_image_the_model_fails_on_fails_alone(seeing_library, camera_roll):
     embedder.embed_images = picky
     make_photo(camera_roll / "100CANON" / "IMG_0009.JPG", color=(210, 30, 35), size=(240, 320))
     report = library.add([camera_roll])
-    image = report.stages[0]
+    image = report.stage("image")
     assert image.done == 6 and [path.rsplit("/", 1)[-1] for path, _ in image.failed] == ["IMG_0009.JPG"]
     assert "bad input" in image.failed[0][1]
     assert [row["failed"] for row in library.stats()["stages"] if row["stage"] == "image"] == [1]
