@@ -91,6 +91,8 @@ class StageName(StrEnum):
 
 
 FIRST_PASS = (StageName.READ, StageName.DESCRIBE, StageName.EMBED)
+STAGE_LABELS = {StageName.IMAGE: "Image embedding", StageName.OCR: "Text in photos", StageName.FACES: "Faces",
+                StageName.THUMBNAILS: "Thumbnails"}  # progress lines
 
 
 class StageStatus(StrEnum):
@@ -210,7 +212,8 @@ class StageRunner:
         if not todo:
             return list(reports.values())
         wanted = {name: set(ids) for name, ids in backlogs.items()}
-        lines = {stage.name: self.progress.line(f"{stage.name.capitalize()}: {stage.model}", len(backlogs[stage.name]))
+        lines = {stage.name: self.progress.line(f"{STAGE_LABELS.get(stage.name, stage.name.capitalize())}: {stage.model}",
+                                                len(backlogs[stage.name]))
                  for stage in self.stages if backlogs[stage.name]}
         batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         side = _largest_side([stage for stage in self.stages if stage.needs_pixels])
