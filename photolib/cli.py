@@ -659,18 +659,20 @@ def duplicates(
     mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
+    pairs: bool = typer.Option(True, "--pairs/--no-pairs", help="Also list RAW+JPEG pairs as stacks "
+                                                                "(one shot, two files, both kept)."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
 ) -> None:
     """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
-    with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
+    with --similar, similar shots. Each group best first, with why; then RAW+JPEG pairs as stacks.
+    Nothing is ever deleted or moved."""
     render = _render()
     groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
-                                      export=export, progress=render.RichProgress(enabled=not json_out))
+                                      export=export, progress=render.RichProgress(enabled=not json_out), pairs=pairs)
     data = [g.as_dict() for g in groups]
-    sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
-    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    written = _html_out(ctx, html, render.duplicates_title(data), render.duplicate_sections(data), open_page)
     if json_out:
         render.print_json(data)
     elif not written:

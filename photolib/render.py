@@ -354,10 +354,46 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
                 + (" …" if len(singletons) > 30 else ""))
 
 
+def duplicates_title(groups: list[dict[str, Any]]) -> str:
+    stacks = sum(1 for group in groups if group["kind"] == "pair")
+    title = f"{len(groups) - stacks} groups of copies"
+    return title + (f", {stacks} RAW+JPEG pairs" if stacks else "")
+
+
+def duplicate_sections(groups: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`--html` sections: a group of copies shows its photos best first; a pair shows each of its files."""
+    sections = []
+    for group in groups:
+        if group["kind"] == "pair":
+            rows = [{"id": file["photo"], "path": file["path"],
+                     "caption": "RAW file" if file["role"] == "raw" else "shown file"} for file in group["files"]]
+            sections.append((f"RAW+JPEG pair: {group['reason']}", rows))
+        else:
+            sections.append((f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]))
+    return sections
+
+
 def duplicates_table(groups: list[dict[str, Any]]) -> None:
+    stacks = [group for group in groups if group["kind"] == "pair"]
+    groups = [group for group in groups if group["kind"] != "pair"]
     if not groups:
         message("No duplicates found.", "green")
-        return
+    else:
+        _copies_table(groups)
+    if stacks:
+        table = _table(f"{len(stacks)} RAW+JPEG pairs (one shot, two files: keep both)",
+                       [("id", {"justify": "right"}), ("shown file", {"overflow": "fold"}),
+                        ("RAW file", {"overflow": "fold"})])
+        for group in stacks:
+            shown = [file for file in group["files"] if file["role"] != "raw"]
+            for position, raw in enumerate(file for file in group["files"] if file["role"] == "raw"):
+                table.add_row(cell(group["best"]) if position == 0 else Text(""),
+                              cell(shown[0]["path"], "cyan") if shown and position == 0 else Text(""),
+                              cell(raw["path"], "dim"))
+        stdout.print(table)
+
+
+def _copies_table(groups: list[dict[str, Any]]) -> None:
     table = _table(f"{len(groups)} groups of copies (best first; nothing is deleted)",
                    [("group", {"justify": "right"}), ("kind", {}), ("id", {"justify": "right"}),
                     ("path", {"overflow": "fold"}), ("size", {"no_wrap": True}), ("why first", {"overflow": "fold"})])
