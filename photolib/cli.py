@@ -534,12 +534,18 @@ def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album
 
 
 @people_app.callback(invoke_without_command=True)
-def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+def people(ctx: typer.Context, json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
     if ctx.invoked_subcommand is not None:
         return
     found = [person.as_dict() for person in _library(ctx).people()]
-    _render().print_json(found) if json_out else _render().people_table(found)
+    sections = [(f"{person['label']}: {person['faces']} faces in {person['photos']} photos",
+                 _library(ctx).person(person["id"])["photo_list"]) for person in found] if html else []
+    written = _html_out(ctx, html, f"{len(found)} people", sections, open_page)
+    if json_out:
+        _render().print_json(found)
+    elif not written:
+        _render().people_table(found)
 
 
 @people_app.command("name")
@@ -562,12 +568,14 @@ def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Perso
 
 @people_app.command("show")
 def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
-                json_out: bool = JSON) -> None:
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """One person's faces and the photos they are in."""
     found = _library(ctx).person(person)
+    written = _html_out(ctx, html, f"{found['label']}: {found['faces']} faces in {found['photos']} photos",
+                        [(None, found["photo_list"])], open_page)
     if json_out:
         _render().print_json(found)
-    else:
+    elif not written:
         _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
         _render().photos_table(found["photo_list"])
 
