@@ -153,7 +153,7 @@ HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-
 OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
 LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
 PREVIEW = typer.Option(None, "--preview/--no-preview",
-                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, sixel, else coloured blocks); "
                             "default from [terminal] preview.")
 
 

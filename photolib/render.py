@@ -129,16 +129,25 @@ def _preview_above(thumbnail: Any) -> None:
     """One thumbnail on its own, above what follows (`show --preview`)."""
     import os
 
-    from photolib.terminal import halfblocks, image_bytes, image_protocol, iterm_image, kitty_image
+    from photolib.terminal import halfblocks, image_protocol
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol == "blocks":
         stdout.print(halfblocks(thumbnail, columns=32))
     elif protocol is not None:
-        sequence = kitty_image(image_bytes(thumbnail), 32, 12) if protocol == "kitty" else iterm_image(
-            image_bytes(thumbnail, "JPEG"), 32, 12)
-        stdout.file.write(sequence + "\n")
+        stdout.file.write(_image_sequence(protocol, thumbnail, 32, 12) + "\n")
         stdout.file.flush()
+
+
+def _image_sequence(protocol: str, thumbnail: Any, columns: int, rows: int) -> str:
+    """The escape sequence that draws `thumbnail` in about `columns` x `rows` cells."""
+    from photolib.terminal import image_bytes, iterm_image, kitty_image, sixel_image
+
+    if protocol == "kitty":
+        return kitty_image(image_bytes(thumbnail), columns, rows)
+    if protocol == "sixel":
+        return sixel_image(thumbnail, columns, rows)
+    return iterm_image(image_bytes(thumbnail, "JPEG"), columns, rows)
 
 
 def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[int, str],
@@ -147,8 +156,8 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
     False when this output cannot show images (not a terminal, NO_COLOR, TERM=dumb)."""
     import os
 
-    from photolib.terminal import (PREVIEW_COLUMNS, caption_beyond_path, display_path, halfblocks, image_bytes,
-                                   image_protocol, iterm_image, kitty_image)
+    from photolib.terminal import (PREVIEW_COLUMNS, PREVIEW_ROWS, caption_beyond_path, display_path, halfblocks,
+                                   image_protocol)
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol is None:
@@ -171,9 +180,7 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
             grid.add_row(halfblocks(thumbnail), lines)
             stdout.print(grid)
         else:
-            sequence = kitty_image(image_bytes(thumbnail)) if protocol == "kitty" else iterm_image(
-                image_bytes(thumbnail, "JPEG"))
-            stdout.file.write(sequence + "\n")
+            stdout.file.write(_image_sequence(protocol, thumbnail, PREVIEW_COLUMNS, PREVIEW_ROWS) + "\n")
             stdout.file.flush()
             stdout.print(lines)
     return True
