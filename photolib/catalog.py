@@ -25,7 +25,7 @@ import sqlite_utils
 from photolib.errors import UsageError
 from photolib.models import Description, PhotoMetadata
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PHOTO_STATUSES = ("pending", "ok", "failed")
 FTS_COLUMNS = ["caption", "description", "tags"]
 
@@ -103,8 +103,15 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('history_from', ?)", [str(start)])
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
+    from photolib.smart_albums import create_table
+
+    create_table(db)
+
+
 # Numbered migrations: append, never edit a released one.
-MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
+MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5}
 
 
 @dataclass

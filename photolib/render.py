@@ -73,12 +73,27 @@ def hits_table(hits: list[dict[str, Any]], title: str) -> None:
     if not hits:
         message("No photos matched. Try other words or a larger --threshold.", "yellow")
         return
-    table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
+    table = _table(title, [("id", {"justify": "right"}), ("match", {"justify": "right"}),
+                           ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
                            ("caption", {"overflow": "fold"}), ("tags", {}), ("taken", {"no_wrap": True})])
     for hit in hits:
-        table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
-                      cell(_tags(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
+        score = hit.get("score")
+        distance = hit.get("distance")
+        table.add_row(cell(hit["id"]), cell("" if score is None else f"{score}%"),
+                      cell("" if distance is None else f"{distance:.3f}"), cell(hit["path"], "cyan"),
+                      cell(hit["caption"]), cell(_tags(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
     stdout.print(table)
+
+
+def explain_panel(explained: dict[str, Any]) -> None:
+    """How a query was understood, one part per line, and how many photos its filters leave."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for line in explained["lines"]:
+        table.add_row(cell(line["part"]), cell(line["meaning"]))
+    table.add_row("photos", cell(f"{explained['allowed']} of {explained['photos']} pass the filters"))
+    stdout.print(Panel(table, title=Text("Query: " + safe(explained["query"])), expand=False))
 
 
 def photos_table(photos: list[dict[str, Any]]) -> None:
@@ -169,7 +184,10 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
     for number, album in enumerate(albums, 1):
         ids = album["photo_ids"]
         shown = ", ".join(map(str, ids[:12])) + (" …" if len(ids) > 12 else "")
-        table.add_row(str(album.get("id") or number), cell(album["name"], "bold"), str(album["size"]), shown)
+        name = cell(album["name"], "bold")
+        if album.get("smart"):
+            name.append(f"  (smart: {safe(album['query'])})", style="magenta")
+        table.add_row("" if album.get("smart") else str(album.get("id") or number), name, str(album["size"]), shown)
     stdout.print(table)
     if singletons:
         message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"

@@ -1,0 +1,175 @@
+"""Search with the query language: filter in SQL, then rank by meaning, then cut and sort.
+
+1. The query's filters, phrases and `NOT` exclusions select photo ids in SQL
+   (`photolib.query_sql`). A query with nothing to rank by meaning lists the
+   selected photos straight from SQL: nothing is embedded.
+2. The query vector is the embedding of the free words, plus `+word` vectors
+   and minus `-word` vectors (each weighted), renormalised. `similar` starts
+   from a photo's own vector instead.
+3. Only selected photos are compared: a small selection exactly, from the
+   catalog's vectors; a large one through the index with a FAISS id selector
+   (`VectorIndex.search(ids=...)`), so a filtered search costs about what an
+   unfiltered one does.
+4. Photos whose text holds every free word come first (exact words beat near
+   meanings); the others are kept within --threshold and up to the first clear
+   drop in distance (`photolib.relevance`), then sorted and paged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from photolib.errors import UsageError
+from photolib.query import ParsedQuery
+from photolib.query_sql import FilterCompiler, selected_ids
+from photolib.relevance import SQL_ORDER, adaptive_cutoff, match_score, sort_key
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from photolib.catalog import Catalog
+    from photolib.index import VectorIndex
+
+SMALL_SELECTION = 2000  # photos compared exactly from the catalog's vectors, without the index
+CANDIDATES = 200  # nearest photos examined for the cutoff (more when a later page is asked for)
+
+
+@dataclass
+class FindOptions:
+    limit: int  # negative: no limit
+    offset: int = 0
+    threshold: float = 1.5
+    sort: str = "relevance"
+    all_results: bool = False  # ignore the adaptive cutoff (the threshold still applies)
+    exact: bool = False
+
+
+@dataclass
+class Ranked:
+    """A chosen photo: its distance to the query (None when nothing was ranked)."""
+
+    id: int
+    distance: float | None
+
+    @property
+    def score(self) -> int | None:
+        return match_score(self.distance)
+
+
+class Finder:
+    """Runs parsed queries against one catalog and its index."""
+
+    def __init__(self, catalog: "Catalog", index: Callable[[], "VectorIndex"], embed_query: Callable[[str], Any],
+                 album_ids: Callable[[str], "list[int] | None"]) -> None:
+        self.catalog = catalog
+        self.index = index
+        self.embed_query = embed_query
+        self.compiler = FilterCompiler(catalog, album_ids)
+
+    def selection(self, parsed: ParsedQuery) -> "np.ndarray | None":
+        """Sorted ids the query allows, or None when it allows every photo."""
+        where, params = self.compiler.where(parsed)
+        return None if where == "1" else selected_ids(self.catalog, where, params)
+
+    def listing(self, parsed: ParsedQuery, options: FindOptions) -> list[Ranked]:
+        """The photos the filters allow, in `options.sort` order (by date when there is nothing to rank)."""
+        where, params = self.compiler.where(parsed)
+        sql = f"SELECT id FROM photos WHERE {where} ORDER BY {SQL_ORDER[options.sort]} LIMIT ? OFFSET ?"
+        rows = self.catalog.db.conn.execute(sql, [*params, options.limit, options.offset]).fetchall()
+        return [Ranked(row[0], None) for row in rows]
+
+    def find(self, parsed: ParsedQuery, options: FindOptions, *, around: "np.ndarray | None" = None,
+             leave_out: int | None = None) -> list[Ranked]:
+        """Ranked photos for a query with something to rank by (words, +/- terms, or `around`)."""
+        import numpy as np
+
+        selected = self.selection(parsed)
+        if selected is not None and leave_out is not None:
+            selected = selected[selected != leave_out]
+        if selected is not None and len(selected) == 0:
+            return []
+        vector = self.query_vector(parsed, around)
+        stop = None if options.limit < 0 else options.offset + options.limit
+        k = max(4 * (stop or 0), CANDIDATES)
+        if selected is not None and len(selected) <= SMALL_SELECTION:
+            nearest = self._exact_among(vector, selected, k)
+        else:
+            index = self.index()
+            if vector.shape[-1] != index.dimension:
+                from photolib.errors import IndexMismatchError
+
+                raise IndexMismatchError(
+                    f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
+                    f"vectors of {index.model}: run `photolib reindex --reembed`")
+            distances, ids = index.search(vector, k + (leave_out is not None), exact=options.exact, ids=selected)
+            nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
+        nearest.pop(leave_out, None)
+        exact_words = self._exact_word_matches(parsed, selected, leave_out)
+        missing = [pid for pid in exact_words if pid not in nearest]
+        nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
+        first = [pid for pid in exact_words if pid in nearest]
+        first.sort(key=lambda pid: nearest[pid])
+        others = sorted(((d, pid) for pid, d in nearest.items() if pid not in set(first) and d <= options.threshold))
+        if not options.all_results:
+            others = others[:adaptive_cutoff([d for d, _ in others])]
+        chosen = [Ranked(pid, nearest[pid]) for pid in first] + [Ranked(pid, d) for d, pid in others]
+        return self._sorted(chosen, options)[options.offset:stop]
+
+    def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> "np.ndarray":
+        """Free words (+ `around`) plus +terms minus -terms, renormalised to unit length."""
+        import numpy as np
+
+        parts: list[tuple[Any, float]] = []
+        if around is not None:
+            parts.append((np.asarray(around, dtype=np.float32), 1.0))
+        if parsed.text:
+            parts.append((self.embed_query(parsed.text), 1.0))
+        parts += [(self.embed_query(term.text), term.weight) for term in parsed.positive]
+        parts += [(self.embed_query(term.text), -term.weight) for term in parsed.negative]
+        if not parts:
+            raise UsageError("the query has no words to rank by: add words, or use filters alone")
+        vector = sum(weight * np.asarray(v, dtype=np.float32).reshape(-1) for v, weight in parts)
+        norm = float(np.linalg.norm(vector))
+        if norm < 1e-6:
+            raise UsageError("the query's + and - terms cancel each other out: drop one of them")
+        return (vector / norm).astype(np.float32)
+
+    def _exact_among(self, vector: "np.ndarray", ids: "np.ndarray", k: int) -> dict[int, float]:
+        """Distances from `vector` to the stored vectors of `ids` (the nearest `k`), read from the catalog."""
+        import numpy as np
+
+        from photolib.index import distances_from_similarity
+
+        blobs = self.catalog.vectors_for([int(i) for i in ids])
+        if not blobs:
+            return {}
+        keys = list(blobs)
+        matrix = np.frombuffer(b"".join(blobs[pid] for pid in keys), dtype=np.float32).reshape(len(keys), -1)
+        if matrix.shape[1] != vector.shape[-1]:
+            return {}
+        distances = distances_from_similarity(matrix @ vector)
+        best = np.argsort(distances, kind="stable")[:k]
+        return {keys[i]: float(distances[i]) for i in best}
+
+    def _exact_word_matches(self, parsed: ParsedQuery, selected: "np.ndarray | None",
+                            leave_out: int | None) -> list[int]:
+        import numpy as np
+
+        if not parsed.text:
+            return []
+        found = [pid for pid in self.catalog.fts_match(parsed.text, 50) if pid != leave_out]
+        if selected is None or not found:
+            return found
+        where = np.minimum(np.searchsorted(selected, found), len(selected) - 1)
+        return [pid for pid, place in zip(found, where.tolist()) if selected[place] == pid]
+
+    def _sorted(self, chosen: list[Ranked], options: FindOptions) -> list[Ranked]:
+        key = sort_key(options.sort)
+        if key is None:
+            return chosen
+        photos = self.catalog.get_many([r.id for r in chosen])
+        rows = [(r.id, r.distance, photos[r.id].path, photos[r.id].data.get("taken_at"))
+                for r in chosen if r.id in photos]
+        by_id = {r.id: r for r in chosen}
+        return [by_id[row[0]] for row in sorted(rows, key=key)]

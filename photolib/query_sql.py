@@ -1,0 +1,221 @@
+"""Query filters as SQL over the catalog: which photos a parsed query may return.
+
+`compile_filters` turns the filters, phrases and `NOT` exclusions of a
+`ParsedQuery` into one WHERE clause over `photos`, so they are applied before
+any vector is compared (the ids become a FAISS id selector, see
+`photolib.finder`). Dates compare as ISO text on the indexed `taken_at`;
+places are compared case- and accent-free through a SQL function registered
+on the connection; `near:` is a bounding box refined by great-circle
+distance; album names resolve to saved albums and smart albums (evaluated).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import TYPE_CHECKING, Any, Callable
+
+from photolib.query import Condition, FilterGroup, ParsedQuery, QueryError, fold
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from photolib.catalog import Catalog
+
+EARTH_KM = 6371.0
+# Filters whose data another part of photolib records; until it exists they say so.
+NEEDS = {
+    "person": "face recognition (person names)",
+    "text": "text recognition (OCR)",
+    "rating": "XMP ratings",
+    "keyword": "XMP keywords",
+}
+
+AlbumIds = Callable[[str], "list[int] | None"]  # album name -> its photo ids (smart albums evaluated)
+
+
+def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
+    if lat1 is None or lon1 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def register_functions(connection: sqlite3.Connection) -> None:
+    """SQL functions the filters use: photolib_fold(text), photolib_km(lat, lon, lat, lon)."""
+    connection.create_function("photolib_fold", 1, fold, deterministic=True)
+    connection.create_function("photolib_km", 4, _km, deterministic=True)
+
+
+class FilterCompiler:
+    """Builds WHERE clauses for one catalog (knowing which optional tables it has)."""
+
+    def __init__(self, catalog: "Catalog", album_ids: AlbumIds) -> None:
+        self.catalog = catalog
+        self.album_ids = album_ids
+        register_functions(catalog.db.conn)
+
+    def where(self, parsed: ParsedQuery) -> tuple[str, list[Any]]:
+        """("clause", params) selecting the photos `parsed` allows; ("1", []) when it allows all."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for group in parsed.filters:
+            sql, values = self._group(group)
+            clauses.append(sql)
+            params.extend(values)
+        for phrase in parsed.phrases:
+            expression = _fts_phrase(phrase)
+            if expression:
+                clauses.append("photos.id IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?)")
+                params.append(expression)
+        for text in parsed.excluded:
+            expression = _fts_phrase(text)
+            if expression:
+                clauses.append("photos.id NOT IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?)")
+                params.append(expression)
+        return (" AND ".join(clauses) or "1"), params
+
+    def _group(self, group: FilterGroup) -> tuple[str, list[Any]]:
+        parts, params = [], []
+        for condition in group.conditions:
+            sql, values = self._condition(condition)
+            parts.append(f"({sql})")
+            params.extend(values)
+        joined = " OR ".join(parts)
+        return (f"NOT coalesce(({joined}), 0)" if group.negated else f"({joined})"), params
+
+    def _condition(self, c: Condition) -> tuple[str, list[Any]]:
+        key, value = c.key, c.value
+        if key in NEEDS and not self._available(key):
+            raise QueryError(f"{key}: needs {NEEDS[key]}, which this library does not have yet")
+        if key in ("date", "after", "before"):
+            return _bounds("taken_at", *value)
+        if key == "year":
+            return _range("CAST(substr(taken_at, 1, 4) AS INTEGER)", *value, extra="taken_at IS NOT NULL")
+        if key == "month":
+            return "taken_at IS NOT NULL AND CAST(substr(taken_at, 6, 2) AS INTEGER) = ?", [value]
+        if key == "width":
+            return _range("coalesce(oriented_width, width)", *value)
+        if key == "height":
+            return _range("coalesce(oriented_height, height)", *value)
+        if key == "place":
+            return ("place IS NOT NULL AND (' ' || photolib_fold(place) || ' ') LIKE ?",
+                    [f"% {_like(fold(value))} %"])
+        if key == "near":
+            return _near(*value)
+        if key == "camera":
+            return ("(coalesce(camera_make, '') || ' ' || coalesce(camera_model, '')) LIKE ? ESCAPE '\\'",
+                    [f"%{_like(value)}%"])
+        if key == "lens":
+            return "lens LIKE ? ESCAPE '\\'", [f"%{_like(value)}%"]
+        if key == "tag":
+            return ("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE photolib_fold(value) = ?)", [fold(value)])
+        if key == "album":
+            ids = self.album_ids(value)
+            if ids is None:
+                raise QueryError(f"album:{value!r}: no album has that name; see `photolib albums list`")
+            return "photos.id IN (SELECT value FROM json_each(?))", [_json_ids(ids)]
+        if key == "status":
+            return "status = ?", [value]
+        if key == "path":
+            return _path(value)
+        if key == "type":
+            return "upper(format) = ?", [value]
+        if key == "orientation":
+            w, h = "coalesce(oriented_width, width)", "coalesce(oriented_height, height)"
+            compare = {"portrait": "<", "landscape": ">", "square": "="}[value]
+            return f"{w} IS NOT NULL AND {h} IS NOT NULL AND {w} {compare} {h}", []
+        if key == "has":
+            return self._has(value)
+        raise QueryError(f"{key}: is not supported by this library yet")
+
+    def _has(self, value: str) -> tuple[str, list[Any]]:
+        if value == "gps":
+            return "gps_lat IS NOT NULL AND gps_lon IS NOT NULL", []
+        if value == "place":
+            return "place IS NOT NULL AND place != ''", []
+        if value == "description":
+            return "description IS NOT NULL AND description != ''", []
+        need = {"text": "text", "faces": "person"}[value]
+        if not self._available(need):
+            raise QueryError(f"has:{value} needs {NEEDS[need].split(' (')[0]}, which this library does not have yet")
+        raise QueryError(f"has:{value} is not supported by this library yet")
+
+    def _available(self, key: str) -> bool:
+        """Whether the catalog holds the data a filter of another feature needs (none yet here)."""
+        return False
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_ids(ids: list[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def _fts_phrase(text: str) -> str:
+    """An FTS5 phrase of the words of `text` (quotes and operators cannot leak into the MATCH)."""
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    return '"' + " ".join(words) + '"' if words else ""
+
+
+def _bounds(column: str, start: str | None, end: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [f"{column} IS NOT NULL"], []
+    if start:
+        clauses.append(f"{column} >= ?")
+        params.append(start)
+    if end:
+        clauses.append(f"{column} < ?")
+        params.append(end)
+    return " AND ".join(clauses), params
+
+
+def _range(expression: str, low: int | None, high: int | None, extra: str = "") -> tuple[str, list[Any]]:
+    clauses, params = [extra or f"{expression} IS NOT NULL"], []
+    if low is not None:
+        clauses.append(f"{expression} >= ?")
+        params.append(low)
+    if high is not None:
+        clauses.append(f"{expression} <= ?")
+        params.append(high)
+    return " AND ".join(clauses), params
+
+
+def _near(lat: float, lon: float, km: float) -> tuple[str, list[Any]]:
+    dlat = math.degrees(km / EARTH_KM)
+    dlon = 180.0 if abs(lat) + dlat >= 89.9 else math.degrees(km / (EARTH_KM * math.cos(math.radians(abs(lat) + dlat))))
+    clauses = ["gps_lat BETWEEN ? AND ?"]
+    params: list[Any] = [lat - dlat, lat + dlat]
+    if dlon < 180.0:
+        low, high = lon - dlon, lon + dlon
+        if low < -180 or high > 180:  # the box crosses the antimeridian
+            clauses.append("(gps_lon >= ? OR gps_lon <= ?)")
+            params += [low + 360 if low < -180 else low, high - 360 if high > 180 else high]
+        else:
+            clauses.append("gps_lon BETWEEN ? AND ?")
+            params += [low, high]
+    clauses.append("photolib_km(gps_lat, gps_lon, ?, ?) <= ?")
+    params += [lat, lon, km]
+    return " AND ".join(clauses), params
+
+
+def _path(pattern: str) -> tuple[str, list[Any]]:
+    """A glob against the path below the folder given to `add` (or the full path if it starts with /)."""
+    if not any(ch in pattern for ch in "*?["):
+        pattern = pattern + ("*" if pattern.endswith("/") else "*")
+    if pattern.startswith("/"):
+        return "path GLOB ?", [pattern]
+    relative = ("CASE WHEN coalesce(source_root, '') != '' AND substr(path, 1, length(source_root) + 1) = "
+                "source_root || '/' THEN substr(path, length(source_root) + 2) ELSE path END")
+    return f"({relative}) GLOB ?", [pattern]
+
+
+def selected_ids(catalog: "Catalog", where: str, params: list[Any]) -> "np.ndarray":
+    """Sorted ids of the photos matching `where`."""
+    import numpy as np
+
+    rows = catalog.db.conn.execute(f"SELECT id FROM photos WHERE {where} ORDER BY id", params).fetchall()
+    return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
