@@ -41,7 +41,7 @@ def matching(library: "Library", parsed: ParsedQuery, *, sort: str = "date") -> 
 
 
 def album_ids(library: "Library", name: str) -> list[int] | None:
-    smart = SmartAlbumStore(library.catalog).get(name)
+    smart = _trial(library).get(name.strip().casefold()) or SmartAlbumStore(library.catalog).get(name)
     if smart is not None:
         return [hit.id for hit in evaluate(library, smart)]
     row = library.catalog.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
@@ -52,13 +52,24 @@ def album_ids(library: "Library", name: str) -> list[int] | None:
         "SELECT photo_id FROM album_photos WHERE album_id = ? ORDER BY position", [row[0]])]
 
 
+def _trial(library: "Library") -> dict[str, SmartAlbum]:
+    """Smart albums being checked before they are saved: they take the place of stored ones."""
+    return library.__dict__.setdefault("_smart_album_trials", {})
+
+
 def save_smart(library: "Library", name: str, query: str, replace: bool = False) -> dict[str, Any]:
-    """Store a smart album after checking its query against this library (unknown albums, filters)."""
-    parsed = parse(query)
-    library.finder.selection(parsed)
+    """Store a smart album after evaluating its query against this library as if it were saved
+    (unknown albums, bad filters and loops through `album:` are refused, nothing is stored)."""
+    parse(query)
+    trial = SmartAlbum(0, " ".join(name.split()), query, "", "")
+    _trial(library)[trial.name.casefold()] = trial
+    try:
+        size = len(evaluate(library, trial))
+    finally:
+        _trial(library).pop(trial.name.casefold(), None)
     with library.write_lock():
         album = SmartAlbumStore(library.catalog).save(name, query, replace=replace)
-    return album.as_dict() | {"size": len(evaluate(library, album))}
+    return album.as_dict() | {"size": size}
 
 
 def delete(library: "Library", ref: str) -> dict[str, Any]:

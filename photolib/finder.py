@@ -110,9 +110,12 @@ class Finder:
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
         first.sort(key=lambda pid: nearest[pid])
-        others = sorted(((d, pid) for pid, d in nearest.items() if pid not in set(first) and d <= options.threshold))
-        if not options.all_results:
-            others = others[:adaptive_cutoff([d for d, _ in others])]
+        firsts = set(first)
+        others = sorted(((d, pid) for pid, d in nearest.items() if pid not in firsts and d <= options.threshold))
+        if not options.all_results and others:
+            ranked = sorted([nearest[pid] for pid in first] + [d for d, _ in others])
+            last = ranked[adaptive_cutoff(ranked) - 1]  # the cut applies to near meanings, never to exact words
+            others = [(d, pid) for d, pid in others if d <= last]
         chosen = [Ranked(pid, nearest[pid]) for pid in first] + [Ranked(pid, d) for d, pid in others]
         return self._sorted(chosen, options)[options.offset:stop]
 
