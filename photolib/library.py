@@ -280,7 +280,8 @@ class Library:
         from photolib.finder import Finder
 
         if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
-            self._finder = Finder(self.catalog, self.index, self.embedder.embed_query, self.album_ids)
+            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
+                                  self.album_ids)
         return self._finder
 
     def album_ids(self, name: str) -> list[int] | None:

@@ -129,6 +129,14 @@ class FilterCompiler:
             return f"{w} IS NOT NULL AND {h} IS NOT NULL AND {w} {compare} {h}", []
         if key == "has":
             return self._has(value)
+        if key == "person":
+            return ("photos.id IN (SELECT faces.photo_id FROM faces JOIN people ON people.id = faces.person_id "
+                    "WHERE photolib_fold(people.name) = ?)", [fold(value)])
+        if key == "text":
+            expression = _fts_phrase(value)
+            if len(value.strip()) >= 3 and expression:  # the trigram index needs 3 characters
+                return "photos.id IN (SELECT rowid FROM photo_text_fts WHERE photo_text_fts MATCH ?)", [expression]
+            return "photos.id IN (SELECT photo_id FROM photo_text WHERE text LIKE ? ESCAPE '\\')", [f"%{_like(value)}%"]
         raise QueryError(f"{key}: is not supported by this library yet")
 
     def _has(self, value: str) -> tuple[str, list[Any]]:
@@ -141,11 +149,20 @@ class FilterCompiler:
         need = {"text": "text", "faces": "person"}[value]
         if not self._available(need):
             raise QueryError(f"has:{value} needs {NEEDS[need].split(' (')[0]}, which this library does not have yet")
-        raise QueryError(f"has:{value} is not supported by this library yet")
+        if value == "text":
+            return "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')", []
+        return "photos.id IN (SELECT photo_id FROM faces)", []
 
     def _available(self, key: str) -> bool:
-        """Whether the catalog holds the data a filter of another feature needs (none yet here)."""
-        return False
+        """Whether the catalog holds the data a filter of another feature needs."""
+        tables = {"person": ("faces", "people"), "text": ("photo_text", "photo_text_fts")}.get(key)
+        if tables is None:
+            return False
+        marks = ",".join("?" * len(tables))
+        found = self.catalog.db.conn.execute(
+            f"SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name IN ({marks})",
+            list(tables)).fetchone()[0]
+        return found == len(tables)
 
 
 def _like(text: str) -> str:
@@ -214,8 +231,10 @@ def _path(pattern: str) -> tuple[str, list[Any]]:
 
 
 def selected_ids(catalog: "Catalog", where: str, params: list[Any]) -> "np.ndarray":
-    """Sorted ids of the photos matching `where`."""
+    """Sorted ids of the photos matching `where` (read as one cursor, sorted by numpy)."""
     import numpy as np
 
-    rows = catalog.db.conn.execute(f"SELECT id FROM photos WHERE {where} ORDER BY id", params).fetchall()
-    return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    cursor = catalog.db.conn.execute(f"SELECT id FROM photos WHERE {where}", params)
+    ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+    ids.sort()
+    return ids
