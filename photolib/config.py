@@ -37,6 +37,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
+DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small and fast
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
@@ -47,7 +48,23 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "add": {"jobs": (int, 16), "batch_size": (int, 32)},
     "search": {"limit": (int, 10), "threshold": (float, 1.5)},
     "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+    "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
+
+
+@dataclass
+class ImageSettings:
+    """The `[image]` section: the local image–text model that embeds pixels.
+
+    `enabled` means "use it when a model is installed": with no model pulled and
+    no `model_path`, the image stage simply does not run. Nothing is downloaded
+    implicitly; `photolib models pull` is the only download.
+    """
+
+    enabled: bool = True
+    model: str = DEFAULT_IMAGE_MODEL
+    model_path: Path | None = None  # a folder in Immich's layout, for machines without internet
+    origin: str = ""  # where the section came from, named in error messages
 
 
 @dataclass
@@ -66,6 +83,7 @@ class Settings:
     search_threshold: float = 1.5
     albums_threshold: float = 1.5
     albums_min_size: int = 2
+    image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
 
@@ -107,7 +125,21 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
+    )
+
+
+def _image_settings(values: dict[str, Any], path: Path, env: Mapping[str, str]) -> ImageSettings:
+    model = values["model"].strip()
+    if not model:
+        raise ConfigError(f"{_origin('image', 'model', path, env)} is empty: name a model (see `photolib models list`)")
+    model_path = values["model_path"]
+    return ImageSettings(
+        enabled=values["enabled"],
+        model=model,
+        model_path=_absolute(model_path) if model_path else None,
+        origin=str(path) if path.exists() else "",
     )
 
 

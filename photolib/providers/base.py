@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from photolib.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
+    from PIL import Image
 
     from photolib.models import Description, PhotoForVision
 
@@ -59,6 +62,28 @@ class Embedder(Protocol):
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ImageEmbedder(Protocol):
+    """An image–text model: pixels and queries land in one space of unit vectors.
+
+    `model_name` is stored with every vector ("immich-app/ViT-B-32__openai");
+    `family` ("clip", "siglip") selects the image space's calibrated default
+    threshold, because image–text similarities live in another range than
+    text–text ones. Images must already be upright (EXIF orientation applied)
+    and may be in any mode; both methods return float32 (n, dimension) rows,
+    L2-normalised, in input order. Built by
+    `photolib.providers.clip.make_image_embedder(settings)`.
+    """
+
+    model_name: str
+    dimension: int
+    family: str
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @runtime_checkable
