@@ -15,14 +15,12 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.catalog import inspect_catalog_file
 from photolib.errors import UsageError
+from photolib.layout import CATALOG_NAME, INDEX_FOLDER
 
 if TYPE_CHECKING:
     from photolib.library import Library
-
-CATALOG_NAME = "catalog.db"
-INDEX_FOLDER = "index"
-
 
 def backup(library: "Library", destination: Path) -> dict[str, Any]:
     destination = Path(destination)
@@ -30,12 +28,7 @@ def backup(library: "Library", destination: Path) -> dict[str, Any]:
         raise UsageError(f"{destination} is not empty: give a new or empty folder for the backup")
     with library.write_lock():
         destination.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = sqlite3.connect(str(destination / CATALOG_NAME))
-        try:
-            library.catalog.db.conn.backup(target)
-        finally:
-            target.close()
-        os.chmod(destination / CATALOG_NAME, 0o600)
+        library.catalog.backup_to(destination / CATALOG_NAME)
         if library.index_folder.exists():
             shutil.copytree(library.index_folder, destination / INDEX_FOLDER)
     return {"path": str(destination), "photos": _photo_count(destination / CATALOG_NAME)}
@@ -71,12 +64,7 @@ def _check_snapshot(snapshot: Path) -> None:
     if not snapshot.is_file():
         raise UsageError(f"{snapshot.parent} is not a photolib backup (no {CATALOG_NAME} in it)")
     try:
-        connection = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
-        try:
-            verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
-            connection.execute("SELECT count(*) FROM photos").fetchone()
-        finally:
-            connection.close()
+        verdict, _count = inspect_catalog_file(snapshot)
     except sqlite3.DatabaseError as error:
         raise UsageError(f"{snapshot} is not a readable photolib catalog ({error}); nothing was restored") from None
     if verdict != "ok":
@@ -84,8 +72,4 @@ def _check_snapshot(snapshot: Path) -> None:
 
 
 def _photo_count(catalog: Path) -> int:
-    connection = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
-    try:
-        return int(connection.execute("SELECT count(*) FROM photos").fetchone()[0])
-    finally:
-        connection.close()
+    return inspect_catalog_file(catalog)[1]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from photolib.library import Library
 
 CHUNK = 20_000
+IMPORTED_MODEL = "imported"  # the vision model recorded for imported descriptions
 
 
 @dataclass
@@ -46,24 +47,11 @@ def import_embedded(library: "Library", photos: Iterable[EmbeddedPhoto], model: 
     return written
 
 
-_UPSERT = """
-INSERT INTO photos (path, source_root, hash, size, mtime_ns, taken_at, tags, caption, description,
-                    vision_model, status, added_at, updated_at)
-VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, 'imported', 'ok', datetime('now'), datetime('now'))
-ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
-    taken_at=excluded.taken_at, tags=excluded.tags, caption=excluded.caption,
-    description=excluded.description, vision_model='imported', status='ok', updated_at=excluded.updated_at
-"""
-
-
 def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> None:
-    import json
-
     catalog = library.catalog
     with catalog.transaction():
-        catalog.db.conn.executemany(_UPSERT, [
-            (p.path, p.hash, p.size, p.mtime_ns, p.taken_at, json.dumps(p.description.tags, ensure_ascii=False),
-             p.description.caption, p.description.description) for p in chunk])
+        catalog.upsert_described(
+            [(p.path, p.hash, p.size, p.mtime_ns, p.taken_at, p.description) for p in chunk], IMPORTED_MODEL)
         ids = catalog.ids_for_paths([p.path for p in chunk])
         catalog.store_embeddings([
             (ids[p.path], model, text_hash(p.description.embedding_text()), p.vector.astype("float32").tobytes(),

@@ -2,11 +2,14 @@
 
 Everything photolib knows lives here — file identity, EXIF, descriptions,
 embeddings (float32 BLOBs with the model that made them), status and errors.
-The FAISS index is derived from it. A `generation` counter in `meta` is bumped
-once in every transaction that changes the set of vectors; each vector row
-records the generation that wrote it and every forgotten photo is remembered
-with its generation, so an index stamped with an older generation catches up
-by reading only what changed since, instead of being rebuilt.
+The FAISS index is derived from it. A `revision` counter in `meta` is bumped
+once in every transaction that changes the set of vectors (see
+`catalog_vectors`), so an index stamped with an older revision catches up by
+reading only what changed since, instead of being rebuilt.
+
+All SQL lives behind `Catalog`, split by concern: photos here, vectors in
+`catalog_vectors.py`, the description cache, albums and imagined images in
+`catalog_records.py`, the schema in `migrations.py`.
 """
 
 from __future__ import annotations
@@ -16,102 +19,70 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import sqlite_utils
 
+from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineRecords
+from photolib.catalog_sql import execute_in, now, rows_in
+from photolib.catalog_vectors import VectorRecords
 from photolib.errors import UsageError
+from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.models import Description, PhotoMetadata
 
-SCHEMA_VERSION = 5
 PHOTO_STATUSES = ("pending", "ok", "failed")
-FTS_COLUMNS = ["caption", "description", "tags"]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+class FileState(NamedTuple):
+    """What a stat-only rescan compares a file with."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    hash: str | None
+    status: str
+    failed_stage: str | None
 
 
-def _migration_1(db: sqlite_utils.Database) -> None:
-    db["photos"].create(
-        {
-            "id": int, "path": str, "source_root": str, "hash": str, "size": int, "mtime_ns": int,
-            "format": str, "width": int, "height": int, "oriented_width": int, "oriented_height": int,
-            "taken_at": str, "camera_make": str, "camera_model": str, "lens": str,
-            "gps_lat": float, "gps_lon": float, "place": str,
-            "tags": str, "caption": str, "description": str, "vision_model": str, "raw_output": str,
-            "status": str, "error": str, "failed_stage": str, "added_at": str, "updated_at": str,
-        },
-        pk="id",
-        not_null={"path", "status"},
-        defaults={"status": "pending", "tags": "[]"},
-    )
-    db["photos"].create_index(["path"], unique=True)
-    db["photos"].create_index(["hash"])
-    db["photos"].create_index(["status"])
-    db["photos"].create_index(["taken_at"])
-    db["embeddings"].create(
-        {"photo_id": int, "model": str, "dimension": int, "text_hash": str, "vector": bytes},
-        pk="photo_id",
-        foreign_keys=[("photo_id", "photos", "id")],
-    )
-    db["descriptions"].create(
-        {"hash": str, "model": str, "prompt_version": str, "tags": str, "caption": str,
-         "description": str, "created_at": str},
-        pk=("hash", "model", "prompt_version"),
-    )
-    db["photos"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+class PhotoOrder(StrEnum):
+    ID = "id"  # the order photos were added in
+    TAKEN = "taken"  # oldest first by capture time, undated photos last
 
 
-def _migration_2(db: sqlite_utils.Database) -> None:
-    db["albums"].create(
-        {"id": int, "name": str, "threshold": float, "seed": int, "created_at": str}, pk="id"
-    )
-    db["album_photos"].create(
-        {"album_id": int, "photo_id": int, "position": int},
-        pk=("album_id", "photo_id"),
-        foreign_keys=[("album_id", "albums", "id"), ("photo_id", "photos", "id")],
-    )
-    db["generations"].create(
-        {"id": int, "photo_id": int, "prompt": str, "model": str, "seed": int, "path": str,
-         "created_at": str},
-        pk="id",
-    )
+_ORDER_SQL = {PhotoOrder.ID: "id", PhotoOrder.TAKEN: "taken_at IS NULL, taken_at, id"}
 
 
-def _migration_3(db: sqlite_utils.Database) -> None:
-    """Which model made the vectors, answered from an index instead of a scan of every vector
-    (the embeddings table is ~1.5 KB a row: 1.5 GB to read at a million photos)."""
-    db["embeddings"].create_index(["model", "dimension"], index_name="embeddings_model", if_not_exists=True)
+@dataclass(frozen=True)
+class PhotoFilter:
+    """Which photos `Catalog.find_photos` returns; every field given narrows the set."""
 
+    tag: str | None = None  # has this tag (tags are stored lowercase)
+    since: str | None = None  # taken at or after this ISO date or time
+    until: str | None = None  # taken before this ISO date or time
+    status: str | None = None  # one of PHOTO_STATUSES
+    at_or_under: str | None = None  # this absolute path, or any photo below this folder
 
-def _migration_4(db: sqlite_utils.Database) -> None:
-    """Vector history, so an index catches up with the catalog instead of being rebuilt.
-
-    Rows written before this migration carry generation 0, so the history is
-    complete only from the generation set here: older index stamps are rebuilt.
-    """
-    db.execute("ALTER TABLE embeddings ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
-    db["embeddings"].create_index(["generation"], index_name="embeddings_generation")
-    db["forgotten"].create({"photo_id": int, "generation": int}, pk="photo_id")
-    db["forgotten"].create_index(["generation"], index_name="forgotten_generation")
-    row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-    start = int(row[0]) + 1 if row else 1
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", [str(start)])
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('history_from', ?)", [str(start)])
-
-
-def _migration_5(db: sqlite_utils.Database) -> None:
-    """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
-    from photolib.smart_albums import create_table
-
-    create_table(db)
-
-
-# Numbered migrations: append, never edit a released one.
-MIGRATIONS = {1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5}
+    def sql(self) -> tuple[str, list[Any]]:
+        """The WHERE clause and its parameters; only fixed fragments, every value bound."""
+        clauses, params = ["1"], []
+        if self.tag:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
+            params.append(self.tag.strip().lower())
+        if self.since:
+            clauses.append("taken_at >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("taken_at < ?")
+            params.append(self.until)
+        if self.status:
+            clauses.append("status = ?")
+            params.append(self.status)
+        if self.at_or_under:
+            clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
+            params += [self.at_or_under, _like_prefix(self.at_or_under)]
+        return " AND ".join(clauses), params
 
 
 @dataclass
@@ -137,7 +108,7 @@ def _decode_row(row: dict[str, Any]) -> StoredPhoto:
     return StoredPhoto(id=row["id"], path=row["path"], status=row["status"], data=row)
 
 
-class Catalog:
+class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
@@ -148,7 +119,7 @@ class Catalog:
         if new:
             os.chmod(self.path, 0o600)
         self.db = sqlite_utils.Database(connection)
-        self._generation_in_transaction: int | None = None
+        self._revision_in_transaction: int | None = None
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -165,25 +136,14 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
-    # -- schema -------------------------------------------------------------
+    # -- schema, transactions, revision -------------------------------------
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        if self._schema_version() >= SCHEMA_VERSION:
+        if schema_version(self.db) >= SCHEMA_VERSION:
             return
         with self.transaction():
-            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            version = self._schema_version()
-            for number in sorted(MIGRATIONS):
-                if number > version:
-                    MIGRATIONS[number](self.db)
-                    self.set_meta("schema_version", str(number))
-
-    def _schema_version(self) -> int:
-        try:
-            return int(self.get_meta("schema_version") or 0)
-        except sqlite3.OperationalError:  # no meta table yet: a new catalog
-            return 0
+            migrate(self.db)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -199,7 +159,7 @@ class Catalog:
             conn.execute("ROLLBACK")
             raise
         finally:
-            self._generation_in_transaction = None
+            self._revision_in_transaction = None
         conn.execute("COMMIT")
 
     @contextmanager
@@ -223,60 +183,82 @@ class Catalog:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
     @property
-    def generation(self) -> int:
-        return int(self.get_meta("generation") or 0)
+    def revision(self) -> int:
+        """The catalog's change counter: bumped by every transaction that changes the set of vectors."""
+        return int(self.get_meta("revision") or 0)
 
     @property
     def history_from(self) -> int:
-        """The oldest generation an index can catch up from (see `changes_since`)."""
+        """The oldest revision an index can catch up from (see `changes_since`)."""
         return int(self.get_meta("history_from") or 0)
 
-    def bump_generation(self) -> int:
+    def bump_revision(self) -> int:
         """Mark the vector set as changed: once per transaction, so every change in it shares one number."""
-        if self._generation_in_transaction is not None and self.db.conn.in_transaction:
-            return self._generation_in_transaction
-        value = self.generation + 1
-        self.set_meta("generation", str(value))
+        if self._revision_in_transaction is not None and self.db.conn.in_transaction:
+            return self._revision_in_transaction
+        value = self.revision + 1
+        self.set_meta("revision", str(value))
         if self.db.conn.in_transaction:
-            self._generation_in_transaction = value
+            self._revision_in_transaction = value
         return value
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the catalog (SQLite's online backup API, safe with WAL) at `path`, mode 600."""
+        target = sqlite3.connect(str(path))
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
+        os.chmod(path, 0o600)
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     # -- photos -------------------------------------------------------------
 
-    def file_states(self) -> dict[str, tuple[int, int, int, str | None, str, str | None]]:
-        """path -> (id, size, mtime_ns, hash, status, failed_stage) for a stat-only rescan."""
+    def file_states(self) -> dict[str, FileState]:
+        """path -> what a stat-only rescan needs to know of the file."""
         rows = self.db.execute(
             "SELECT path, id, size, mtime_ns, hash, status, failed_stage FROM photos"
         )
-        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+        return {row[0]: FileState(*row[1:]) for row in rows}
 
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
         found: dict[str, list[tuple[int, str]]] = {}
-        for chunk in _chunks(list(hashes), 500):
-            marks = ",".join("?" * len(chunk))
-            for photo_id, path, digest in self.db.execute(
-                f"SELECT id, path, hash FROM photos WHERE hash IN ({marks}) ORDER BY id", chunk
-            ):
-                found.setdefault(digest, []).append((photo_id, path))
+        for photo_id, path, digest in rows_in(
+                self.db, "SELECT id, path, hash FROM photos WHERE hash IN ({marks}) ORDER BY id", hashes):
+            found.setdefault(digest, []).append((photo_id, path))
         return found
 
     def ids_for_paths(self, paths: Sequence[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(paths), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update((path, pid) for pid, path in self.db.execute(
-                f"SELECT id, path FROM photos WHERE path IN ({marks})", chunk))
-        return found
+        return {path: pid for pid, path in rows_in(self.db, "SELECT id, path FROM photos WHERE path IN ({marks})", paths)}
 
     def insert_photo(self, path: str, source_root: str, size: int, mtime_ns: int, digest: str) -> int:
-        now = _now()
+        stamp = now()
         return self.db["photos"].insert(
             {"path": path, "source_root": source_root, "size": size, "mtime_ns": mtime_ns,
-             "hash": digest, "status": "pending", "tags": "[]", "added_at": now, "updated_at": now}
+             "hash": digest, "status": "pending", "tags": "[]", "added_at": stamp, "updated_at": stamp}
         ).last_pk
 
+    def upsert_described(self, rows: Sequence[tuple[str, str | None, int, int, str | None, Description]],
+                         vision_model: str) -> None:
+        """Insert or replace photos by path that come with their description, marked ok:
+        rows of (path, hash, size, mtime_ns, taken_at, description). Vectors are stored apart."""
+        stamp = now()
+        self.db.conn.executemany("""
+            INSERT INTO photos (path, source_root, hash, size, mtime_ns, taken_at, tags, caption, description,
+                                vision_model, status, added_at, updated_at)
+            VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?)
+            ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
+                taken_at=excluded.taken_at, tags=excluded.tags, caption=excluded.caption,
+                description=excluded.description, vision_model=excluded.vision_model, status='ok',
+                updated_at=excluded.updated_at
+            """, [(path, digest, size, mtime_ns, taken_at, json.dumps(d.tags, ensure_ascii=False), d.caption,
+                   d.description, vision_model, stamp, stamp)
+                  for path, digest, size, mtime_ns, taken_at, d in rows])
+
     def update_file(self, photo_id: int, **fields: Any) -> None:
-        self.db["photos"].update(photo_id, {**fields, "updated_at": _now()})
+        self.db["photos"].update(photo_id, {**fields, "updated_at": now()})
 
     def reset_for_new_content(self, photo_id: int, size: int, mtime_ns: int, digest: str) -> None:
         """A file changed: forget what was derived from the old bytes."""
@@ -305,22 +287,18 @@ class Catalog:
             description=description.description, vision_model=model, raw_output=raw,
         )
 
-    def cache_description(self, digest: str, model: str, prompt_version: str, description: Description) -> None:
-        self.db["descriptions"].insert(
-            {"hash": digest, "model": model, "prompt_version": prompt_version,
-             "tags": json.dumps(description.tags, ensure_ascii=False), "caption": description.caption,
-             "description": description.description, "created_at": _now()},
-            replace=True,
-        )
+    def mark_pending(self, photo_ids: Sequence[int]) -> None:
+        """To be described again; what is stored (description, vector) stays until replaced."""
+        self.db.conn.executemany("UPDATE photos SET status='pending', updated_at=? WHERE id=?",
+                                 [(now(), pid) for pid in photo_ids])
 
-    def cached_description(self, digest: str, model: str, prompt_version: str) -> Description | None:
-        row = self.db.execute(
-            "SELECT tags, caption, description FROM descriptions WHERE hash=? AND model=? AND prompt_version=?",
-            [digest, model, prompt_version],
-        ).fetchone()
-        if row is None:
-            return None
-        return Description(tags=json.loads(row[0] or "[]"), caption=row[1] or "", description=row[2] or "")
+    def store_ok(self, photo_ids: Sequence[int]) -> None:
+        """Photos whose description and embedding are both current."""
+        stamp = now()
+        self.db.conn.executemany(
+            "UPDATE photos SET status='ok', error=NULL, failed_stage=NULL, updated_at=? WHERE id=? AND status!='ok'",
+            [(stamp, pid) for pid in photo_ids],
+        )
 
     def get(self, photo_id: int) -> StoredPhoto | None:
         row = self.db.execute("SELECT * FROM photos WHERE id = ?", [photo_id]).fetchone()
@@ -331,14 +309,9 @@ class Catalog:
         return _decode_row(self._row_dict(row)) if row else None
 
     def get_many(self, photo_ids: Sequence[int]) -> dict[int, StoredPhoto]:
-        result: dict[int, StoredPhoto] = {}
-        for chunk in _chunks(list(photo_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            cursor = self.db.execute(f"SELECT * FROM photos WHERE id IN ({marks})", chunk)
-            for row in cursor.fetchall():
-                photo = _decode_row(self._row_dict(row))
-                result[photo.id] = photo
-        return result
+        photos = (_decode_row(self._row_dict(row))
+                  for row in rows_in(self.db, "SELECT * FROM photos WHERE id IN ({marks})", photo_ids))
+        return {photo.id: photo for photo in photos}
 
     def _row_dict(self, row: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self._photo_columns(), row))
@@ -348,23 +321,27 @@ class Catalog:
             self._columns = [column.name for column in self.db["photos"].columns]
         return self._columns
 
-    def photos_where(self, where: str = "1", params: Sequence[Any] = (), limit: int | None = None,
-                     order: str = "id") -> list[StoredPhoto]:
-        sql = f"SELECT * FROM photos WHERE {where} ORDER BY {order}"
+    def find_photos(self, where: PhotoFilter | None = None, *, order: PhotoOrder = PhotoOrder.ID,
+                    limit: int | None = None) -> list[StoredPhoto]:
+        """The photos `where` selects (all without it), in `order`, at most `limit` of them."""
+        clause, params = (where or PhotoFilter()).sql()
+        return self._photos(f"{clause} ORDER BY {_ORDER_SQL[PhotoOrder(order)]}", params, limit)
+
+    def _photos(self, where_and_order: str, params: Sequence[Any] = (), limit: int | None = None) -> list[StoredPhoto]:
+        sql = f"SELECT * FROM photos WHERE {where_and_order}"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [_decode_row(self._row_dict(row)) for row in self.db.execute(sql, list(params)).fetchall()]
 
     def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
-        return self.photos_where("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding'))")
+        return self._photos("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding')) "
+                            "ORDER BY id")
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         self.delete_embeddings(photo_ids)
-        for chunk in _chunks(list(photo_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            self.db.execute(f"DELETE FROM album_photos WHERE photo_id IN ({marks})", chunk)
-            self.db.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
+        execute_in(self.db, "DELETE FROM album_photos WHERE photo_id IN ({marks})", photo_ids)
+        execute_in(self.db, "DELETE FROM photos WHERE id IN ({marks})", photo_ids)
 
     def status_counts(self) -> dict[str, int]:
         counts = {status: 0 for status in PHOTO_STATUSES}
@@ -387,138 +364,6 @@ class Catalog:
         except sqlite3.OperationalError:
             return []
 
-    # -- embeddings ---------------------------------------------------------
-
-    def store_embeddings(self, rows: Sequence[tuple[int, str, str, bytes, int]]) -> None:
-        """rows: (photo_id, model, text_hash, float32 bytes, dimension); marks photos ok."""
-        generation = self.bump_generation()
-        self.db["embeddings"].insert_all(
-            ({"photo_id": pid, "model": model, "text_hash": text_hash, "vector": blob, "dimension": dim,
-              "generation": generation}
-             for pid, model, text_hash, blob, dim in rows),
-            replace=True,
-        )
-        now = _now()
-        self.db.conn.executemany(
-            "UPDATE photos SET status='ok', error=NULL, failed_stage=NULL, updated_at=? WHERE id=?",
-            [(now, row[0]) for row in rows],
-        )
-
-    def mark_pending(self, photo_ids: Sequence[int]) -> None:
-        """To be described again; what is stored (description, vector) stays until replaced."""
-        self.db.conn.executemany("UPDATE photos SET status='pending', updated_at=? WHERE id=?",
-                                 [(_now(), pid) for pid in photo_ids])
-
-    def store_ok(self, photo_ids: Sequence[int]) -> None:
-        """Photos whose description and embedding are both current."""
-        now = _now()
-        self.db.conn.executemany(
-            "UPDATE photos SET status='ok', error=NULL, failed_stage=NULL, updated_at=? WHERE id=? AND status!='ok'",
-            [(now, pid) for pid in photo_ids],
-        )
-
-    def embedding_states(self, photo_ids: Sequence[int], model: str) -> dict[int, tuple[str, int]]:
-        """(text hash, dimension) of each photo's stored vector of `model`: what decides re-embedding."""
-        found: dict[int, tuple[str, int]] = {}
-        for chunk in _chunks(list(photo_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for pid, text_hash, dimension in self.db.execute(
-                f"SELECT photo_id, text_hash, dimension FROM embeddings WHERE model=? AND photo_id IN ({marks})",
-                [model, *chunk],
-            ):
-                found[pid] = (text_hash, dimension)
-        return found
-
-    def delete_embeddings(self, photo_ids: Sequence[int]) -> None:
-        """Drop vectors, remembering the ids so an index catching up drops them too."""
-        if not photo_ids:
-            return
-        generation = self.bump_generation()
-        self.db.conn.executemany("INSERT OR REPLACE INTO forgotten (photo_id, generation) VALUES (?, ?)",
-                                 [(pid, generation) for pid in photo_ids])
-        for chunk in _chunks(list(photo_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            self.db.execute(f"DELETE FROM embeddings WHERE photo_id IN ({marks})", chunk)
-
-    def delete_embeddings_of_other_models(self, model: str) -> None:
-        """After re-embedding: only `model`'s vectors stay (the index is rebuilt for a new model)."""
-        self.bump_generation()
-        self.db.execute("DELETE FROM embeddings WHERE model != ?", [model])
-
-    def count_changed_since(self, generation: int) -> int:
-        """Vectors written and photos forgotten after `generation`: the work of catching up."""
-        written = self.db.execute("SELECT count(*) FROM embeddings WHERE generation > ?", [generation]).fetchone()[0]
-        gone = self.db.execute("SELECT count(*) FROM forgotten WHERE generation > ?", [generation]).fetchone()[0]
-        return int(written) + int(gone)
-
-    def forgotten_since(self, generation: int) -> list[int]:
-        return [row[0] for row in self.db.execute("SELECT photo_id FROM forgotten WHERE generation > ?", [generation])]
-
-    def vectors_since(self, generation: int) -> list[tuple[int, bytes, int]]:
-        """(photo_id, vector, dimension) of vectors written after `generation`."""
-        return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
-            "SELECT photo_id, vector, dimension FROM embeddings WHERE generation > ? ORDER BY photo_id", [generation])]
-
-    def embedding_model_bounds(self) -> tuple[tuple[str, int], tuple[str, int]] | None:
-        """The first and last (model, dimension) of the stored vectors, in index order.
-
-        Equal when one model made every vector; two index lookups, so it stays
-        instant at a million photos (`embedding_models` counts every row).
-        """
-        first = self.db.execute("SELECT model, dimension FROM embeddings ORDER BY model, dimension LIMIT 1").fetchone()
-        if first is None:
-            return None
-        last = self.db.execute(
-            "SELECT model, dimension FROM embeddings ORDER BY model DESC, dimension DESC LIMIT 1").fetchone()
-        return (first[0], first[1]), (last[0], last[1])
-
-    def embedding_models(self) -> list[tuple[str, int, int]]:
-        """(model, dimension, count) for every model that has vectors stored."""
-        return [
-            (row[0], row[1], row[2])
-            for row in self.db.execute(
-                "SELECT model, dimension, count(*) FROM embeddings GROUP BY model, dimension ORDER BY count(*) DESC"
-            )
-        ]
-
-    def iter_vectors(self, batch: int = 50_000) -> Iterator[tuple[list[int], list[bytes], str, int]]:
-        """Yield (ids, blobs, model, dimension) in id order, in batches, for index rebuilds."""
-        last = -1
-        while True:
-            rows = self.db.execute(
-                "SELECT photo_id, vector, model, dimension FROM embeddings WHERE photo_id > ? ORDER BY photo_id LIMIT ?",
-                [last, batch],
-            ).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [r[0] for r in rows], [r[1] for r in rows], rows[0][2], rows[0][3]
-
-    def vector_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
-
-    def sample_vectors(self, wanted: int, dimension: int) -> Any:
-        """About `wanted` stored vectors spread over the id range, as one float32 matrix (index training)."""
-        import numpy as np
-
-        step = max(1, self.vector_count() // max(wanted, 1))
-        blobs = [row[0] for row in self.db.execute(
-            "SELECT vector FROM embeddings WHERE photo_id % ? = 0 LIMIT ?", [step, wanted])]
-        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
-
-    def embedded_ids(self) -> list[int]:
-        return [row[0] for row in self.db.execute("SELECT photo_id FROM embeddings ORDER BY photo_id")]
-
-    def vectors_for(self, photo_ids: Sequence[int]) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        for chunk in _chunks(list(photo_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for pid, blob in self.db.execute(
-                f"SELECT photo_id, vector FROM embeddings WHERE photo_id IN ({marks})", chunk
-            ):
-                found[pid] = blob
-        return found
-
     def texts_for_reembedding(self) -> list[tuple[int, str, str, str]]:
         """(id, tags json, caption, description) of every described photo."""
         return [
@@ -528,44 +373,23 @@ class Catalog:
             )
         ]
 
-    # -- albums and generations ----------------------------------------------
 
-    def replace_albums(self, albums: Sequence[tuple[str, list[int]]], threshold: float, seed: int | None) -> None:
-        self.db.execute("DELETE FROM album_photos")
-        self.db.execute("DELETE FROM albums")
-        now = _now()
-        for name, photo_ids in albums:
-            album_id = self.db["albums"].insert(
-                {"name": name, "threshold": threshold, "seed": seed, "created_at": now}
-            ).last_pk
-            self.db["album_photos"].insert_all(
-                {"album_id": album_id, "photo_id": pid, "position": i} for i, pid in enumerate(photo_ids)
-            )
+def inspect_catalog_file(path: Path) -> tuple[str, int]:
+    """(SQLite's integrity verdict, number of photos) of a catalog file, opened read-only.
 
-    def saved_albums(self) -> list[tuple[int, str, list[int]]]:
-        albums = []
-        for album_id, name in self.db.execute("SELECT id, name FROM albums ORDER BY id").fetchall():
-            ids = [r[0] for r in self.db.execute(
-                "SELECT photo_id FROM album_photos WHERE album_id=? ORDER BY position", [album_id])]
-            albums.append((album_id, name, ids))
-        return albums
-
-    def record_generation(self, photo_id: int, prompt: str, model: str, seed: int | None, path: str) -> int:
-        return self.db["generations"].insert(
-            {"photo_id": photo_id, "prompt": prompt, "model": model, "seed": seed, "path": path,
-             "created_at": _now()}
-        ).last_pk
-
-    def generations(self, photo_id: int | None = None) -> list[dict[str, Any]]:
-        where, params = ("WHERE photo_id = ?", [photo_id]) if photo_id is not None else ("", [])
-        cursor = self.db.execute(f"SELECT * FROM generations {where} ORDER BY id", params)
-        columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
-
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    For snapshots that are not (yet) a library's catalog; raises
+    `sqlite3.DatabaseError` when the file is no readable catalog.
+    """
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        count = connection.execute("SELECT count(*) FROM photos").fetchone()[0]
+    finally:
+        connection.close()
+    return verdict, int(count)
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _like_prefix(folder: str) -> str:
+    """A LIKE pattern (escape character backslash) matching every path below `folder`."""
+    escaped = folder.rstrip(os.sep).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + os.sep + "%"

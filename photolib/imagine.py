@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.errors import MalformedOutputError
+from photolib.layout import GENERATED_FOLDER
 from photolib.models import PhotoForVision
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -
     if generator is None:
         return result
     options = library.settings.generation.options if library.settings.generation else {}
-    folder = request.out or library.root / "generated"
+    folder = request.out or library.root / GENERATED_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     # A generator that takes no seed (OpenAI's GPT Image models) gets none, and none is recorded.
     seeded = getattr(generator, "supports_seed", True)

@@ -6,7 +6,7 @@ squared L2 distances (`d = 2 - 2 cos`), the unit users pass as `--threshold`.
 On disk the index is a folder beside the catalog: a base data file, an
 optional small delta file (vectors added and ids removed since the base was
 written) and a `stamp.json` naming both, with model, dimension, count and
-catalog generation. A save writes new files, fsyncs them, then atomically
+catalog revision. A save writes new files, fsyncs them, then atomically
 replaces the stamp, so a reader always sees data files together with their
 own stamp. While the changes are small next to the base, a save writes only
 the delta: adding 1 000 photos to a million costs a 1.5 MB write, not a
@@ -50,7 +50,7 @@ class IndexStamp:
     model: str
     dimension: int
     count: int
-    generation: int
+    revision: int
     kind: str = "flat"
     params: dict[str, Any] = field(default_factory=dict)
     file: str = ""
@@ -78,7 +78,7 @@ class VectorIndex:
         self.dimension = dimension
         self.kind = kind
         self.params = params or {}
-        self.generation = 0  # the catalog generation whose vectors this index holds
+        self.revision = 0  # the catalog revision whose vectors this index holds
         self.base_file: Path | None = None
         self.base_mapped = False  # loaded from base_file: a mapping FAISS must not write into
         self.delta: Any = None
@@ -206,7 +206,7 @@ class VectorIndex:
 
     # -- persistence ---------------------------------------------------------
 
-    def save(self, folder: Path, generation: int) -> IndexStamp | None:
+    def save(self, folder: Path, revision: int) -> IndexStamp | None:
         """Write the changes (or, when they have grown large, a new base), then the stamp naming them."""
         if self.base is None:
             return None
@@ -214,18 +214,18 @@ class VectorIndex:
         small = (self._delta_count + len(self.removed)) * DELTA_FRACTION < self.base.ntotal
         if self.base_file is None or self.base_file.parent != folder or not small:
             self._merge_delta_into_base()
-            base_name = _write_new_file(folder, "vectors", generation, ".faiss",
+            base_name = _write_new_file(folder, "vectors", revision, ".faiss",
                                         lambda path: faiss.write_index(self.base, str(path)))
             delta_name = ""
         else:
             base_name = self.base_file.name
-            delta_name = _write_new_file(folder, "delta", generation, ".npz", self._write_delta)
-        stamp = IndexStamp(self.model, self.dimension, self.count, generation, self.kind, self.params,
+            delta_name = _write_new_file(folder, "delta", revision, ".npz", self._write_delta)
+        stamp = IndexStamp(self.model, self.dimension, self.count, revision, self.kind, self.params,
                            base_name, delta_name)
         _atomic_write_text(folder / STAMP_NAME, json.dumps(asdict(stamp), indent=2))
         _fsync_dir(folder)
         _remove_stale_files(folder, keep={base_name, delta_name})
-        self.base_file, self.generation = folder / base_name, generation
+        self.base_file, self.revision = folder / base_name, revision
         return stamp
 
     def _merge_delta_into_base(self) -> None:
@@ -283,7 +283,7 @@ class VectorIndex:
         if stamp.kind == "ivf":
             base.nprobe = int(stamp.params.get("nprobe", 32))
         index = cls(base, stamp.model, stamp.dimension, stamp.kind, stamp.params)
-        index.base_file, index.base_mapped, index.generation = base_path, True, stamp.generation
+        index.base_file, index.base_mapped, index.revision = base_path, True, stamp.revision
         if stamp.delta:
             with np.load(folder / stamp.delta, allow_pickle=False) as delta:
                 index.removed = np.asarray(delta["removed"], dtype=np.int64)
@@ -348,14 +348,16 @@ def _stored_vectors(flat: Any) -> tuple[np.ndarray, np.ndarray]:
 def read_stamp(folder: Path) -> IndexStamp | None:
     try:
         data = json.loads((folder / STAMP_NAME).read_text(encoding="utf-8"))
+        if "generation" in data and "revision" not in data:  # saved before the counter was renamed
+            data["revision"] = data.pop("generation")
         return IndexStamp(**data)
     except (OSError, ValueError, TypeError):
         return None
 
 
-def _write_new_file(folder: Path, prefix: str, generation: int, suffix: str, write: Any) -> str:
+def _write_new_file(folder: Path, prefix: str, revision: int, suffix: str, write: Any) -> str:
     """Write a data file under a name no reader can be using, fsynced; returns the name."""
-    name = f"{prefix}-{generation}-{uuid.uuid4().hex[:8]}{suffix}"
+    name = f"{prefix}-{revision}-{uuid.uuid4().hex[:8]}{suffix}"
     temp = folder / (name + ".tmp")
     write(temp)
     _fsync_file(temp)

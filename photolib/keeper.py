@@ -4,7 +4,7 @@ The catalog is the source of truth. The saved index is memory-mapped and
 caught up with what changed in the catalog since it was stamped (a few rows,
 read in one snapshot); it is rebuilt from the catalog, with a message, only
 when it is missing, unreadable, of another model, too far behind, or does
-not add up. It is saved stamped with the generation it really reflects, so a
+not add up. It is saved stamped with the revision it really reflects, so a
 reader can never save old vectors under a new stamp.
 """
 
@@ -26,7 +26,7 @@ CHECKPOINT_SECONDS = 30.0
 
 
 class IndexKeeper:
-    """The library's index as of the catalog's current generation.
+    """The library's index as of the catalog's current revision.
 
     `default_model` names the model of an empty index; `lock_path` is the
     library's write lock, which every save holds.
@@ -40,8 +40,8 @@ class IndexKeeper:
         self.default_model = default_model
         self.notify = notify
         self._index: VectorIndex | None = None
-        self._saved_generation: int | None = None  # what the files on disk hold, as far as this process knows
-        self._checked_generation: int | None = None  # the index was last found to add up at this generation
+        self._saved_revision: int | None = None  # what the files on disk hold, as far as this process knows
+        self._checked_revision: int | None = None  # the index was last found to add up at this revision
 
     def stored_model(self) -> tuple[str, int] | None:
         """(model, dimension) of the catalog's vectors; an error if several models are mixed."""
@@ -55,7 +55,7 @@ class IndexKeeper:
 
     def forget(self) -> None:
         """Drop the index held in memory (after its files were replaced, as by a restore)."""
-        self._index, self._saved_generation, self._checked_generation = None, None, None
+        self._index, self._saved_revision, self._checked_revision = None, None, None
 
     def current(self, save: bool = True, building: bool = False) -> "VectorIndex":
         """The index matching the catalog as it is now.
@@ -69,20 +69,20 @@ class IndexKeeper:
         rebuilt = None
         with self.catalog.snapshot():
             stored = self.stored_model()
-            generation = self.catalog.generation
+            revision = self.catalog.revision
             if self._index is None:
                 loaded = VectorIndex.load(self.folder)
                 self._index = loaded[0] if loaded else None
-                self._saved_generation = self._index.generation if self._index else None
-            reason = self._rebuild_reason(self._index, stored, generation)
-            if reason is None and self._checked_generation != generation:  # counting a million rows is not free
-                self._catch_up(self._index, generation)
+                self._saved_revision = self._index.revision if self._index else None
+            reason = self._rebuild_reason(self._index, stored, revision)
+            if reason is None and self._checked_revision != revision:  # counting a million rows is not free
+                self._catch_up(self._index, revision)
                 reason = self._mismatch_reason(self._index)
             if reason is not None:
                 had_vectors = stored is not None or (self._index is not None and self._index.count > 0)
                 self._index = rebuilt = self._build(stored)
-                self._saved_generation = None
-            self._checked_generation = generation
+                self._saved_revision = None
+            self._checked_revision = revision
         if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
             self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
         if save and self._unsaved():
@@ -91,12 +91,12 @@ class IndexKeeper:
 
     def rebuild(self) -> "VectorIndex":
         """A new index from the catalog, whatever is saved (`photolib reindex`)."""
-        self._index, self._saved_generation = self._build(self.stored_model()), None
-        self._checked_generation = self._index.generation
+        self._index, self._saved_revision = self._build(self.stored_model()), None
+        self._checked_revision = self._index.revision
         return self._index
 
     def _rebuild_reason(self, index: "VectorIndex | None", stored: tuple[str, int] | None,
-                        generation: int) -> str | None:
+                        revision: int) -> str | None:
         """Why `index` cannot be caught up with the catalog, or None if it can."""
         if index is None:
             from photolib.index import read_stamp
@@ -106,26 +106,26 @@ class IndexKeeper:
             return "was missing" if stored else "was empty"
         if stored and (index.model, index.dimension) != stored:
             return f"held {index.model} vectors, catalog holds {stored[0]}"
-        if not self.catalog.history_from <= index.generation <= generation:
-            return f"was made at catalog generation {index.generation}, which the catalog cannot catch up from"
-        behind = self.catalog.count_changed_since(index.generation) if index.generation < generation else 0
+        if not self.catalog.history_from <= index.revision <= revision:
+            return f"was made at catalog revision {index.revision}, which the catalog cannot catch up from"
+        behind = self.catalog.count_changed_since(index.revision) if index.revision < revision else 0
         if behind > max(CATCH_UP_LIMIT, index.count // 2):
             return f"was {behind} changes behind the catalog"
         return None
 
-    def _catch_up(self, index: "VectorIndex", generation: int) -> None:
-        """Apply the vectors written and photos forgotten since the index's generation."""
+    def _catch_up(self, index: "VectorIndex", revision: int) -> None:
+        """Apply the vectors written and photos forgotten since the index's revision."""
         import numpy as np
 
-        if index.generation == generation:
+        if index.revision == revision:
             return
-        gone = self.catalog.forgotten_since(index.generation)
-        written = self.catalog.vectors_since(index.generation)
+        gone = self.catalog.forgotten_since(index.revision)
+        written = self.catalog.vectors_since(index.revision)
         index.remove(np.array(gone, dtype=np.int64))
         if written:
             index.add(np.array([row[0] for row in written], dtype=np.int64),
                       np.frombuffer(b"".join(row[1] for row in written), dtype=np.float32).reshape(len(written), -1))
-        index.generation = generation
+        index.revision = revision
 
     def _mismatch_reason(self, index: "VectorIndex") -> str | None:
         """A last check that the index holds what the catalog holds, in number and kind."""
@@ -138,13 +138,13 @@ class IndexKeeper:
 
     def _build(self, stored: tuple[str, int] | None) -> "VectorIndex":
         """Exact index for small libraries, IVF (trained on a sample) from APPROXIMATE_FROM vectors,
-        read from one catalog snapshot and stamped with its generation."""
+        read from one catalog snapshot and stamped with its revision."""
         import numpy as np
 
         from photolib.index import APPROXIMATE_FROM, TRAINING_POINTS_PER_LIST, VectorIndex, ivf_parameters
 
         with self.catalog.snapshot():
-            generation = self.catalog.generation
+            revision = self.catalog.revision
             if stored is None:
                 index = VectorIndex.empty(self.default_model(), 0)
             else:
@@ -157,11 +157,11 @@ class IndexKeeper:
                 for ids, blobs, _model, dimension in self.catalog.iter_vectors():
                     matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
                     index.add(np.array(ids, dtype=np.int64), matrix)
-        index.generation = generation
+        index.revision = revision
         return index
 
     def _unsaved(self) -> bool:
-        return self._index is not None and self._index.generation != self._saved_generation
+        return self._index is not None and self._index.revision != self._saved_revision
 
     def save_if_unlocked(self) -> None:
         """Spare the next command the catch-up, unless a writer is busy or has saved a newer index."""
@@ -176,13 +176,13 @@ class IndexKeeper:
             return  # a writer is busy; it will save its own index
         try:
             saved = read_stamp(self.folder)
-            if saved is None or self._index is None or saved.generation < self._index.generation:
+            if saved is None or self._index is None or saved.revision < self._index.revision:
                 self.save()
         finally:
             lock.release()
 
     def save(self) -> None:
-        """Save the index as of the generation it reflects (never a later one it has not seen);
+        """Save the index as of the revision it reflects (never a later one it has not seen);
         nothing is written when the files already hold it.
 
         Called with the write lock held. If another process replaced the files
@@ -194,8 +194,8 @@ class IndexKeeper:
             self.forget()
             self.current(save=False)
         if self._unsaved():
-            self._index.save(self.folder, self._index.generation)
-            self._saved_generation = self._index.generation
+            self._index.save(self.folder, self._index.revision)
+            self._saved_revision = self._index.revision
 
     def sync_and_save(self) -> None:
         """For writers holding the lock: bring the index up to the catalog, then save it."""

@@ -19,6 +19,7 @@ from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
 from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
                                plan_counts_for_dry_run)
+from photolib.layout import CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
 from photolib.progress import NoProgress, Notify, Progress, ignore
 
 if TYPE_CHECKING:
@@ -32,9 +33,7 @@ if TYPE_CHECKING:
     from photolib.keeper import IndexKeeper
     from photolib.scan import ScanPlan
 
-CATALOG_NAME = "catalog.db"
 LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
-INDEX_FOLDER = "index"
 
 
 @dataclass
@@ -123,7 +122,7 @@ class Library:
         from filelock import FileLock, Timeout
 
         self._make_root()
-        lock = FileLock(str(self.root / ".lock"))
+        lock = FileLock(str(self.root / LOCK_NAME))
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -152,7 +151,7 @@ class Library:
         if self._keeper is None:
             from photolib.keeper import IndexKeeper
 
-            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / ".lock",
+            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / LOCK_NAME,
                                        lambda: self.embedder.model_name, self.notify)
         return self._keeper
 
@@ -342,8 +341,12 @@ class Library:
         `since`/`until` are inclusive days; `filters` are more `key: value` filters (the CLI's flags).
         Free words rank by meaning as `search` does, then the matches are sorted.
         """
+        from photolib.catalog import PHOTO_STATUSES
         from photolib.query import parse, with_flags
         from photolib.views import photo_summary
+
+        if status and status not in PHOTO_STATUSES:
+            raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
 
         text = with_flags(query, {"tag": tag, "status": status, **(filters or {})})
         start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
@@ -359,12 +362,14 @@ class Library:
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
         """Forget a photo (by id or path) or every photo under a folder; files are never touched."""
+        from photolib.catalog import PhotoFilter
+
         text = str(ref).strip()
         if text.isdigit():
             photos = [self.resolve(text)]
         else:
             folder = str(absolute(text))
-            photos = self.catalog.photos_where("path = ? OR path LIKE ? ESCAPE '\\'", [folder, _like_prefix(folder)])
+            photos = self.catalog.find_photos(PhotoFilter(at_or_under=folder))
             if not photos:
                 raise UsageError(f"no photo at or under {folder!r} in the library: see `photolib list`")
         self._forget([p.id for p in photos])
@@ -537,11 +542,6 @@ def _list_options(limit: int | None, sort: str, offset: int) -> Any:
     from photolib.relevance import check_sort
 
     return FindOptions(limit=limit or -1, sort=check_sort(sort), offset=max(0, offset))
-
-
-def _like_prefix(folder: str) -> str:
-    escaped = folder.rstrip(os.sep).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + os.sep + "%"
 
 
 def _parse_date(text: str | None, option: str, end: bool = False) -> str | None:

@@ -11,9 +11,12 @@ import os
 import stat as stat_module
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+
+if TYPE_CHECKING:
+    from photolib.catalog import FileState
 
 
 PROGRESS_EVERY = 256
@@ -101,7 +104,7 @@ def _found(path: Path, root: Path, problems: list[ScanProblem]) -> FoundFile | N
 
 def plan_scan(
     roots: list[Path],
-    known: dict[str, tuple],
+    known: dict[str, "FileState"],
     hashes_known: Callable[[list[str]], dict[str, list[tuple[int, str]]]],
     on_file: Callable[[int], None] | None = None,
 ) -> ScanPlan:
@@ -110,7 +113,7 @@ def plan_scan(
     `on_file(n)` is told every `PROGRESS_EVERY` files, so progress costs nothing per file.
     """
     plan = ScanPlan()
-    to_hash: list[tuple[FoundFile, tuple | None]] = []
+    to_hash: list[tuple[FoundFile, "FileState | None"]] = []
     seen: set[str] = set()
     for root in roots:
         for found in walk_photos(root, plan.problems):
@@ -121,9 +124,9 @@ def plan_scan(
             if on_file and len(seen) % PROGRESS_EVERY == 0:
                 on_file(PROGRESS_EVERY)
             state = known.get(key)
-            if state is not None and state[1] == found.size and state[2] == found.mtime_ns:
-                unreadable = state[4] == "failed" and state[5] == "read"
-                (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state[0])
+            if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
+                unreadable = state.status == "failed" and state.failed_stage == "read"
+                (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state.id)
                 continue
             to_hash.append((found, state))
     candidates: list[tuple[FoundFile, str]] = []
@@ -132,10 +135,10 @@ def plan_scan(
             continue
         if state is None:
             candidates.append((found, digest))
-        elif state[3] == digest:
-            plan.touched.append((state[0], found))
+        elif state.hash == digest:
+            plan.touched.append((state.id, found))
         else:
-            plan.changed.append((state[0], found, digest))
+            plan.changed.append((state.id, found, digest))
     _sort_new_and_moved(plan, candidates, hashes_known([d for _, d in candidates]), seen)
     return plan
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from photolib.catalog import PHOTO_STATUSES, Catalog, StoredPhoto
-from photolib.errors import UsageError
+from photolib.catalog import Catalog, StoredPhoto
 from photolib.models import camera_name
 
 if TYPE_CHECKING:
@@ -26,9 +25,7 @@ def photo_summary(photo: StoredPhoto) -> dict[str, Any]:
 def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     data = photo.data
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
-    embedding = catalog.db.execute(
-        "SELECT model, dimension FROM embeddings WHERE photo_id = ?", [photo.id]
-    ).fetchone()
+    embedding = catalog.embedding_of(photo.id)
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
     return {
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
@@ -47,26 +44,6 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
                         for g in catalog.generations(photo.id)],
     }
-
-
-def list_filters(*, tag: str | None, since: str | None, until: str | None, status: str | None) -> tuple[str, list]:
-    """SQL WHERE clause and parameters for `list`; dates are ISO strings, `until` exclusive."""
-    clauses, params = ["1"], []
-    if tag:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
-        params.append(tag.strip().lower())
-    if since:
-        clauses.append("taken_at >= ?")
-        params.append(since)
-    if until:
-        clauses.append("taken_at < ?")
-        params.append(until)
-    if status:
-        if status not in PHOTO_STATUSES:
-            raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        clauses.append("status = ?")
-        params.append(status)
-    return " AND ".join(clauses), params
 
 
 def library_stats(library: "Library") -> dict[str, Any]:
@@ -97,8 +74,8 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "embedding_model": models[0][0] if models else None,
         "dimension": models[0][1] if models else None,
         "catalog_vectors": sum(n for _m, _d, n in models),
-        "catalog_generation": catalog.generation,
-        "index_generation": index.generation if index else None,
+        "catalog_revision": catalog.revision,
+        "index_revision": index.revision if index else None,
         "index_model": index.model if index else None,
         "index_dimension": index.dimension if index else None,
         "index_kind": index.kind if index else None,

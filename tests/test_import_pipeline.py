@@ -41,7 +41,7 @@ def test_an_index_left_behind_catches_up_without_a_rebuild(make_library, trips, 
         os.unlink(library_path / "index" / name)
     for name, data in saved.items():
         (library_path / "index" / name).write_bytes(data)
-    assert read_stamp(library_path / "index").generation == stamp.generation
+    assert read_stamp(library_path / "index").revision == stamp.revision
 
     library = make_library()
     assert {h.path.split("/")[-2] for h in library.search("sydney harbour", limit=3)} == {"Sydney harbour"}

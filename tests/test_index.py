@@ -52,7 +52,7 @@ def test_ivf_agrees_with_exact_and_is_stamped(tmp_path):
     assert recall >= 0.95
     _, forced = ivf.search(queries, 10, exact=True)
     assert np.array_equal(np.sort(forced, axis=1), np.sort(truth, axis=1))
-    ivf.save(tmp_path, generation=7)
+    ivf.save(tmp_path, revision=7)
     stamp = read_stamp(tmp_path)
     assert stamp.kind == "ivf" and stamp.params["nlist"] > 0 and stamp.params["nprobe"] > 0 and stamp.count == 6000
     loaded, _ = VectorIndex.load(tmp_path)
@@ -63,11 +63,11 @@ def test_ivf_agrees_with_exact_and_is_stamped(tmp_path):
 def test_saved_stamp_points_at_its_own_data_file(tmp_path):
     index = VectorIndex.empty("m", 32)
     index.add(np.arange(20), clustered(20))
-    index.save(tmp_path, generation=1)
+    index.save(tmp_path, revision=1)
     index.add(np.arange(20, 30), clustered(10, seed=1))
-    index.save(tmp_path, generation=2)
+    index.save(tmp_path, revision=2)
     stamp = json.loads((tmp_path / "stamp.json").read_text())
-    assert stamp["generation"] == 2 and stamp["count"] == 30
+    assert stamp["revision"] == 2 and stamp["count"] == 30
     assert sorted(p.name for p in tmp_path.glob("vectors-*")) == [stamp["file"]]
 
 
@@ -103,7 +103,7 @@ def test_small_changes_are_saved_as_a_delta_beside_the_untouched_base(tmp_path, 
     else:
         index = VectorIndex.empty("m", 32)
     index.add(ids, vectors)
-    index.save(tmp_path, generation=1)
+    index.save(tmp_path, revision=1)
     base_file = read_stamp(tmp_path).file
     base_bytes = (tmp_path / base_file).read_bytes()
 
@@ -113,7 +113,7 @@ def test_small_changes_are_saved_as_a_delta_beside_the_untouched_base(tmp_path, 
     changed = clustered(10, seed=4)
     loaded.add(np.arange(0, 10), changed)  # changed photos: same ids, new vectors
     assert loaded.remove(np.array([20, 21, 22, 5000, 99999])) == 4  # forgotten photos, one unknown id
-    loaded.save(tmp_path, generation=2)
+    loaded.save(tmp_path, revision=2)
 
     stamp = read_stamp(tmp_path)
     assert stamp.file == base_file and stamp.delta and stamp.count == 2000 + 30 - 4
@@ -136,11 +136,11 @@ def test_large_changes_are_merged_into_a_new_base(tmp_path):
     vectors = clustered(320, seed=3)
     index = VectorIndex.empty("m", 32)
     index.add(np.arange(300), vectors[:300])
-    index.save(tmp_path, generation=1)
+    index.save(tmp_path, revision=1)
     first = read_stamp(tmp_path).file
     loaded, _ = VectorIndex.load(tmp_path)
     loaded.add(np.arange(300, 320), vectors[300:])  # 20 * 16 > 300: too large for a delta
-    loaded.save(tmp_path, generation=2)
+    loaded.save(tmp_path, revision=2)
     stamp = read_stamp(tmp_path)
     assert stamp.file != first and stamp.delta == "" and stamp.count == 320
     assert sorted(p.name for p in tmp_path.glob("*") if p.name != "stamp.json") == [stamp.file]
@@ -151,9 +151,9 @@ def test_large_changes_are_merged_into_a_new_base(tmp_path):
 def test_a_stamp_naming_a_missing_delta_is_not_served(tmp_path):
     index = VectorIndex.empty("m", 32)
     index.add(np.arange(100), clustered(100))
-    index.save(tmp_path, generation=1)
+    index.save(tmp_path, revision=1)
     loaded, _ = VectorIndex.load(tmp_path)
     loaded.add(np.array([500]), clustered(1, seed=9))
-    loaded.save(tmp_path, generation=2)
+    loaded.save(tmp_path, revision=2)
     (tmp_path / read_stamp(tmp_path).delta).unlink()
     assert VectorIndex.load(tmp_path) is None

@@ -89,11 +89,11 @@ def _has_schema(connection: sqlite3.Connection) -> bool:
 
 
 def index_matches_catalog(library: Path) -> bool:
-    """True when the stamp names existing files and agrees with the catalog's generation and vector count
+    """True when the stamp names existing files and agrees with the catalog's revision and vector count
     (or when there is neither a stamp nor a vector: nothing to index yet)."""
-    rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+    rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'revision'), "
                                   "(SELECT count(*) FROM embeddings)")
-    generation, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
+    revision, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
     try:
         stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -101,7 +101,7 @@ def index_matches_catalog(library: Path) -> bool:
     except (OSError, ValueError):
         return False
     files = [name for name in (stamp.get("file"), stamp.get("delta")) if name]
-    return (stamp.get("generation") == generation and stamp.get("count") == vectors
+    return (stamp.get("revision") == revision and stamp.get("count") == vectors
             and all((library / "index" / name).is_file() for name in files))
 
 

@@ -13,7 +13,7 @@ to a remote one with latency for `reindex --reembed` (so every vector is really 
 folder for `prune`.
 
 After every kill: `PRAGMA integrity_check` is ok, no path is duplicated, no vector is orphaned, and either
-the index stamp matches the catalog (generation and vector count) or the next command repairs it (a
+the index stamp matches the catalog (revision and vector count) or the next command repairs it (a
 rebuild says so) and saves one that matches. At the end, the command run again and `add` finish the job.
 Counts of trials, and of what each kill left behind, are printed at the end of the pytest run.
 """

@@ -1,0 +1,6 @@
+"""The names of what a library folder holds: one home, so backup, restore and the facade agree."""
+
+CATALOG_NAME = "catalog.db"  # the SQLite catalog: the source of truth
+INDEX_FOLDER = "index"  # the FAISS index and its stamp, derived from the catalog
+LOCK_NAME = ".lock"  # the write lock every writer holds
+GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
