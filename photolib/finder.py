@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 SMALL_SELECTION = 2000  # photos compared exactly from the catalog's vectors, without the index
 CANDIDATES = 200  # nearest photos examined for the cutoff (more when a later page is asked for)
+POST_FILTER = 8  # a filtered search first checks the filters on this many times the candidates
 
 
 @dataclass
@@ -84,28 +85,26 @@ class Finder:
         """Ranked photos for a query with something to rank by (words, +/- terms, or `around`)."""
         import numpy as np
 
-        selected = self.selection(parsed)
-        if selected is not None and leave_out is not None:
-            selected = selected[selected != leave_out]
-        if selected is not None and len(selected) == 0:
-            return []
+        where, params = self.compiler.where(parsed)
         vector = self.query_vector(parsed, around)
         stop = None if options.limit < 0 else options.offset + options.limit
         k = max(4 * (stop or 0), CANDIDATES)
-        if selected is not None and len(selected) <= SMALL_SELECTION:
-            nearest = self._exact_among(vector, selected, k)
-        else:
-            index = self.index()
-            if vector.shape[-1] != index.dimension:
-                from photolib.errors import IndexMismatchError
-
-                raise IndexMismatchError(
-                    f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
-                    f"vectors of {index.model}: run `photolib reindex --reembed`")
-            distances, ids = index.search(vector, k + (leave_out is not None), exact=options.exact, ids=selected)
-            nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
+        nearest = self._nearest_then_filtered(vector, where, params, k, stop, options.exact) if where != "1" else None
+        selected = None
+        if nearest is None:
+            selected = None if where == "1" else selected_ids(self.catalog, where, params)
+            if selected is not None and leave_out is not None:
+                selected = selected[selected != leave_out]
+            if selected is not None and len(selected) == 0:
+                return []
+            if selected is not None and len(selected) <= SMALL_SELECTION:
+                nearest = self._exact_among(vector, selected, k)
+            else:
+                index = self._index_for(vector)
+                distances, ids = index.search(vector, k + (leave_out is not None), exact=options.exact, ids=selected)
+                nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
         nearest.pop(leave_out, None)
-        exact_words = self._exact_word_matches(parsed, selected, leave_out)
+        exact_words = self._exact_word_matches(parsed, where, params, leave_out)
         missing = [pid for pid in exact_words if pid not in nearest]
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
@@ -155,17 +154,49 @@ class Finder:
         best = np.argsort(distances, kind="stable")[:k]
         return {keys[i]: float(distances[i]) for i in best}
 
-    def _exact_word_matches(self, parsed: ParsedQuery, selected: "np.ndarray | None",
+    def _exact_word_matches(self, parsed: ParsedQuery, where: str, params: list[Any],
                             leave_out: int | None) -> list[int]:
-        import numpy as np
-
         if not parsed.text:
             return []
         found = [pid for pid in self.catalog.fts_match(parsed.text, 50) if pid != leave_out]
-        if selected is None or not found:
+        if where == "1" or not found:
             return found
-        where = np.minimum(np.searchsorted(selected, found), len(selected) - 1)
-        return [pid for pid, place in zip(found, where.tolist()) if selected[place] == pid]
+        allowed = self._allowed(found, where, params)
+        return [pid for pid in found if pid in allowed]
+
+    def _allowed(self, ids: list[int], where: str, params: list[Any]) -> set[int]:
+        """Which of `ids` the filters allow (one query, however many ids)."""
+        from photolib.query_sql import _json_ids
+
+        sql = f"SELECT id FROM photos WHERE id IN (SELECT value FROM json_each(?)) AND ({where})"
+        return {row[0] for row in self.catalog.db.conn.execute(sql, [_json_ids(ids), *params])}
+
+    def _index_for(self, vector: "np.ndarray") -> "VectorIndex":
+        index = self.index()
+        if vector.shape[-1] != index.dimension:
+            from photolib.errors import IndexMismatchError
+
+            raise IndexMismatchError(
+                f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
+                f"vectors of {index.model}: run `photolib reindex --reembed`")
+        return index
+
+    def _nearest_then_filtered(self, vector: "np.ndarray", where: str, params: list[Any], k: int,
+                               stop: int | None, exact: bool) -> dict[int, float] | None:
+        """The fast path of a filtered search: the nearest `POST_FILTER` x k photos of the whole
+        library, kept when the filters allow them. Taken when it leaves enough results (or when
+        it saw the whole library); None sends the search down the selection path instead."""
+        index = self._index_for(vector)
+        wanted = POST_FILTER * k
+        if index.count == 0 or stop is None:
+            return None
+        distances, ids = index.search(vector, wanted, exact=exact)
+        found = [int(i) for i in ids[0] if i >= 0]
+        allowed = self._allowed(found, where, params) if found else set()
+        nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0 and int(i) in allowed}
+        if len(nearest) > stop or len(found) >= index.count:
+            return nearest
+        return None
 
     def _sorted(self, chosen: list[Ranked], options: FindOptions) -> list[Ranked]:
         key = sort_key(options.sort)

@@ -174,3 +174,15 @@ def test_cli_filters_flags_explain_and_json(library, tmp_path):
     listed = runner.invoke(app, ["-L", folder, "list", "month:july OR month:march", "--sort", "-date", "--json"])
     assert [p["id"] for p in json.loads(listed.stdout)] == [library.ids[n] for n in
                                                             ["porto1", "porto0", "lisbon2", "lisbon1", "lisbon0"]]
+
+
+@pytest.mark.parametrize("query,expected", [c for c in CASES if c[1]][::3])
+def test_filters_through_the_index_id_selector(library, monkeypatch, query, expected):
+    """The same answers when the filters become a FAISS id selector (large libraries' path)."""
+    import photolib.finder
+
+    monkeypatch.setattr(photolib.finder, "POST_FILTER", 0)
+    monkeypatch.setattr(photolib.finder, "SMALL_SELECTION", 0)
+    found = library.search(f"photo {query}", limit=50, all_results=True, threshold=4.0)
+    by_id = {v: k for k, v in library.ids.items()}
+    assert sorted(by_id[hit.id] for hit in found) == sorted(expected)
