@@ -92,8 +92,10 @@ class FilterCompiler:
             raise QueryError(f"{key}: needs {NEEDS[key]}, which this library does not have yet")
         if key in ("date", "after", "before"):
             return _bounds("taken_at", *value)
-        if key == "year":
-            return _range("CAST(substr(taken_at, 1, 4) AS INTEGER)", *value, extra="taken_at IS NOT NULL")
+        if key == "year":  # as bounds on the indexed ISO text: "2016" <= taken_at < "2019"
+            low, high = value
+            return _bounds("taken_at", None if low is None else f"{low:04d}",
+                           None if high is None else f"{high + 1:04d}")
         if key == "month":
             return "taken_at IS NOT NULL AND CAST(substr(taken_at, 6, 2) AS INTEGER) = ?", [value]
         if key == "width":
