@@ -33,23 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.vocabulary import GENERIC_WORDS, MONTHS
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from photolib.catalog import StoredPhoto
-    from photolib.library import Library
+    from photolib.catalog import Catalog, StoredPhoto
+    from photolib.keeper import IndexKeeper
 
 NEIGHBOURS = 256  # nearest neighbours examined per photo: the largest album one leader can gather
 GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends a photo's event
 CHUNK = 4096  # photos searched at once (bounds memory at CHUNK x NEIGHBOURS)
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december"]
-GENERIC_TAGS = set(MONTHS) | {
-    "spring", "summer", "autumn", "winter", "morning", "afternoon", "evening", "night", "landscape",
-    "portrait", "square", "panorama", "bright", "dark", "black and white", "red", "orange", "yellow",
-    "green", "teal", "blue", "purple", "pink", "brown", "black", "white", "gray", "photo",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-}
 
 
 @dataclass
@@ -77,20 +71,21 @@ class AlbumSet:
     not_exported: list[str] = field(default_factory=list)  # photos whose files were gone at --export
 
 
-def group_library(library: "Library", *, threshold: float, min_size: int, seed: int | None,
-                  only: "list[int] | None" = None) -> AlbumSet:
-    """Albums of the embedded photos (of `only`, when given: a query's matches)."""
+def group_library(catalog: "Catalog", keeper: "IndexKeeper", *, threshold: float, min_size: int,
+                  seed: int | None, only: "list[int] | None" = None) -> AlbumSet:
+    """Every embedded photo (of `only`, when given: a query's matches) in one album (or among the
+    singletons), neighbours read from the kept index."""
     import numpy as np
 
-    ids = np.array(sorted(library.catalog.embedded_ids()), dtype=np.int64)
+    ids = np.array(sorted(catalog.embedded_ids()), dtype=np.int64)
     if only is not None:
         ids = np.intersect1d(ids, np.asarray(only, dtype=np.int64))
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:
         return result
-    distances, positions = _neighbours(library.index(), library.catalog, ids, restrict=only is not None)
+    distances, positions = _neighbours(keeper.current(), catalog, ids, restrict=only is not None)
     groups = partition(distances, positions, threshold, seed)
-    photos = library.catalog.get_many([int(i) for i in ids])
+    photos = catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
     for group in groups:
         members = [int(ids[p]) for p in group]
@@ -218,7 +213,7 @@ def _shared_words(photos: list["StoredPhoto"], skip: set[str]) -> list[str]:
     for tag, n in tags.most_common():
         if len(words) >= 3 or n < half:
             break
-        if (tag in GENERIC_TAGS or tag in skip or tag.isdigit() or tag.lower() in place_parts
+        if (tag in GENERIC_WORDS or tag in skip or tag.isdigit() or tag.lower() in place_parts
                 or set(tag.lower().split()) <= cameras or any(tag.lower() in w.lower() for w in words)):
             continue
         words.append(tag)

@@ -17,7 +17,7 @@ from photolib.models import Description
 if TYPE_CHECKING:
     import numpy as np
 
-    from photolib.library import Library
+    from photolib.catalog import Catalog
 
 CHUNK = 20_000
 IMPORTED_MODEL = "imported"  # the vision model recorded for imported descriptions
@@ -34,21 +34,19 @@ class EmbeddedPhoto:
     taken_at: str | None = None
 
 
-def import_embedded(library: "Library", photos: Iterable[EmbeddedPhoto], model: str) -> int:
-    """Insert or replace photos by path; returns how many were written."""
+def import_embedded(catalog: "Catalog", photos: Iterable[EmbeddedPhoto], model: str) -> int:
+    """Insert or replace photos by path, one transaction per `CHUNK`; returns how many were written.
+
+    The caller holds the library's write lock and brings the index up to date afterwards.
+    """
     written = 0
-    with library.write_lock():
-        try:
-            for chunk in _chunks(photos, CHUNK):
-                _write_chunk(library, chunk, model)
-                written += len(chunk)
-        finally:
-            library.keeper.sync_and_save()
+    for chunk in _chunks(photos, CHUNK):
+        _write_chunk(catalog, chunk, model)
+        written += len(chunk)
     return written
 
 
-def _write_chunk(library: "Library", chunk: list[EmbeddedPhoto], model: str) -> None:
-    catalog = library.catalog
+def _write_chunk(catalog: "Catalog", chunk: list[EmbeddedPhoto], model: str) -> None:
     with catalog.transaction():
         catalog.upsert_described(
             [(p.path, p.hash, p.size, p.mtime_ns, p.taken_at, p.description) for p in chunk], IMPORTED_MODEL)

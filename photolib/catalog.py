@@ -30,9 +30,9 @@ from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
 from photolib.errors import UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
-from photolib.models import Description, PhotoMetadata
+from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
 
-PHOTO_STATUSES = ("pending", "ok", "failed")
+PHOTO_STATUSES = tuple(status.value for status in PhotoStatus)
 
 
 class FileState(NamedTuple):
@@ -237,7 +237,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
         stamp = now()
         return self.db["photos"].insert(
             {"path": path, "source_root": source_root, "size": size, "mtime_ns": mtime_ns,
-             "hash": digest, "status": "pending", "tags": "[]", "added_at": stamp, "updated_at": stamp}
+             "hash": digest, "status": PhotoStatus.PENDING.value, "tags": "[]", "added_at": stamp, "updated_at": stamp}
         ).last_pk
 
     def upsert_described(self, rows: Sequence[tuple[str, str | None, int, int, str | None, Description]],
@@ -263,7 +263,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
     def reset_for_new_content(self, photo_id: int, size: int, mtime_ns: int, digest: str) -> None:
         """A file changed: forget what was derived from the old bytes."""
         self.update_file(
-            photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status="pending", error=None,
+            photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status=PhotoStatus.PENDING.value, error=None,
             failed_stage=None, tags="[]", caption=None, description=None, vision_model=None,
             raw_output=None,
         )
@@ -278,8 +278,9 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
             gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place,
         )
 
-    def mark_failed(self, photo_id: int, stage: str, error: str, raw_output: str | None = None) -> None:
-        self.update_file(photo_id, status="failed", failed_stage=stage, error=error, raw_output=raw_output)
+    def mark_failed(self, photo_id: int, stage: Stage, error: str, raw_output: str | None = None) -> None:
+        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=Stage(stage).value, error=error,
+                         raw_output=raw_output)
 
     def store_description(self, photo_id: int, description: Description, model: str, raw: str | None = None) -> None:
         self.update_file(
@@ -335,8 +336,8 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
 
     def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
-        return self._photos("status = 'pending' OR (status = 'failed' AND failed_stage IN ('vision', 'embedding')) "
-                            "ORDER BY id")
+        return self._photos("status = ? OR (status = ? AND failed_stage IN (?, ?)) ORDER BY id",
+                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STAGES)])
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         self.delete_embeddings(photo_ids)

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from photolib import __version__
+from photolib.config import DEFAULT_ALBUM_MIN_SIZE, DEFAULT_JOBS, DEFAULT_SEARCH_LIMIT, DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -130,14 +131,14 @@ JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a t
 def add(
     ctx: typer.Context,
     paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel model calls (default from config, 16)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help=f"Parallel model calls (default: [add] jobs, else {DEFAULT_JOBS})."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
     json_out: bool = JSON,
 ) -> None:
     """Import photos: read EXIF, describe with the vision model, embed; re-adding skips finished work."""
     library = _library(ctx)
     render = _render()
-    host = getattr(library.vision, "remote_host", None)
+    host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
@@ -187,9 +188,10 @@ def with_filter_flags(command: Any) -> Any:
 def search(
     ctx: typer.Context,
     query: str = typer.Argument("", help=QUERY_HELP),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept: 0 same, 2 unrelated (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept: 0 same, 2 unrelated (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     sort: Optional[str] = SORT,
     offset: int = OFFSET,
@@ -222,9 +224,10 @@ def similar(
     photo: str = typer.Argument(..., help="Photo id or path."),
     query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
                                          "+/- terms move the comparison."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most results to show (default 10)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept (default 1.5)."),
+                                              help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     sort: Optional[str] = SORT,
     offset: int = OFFSET,
@@ -360,8 +363,8 @@ def imagine(
 def albums(
     ctx: typer.Context,
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance within an album (default 1.5)."),
-    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help="Smaller groups are listed as singletons (default 2)."),
+                                              help=f"Largest squared L2 distance within an album (default {DEFAULT_THRESHOLD})."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", min=1, help=f"Smaller groups are listed as singletons (default {DEFAULT_ALBUM_MIN_SIZE})."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Vary the grouping; same seed, same albums."),
     save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),

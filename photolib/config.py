@@ -42,12 +42,21 @@ DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small a
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
 
+# The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
+# library's own defaults read these).
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a second writer waits for the first
+DEFAULT_JOBS = 16  # parallel model calls in `add`
+DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
+DEFAULT_SEARCH_LIMIT = 10
+DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
+DEFAULT_ALBUM_MIN_SIZE = 2
+
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, 10.0)},
-    "add": {"jobs": (int, 16), "batch_size": (int, 32)},
-    "search": {"limit": (int, 10), "threshold": (float, 1.5)},
-    "albums": {"threshold": (float, 1.5), "min_size": (int, 2)},
+    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE)},
+    "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
+    "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 
@@ -76,15 +85,19 @@ class Settings:
     vision: ProviderSettings
     embedding: ProviderSettings
     generation: ProviderSettings | None
-    lock_timeout: float = 10.0
-    jobs: int = 16
-    batch_size: int = 32
-    search_limit: int = 10
-    search_threshold: float = 1.5
-    albums_threshold: float = 1.5
-    albums_min_size: int = 2
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    jobs: int = DEFAULT_JOBS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    search_limit: int = DEFAULT_SEARCH_LIMIT
+    search_threshold: float = DEFAULT_THRESHOLD
+    albums_threshold: float = DEFAULT_THRESHOLD
+    albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+
+    def provider_settings(self, kind: str) -> ProviderSettings | None:
+        """The `[vision]`, `[embedding]` or `[generation]` section (None: no generator configured)."""
+        return {"vision": self.vision, "embedding": self.embedding, "generation": self.generation}[kind]
 
 
 def default_config_path() -> Path:

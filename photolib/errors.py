@@ -38,7 +38,16 @@ class IndexMismatchError(PhotolibError):
 
 
 class ProviderError(PhotolibError):
-    """A model provider failed for one request; the photo stays retryable."""
+    """A model provider failed for one request; the photo stays retryable.
+
+    `status` is the HTTP status the endpoint answered with, None when there
+    was no answer (a dropped connection) or the failure is photolib's own
+    finding (a malformed body).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ProviderAuthError(ProviderError):
@@ -52,8 +61,8 @@ class ProviderUnavailableError(ProviderError):
 class TransientProviderError(ProviderError):
     """Rate limits, 5xx and timeouts: worth retrying after `retry_after` seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, status)
         self.retry_after = retry_after
 
 

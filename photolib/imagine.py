@@ -9,7 +9,6 @@ seed, so a generation can be found and repeated later.
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import random
@@ -20,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.errors import MalformedOutputError
-from photolib.layout import GENERATED_FOLDER
+from photolib.media import png_bytes
 from photolib.models import PhotoForVision
 
 if TYPE_CHECKING:
-    from photolib.library import Library
+    from photolib.catalog import Catalog, StoredPhoto
+    from photolib.providers.base import Providers, Vision
 
 
 @dataclass
@@ -51,19 +51,22 @@ class ImagineResult:
         return {"photo_id": self.photo_id, "prompt": self.prompt, "model": self.model, "images": self.images}
 
 
-def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -> ImagineResult:
-    photo = library.resolve(photo_ref)
+def imagine(photo: "StoredPhoto", request: ImagineRequest, *, catalog: "Catalog", providers: "Providers",
+            options: dict[str, Any], folder: Path) -> ImagineResult:
+    """Images inspired by `photo`, written under `folder` and recorded in `catalog`.
+
+    `options` are the `[generation]` settings (width, height, steps, guidance)
+    that the request does not override.
+    """
     # The generator is resolved first: without one, the photo is not sent to the vision model for nothing.
-    generator = None if request.prompt_only else library.generator
-    prompt = request.prompt or _prompt_from_photo(library, photo)
+    generator = None if request.prompt_only else providers.generator
+    prompt = request.prompt or _prompt_from_photo(providers.vision, photo)
     result = ImagineResult(photo.id, prompt)
     if generator is None:
         return result
-    options = library.settings.generation.options if library.settings.generation else {}
-    folder = request.out or library.root / GENERATED_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     # A generator that takes no seed (OpenAI's GPT Image models) gets none, and none is recorded.
-    seeded = getattr(generator, "supports_seed", True)
+    seeded = generator.supports_seed
     first_seed = request.seed if request.seed is not None else random.randrange(2**31)
     result.model = generator.model_name
     for number in range(max(1, request.count)):
@@ -75,19 +78,19 @@ def imagine(library: "Library", photo_ref: str | int, request: ImagineRequest) -
         )
         stem = f"photo{photo.id}-{datetime.now():%Y%m%d-%H%M%S}" + (f"-seed{seed}" if seed is not None else "")
         path = _write_png(image, folder, stem)
-        with library.catalog.transaction():
-            generation_id = library.catalog.record_generation(photo.id, prompt, generator.model_name, seed, str(path))
+        with catalog.transaction():
+            generation_id = catalog.record_generation(photo.id, prompt, generator.model_name, seed, str(path))
         result.images.append({"id": generation_id, "path": str(path), "seed": seed})
     return result
 
 
-def _prompt_from_photo(library: "Library", photo: Any) -> str:
+def _prompt_from_photo(vision: "Vision", photo: "StoredPhoto") -> str:
     from photolib import geocode, media
 
     path = Path(photo.path)
     metadata = media.read_photo(path)
     place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
-    prompt = library.vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
+    prompt = vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
     if not prompt or not prompt.strip():
         raise MalformedOutputError(f"the vision model gave an empty prompt for photo {photo.id}: try again or pass --prompt")
     return prompt.strip()
@@ -100,19 +103,11 @@ def _write_png(data: bytes, folder: Path, stem: str) -> Path:
     seed in the same second, or another run), `-2`, `-3`... is added. The name
     is claimed with a hard link, which fails rather than overwrite.
     """
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-    except Exception as error:  # noqa: BLE001 - any decoder failure means a bad answer
-        raise MalformedOutputError(f"the generator returned data that is not an image ({error})") from None
+    png = png_bytes(data)
     handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(buffer.getvalue())
+            out.write(png)
             out.flush()
             os.fsync(out.fileno())
         for number in itertools.count(1):

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision
+from photolib.models import Description, PhotoForVision, Stage
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class _Prepared:
     description: Description | None = None
     metadata: tuple | None = None  # (PhotoMetadata, place)
     error: str | None = None
-    stage: str = "read"
+    stage: Stage = Stage.READ
     raw: str | None = None
     called_vision: bool = False
 
@@ -93,7 +94,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                 continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
-            catalog.mark_failed(photo_id, "read", problem.reason)
+            catalog.mark_failed(photo_id, Stage.READ, problem.reason)
     report.new += len(plan.new)
     report.updated += len(plan.changed)
     report.moved += len(plan.moved)
@@ -119,7 +120,7 @@ class Importer:
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
-                 stored: tuple[str, int] | None, jobs: int = 8, batch_size: int = 32,
+                 stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
         self.catalog = catalog
         self.vision = vision
@@ -157,7 +158,7 @@ class Importer:
 
     def _cached_description(self, photo: "StoredPhoto") -> Description | None:
         digest = photo.data.get("hash")
-        if not digest or describes_from_path(self.vision):
+        if not digest or self.vision.describes_from_path:
             return None
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
@@ -178,7 +179,7 @@ class Importer:
         except OSError as error:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
-        result.stage = "vision"
+        result.stage = Stage.VISION
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
         if cached is not None:
@@ -246,7 +247,7 @@ class Importer:
             raise
         except PhotolibError as error:
             for item in todo:
-                item.error, item.stage = f"embedding failed: {error}", "embedding"
+                item.error, item.stage = f"embedding failed: {error}", Stage.EMBEDDING
             return []
         self.embedded_count += len(todo)
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
@@ -284,17 +285,11 @@ def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
     return done, stopping
 
 
-def describes_from_path(vision: "Vision") -> bool:
-    """Whether the vision provider's description depends on where the file is (folder and file
-    words), not only on its bytes: then a copy or a move is described again, not taken from cache."""
-    return bool(getattr(vision, "describes_from_path", False))
-
-
 def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "ScanPlan", report: AddReport,
                             pending: list["StoredPhoto"]) -> None:
     """What `add` would send, without sending or writing anything (`catalog` is None for a new library)."""
     hashes = [d for _, d in plan.new] + [d for _, _, d in plan.changed] + [p.data.get("hash") for p in pending]
-    uncached = [d for d in hashes if d and (catalog is None or describes_from_path(vision) or catalog.cached_description(
+    uncached = [d for d in hashes if d and (catalog is None or vision.describes_from_path or catalog.cached_description(
         d, vision.model_name, vision.prompt_version) is None)]
     report.dry_run = True
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)

@@ -58,11 +58,16 @@ class IndexKeeper:
         self._index, self._saved_revision, self._checked_revision = None, None, None
 
     def current(self, save: bool = True, building: bool = False) -> "VectorIndex":
-        """The index matching the catalog as it is now.
+        """The index matching the catalog as it is now (see `current_and_repairs`)."""
+        return self.current_and_repairs(save=save, building=building)[0]
 
-        With `save`, a changed index is saved when no writer holds the library.
-        `building` (a writer about to save it) builds a missing index without
-        a message: a first `add` creates the index, it does not repair one.
+    def current_and_repairs(self, save: bool = True, building: bool = False) -> tuple["VectorIndex", list[str]]:
+        """The index matching the catalog as it is now, and what had to be repaired to get it.
+
+        Each repair is also told to `notify`. With `save`, a changed index is
+        saved when no writer holds the library. `building` (a writer about to
+        save it) builds a missing index without a message: a first `add`
+        creates the index, it does not repair one.
         """
         from photolib.index import VectorIndex
 
@@ -83,11 +88,14 @@ class IndexKeeper:
                 self._index = rebuilt = self._build(stored)
                 self._saved_revision = None
             self._checked_revision = revision
+        repairs = []
         if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
-            self.notify(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
+            repairs.append(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
+        for repair in repairs:
+            self.notify(repair)
         if save and self._unsaved():
             self.save_if_unlocked()
-        return self._index
+        return self._index, repairs
 
     def rebuild(self) -> "VectorIndex":
         """A new index from the catalog, whatever is saved (`photolib reindex`)."""

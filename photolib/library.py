@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
 from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
-from photolib.importer import (AddReport, Importer, absolute, apply_plan, describes_from_path,
-                               plan_counts_for_dry_run)
-from photolib.layout import CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
+from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.layout import CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
+from photolib.models import PhotoStatus, Stage
 from photolib.progress import NoProgress, Notify, Progress, ignore
+from photolib.providers.base import Providers
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
 
 LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
@@ -60,7 +62,7 @@ class Library:
         self.settings = settings
         self.root = Path(settings.library_path)
         self.notify = notify
-        self._vision, self._embedder, self._generator = vision, embedder, generator
+        self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
 
@@ -82,34 +84,16 @@ class Library:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @property
-    def vision(self) -> Any:
-        if self._vision is None:
-            from photolib.providers.base import make_provider
-
-            self._vision = make_provider("vision", self.settings.vision)
-        return self._vision
+    def vision(self) -> "Vision":
+        return self.providers.vision
 
     @property
-    def embedder(self) -> Any:
-        if self._embedder is None:
-            from photolib.providers.base import make_provider
-
-            self._embedder = make_provider("embedding", self.settings.embedding)
-        return self._embedder
+    def embedder(self) -> "Embedder":
+        return self.providers.embedder
 
     @property
-    def generator(self) -> Any:
-        if self._generator is None:
-            from photolib.errors import GeneratorNotConfiguredError
-            from photolib.providers.base import make_provider
-
-            if self.settings.generation is None:
-                raise GeneratorNotConfiguredError(
-                    "no image generator is configured: set [generation] provider = \"huggingface\" (with HF_TOKEN) "
-                    "or \"openai\" (with OPENAI_API_KEY) in the config file, or PHOTOLIB_GENERATION_PROVIDER"
-                )
-            self._generator = make_provider("generation", self.settings.generation)
-        return self._generator
+    def generator(self) -> "Generator":
+        return self.providers.generator
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -177,7 +161,7 @@ class Library:
         for root in roots:
             if not os.path.lexists(root):
                 raise UsageError(f"{root} does not exist: give a folder or photo file to add")
-        report = AddReport(remote_host=getattr(self.vision, "remote_host", None))
+        report = AddReport(remote_host=self.vision.remote_host)
         if dry_run:
             return self._dry_run(roots, report, progress)
         with self.write_lock():
@@ -185,7 +169,7 @@ class Library:
             plan = self._scan(roots, self.catalog, progress)
             before = {p.id for p in self.catalog.photos_needing_work()}
             apply_plan(self.catalog, plan, report)
-            if describes_from_path(self.vision) and plan.moved:
+            if self.vision.describes_from_path and plan.moved:
                 self.catalog.mark_pending([photo_id for photo_id, _found in plan.moved])
             needing_work = self.catalog.photos_needing_work()
             todo = _under(needing_work, roots)
@@ -407,7 +391,7 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
-        return library_stats(self)
+        return library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -422,11 +406,11 @@ class Library:
         only = self._matching_ids(query)
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
-                result = group_library(self, threshold=threshold, min_size=min_size, seed=seed, only=only)
+                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed, only=only)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
-            result = group_library(self, threshold=threshold, min_size=min_size, seed=seed, only=only)
+            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed, only=only)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
@@ -442,27 +426,49 @@ class Library:
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""
-        from photolib.backup import backup
+        from photolib.backup import backup, check_destination
 
-        return backup(self, absolute(destination))
+        destination = absolute(destination)
+        check_destination(destination)
+        with self.write_lock():
+            return backup(self.catalog, self.index_folder, destination)
 
     def restore(self, source: str | os.PathLike, force: bool = False) -> dict[str, Any]:
-        """Replace this library's catalog and index with a snapshot made by `backup`."""
-        from photolib.backup import restore
+        """Replace this library's catalog and index with a snapshot made by `backup`.
 
-        return restore(self, absolute(source), force=force)
+        The catalog is closed first and reopened on next use, on the restored files."""
+        from photolib.backup import check_snapshot, restore
+
+        source = absolute(source)
+        check_snapshot(source)
+        with self.write_lock():
+            if sum(self.catalog.status_counts().values()) and not force:
+                raise UsageError(f"{self.root} already holds photos: restore into an empty library, or add --force "
+                                 "to replace it (take a backup of it first)")
+            self.close()
+            try:
+                return restore(source, self.root)
+            finally:
+                self.close()
 
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
         from photolib.bulk import import_embedded
 
-        return import_embedded(self, photos, model)
+        with self.write_lock():
+            try:
+                return import_embedded(self.catalog, photos, model)
+            finally:
+                self.keeper.sync_and_save()
 
     def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
         """Generate images inspired by a photo; see `photolib.imagine`."""
         from photolib.imagine import imagine
 
-        return imagine(self, photo_ref, request)
+        photo = self.resolve(photo_ref)
+        options = self.settings.generation.options if self.settings.generation else {}
+        return imagine(photo, request, catalog=self.catalog, providers=self.providers, options=options,
+                       folder=request.out or self.root / GENERATED_FOLDER)
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
@@ -531,7 +537,7 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == "failed" and photo.data.get("failed_stage") == "read":
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from photolib.errors import UnreadablePhotoError
 from photolib.models import PhotoMetadata
+from photolib.vocabulary import COLOUR_NAMES
 
 BASE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"})
 HEIF_EXTENSIONS = frozenset({"heic", "heif"})
@@ -34,11 +35,6 @@ EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
 TAG_DATETIME_ORIGINAL, TAG_LENS_MODEL = 0x9003, 0xA434
 FULL_DECODE_BUDGET = 256_000_000  # pixels decoded whole at once by all threads (~1 GB of RGBA)
-COLOUR_NAMES = {
-    "red": (200, 40, 40), "orange": (235, 140, 40), "yellow": (235, 215, 60), "green": (60, 150, 60),
-    "teal": (40, 150, 150), "blue": (50, 90, 200), "purple": (130, 60, 170), "pink": (235, 120, 170),
-    "brown": (120, 80, 45), "black": (20, 20, 20), "white": (240, 240, 240), "gray": (128, 128, 128),
-}
 
 
 def _heif_available() -> bool:
@@ -340,4 +336,30 @@ def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
             upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     upright.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def png_bytes(image: Any) -> bytes:
+    """A generated image (encoded bytes of any format Pillow reads, or a PIL image) as PNG bytes.
+
+    The one PNG writer: generators and `imagine` use it, so an answer that
+    is not an image fails the same way everywhere.
+    """
+    from PIL import Image
+
+    from photolib.errors import MalformedOutputError
+
+    try:
+        if isinstance(image, (bytes, bytearray)):
+            with Image.open(io.BytesIO(image)) as decoded:
+                decoded.load()
+                return _encode_png(decoded)
+        return _encode_png(image)
+    except Exception as error:  # noqa: BLE001 - any decoder failure means a bad answer
+        raise MalformedOutputError(f"the generator returned data that is not an image ({error})") from None
+
+
+def _encode_png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     return buffer.getvalue()

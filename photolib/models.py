@@ -9,7 +9,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
+
+
+class PhotoStatus(StrEnum):
+    """A photo's state in the catalog (`photos.status`)."""
+
+    PENDING = "pending"  # to be read, described or embedded
+    OK = "ok"  # described and embedded with the current models
+    FAILED = "failed"  # see `failed_stage` and `error`
+
+
+class Stage(StrEnum):
+    """The step of `add` a photo failed at (`photos.failed_stage`)."""
+
+    READ = "read"  # the file could not be read as a photo: retried only when its bytes change
+    VISION = "vision"  # the vision model failed: retried by the next `add`
+    EMBEDDING = "embedding"  # the embedder failed: retried by the next `add`
+
+
+RETRIED_STAGES = (Stage.VISION, Stage.EMBEDDING)  # model failures, worth another `add`
 
 
 @dataclass

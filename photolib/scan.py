@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from photolib.media import SUPPORTED_EXTENSIONS, file_hash
+from photolib.models import PhotoStatus, Stage
 
 if TYPE_CHECKING:
     from photolib.catalog import FileState
@@ -125,7 +126,7 @@ def plan_scan(
                 on_file(PROGRESS_EVERY)
             state = known.get(key)
             if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
-                unreadable = state.status == "failed" and state.failed_stage == "read"
+                unreadable = state.status == PhotoStatus.FAILED and state.failed_stage == Stage.READ
                 (plan.unchanged_unreadable if unreadable else plan.unchanged).append(state.id)
                 continue
             to_hash.append((found, state))

@@ -7,13 +7,17 @@ same dicts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.catalog import Catalog, StoredPhoto
+from photolib.config import PROVIDER_KINDS
 from photolib.models import camera_name
 
 if TYPE_CHECKING:
-    from photolib.library import Library
+    from photolib.config import Settings
+    from photolib.keeper import IndexKeeper
+    from photolib.providers.base import Providers
 
 
 def photo_summary(photo: StoredPhoto) -> dict[str, Any]:
@@ -46,28 +50,24 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def library_stats(library: "Library") -> dict[str, Any]:
+def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings", providers: "Providers",
+                  root: Path) -> dict[str, Any]:
     """Counts, configuration and every inconsistency found, each with the command that fixes it.
 
     The index is opened as any command opens it (caught up with the catalog,
-    or rebuilt with a message), so what is reported is what a search would use.
+    or rebuilt with a message), so what is reported is what a search would use,
+    and `repaired` lists what opening it fixed.
     """
     from photolib.errors import PhotolibError
 
-    catalog = library.catalog
     counts = catalog.status_counts()
     models = catalog.embedding_models()
-    settings = library.settings
     index, index_error, repaired = None, None, []
     if models:
-        told = library.notify
-        library.notify = lambda text: (repaired.append(text), told(text))  # what opening the index fixed
         try:
-            index = library.index()
+            index, repaired = keeper.current_and_repairs()
         except PhotolibError as error:
             index_error = str(error)
-        finally:
-            library.notify = told
     return {
         "photos": sum(counts.values()), "ok": counts["ok"], "failed": counts["failed"], "pending": counts["pending"],
         "index_vectors": index.count if index else 0,
@@ -79,36 +79,30 @@ def library_stats(library: "Library") -> dict[str, Any]:
         "index_model": index.model if index else None,
         "index_dimension": index.dimension if index else None,
         "index_kind": index.kind if index else None,
-        "library": str(library.root),
+        "library": str(root),
         "config": str(settings.config_path) if settings.config_path else None,
-        "providers": {kind: _provider_line(library, kind) for kind in ("vision", "embedding", "generation")},
-        "problems": _problems(library, counts, models, index, index_error),
+        "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
+        "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
     }
 
 
-def _provider_line(library: "Library", kind: str) -> str | None:
+def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
     """"local (photolib-local-vision)": the provider and the model it uses, configured or default."""
-    settings = getattr(library.settings, kind)
-    if settings is None:
+    section = settings.provider_settings(kind)
+    if section is None:
         return None
-    model = settings.model or _model_name(library, kind)
-    return f"{settings.provider} ({model})" if model else settings.provider
+    model = section.model or providers.model_name(kind)
+    return f"{section.provider} ({model})" if model else section.provider
 
 
-def _model_name(library: "Library", kind: str) -> str | None:
-    try:
-        return getattr(library, {"vision": "vision", "embedding": "embedder", "generation": "generator"}[kind]).model_name
-    except Exception:  # noqa: BLE001 - a provider that cannot be built is reported by the commands that need it
-        return None
-
-
-def _problems(library: "Library", counts: dict[str, int], models: list, index: Any, index_error: str | None) -> list[str]:
+def _problems(settings: "Settings", providers: "Providers", counts: dict[str, int], models: list, index: Any,
+              index_error: str | None) -> list[str]:
     problems = []
     vectors = sum(n for _m, _d, n in models)
     if len(models) > 1:
         problems.append("embeddings of several models are mixed: run `photolib reindex --reembed`")
-    configured = library.settings.embedding.model or _model_name(library, "embedding")
+    configured = settings.embedding.model or providers.model_name("embedding")
     if models and configured and models[0][0] != configured:
         problems.append(f"catalog vectors are {models[0][0]} but the configured embedder is {configured}: "
                         "run `photolib reindex --reembed`")

@@ -102,3 +102,24 @@ def make_trip(root, name: str, n: int, *, start: datetime, gps: tuple[float, flo
                    lens="RF24-105mm F4 L IS USM")
         for i in range(n)
     ]
+
+
+SCENES = ("a walk by the lake", "a dog on a beach", "snow on mountains", "ramen in a bar", "a red car in the city",
+          "birthday cake with candles", "a cathedral at night", "sunflowers in a field", "a crowded train station",
+          "children playing football", "a sailing boat at sea", "autumn leaves in a park")
+
+
+def embedded_photos(embedder, root, count: int, seed: int = 0, spread: float = 0.04):
+    """`count` EmbeddedPhotos whose vectors lie scattered around the embeddings of a dozen scenes: a library
+    big enough for an approximate index, without reading or describing a single file."""
+    import numpy as np
+
+    from photolib.bulk import EmbeddedPhoto
+    from photolib.models import Description
+
+    rng = np.random.default_rng(seed)
+    centres = embedder.embed_documents(list(SCENES))
+    for i in range(count):
+        vector = centres[i % len(SCENES)] + spread * rng.standard_normal(centres.shape[1]).astype(np.float32)
+        yield EmbeddedPhoto(str(root / f"{i}.jpg"), Description([], f"photo {i}", ""),
+                            (vector / np.linalg.norm(vector)).astype(np.float32))

@@ -57,9 +57,19 @@ def test_add_imports_every_photo_and_readd_does_nothing(runner, library_path, pi
     assert stats["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2" and stats["dimension"] == 384
 
 
+def _table_rows(out: str) -> list[list[str]]:
+    """The header and data rows of a Rich table as printed, cell by cell."""
+    return [[cell.strip() for cell in line.strip().strip("┃│").split(line.strip()[0])]
+            for line in out.splitlines() if line.strip()[:1] in ("┃", "│")]
+
+
 def test_table_output_shows_summary(runner, library_path, pictures):
     out = run(runner, library_path, "add", str(pictures)).stdout
-    assert "Import summary" in out and "13" in out
+    assert out.strip().startswith("Import summary")
+    header = ["new", "updated", "moved", "unchanged", "retried", "failed", "vision calls"]
+    assert _table_rows(out) == [header, ["13", "0", "0", "0", "0", "0", "13"]]
+    again = run(runner, library_path, "add", str(pictures)).stdout
+    assert _table_rows(again) == [header, ["0", "0", "0", "13", "0", "0", "0"]]
 
 
 def test_moved_and_changed_files_are_recognised(runner, library_path, pictures):

@@ -36,7 +36,7 @@ def test_precedence_flag_over_env_over_file(tmp_path, isolated_user_dirs):
     other = write(tmp_path / "other.toml", "[search]\nlimit = 4\n")
     assert load_settings(config_path=other, environ={}).search_limit == 4
     assert load_settings(environ={"PHOTOLIB_CONFIG": str(other)}).search_limit == 4
-    assert config.exists()
+    assert load_settings(environ={}).config_path == config  # found in the user config dir without being named
 
 
 def test_api_key_comes_from_named_env_var_and_is_hidden(tmp_path):
@@ -89,28 +89,57 @@ def test_cli_reports_config_error_in_one_line(tmp_path):
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
-def test_library_folder_is_private(tmp_path):
-    library = tmp_path / "lib"
-    CliRunner().invoke(app, ["--library", str(library), "stats"])
-    assert (library.stat().st_mode & 0o777) == 0o700
-    assert ((library / "catalog.db").stat().st_mode & 0o777) == 0o600
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
 
-def test_example_config_documents_every_key(tmp_path):
+def _documented_keys(example: str) -> dict[str, set[str]]:
+    """Section -> keys written as `key = ...` (set or commented out) inside it; "*providers" -> the keys
+    of the shared provider notes (`#   key   what it does`) that every provider section takes."""
+    import re
+
+    documented: dict[str, set[str]] = {"*providers": set()}
+    section = None
+    for line in example.splitlines():
+        header = re.match(r"^\[(\w+)\]", line)
+        if header:
+            section = header.group(1)
+            documented[section] = set()
+        elif section and (key := re.match(r"^#?\s*(\w+)\s*=", line)):
+            documented[section].add(key.group(1))
+        elif section is not None and (note := re.match(r"^#\s{3}(\w+)\s", line)):
+            documented["*providers"].add(note.group(1))
+    return documented
+
+
+def test_example_config_documents_every_key_in_its_section(tmp_path):
     from photolib.config import COMMON_PROVIDER_KEYS, PLAIN_SECTIONS, PROVIDER_KINDS, PROVIDER_OPTIONS
 
-    example = (Path(__file__).parent.parent / "config.example.toml").read_text()
-    uncommented = "\n".join(line.lstrip("# ") for line in example.splitlines())
+    documented = _documented_keys(EXAMPLE.read_text())
     for section, keys in PLAIN_SECTIONS.items():
-        assert f"[{section}]" in example
-        for key in keys:
-            assert f"{key} =" in uncommented, f"[{section}] {key} undocumented"
+        assert set(keys) - documented[section] == set(), f"[{section}] keys undocumented"
     for kind in PROVIDER_KINDS:
-        assert f"[{kind}]" in example
-        for key in list(COMMON_PROVIDER_KEYS) + list(PROVIDER_OPTIONS[kind]):
-            assert key in uncommented, f"[{kind}] {key} undocumented"
-    # and the example itself loads (with the commented keys left out)
-    assert load_settings(config_path=write(tmp_path / "ex.toml", example), environ={}).search_limit == 10
+        wanted = set(COMMON_PROVIDER_KEYS) | set(PROVIDER_OPTIONS[kind])
+        assert wanted - documented[kind] - documented["*providers"] == set(), f"[{kind}] keys undocumented"
+
+
+def test_the_documented_key_check_tells_lock_timeout_from_timeout():
+    documented = _documented_keys("[library]\nlock_timeout = 10.0\n[vision]\n# max_side = 1024\n")
+    assert documented["library"] == {"lock_timeout"} and "timeout" not in documented["library"]
+    assert documented["vision"] == {"max_side"}
+
+
+def test_example_config_states_the_built_in_defaults(tmp_path):
+    import tomllib
+
+    from photolib.config import PLAIN_SECTIONS
+
+    example = tomllib.loads(EXAMPLE.read_text())
+    for section, keys in PLAIN_SECTIONS.items():
+        for key, (_type, default) in keys.items():
+            if key in example.get(section, {}):
+                assert example[section][key] == default, f"[{section}] {key}: example says {example[section][key]}"
+    loaded = load_settings(config_path=EXAMPLE, environ={})
+    assert (loaded.jobs, loaded.batch_size, loaded.search_limit, loaded.lock_timeout) == (16, 32, 10, 10.0)
 
 
 def test_remote_provider_without_key_says_which_variable(tmp_path, library_path):

@@ -76,7 +76,7 @@ def test_readers_do_not_wait_for_a_writer(make_library, trips, library_path):
 
 def test_add_path_finishes_only_that_path(make_library, trips):
     class FailingVision:
-        model_name, prompt_version, remote_host = "failing-vision", "1", None
+        model_name, prompt_version, remote_host, describes_from_path = "failing-vision", "1", None, False
 
         def describe(self, photo):
             from photolib.errors import ProviderError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -25,7 +26,7 @@ def test_add_search_through_the_api(make_library, trips):
 
 def test_interrupted_add_resumes(make_library, trips):
     class Interrupting:
-        model_name, prompt_version, remote_host = "interrupting-vision", "1", None
+        model_name, prompt_version, remote_host, describes_from_path = "interrupting-vision", "1", None, False
 
         def __init__(self):
             from photolib.providers.local import LocalVision
@@ -109,27 +110,57 @@ def test_changing_embedding_model_requires_reembed(make_library, trips):
     assert "Paris" in other.search("paris")[0].path
 
 
-def test_search_during_add_sees_consistent_results(make_library, trips, tmp_path):
-    writer = make_library()
-    writer.add([trips])
+def test_search_during_add_sees_what_is_committed(make_library, trips, tmp_path):
+    """A reader searching while `add` is half done sees exactly the batches committed so far, then the rest."""
+    from photolib.providers.base import ProviderSettings
+    from photolib.providers.local import LocalVision
+
+    class PausingOnTheLastPhoto(LocalVision):
+        def __init__(self):
+            super().__init__(ProviderSettings(provider="local"))
+            self.calls, self.paused, self.resume = 0, threading.Event(), threading.Event()
+
+        def describe(self, photo):
+            self.calls += 1
+            if self.calls == 6:
+                self.paused.set()
+                assert self.resume.wait(120)
+            return super().describe(photo)
+
+    make_library().add([trips])
     more = tmp_path / "more"
     make_trip(more, "Rome food tour", 6, start=datetime(2018, 10, 1, 19, 0), gps=(41.9028, 12.4964), color=(150, 40, 30))
+    vision = PausingOnTheLastPhoto()
+    writer = make_library(vision=vision, settings={"batch_size": 2, "jobs": 1})
     errors = []
 
-    def search_loop():
-        reader = make_library()
+    def add():
         try:
-            for _ in range(10):
-                reader.search("paris")
-                reader.keeper.forget()  # load the saved index again, as a new process would
+            writer.add([more])
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
+        finally:
+            vision.resume.set()
 
-    thread = threading.Thread(target=search_loop)
+    thread = threading.Thread(target=add)
     thread.start()
-    writer.add([more])
-    thread.join()
+    try:
+        assert vision.paused.wait(120), "the writer never reached the last photo"
+        reader = make_library()
+        deadline = time.monotonic() + 120
+        while reader.catalog.status_counts()["ok"] < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the two batches before the paused one are being committed
+        committed = {p["id"] for p in reader.list_photos(status="ok") if "Rome" in p["path"]}
+        assert len(committed) == 4 and reader.catalog.status_counts()["pending"] == 2
+        rome = {hit.id for hit in reader.search("rome food tour") if "Rome" in hit.path}
+        assert rome == committed and reader.index().count == 10
+        assert len([h for h in reader.search("paris") if "Paris" in h.path]) == 3
+    finally:
+        vision.resume.set()
+        thread.join()
     assert errors == []
+    assert len({hit.id for hit in reader.search("rome food tour") if "Rome" in hit.path}) == 6
+    assert reader.index().count == 12
 
 
 def test_help_does_not_import_heavy_modules():
@@ -182,3 +213,21 @@ def test_import_embedded_photos_then_search_and_rescan(make_library, tmp_path):
     assert library.search("noodle soup")[0].path.endswith("2.jpg")
     assert library.import_embedded(records[:1], library.embedder.model_name) == 1  # same path: replaced, not duplicated
     assert library.catalog.status_counts()["ok"] == 3 and library.index().count == 3
+
+
+def test_stats_of_a_long_lived_library_lists_what_it_repaired(make_library, trips, library_path):
+    """A Library that has already added and searched holds its index; stats still says what it fixed."""
+    import sqlite3
+
+    library = make_library()
+    library.add([trips])
+    assert library.search("paris")
+    writer = sqlite3.connect(library_path / "catalog.db", isolation_level=None)  # a vector lost behind photolib's back
+    writer.execute("DELETE FROM embeddings WHERE photo_id = (SELECT min(photo_id) FROM embeddings)")
+    writer.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+    writer.close()
+    repaired = "Index held 6 vectors, catalog holds 5; rebuilt it from the catalog (5 vectors)."
+    stats = library.stats()
+    assert stats["repaired"] == [repaired]
+    assert library.messages[-1] == repaired and stats["index_vectors"] == 5
+    assert library.stats()["repaired"] == []  # repaired once, then the index adds up

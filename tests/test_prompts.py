@@ -41,11 +41,9 @@ def test_unusable_output_is_an_error_with_the_raw_text(raw):
 def test_code_in_output_is_never_run(tmp_path):
     marker = tmp_path / "pwned"
     raw = f"{{'tags': __import__('os').system('touch {marker}'), 'caption': 'x'}}"
-    try:
+    with pytest.raises(MalformedOutputError) as caught:
         parse_description(raw)
-    except MalformedOutputError:
-        pass
-    assert not marker.exists()
+    assert not marker.exists() and caught.value.raw == raw
 
 
 def test_prompt_cleaning():
@@ -67,10 +65,9 @@ def test_the_object_with_description_keys_wins_over_an_earlier_example():
     '{"tags": ["a"], "caption": {"x": ' * 1_500 + '"deep"' + "}" * 1_500,
 ])
 def test_deeply_nested_answers_are_malformed_output_not_a_crash(raw):
-    try:
+    with pytest.raises(MalformedOutputError) as caught:
         parse_description(raw)
-    except MalformedOutputError as error:
-        assert len(error.raw) <= MAX_RAW_KEPT + 100
+    assert caught.value.raw[:50] == raw[:50] and len(caught.value.raw) <= MAX_RAW_KEPT + 100
 
 
 def test_a_huge_unusable_answer_is_kept_only_in_part():

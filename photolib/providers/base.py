@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from photolib.errors import ConfigError
 
@@ -40,17 +40,41 @@ class ProviderSettings:
     origin: str = ""  # where the section came from (the config file), named in error messages
 
 
+class Provider:
+    """What every backend declares about itself, read by the registry and the commands (never guessed).
+
+    `needs_key`: the backend refuses to start without an API key, unless a
+    `base_url` points it at a server that needs none. `remote_host`: where
+    photos or texts are sent (`host[:port]`), None when nothing leaves the machine.
+    """
+
+    needs_key: ClassVar[bool] = True
+    remote_host: str | None = None
+
+
 @runtime_checkable
 class Vision(Protocol):
-    """Describes photos. `model_name` and `prompt_version` key cached results."""
+    """Describes photos. `model_name` and `prompt_version` key cached results.
+
+    `describes_from_path`: the description depends on where the file is
+    (folder and file words), not only on its bytes, so a moved or copied
+    file is described again instead of taken from the cache.
+    """
 
     model_name: str
     prompt_version: str
     remote_host: str | None  # where photos are sent, None when local
+    describes_from_path: bool
 
     def describe(self, photo: PhotoForVision) -> Description: ...
 
     def imagine_prompt(self, photo: PhotoForVision) -> str: ...
+
+
+class VisionProvider(Provider):
+    """Base of the vision backends: the capability a `Vision` declares, with its usual value."""
+
+    describes_from_path: ClassVar[bool] = False
 
 
 @runtime_checkable
@@ -88,9 +112,14 @@ class ImageEmbedder(Protocol):
 
 @runtime_checkable
 class Generator(Protocol):
-    """Makes images from a prompt; returns encoded image bytes (PNG)."""
+    """Makes images from a prompt; returns encoded image bytes (PNG).
+
+    `supports_seed`: the model takes a seed (a repeatable image); without it
+    no seed is sent and none is recorded.
+    """
 
     model_name: str
+    supports_seed: bool
 
     def generate(
         self,
@@ -137,7 +166,9 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
         raise ConfigError(
             f"{where}[{kind}] provider = {settings.provider!r} is not known; use one of: {known}"
         )
-    if settings.provider != "local" and not settings.api_key and not settings.base_url:
+    module_name, factory_name = target.split(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    if factory.needs_key and not settings.api_key and not settings.base_url:
         raise ConfigError(
             f"{where}[{kind}] provider = {settings.provider!r} needs an API key: set the environment variable "
             f"{settings.api_key_env or 'named by api_key_env'} (or set [{kind}] base_url to a server that needs none)"
@@ -147,9 +178,49 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
             f"{where}[{kind}] inference_provider only applies to provider = \"huggingface\", not {settings.provider!r}: "
             "remove it"
         )
-    module_name, factory_name = target.split(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
     try:
         return factory(settings)
     except ConfigError as error:  # a backend's own check of its options: say which section
         raise ConfigError(f"{where}[{kind}] {error}") from None
+
+
+class Providers:
+    """The configured vision, embedder and generator, each built on first use (or given, by tests
+    and other programs): what commands receive instead of building providers themselves."""
+
+    def __init__(self, settings: Any, *, vision: Any = None, embedder: Any = None, generator: Any = None) -> None:
+        self.settings = settings
+        self._vision, self._embedder, self._generator = vision, embedder, generator
+
+    @property
+    def vision(self) -> Vision:
+        if self._vision is None:
+            self._vision = make_provider("vision", self.settings.vision)
+        return self._vision
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_provider("embedding", self.settings.embedding)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from photolib.errors import GeneratorNotConfiguredError
+
+            if self.settings.generation is None:
+                raise GeneratorNotConfiguredError(
+                    "no image generator is configured: set [generation] provider = \"huggingface\" (with HF_TOKEN) "
+                    "or \"openai\" (with OPENAI_API_KEY) in the config file, or PHOTOLIB_GENERATION_PROVIDER"
+                )
+            self._generator = make_provider("generation", self.settings.generation)
+        return self._generator
+
+    def model_name(self, kind: str) -> str | None:
+        """The model of the `kind` provider ("vision", "embedding", "generation"), None if it cannot be built."""
+        try:
+            return {"vision": lambda: self.vision, "embedding": lambda: self.embedder,
+                    "generation": lambda: self.generator}[kind]().model_name
+        except Exception:  # noqa: BLE001 - a provider that cannot be built is reported by the commands that need it
+            return None

@@ -14,17 +14,13 @@ host the user runs or rents elsewhere.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import numpy as np
-
-from photolib.errors import ConfigError, MalformedOutputError
+from photolib.errors import ConfigError
+from photolib.media import png_bytes
 from photolib.prompts import PROMPT_VERSION
-from photolib.providers.base import ProviderSettings
-from photolib.providers.remote_common import (
-    ChatVision, embed_in_batches, embedding_identity, host_of, query_instruction, unit_rows,
-)
+from photolib.providers.base import Provider, ProviderSettings
+from photolib.providers.remote_common import ChatVision, RemoteEmbedder, host_of
 from photolib.providers.retry import remote_call
 
 ROUTER_HOST = "router.huggingface.co"
@@ -62,7 +58,7 @@ def _inference_provider(settings: ProviderSettings, task: str) -> str | None:
     return name
 
 
-class _HuggingFaceBackend:
+class _HuggingFaceBackend(Provider):
     default_model = ""
     task = ""
 
@@ -70,6 +66,7 @@ class _HuggingFaceBackend:
         self.settings = settings
         self.model_name = settings.model or self.default_model
         self.client = _client(settings, self.task)
+        self.remote_host = host_of(settings.base_url) or ROUTER_HOST
 
     def _call(self, fn: Any) -> Any:
         return remote_call(fn, self.settings)
@@ -87,7 +84,6 @@ class HuggingFaceVision(ChatVision, _HuggingFaceBackend):
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self.remote_host = host_of(settings.base_url) or ROUTER_HOST
         self.structured = bool(settings.options.get("structured_output", True))
 
     def _send(self, messages: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
@@ -95,33 +91,19 @@ class HuggingFaceVision(ChatVision, _HuggingFaceBackend):
             messages=messages, model=self.model_name, max_tokens=800, **extra))
 
 
-class HuggingFaceEmbedder(_HuggingFaceBackend):
+class HuggingFaceEmbedder(RemoteEmbedder):
     default_model = "Qwen/Qwen3-Embedding-8B"
-    task = "feature-extraction"
+    default_batch_size = 32
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self.model = self.model_name
-        self.model_name = embedding_identity(self.model, settings.options)
-        self.dimensions = int(settings.options["dimensions"]) if settings.options.get("dimensions") else None
-        self.batch_size = int(settings.options.get("batch_size", 32))
-        self.query_instruction = query_instruction(self.model, settings.options)
+        self.client = _client(settings, "feature-extraction")
+        self.remote_host = host_of(settings.base_url) or ROUTER_HOST
 
-    @property
-    def _model_argument(self) -> str | None:
-        return None if self.settings.base_url else self.model
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return embed_in_batches(list(texts), self.batch_size, self._embed_batch)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """Queries carry the model's retrieval instruction; documents do not."""
-        return self._embed_batch([self.query_instruction + text])[0]
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        rows = self._call(lambda: self.client.feature_extraction(
-            texts, model=self._model_argument, dimensions=self.dimensions))
-        return unit_rows(rows, len(texts))
+    def _request(self, texts: list[str]) -> Any:
+        model = None if self.settings.base_url else self.model  # a self-hosted URL serves exactly one model
+        return remote_call(lambda: self.client.feature_extraction(texts, model=model, dimensions=self.dimensions),
+                           self.settings)
 
 
 class HuggingFaceGenerator(_HuggingFaceBackend):
@@ -134,9 +116,4 @@ class HuggingFaceGenerator(_HuggingFaceBackend):
         image = self._call(lambda: self.client.text_to_image(
             prompt, model=self._model_argument, width=width, height=height, num_inference_steps=steps,
             guidance_scale=guidance, seed=seed))
-        try:
-            out = io.BytesIO()
-            image.save(out, format="PNG")
-        except Exception:  # noqa: BLE001
-            raise MalformedOutputError("the generator returned data that is not an image") from None
-        return out.getvalue()
+        return png_bytes(image)

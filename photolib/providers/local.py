@@ -18,13 +18,9 @@ import re
 from pathlib import Path
 
 from photolib.models import Description, PhotoForVision, PhotoMetadata, camera_name
-from photolib.providers.base import ProviderSettings
+from photolib.providers.base import ProviderSettings, VisionProvider
+from photolib.vocabulary import GRAYSCALE, MONTHS, mood, season, shape, time_of_day
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-NORTHERN_SEASONS = ("winter", "winter", "spring", "spring", "spring", "summer", "summer", "summer",
-                    "autumn", "autumn", "autumn", "winter")
-FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 NOISE = re.compile(  # words in file and folder names that say nothing about the photo
     r"^(img|dsc|dscn|dscf|pxl|mvimg|vid|pict|pic|pics|photo|photos|image|images|picture|pictures|"
     r"screenshot|screenshots|wp|gopr|dji|whatsapp|burst|cover|portrait_mode|"
@@ -46,9 +42,10 @@ STOPWORDS = {"the", "and", "of", "in", "at", "on", "with", "for", "to", "from", 
 MAX_NAME_WORDS = 8
 
 
-class LocalVision:
+class LocalVision(VisionProvider):
     """The `Vision` that needs no network: photos never leave the machine."""
 
+    needs_key = False
     prompt_version = "2"  # 2: no container folders, extensions or make repeats
     remote_host = None
     describes_from_path = True  # folder and file words: a moved or copied file is described again
@@ -88,17 +85,17 @@ class _Facts:
         self.month = MONTHS[taken.month - 1] if taken else None
         self.year = str(taken.year) if taken else None
         self.weekday = taken.strftime("%A") if taken else None
-        self.season = _season(taken.month, meta.gps_lat) if taken else None
-        self.time_of_day = _time_of_day(taken.hour) if taken else None
-        self.shape = _shape(meta.oriented_width, meta.oriented_height)
-        self.mood = _mood(meta.brightness)
+        self.season = season(taken.month, meta.gps_lat) if taken else None
+        self.time_of_day = time_of_day(taken.hour) if taken else None
+        self.shape = shape(meta.oriented_width, meta.oriented_height)
+        self.mood = mood(meta.brightness)
         self.camera = camera_name(meta.camera_make, meta.camera_model)
 
     def tags(self) -> list[str]:
         tags = [*self.words, *(p.lower() for p in self.place_parts), self.season, self.month, self.year,
                 self.time_of_day, *self.meta.dominant_colors, self.shape]
         if self.meta.grayscale:
-            tags.append("black and white")
+            tags.append(GRAYSCALE)
         if self.camera:
             tags.append(self.camera.lower())
         return list(dict.fromkeys(t.lower() for t in tags if t))[:25]
@@ -163,39 +160,3 @@ def _meaningful(token: str) -> bool:
     if any(ch.isdigit() for ch in token):
         return False  # numbers, dates, counters, hashes
     return token.isalpha()
-
-
-def _season(month: int, latitude: float | None) -> str:
-    season = NORTHERN_SEASONS[month - 1]
-    return FLIP[season] if latitude is not None and latitude < 0 else season
-
-
-def _time_of_day(hour: int) -> str:
-    if 5 <= hour < 12:
-        return "morning"
-    if 12 <= hour < 17:
-        return "afternoon"
-    if 17 <= hour < 21:
-        return "evening"
-    return "night"
-
-
-def _shape(width: int, height: int) -> str:
-    if not width or not height:
-        return "photo"
-    ratio = max(width, height) / min(width, height)
-    if ratio >= 2:
-        return "panorama"
-    if ratio < 1.1:
-        return "square"
-    return "landscape" if width > height else "portrait"
-
-
-def _mood(brightness: float | None) -> str:
-    if brightness is None:
-        return "balanced"
-    if brightness < 0.25:
-        return "dark"
-    if brightness > 0.7:
-        return "bright"
-    return "balanced"

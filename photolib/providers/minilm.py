@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from photolib.errors import ProviderUnavailableError
-from photolib.providers.base import ProviderSettings
+from photolib.providers.base import Provider, ProviderSettings
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_FILES = ("model.safetensors", "tokenizer.json", "config.json")
@@ -40,9 +40,10 @@ _ERFC_P = 0.3275911 / math.sqrt(2.0)
 _ERFC_A = tuple(0.5 * a for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 
 
-class MiniLMEmbedder:
+class MiniLMEmbedder(Provider):
     """The `Embedder` that works offline: 384-d unit vectors from MiniLM-L6."""
 
+    needs_key = False
     dimension = 384
 
     def __init__(self, settings: ProviderSettings) -> None:
@@ -69,7 +70,7 @@ class MiniLMEmbedder:
             if self._encoder is None:
                 model_dir = self._model_dir()
                 try:
-                    self._encoder = _BertEncoder(model_dir)
+                    self._encoder = _shared_encoder(model_dir)
                 except Exception as exc:  # corrupt files surface as many error types
                     reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                     raise ProviderUnavailableError(
@@ -96,6 +97,25 @@ class MiniLMEmbedder:
             "or set [embedding] model_path to a folder holding model.safetensors, tokenizer.json and config.json, "
             "or go online so huggingface_hub can download it"
         )
+
+
+_encoders: dict[tuple[str, str, int, int], "_BertEncoder"] = {}
+_encoders_lock = threading.Lock()
+
+
+def _shared_encoder(model_dir: Path) -> "_BertEncoder":
+    """One loaded encoder per weights file in this process: every embedder built from the same
+    files (each command of a long-lived program, each in-process CLI call) shares it, read-only.
+    Keyed by the folder and the weights' path, size and modification time, so replaced files are
+    loaded anew."""
+    weights = (model_dir / "model.safetensors").resolve()
+    stat = weights.stat()
+    key = (str(model_dir.resolve()), str(weights), stat.st_size, stat.st_mtime_ns)
+    with _encoders_lock:
+        encoder = _encoders.get(key)
+        if encoder is None:
+            encoder = _encoders[key] = _BertEncoder(model_dir)
+        return encoder
 
 
 def _missing_files(folder: Path) -> list[str]:

@@ -14,18 +14,14 @@ api.openai.com, serving a model that is not a GPT Image model).
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 from urllib.parse import urlparse
 
-import numpy as np
-
 from photolib.errors import MalformedOutputError, ProviderError
+from photolib.media import png_bytes
 from photolib.prompts import PROMPT_VERSION
-from photolib.providers.base import ProviderSettings
-from photolib.providers.remote_common import (
-    ChatVision, embed_in_batches, embedding_identity, host_of, not_json, query_instruction, unit_rows,
-)
+from photolib.providers.base import Provider, ProviderSettings
+from photolib.providers.remote_common import ChatVision, RemoteEmbedder, host_of, not_json
 from photolib.providers.retry import remote_call
 
 OPENAI_HOST = "api.openai.com"
@@ -67,37 +63,31 @@ class OpenAIVision(ChatVision):
             model=self.model_name, messages=messages, **extra)), self.settings)
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(RemoteEmbedder):
+    default_model = "text-embedding-3-small"
+    default_batch_size = 64
+
     def __init__(self, settings: ProviderSettings) -> None:
-        self.settings = settings
-        self.model = settings.model or "text-embedding-3-small"
-        self.model_name = embedding_identity(self.model, settings.options)
+        super().__init__(settings)
         self.client = _client(settings)
-        self.batch_size = int(settings.options.get("batch_size", 64))
-        self.query_instruction = query_instruction(self.model, settings.options)
+        self.remote_host = host_of(self.client.base_url)
 
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return embed_in_batches(list(texts), self.batch_size, self._embed_batch)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._embed_batch([self.query_instruction + text])[0]
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        extra = {"dimensions": int(self.settings.options["dimensions"])} if self.settings.options.get("dimensions") else {}
+    def _request(self, texts: list[str]) -> Any:
+        extra = {"dimensions": self.dimensions} if self.dimensions else {}
         response = remote_call(lambda: _parsed(self.client.embeddings.with_raw_response.create(
             model=self.model, input=texts, encoding_format="float", **extra)), self.settings)
         try:
-            rows = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+            return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         except (AttributeError, TypeError):
             raise ProviderError("the embedding response has no data list") from None
-        return unit_rows(rows, len(texts))
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(Provider):
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         self.model_name = settings.model or "gpt-image-2"
         self.client = _client(settings)
+        self.remote_host = host_of(self.client.base_url)
         gpt_image = self.model_name.lower().startswith(("gpt-image", "chatgpt-image"))
         self.sends_response_format = not gpt_image
         self.supports_seed = not gpt_image and not _is_openai(self.client)
@@ -121,11 +111,11 @@ class OpenAIGenerator:
             raise MalformedOutputError("the image response has no data", raw=str(response)[:2000]) from None
         if getattr(item, "b64_json", None):
             try:
-                return _png(base64.b64decode(item.b64_json))
+                return png_bytes(base64.b64decode(item.b64_json))
             except ValueError:
                 raise MalformedOutputError("the image response's b64_json is not base64") from None
         if getattr(item, "url", None):
-            return _png(self._download(item.url))
+            return png_bytes(self._download(item.url))
         raise MalformedOutputError("the image response has neither b64_json nor url", raw=str(item)[:2000])
 
     def _download(self, url: str) -> bytes:
@@ -136,15 +126,3 @@ class OpenAIGenerator:
             return response.content
 
         return remote_call(fetch, self.settings)
-
-
-def _png(data: bytes) -> bytes:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            out = io.BytesIO()
-            image.save(out, format="PNG")
-            return out.getvalue()
-    except Exception:  # noqa: BLE001
-        raise MalformedOutputError("the generator returned data that is not an image") from None

@@ -11,6 +11,7 @@ import numpy as np
 from photolib.errors import MalformedOutputError, ProviderError
 from photolib.models import Description, PhotoForVision
 from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
+from photolib.providers.base import Provider, ProviderSettings, VisionProvider
 
 
 QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
@@ -100,7 +101,40 @@ def embed_in_batches(texts: list[str], batch_size: int, embed_batch: Callable[[l
     return np.vstack(parts).astype(np.float32)
 
 
-class ChatVision:
+class RemoteEmbedder(Provider):
+    """An embedder behind an HTTP API; subclasses only send one batch (`_request`).
+
+    `model_name`, the name stored with each vector, carries the requested
+    size when `dimensions` is set (see `embedding_identity`); queries carry the
+    model's retrieval instruction, documents do not.
+    """
+
+    default_model = ""
+    default_batch_size = 32
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self.model = settings.model or self.default_model
+        self.model_name = embedding_identity(self.model, settings.options)
+        self.dimensions = int(settings.options["dimensions"]) if settings.options.get("dimensions") else None
+        self.batch_size = int(settings.options.get("batch_size", self.default_batch_size))
+        self.query_instruction = query_instruction(self.model, settings.options)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return embed_in_batches(list(texts), self.batch_size, self._embed_batch)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed_batch([self.query_instruction + text])[0]
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return unit_rows(self._request(texts), len(texts))
+
+    def _request(self, texts: list[str]) -> Any:
+        """The endpoint's vectors for `texts` (any nesting `unit_rows` accepts)."""
+        raise NotImplementedError
+
+
+class ChatVision(VisionProvider):
     """Describe and imagine-prompt over any chat API; subclasses only send one request.
 
     Structured output (`response_format`) is asked for first; an endpoint that
@@ -127,18 +161,17 @@ class ChatVision:
         try:
             response = self._send(messages, extra)
         except ProviderError as error:
-            if structured and refuses_structured_output(str(error)):
+            if structured and refuses_structured_output(error):
                 self.structured = False
                 return self._chat(messages, False)
             raise
         return message_text(response)
 
 
-def refuses_structured_output(message: str) -> bool:
+def refuses_structured_output(error: ProviderError) -> bool:
     """A 400/422 about `response_format` itself, not about the photo or the prompt (e.g. an oversized image)."""
-    lowered = message.lower()
-    return (any(f"http {code}" in lowered for code in (400, 422))
-            and any(word in lowered for word in _STRUCTURED_OUTPUT_WORDS))
+    lowered = str(error).lower()
+    return error.status in (400, 422) and any(word in lowered for word in _STRUCTURED_OUTPUT_WORDS)
 
 
 def message_text(response: Any) -> str:

@@ -40,9 +40,10 @@ def call_with_retries(fn: Callable[[], T], *, max_retries: int = 5, base_delay: 
             if error.retry_after is not None and error.retry_after > max_retry_after:
                 raise ProviderError(
                     f"{error} (the server asked to wait {error.retry_after:.0f} s before retrying, longer than the "
-                    f"{max_retry_after:.0f} s photolib waits: run the command again later)") from None
+                    f"{max_retry_after:.0f} s photolib waits: run the command again later)", error.status) from None
             if attempt >= max_retries:
-                raise ProviderError(f"{error} (gave up after {attempt + 1} attempt{'s' if attempt else ''})") from None
+                raise ProviderError(f"{error} (gave up after {attempt + 1} attempt{'s' if attempt else ''})",
+                                    error.status) from None
             if error.retry_after is not None:
                 wait = error.retry_after + random.uniform(0, 0.1 + 0.2 * error.retry_after)
             else:
@@ -59,11 +60,11 @@ def classify(error: Exception, *, key_env: str | None, secret: str | None) -> Pr
         return ProviderError("HF_HUB_OFFLINE is set, so huggingface_hub refuses all requests: unset it to use this provider")
     if status in (401, 403):
         variable = key_env or "the API key variable"
-        return ProviderAuthError(f"authentication failed (HTTP {status}): set {variable} to a valid key")
+        return ProviderAuthError(f"authentication failed (HTTP {status}): set {variable} to a valid key", status)
     if status == 429 or (status is not None and status >= 500):
-        return TransientProviderError(f"HTTP {status}: {text}", retry_after=_retry_after(error))
+        return TransientProviderError(f"HTTP {status}: {text}", retry_after=_retry_after(error), status=status)
     if status is not None:
-        return ProviderError(f"HTTP {status}: {text}")
+        return ProviderError(f"HTTP {status}: {text}", status)
     if _is_transport_error(error):
         return TransientProviderError(f"{type(error).__name__}: {text}")
     return ProviderError(f"{type(error).__name__}: {text}")
