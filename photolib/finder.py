@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 SMALL_SELECTION = 2000  # photos compared exactly from the catalog's vectors, without the index
 CANDIDATES = 200  # nearest photos examined for the cutoff (more when a later page is asked for)
-POST_FILTER = 8  # a filtered search first checks the filters on this many times the candidates
+POST_FILTER = 8  # a filtered search first checks the filters on this many times the results asked for
 
 
 @dataclass
@@ -168,7 +168,9 @@ class Finder:
         """Which of `ids` the filters allow (one query, however many ids)."""
         from photolib.query_sql import _json_ids
 
-        sql = f"SELECT id FROM photos WHERE id IN (SELECT value FROM json_each(?)) AND ({where})"
+        # CROSS JOIN keeps the candidates as the outer loop: a million-row index scan never starts
+        sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) SELECT photos.id "
+               f"FROM candidate CROSS JOIN photos ON photos.id = candidate.photo_id WHERE {where}")
         return {row[0] for row in self.catalog.db.conn.execute(sql, [_json_ids(ids), *params])}
 
     def _index_for(self, vector: "np.ndarray") -> "VectorIndex":
@@ -183,13 +185,14 @@ class Finder:
 
     def _nearest_then_filtered(self, vector: "np.ndarray", where: str, params: list[Any], k: int,
                                stop: int | None, exact: bool) -> dict[int, float] | None:
-        """The fast path of a filtered search: the nearest `POST_FILTER` x k photos of the whole
-        library, kept when the filters allow them. Taken when it leaves enough results (or when
-        it saw the whole library); None sends the search down the selection path instead."""
+        """The fast path of a filtered search: the nearest `POST_FILTER` x (offset + limit) photos
+        (at least `CANDIDATES`) of the whole library, kept when the filters allow them. Taken when
+        it leaves enough results (or saw the whole library); None sends the search down the
+        selection path instead."""
         index = self._index_for(vector)
-        wanted = POST_FILTER * k
         if index.count == 0 or stop is None:
             return None
+        wanted = max(POST_FILTER * stop, min(k, CANDIDATES))
         distances, ids = index.search(vector, wanted, exact=exact)
         found = [int(i) for i in ids[0] if i >= 0]
         allowed = self._allowed(found, where, params) if found else set()

@@ -155,8 +155,8 @@ class VectorIndex:
 
         `ids` (sorted) restricts the search to those photos (a FAISS id
         selector: the others are skipped, not searched and dropped). An
-        approximate index then probes more lists, in proportion to how few
-        photos are selected, so a narrow filter still finds its best matches.
+        approximate index then probes enough lists to meet about 4k selected
+        photos (evenly spread), so a narrow filter still finds its best matches.
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self.count == 0 or (ids is not None and len(ids) == 0):
@@ -189,9 +189,8 @@ class VectorIndex:
             keep.append(options["sel"])
         if self.kind == "ivf":
             nprobe = self.base.nprobe
-            if ids is not None:  # probe more lists when few photos are selected
-                share = max(len(ids) / max(self.count, 1), 1e-9)
-                nprobe = int(min(self.base.nlist, np.ceil(nprobe / share)))
+            if ids is not None:  # probe enough lists to meet about 4k selected photos
+                nprobe = int(min(self.base.nlist, max(nprobe, np.ceil(4 * k * self.base.nlist / max(len(ids), 1)))))
             options["nprobe"] = self.base.nlist if exact else nprobe
             return self.base.search(queries, k, params=faiss.SearchParametersIVF(**options))
         if options:
