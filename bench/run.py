@@ -325,6 +325,23 @@ def case_remote(count: int) -> None:
     record("remote import: calls on immediate re-add", calls, "calls", "0", calls == 0)
 
 
+def case_clip(count: int) -> None:
+    """The local image model (ViT-B/32 architecture, random weights): throughput and cold text tower."""
+    from bench.bench_clip import build, cold_text, make_photos, throughput
+
+    folder = build()
+    figures = throughput(folder, make_photos(count, 3000, 2000), chunk=8, rounds=2)
+    raw = figures["raw_onnxruntime"]
+    ratio = figures["provider_with_draft_decode"] / raw
+    record("image model: ViT-B/32 raw onnxruntime", raw, "images/s", "(reported)", None)
+    record("image model: decode+preprocess+model / raw", ratio, "ratio", ">= 0.8", ratio >= 0.8,
+           f"({figures['provider_with_draft_decode']:.1f} images/s, 6 MP JPEGs)")
+    cold = cold_text(folder)
+    record("image model: cold text tower + first query", cold["new_query_optimized_copy_s"], "s", "(reported)", None,
+           f"(tower load {cold['new_query_tower_load_s']:.2f} s; process alone "
+           f"{cold['process_importing_photolib_s']:.2f} s; repeated query {cold['repeated_query_s']:.2f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (no 1M case)")
@@ -351,6 +368,7 @@ def main() -> None:
     if not quick:
         case_search(1_000_000)
     case_remote(60 if quick else 200)
+    case_clip(16 if quick else 48)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps({"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}, indent=2))
     print(f"wrote {out}")

@@ -53,13 +53,17 @@ class Album:
     start: str | None = None
     end: str | None = None
     id: int | None = None
+    hidden_copies: list[int] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         return len(self.photo_ids)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size, "photo_ids": self.photo_ids}
+        data = {"name": self.name, "size": self.size, "photo_ids": self.photo_ids}
+        if self.hidden_copies:
+            data["hidden_copies"] = self.hidden_copies  # copies shown as their group's best photo
+        return data
 
 
 @dataclass

@@ -28,6 +28,7 @@ import sqlite_utils
 from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineRecords
 from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
+from photolib.catalog_usermeta import UserMetadataRecords
 from photolib.errors import UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
@@ -44,6 +45,7 @@ class FileState(NamedTuple):
     hash: str | None
     status: str
     failed_stage: str | None
+    sidecar_sig: str | None  # name, size and mtime of its XMP sidecars when last read
 
 
 class PhotoOrder(StrEnum):
@@ -63,6 +65,9 @@ class PhotoFilter:
     until: str | None = None  # taken before this ISO date or time
     status: str | None = None  # one of PHOTO_STATUSES
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
+    rating: int | None = None  # rated at least this by the user (XMP rating)
+    keyword: str | None = None  # has this keyword of the user's, or a whole level of one
+    described: bool = False  # only photos a vision model has described
 
     def sql(self) -> tuple[str, list[Any]]:
         """The WHERE clause and its parameters; only fixed fragments, every value bound."""
@@ -82,6 +87,15 @@ class PhotoFilter:
         if self.at_or_under:
             clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
             params += [self.at_or_under, _like_prefix(self.at_or_under)]
+        if self.rating is not None:
+            clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
+            params.append(self.rating)
+        if self.keyword:
+            clauses.append("id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
+                           "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')")
+            params.append(_like_escape(self.keyword.strip()))
+        if self.described:
+            clauses.append("vision_model IS NOT NULL")
         return " AND ".join(clauses), params
 
 
@@ -108,7 +122,7 @@ def _decode_row(row: dict[str, Any]) -> StoredPhoto:
     return StoredPhoto(id=row["id"], path=row["path"], status=row["status"], data=row)
 
 
-class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
+class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, UserMetadataRecords):
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
@@ -219,7 +233,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
     def file_states(self) -> dict[str, FileState]:
         """path -> what a stat-only rescan needs to know of the file."""
         rows = self.db.execute(
-            "SELECT path, id, size, mtime_ns, hash, status, failed_stage FROM photos"
+            "SELECT path, id, size, mtime_ns, hash, status, failed_stage, sidecar_sig FROM photos"
         )
         return {row[0]: FileState(*row[1:]) for row in rows}
 
@@ -275,7 +289,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
             oriented_width=meta.oriented_width, oriented_height=meta.oriented_height,
             taken_at=meta.taken_at.isoformat() if meta.taken_at else None,
             camera_make=meta.camera_make, camera_model=meta.camera_model, lens=meta.lens,
-            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place,
+            gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place, phash=meta.phash,
         )
 
     def mark_failed(self, photo_id: int, stage: Stage, error: str, raw_output: str | None = None) -> None:
@@ -361,9 +375,11 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords):
         expression = " ".join(f'"{w}"' for w in words)
         sql = ("SELECT rowid FROM photos_fts WHERE photos_fts MATCH ? ORDER BY rank LIMIT ?")
         try:
-            return [row[0] for row in self.db.execute(sql, [expression, limit])]
+            found = [row[0] for row in self.db.execute(sql, [expression, limit])]
         except sqlite3.OperationalError:
-            return []
+            found = []
+        users = self.user_fts_match(expression, limit)  # the user's own words first
+        return (users + [pid for pid in found if pid not in set(users)])[:limit]
 
     def texts_for_reembedding(self) -> list[tuple[int, str, str, str]]:
         """(id, tags json, caption, description) of every described photo."""
@@ -392,5 +408,9 @@ def inspect_catalog_file(path: Path) -> tuple[str, int]:
 
 def _like_prefix(folder: str) -> str:
     """A LIKE pattern (escape character backslash) matching every path below `folder`."""
-    escaped = folder.rstrip(os.sep).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + os.sep + "%"
+    return _like_escape(folder.rstrip(os.sep)) + os.sep + "%"
+
+
+def _like_escape(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

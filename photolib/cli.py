@@ -18,7 +18,8 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from photolib import __version__
-from photolib.config import DEFAULT_ALBUM_MIN_SIZE, DEFAULT_JOBS, DEFAULT_SEARCH_LIMIT, DEFAULT_THRESHOLD
+from photolib.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
+                             DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -85,6 +86,12 @@ app = typer.Typer(
 )
 albums_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
 app.add_typer(albums_app, name="albums")
+models_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, no_args_is_help=True,
+                         help="Local image models (CLIP family) for visual search: list, pull, remove.")
+app.add_typer(models_app, name="models")
+export_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
+                         help="Write what photolib knows for other tools: `export xmp` writes XMP sidecars.")
+app.add_typer(export_app, name="export")
 
 
 def _render() -> Any:
@@ -125,6 +132,10 @@ def _library(ctx: typer.Context) -> "Library":
 
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+COLLAPSE = typer.Option(None, "--collapse-duplicates",
+                        help="Show copies once, as their best photo: none, exact (same bytes) or marked (also near "
+                             f"copies marked by `duplicates --mark`); default: [duplicates] collapse, else "
+                             f"{DEFAULT_COLLAPSE}.")
 
 
 @app.command()
@@ -198,6 +209,7 @@ def search(
     all_results: bool = ALL,
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
     explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
+    collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     filters: Optional[dict] = None,
 ) -> None:
@@ -208,7 +220,8 @@ def search(
     text = with_flags(query, {"tag": tag, **(filters or {})})
     explained = library.explain(text) if explain else None
     hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
-                                                offset=offset, all_results=all_results)]
+                                                offset=offset, all_results=all_results,
+                                                collapse=_collapse(collapse))]
     if json_out:
         _render().print_json({"explain": explained, "hits": hits} if explain else hits)
         return
@@ -232,6 +245,7 @@ def similar(
     sort: Optional[str] = SORT,
     offset: int = OFFSET,
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
+    collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     filters: Optional[dict] = None,
 ) -> None:
@@ -240,7 +254,8 @@ def similar(
 
     text = with_flags(query, {"tag": tag, **(filters or {})})
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
-                                                       query=text, sort=sort, offset=offset)]
+                                                       query=text, sort=sort, offset=offset,
+                                                       collapse=_collapse(collapse))]
     _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
 
 
@@ -260,6 +275,11 @@ def list_command(
     since: Optional[str] = typer.Option(None, "--since", help="Taken on or after this date (YYYY-MM-DD)."),
     until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
     status: Optional[str] = typer.Option(None, "--status", help="ok, failed or pending."),
+    rating: Optional[int] = typer.Option(None, "--rating", min=-1, max=5,
+                                         help="Only photos you rated at least this (XMP rating, 0-5)."),
+    keyword: Optional[str] = typer.Option(None, "--keyword",
+                                          help="Only photos with this keyword of yours (XMP/IPTC), or a level of one "
+                                               "(Lisbon matches Places/Portugal/Lisbon)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
     sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
     offset: int = OFFSET,
@@ -268,7 +288,8 @@ def list_command(
 ) -> None:
     """List photos, oldest first, with filters (and words, ranked as search does, then sorted)."""
     photos = _library(ctx).list_photos(query, tag=tag, since=since, until=until, status=status, limit=limit,
-                                       sort=sort, offset=offset, filters=filters)
+                                       sort=sort, offset=offset, filters=filters,
+                                       rating=rating, keyword=keyword)
     _render().print_json(photos) if json_out else _render().photos_table(photos)
 
 
@@ -371,6 +392,7 @@ def albums(
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Group only the photos this query matches "
                                                                     "(e.g. 'year:2019 place:Lisbon')."),
+    collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
 ) -> None:
     """Group the library into albums of similar photos (deterministic unless --seed)."""
@@ -378,7 +400,7 @@ def albums(
         return
     library = _library(ctx)
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
-                            query=query)
+                            query=query, collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
     if json_out:
         _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
@@ -440,6 +462,102 @@ def albums_delete(ctx: typer.Context,
     deleted = _library(ctx).delete_album(album)
     _render().print_json(deleted) if json_out else _render().message(
         f"Deleted {'smart ' if deleted['smart'] else ''}album {deleted['name']!r}; photos untouched.", "green")
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from photolib.config import load_settings
+
+    obj = ctx.find_root().obj
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj["config_flag"], obj["library_flag"])
+    return obj["settings"]
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """Known image models: download size, installed or not, where; the configured one is marked."""
+    from photolib.model_store import list_models
+
+    rows = list_models(_settings(ctx).image)
+    _render().print_json(rows) if json_out else _render().models_table(rows)
+
+
+@models_app.command("pull")
+def models_pull(ctx: typer.Context, name: str = typer.Argument(..., help="Model name from `photolib models list`."),
+                json_out: bool = JSON) -> None:
+    """Download an image model from Hugging Face (immich-app/NAME) into its cache; resumes if interrupted."""
+    from photolib.model_store import pull_model
+
+    settings = _settings(ctx)
+    result = pull_model(name)
+    if json_out:
+        _render().print_json(result)
+        return
+    _render().message(f"{result['name']} is installed in {result['path']}.", "green")
+    if result["name"] != settings.image.model.split("/")[-1] or settings.image.model_path is not None:
+        _render().message(f"To use it: set [image] model = \"{result['name']}\" in your config "
+                          f"(or PHOTOLIB_IMAGE_MODEL={result['name']}).")
+
+
+@models_app.command("remove")
+def models_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."), json_out: bool = JSON) -> None:
+    """Delete an image model from the Hugging Face cache (vectors already in libraries stay)."""
+    from photolib.image_models import human_size
+    from photolib.model_store import remove_model
+
+    result = remove_model(name)
+    _render().print_json(result) if json_out else _render().message(
+        f"Removed {result['name']}, {human_size(result['freed_bytes'])} freed.", "green")
+
+
+def _collapse(value: str | None) -> str | None:
+    from photolib.errors import UsageError
+
+    if value is not None and value not in ("none", "exact", "marked"):
+        raise UsageError(f"--collapse-duplicates {value!r}: use none, exact or marked")
+    return value
+
+
+@app.command()
+def duplicates(
+    ctx: typer.Context,
+    similar: bool = typer.Option(False, "--similar", help="Also visually similar shots (bursts, retakes), from "
+                                                           "image vectors; needs the image model."),
+    bits: Optional[int] = typer.Option(None, "--bits", min=0, max=32,
+                                       help="Near copies: perceptual hashes at most this many bits apart, of 64 "
+                                            f"(default: [duplicates] near_bits, else {DEFAULT_NEAR_BITS})."),
+    distance: Optional[float] = typer.Option(None, "--distance", min=0.0, max=4.0,
+                                             help="With --similar: largest squared L2 distance of image vectors "
+                                                  f"(default: [duplicates] similar_distance, else {DEFAULT_SIMILAR_DISTANCE})."),
+    mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
+                                                    "one photo per group (--collapse-duplicates marked)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
+    json_out: bool = JSON,
+) -> None:
+    """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
+    with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
+    render = _render()
+    groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
+                                      export=export, progress=render.RichProgress(enabled=not json_out))
+    data = [g.as_dict() for g in groups]
+    render.print_json(data) if json_out else render.duplicates_table(data)
+    if export is not None and not json_out:
+        render.message(f"Wrote the list of {len(groups)} groups to {export.absolute()}.", "green")
+
+
+@export_app.command("xmp")
+def export_xmp(
+    ctx: typer.Context,
+    paths: Optional[List[Path]] = typer.Argument(None, help="Folders or photos (default: the whole library)."),
+    style: Optional[str] = typer.Option(None, "--style", help="Name of new sidecars: photo.jpg.xmp (digiKam, "
+                                                               "darktable; default) or photo.xmp (Lightroom)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
+    json_out: bool = JSON,
+) -> None:
+    """Write photolib's tags and caption into XMP sidecars that digiKam, Lightroom and darktable read.
+    Existing sidecars are merged (your fields are kept); photo files are never touched."""
+    report = _library(ctx).export_xmp(paths or None, style=style, dry_run=dry_run).as_dict()
+    _render().print_json(report) if json_out else _render().export_summary(report)
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small a
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
+AT_MOST = {"near_bits": 32}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
 
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
 # library's own defaults read these).
@@ -50,15 +51,27 @@ DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
 DEFAULT_ALBUM_MIN_SIZE = 2
+DEFAULT_XMP_SIDECAR = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (digiKam, darktable) or photo.xmp
+DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are near copies; unrelated ~32
+DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 of image vectors for `duplicates --similar` (cos >= 0.875)
+DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none, exact, marked
+
+DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
-    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
+    "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
+    "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
+                   "collapse": (str, DEFAULT_COLLAPSE)},
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
+# String settings that take one of a few values.
+CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked"),
+           ("add", "raw"): ("pair", "separate", "skip")}
 
 
 @dataclass
@@ -88,10 +101,15 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
+    raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
     albums_threshold: float = DEFAULT_THRESHOLD
     albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
+    xmp_sidecar: str = DEFAULT_XMP_SIDECAR
+    duplicates_near_bits: int = DEFAULT_NEAR_BITS
+    duplicates_similar_distance: float = DEFAULT_SIMILAR_DISTANCE
+    collapse_duplicates: str = DEFAULT_COLLAPSE
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -134,10 +152,15 @@ def load_settings(
         lock_timeout=plain["library"]["lock_timeout"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
+        raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        xmp_sidecar=plain["xmp"]["sidecar"],
+        duplicates_near_bits=plain["duplicates"]["near_bits"],
+        duplicates_similar_distance=plain["duplicates"]["similar_distance"],
+        collapse_duplicates=plain["duplicates"]["collapse"],
         image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
     )
@@ -194,6 +217,9 @@ def _plain_section(name: str, section: dict[str, Any], path: Path, env: Mapping[
     for key, (kind, default) in spec.items():
         raw, origin = _env_or_file(name, key, section, env, path)
         values[key] = default if raw is None else _coerce(raw, kind, origin, key)
+        allowed = CHOICES.get((name, key))
+        if raw is not None and allowed and values[key] not in allowed:
+            raise ConfigError(f"{origin} = {raw!r} must be one of: {', '.join(allowed)}")
     return values
 
 
@@ -260,6 +286,8 @@ def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
         lowest = 1 if key in AT_LEAST_ONE else 0
         if value < lowest:
             raise ConfigError(f"{origin} = {raw!r} must be at least {lowest}")
+        if key in AT_MOST and value > AT_MOST[key]:
+            raise ConfigError(f"{origin} = {raw!r} must be at most {AT_MOST[key]}")
     return value
 
 

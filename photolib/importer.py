@@ -15,20 +15,23 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision, Stage
+from photolib.pairs import record_pairs
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
-    from photolib.scan import ScanPlan
+    from photolib.scan import ScanPlan, Skipped
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
 
 
+TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
+MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described")
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
@@ -49,13 +52,33 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
+    paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
+    skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
+
+    def not_imported(self) -> dict:
+        """What this run saw and did not import, by why; failures split into too large and unreadable."""
+        from photolib.scan import Skipped
+
+        counts = (self.skipped or Skipped()).as_dict()
+        too_large = [path for path, reason in self.failed if reason.startswith(TOO_LARGE_REASONS)]
+        unreadable = [path for path, reason in self.failed
+                      if not reason.startswith(TOO_LARGE_REASONS + MODEL_STEP_REASONS)]
+        counts["too_large"] = {"count": len(too_large)}
+        counts["unreadable"] = {"count": len(unreadable)}
+        counts["count"] = sum(kind["count"] for kind in counts.values())
+        return counts
+    sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
     def as_dict(self) -> dict:
         data = {
             "new": self.new, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
             "retried": self.retried, "failed": len(self.failed), "vision_calls": self.described,
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
+            "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "raw_paired": self.paired, "not_imported": self.not_imported(),
+            "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
@@ -71,6 +94,12 @@ class _Prepared:
     stage: Stage = Stage.READ
     raw: str | None = None
     called_vision: bool = False
+    user: Any = None  # xmp.UserMetadata: the user's words from the file and its sidecars
+    sidecar_sig: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def embedding_text(self) -> str:
+        return self.description.embedding_text(self.user.words() if self.user is not None else "")
 
 
 def text_hash(text: str) -> str:
@@ -87,8 +116,10 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                                 size=found.size, mtime_ns=found.mtime_ns)
         for photo_id, found, digest in plan.changed:
             catalog.reset_for_new_content(photo_id, found.size, found.mtime_ns, digest)
+        catalog.mark_pending(plan.sidecar_changed)
         for found, digest in plan.new:
             catalog.insert_photo(str(found.path), str(found.root), found.size, found.mtime_ns, digest)
+        report.paired += record_pairs(catalog, plan)
         for problem in plan.problems:
             if problem.folder:
                 continue
@@ -96,14 +127,16 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
             catalog.mark_failed(photo_id, Stage.READ, problem.reason)
     report.new += len(plan.new)
-    report.updated += len(plan.changed)
+    report.updated += len(plan.changed) + len(plan.repointed)
     report.moved += len(plan.moved)
     report.unchanged += len(plan.unchanged) + len(plan.touched)
+    report.sidecars_changed += len(plan.sidecar_changed)
     _report_problems(catalog, plan, report)
 
 
 def _report_problems(catalog: "Catalog | None", plan: "ScanPlan", report: AddReport) -> None:
     """This run's problems, and files already known to be unreadable whose bytes have not changed."""
+    report.skipped = plan.skipped
     report.failed.extend((p.path, p.reason) for p in plan.problems)
     if catalog is None:
         return
@@ -180,6 +213,7 @@ class Importer:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
         result.stage = Stage.VISION
+        _read_user_words(result, path, metadata)
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
         if cached is not None:
@@ -228,13 +262,14 @@ class Importer:
         for item in prepared:
             if item.error:
                 report.failed.append((item.photo.path, item.error))
+            report.warnings.extend((item.photo.path, warning) for warning in item.warnings)
         report.described += sum(1 for item in prepared if item.called_vision)
         report.embedded = self.embedded_count
         self.progress.advance(len(prepared), vision=report.described, embedded=report.embedded)
 
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
-        texts = {item.photo.id: item.description.embedding_text() for item in described}
+        texts = {item.photo.id: item.embedding_text() for item in described}
         existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
         todo = [item for item in described
                 if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]
@@ -265,6 +300,7 @@ class Importer:
     def _store_one(self, item: _Prepared) -> None:
         if item.metadata is not None:
             self.catalog.store_metadata(item.photo.id, *item.metadata)
+            self.catalog.store_user_metadata(item.photo.id, item.user, item.sidecar_sig)
         if item.description is not None:
             self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
             if item.called_vision:
@@ -272,6 +308,17 @@ class Importer:
                                                self.vision.prompt_version, item.description)
         if item.error:
             self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
+
+
+def _read_user_words(result: _Prepared, path: Path, metadata: Any) -> None:
+    """The user's own words: sidecars first (what their tools edit), then what the file embeds."""
+    from photolib.xmp import UserMetadata, read_sidecars, sidecar_candidates, sidecar_signature
+
+    sidecars = [p for p in sidecar_candidates(path) if p.is_file()]
+    from_sidecars, warnings = read_sidecars(sidecars)
+    result.user = from_sidecars.merged(metadata.user or UserMetadata())
+    result.sidecar_sig = sidecar_signature(sidecars)
+    result.warnings = warnings + ([metadata.xmp_warning] if metadata.xmp_warning else [])
 
 
 def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
@@ -295,6 +342,7 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.new, report.updated, report.moved = len(plan.new), len(plan.changed), len(plan.moved)
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
+    report.sidecars_changed = len(plan.sidecar_changed)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)

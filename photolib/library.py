@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from photolib.keeper import IndexKeeper
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.duplicates import DuplicateGroup
+    from photolib.sidecars import ExportReport
 
 LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
 
@@ -197,22 +199,24 @@ class Library:
         plan_counts_for_dry_run(catalog, self.vision, plan, report, pending)
         return report
 
-    @staticmethod
-    def _scan(roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
-        from photolib.scan import plan_scan
+    def _scan(self, roots: list[Path], catalog: "Catalog | None", progress: Progress | None) -> "ScanPlan":
+        from photolib.pairs import PhotoFiles
+        from photolib.scan import RawMode, plan_scan
 
         scanning = progress or NoProgress()
         scanning.start(None, "Scanning")
+        raw = RawMode(self.settings.raw_files)
         if catalog is None:
-            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance)
+            plan = plan_scan(roots, {}, lambda hashes: {}, on_file=scanning.advance, raw=raw)
         else:
-            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance)
+            plan = plan_scan(roots, catalog.file_states(), catalog.ids_by_hash, on_file=scanning.advance, raw=raw,
+                             companions_known=PhotoFiles(catalog.db).states())
         scanning.finish()
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
                exact: bool = False, sort: str | None = None, offset: int = 0,
-               all_results: bool = False) -> list[SearchHit]:
+               all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos matching `query` in the query language (`photolib.query`), best first.
 
         Filters select photos in SQL before anything is ranked; free words rank
@@ -226,12 +230,13 @@ class Library:
         if not query.strip():
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
         return self.find(parse(query), limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
-                         all_results=all_results)
+                         all_results=all_results, collapse=collapse)
 
     def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
              exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
-             around: Any = None, leave_out: int | None = None) -> list[SearchHit]:
-        """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`)."""
+             around: Any = None, leave_out: int | None = None, collapse: str | None = None) -> list[SearchHit]:
+        """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
+        `collapse` shows each group of copies once (see `photolib.duplicates`)."""
         from photolib.finder import FindOptions
         from photolib.relevance import check_sort
 
@@ -245,7 +250,18 @@ class Library:
         if self._check_embedder_matches() is None:
             self.finder.selection(parsed)  # a bad filter is still an error in an empty library
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        return self._hits(self.finder.find(parsed, options, around=around, leave_out=leave_out))
+        from photolib.finder import Ranked
+
+        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
+        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
+        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
+
+    def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
+        """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
+        from photolib.duplicates import Collapse
+        from photolib.duplicates import collapse as fold
+
+        return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
 
     def explain(self, query: str) -> dict[str, Any]:
         """How `query` is understood: its parts, and how many photos its filters leave."""
@@ -283,7 +299,7 @@ class Library:
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
                 exact: bool = False, query: str | None = None, sort: str | None = None, offset: int = 0,
-                all_results: bool = False) -> list[SearchHit]:
+                all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos nearest to a photo of the library (the photo itself left out).
 
         `query` (the query language) restricts the neighbours to photos its
@@ -300,7 +316,8 @@ class Library:
 
         return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
                          all_results=True if all_results or not parsed.semantic else False,
-                         around=np.frombuffer(blob, dtype=np.float32), leave_out=photo.id)
+                         around=np.frombuffer(blob, dtype=np.float32), leave_out=photo.id,
+                         collapse=collapse)
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -319,7 +336,8 @@ class Library:
     def list_photos(self, query: str | None = None, *, tag: str | None = None, since: str | None = None,
                     until: str | None = None, status: str | None = None, limit: int | None = None,
                     sort: str | None = None, offset: int = 0,
-                    filters: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+                    filters: dict[str, str | None] | None = None, rating: int | None = None,
+                    keyword: str | None = None) -> list[dict[str, Any]]:
         """Photos matching `query` (the query language) and the options, oldest first unless `sort`.
 
         `since`/`until` are inclusive days; `filters` are more `key: value` filters (the CLI's flags).
@@ -340,6 +358,11 @@ class Library:
         hits = self.find(parsed, limit=limit or (LIST_LIMIT if parsed.semantic else -1), sort=sort or "date",
                          offset=offset) if not parsed.empty else self._hits(
             self.finder.listing(parsed, _list_options(limit, sort or "date", offset)))
+        if rating is not None or keyword is not None:
+            from photolib.catalog import PhotoFilter
+
+            rated = {p.id for p in self.catalog.find_photos(PhotoFilter(rating=rating, keyword=keyword))}
+            hits = [hit for hit in hits if hit.id in rated]
         photos = self.catalog.get_many([hit.id for hit in hits])
         return [photo_summary(photos[hit.id]) | ({"score": hit.score} if hit.score is not None else {})
                 for hit in hits if hit.id in photos]
@@ -362,8 +385,14 @@ class Library:
     def prune(self) -> list[dict[str, Any]]:
         """Forget photos whose files no longer exist (checked under the write lock, so a move
         that a concurrent `add` has just recorded is not mistaken for a deletion)."""
+        from photolib.pairs import PhotoFiles
+
         with self.write_lock():
             gone = [(pid, path) for pid, path in self.catalog.all_paths() if not os.path.exists(path)]
+            seconds = PhotoFiles(self.catalog.db).of_photos([pid for pid, _ in gone])
+            # a pair whose JPEG is gone but whose RAW is there is kept: the next `add` shows it by its RAW
+            gone = [(pid, path) for pid, path in gone
+                    if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
         return [{"id": pid, "path": path} for pid, path in gone]
 
@@ -395,7 +424,7 @@ class Library:
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
-               query: str | None = None) -> "AlbumSet":
+               query: str | None = None, collapse: str | None = None) -> "AlbumSet":
         """Group the library (only the photos `query` matches, if given); optionally store the
         albums and/or export them as folders."""
         from photolib.albums import export_albums, group_library
@@ -406,11 +435,15 @@ class Library:
         only = self._matching_ids(query)
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
-                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed, only=only)
+                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                       only=only)
+                self._collapse_albums(result, collapse)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
-            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed, only=only)
+            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                   only=only)
+            self._collapse_albums(result, collapse)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
@@ -423,6 +456,91 @@ class Library:
         if query is None or not query.strip():
             return None
         return [hit.id for hit in matching(self, parse(query))]
+
+    def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
+        """Copies of one photo are grouped together anyway (same vector); the album lists its best."""
+        from photolib.duplicates import Collapse, shown_instead
+
+        mode = Collapse(collapse or self.settings.collapse_duplicates)
+        for album in result.albums:
+            members = set(album.photo_ids)
+            shown_as = shown_instead(self.catalog, album.photo_ids, mode)
+            shown = {shown_as.get(pid, pid) if shown_as.get(pid, pid) in members else pid for pid in album.photo_ids}
+            album.hidden_copies = sorted(members - shown)
+            album.photo_ids = sorted(shown)
+
+    # -- the user's other tools ---------------------------------------------------
+
+    def export_xmp(self, paths: list[str | os.PathLike] | None = None, *, style: str | None = None,
+                   dry_run: bool = False) -> "ExportReport":
+        """Write photolib's tags and caption into XMP sidecars beside the photos (never into the photos)."""
+        from photolib.sidecars import export_sidecars
+
+        style = style or self.settings.xmp_sidecar
+        if style not in ("photo.jpg.xmp", "photo.xmp"):
+            raise UsageError(f"--style {style!r} is not a sidecar name style: use photo.jpg.xmp or photo.xmp")
+        from photolib.catalog import PhotoFilter
+
+        photos = self.catalog.find_photos(PhotoFilter(described=True))
+        if paths:
+            photos = _under(photos, [absolute(p) for p in paths])
+        if dry_run:
+            return export_sidecars(self.catalog, photos, style, dry_run=True)
+        with self.write_lock():
+            with self.catalog.transaction():
+                return export_sidecars(self.catalog, photos, style, dry_run=False)
+
+    def duplicates(self, *, similar: bool = False, near_bits: int | None = None,
+                   similar_distance: float | None = None, mark: bool = False,
+                   export: str | os.PathLike | None = None, progress: Progress | None = None) -> list["DuplicateGroup"]:
+        """Groups of copies, best first; photolib never deletes or moves any of them."""
+        from photolib import duplicates
+
+        near_bits = self.settings.duplicates_near_bits if near_bits is None else near_bits
+        if not 0 <= near_bits <= 32:
+            raise UsageError(f"--bits {near_bits} is out of range: give 0 (identical hashes) to 32")
+        similar_distance = self.settings.duplicates_similar_distance if similar_distance is None else similar_distance
+        if export is not None and os.path.isdir(export):
+            raise UsageError(f"{absolute(export)} is a folder: give --export a file name for the list (CSV)")
+        self._hash_missing(progress)
+        vectors = self._image_vectors() if similar else None
+        groups = duplicates.find(self.catalog, near_bits=near_bits, similar=similar, image_vectors=vectors,
+                                 similar_distance=similar_distance)
+        if mark:
+            with self.write_lock(), self.catalog.transaction():
+                self.catalog.replace_duplicate_marks(
+                    duplicates.hidden_copies(g for g in groups if g.kind != duplicates.DuplicateKind.EXACT), "near")
+        if export is not None:
+            duplicates.write_list(groups, absolute(export))
+        return groups
+
+    def _hash_missing(self, progress: Progress | None) -> None:
+        """Perceptual hashes for photos imported before photolib made them (read once, then stored)."""
+        from photolib import media
+        from photolib.errors import PhotolibError
+
+        missing = self.catalog.ids_missing_phash()
+        if not missing:
+            return
+        progress = progress or NoProgress()
+        progress.start(len(missing), "Hashing photos imported before perceptual hashes")
+        with self.write_lock():
+            for start in range(0, len(missing), 256):
+                found = {}
+                for photo_id, path in missing[start:start + 256]:
+                    try:
+                        found[photo_id] = media.read_photo(Path(path)).phash
+                    except (PhotolibError, OSError):
+                        found[photo_id] = None
+                with self.catalog.transaction():
+                    for photo_id, phash in found.items():
+                        self.catalog.store_phash(photo_id, phash or "")
+                progress.advance(len(found))
+        progress.finish()
+
+    def _image_vectors(self) -> Any:
+        raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
+                         "turn on the image model (see `photolib models list`), run `photolib add` again, then retry")
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from photolib.errors import UnreadablePhotoError
+from photolib.formats import (AVIF_EXTENSIONS, HEIF_EXTENSIONS, PILLOW_EXTENSIONS, RAW_EXTENSIONS, extension,
+                              missing_package)
 from photolib.models import PhotoMetadata
 from photolib.vocabulary import COLOUR_NAMES
 
-BASE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"})
-HEIF_EXTENSIONS = frozenset({"heic", "heif"})
 MAX_TEXT = 200
 JPEG_FORMATS = ("JPEG", "MPO")  # MPO: camera JPEGs with extra frames (depth, stereo)
 MAX_PREVIEW_BYTES = 1 << 20  # EXIF previews are ~10-60 KB; bigger is not a preview
@@ -37,15 +37,7 @@ TAG_DATETIME_ORIGINAL, TAG_LENS_MODEL = 0x9003, 0xA434
 FULL_DECODE_BUDGET = 256_000_000  # pixels decoded whole at once by all threads (~1 GB of RGBA)
 
 
-def _heif_available() -> bool:
-    try:
-        import pillow_heif  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-SUPPORTED_EXTENSIONS = BASE_EXTENSIONS | (HEIF_EXTENSIONS if _heif_available() else frozenset())
+SUPPORTED_EXTENSIONS = PILLOW_EXTENSIONS | AVIF_EXTENSIONS | HEIF_EXTENSIONS | RAW_EXTENSIONS
 
 
 def file_hash(path: Path) -> str:
@@ -59,8 +51,15 @@ def file_hash(path: Path) -> str:
 
 def read_photo(path: Path) -> PhotoMetadata:
     """Metadata of a photo file; `UnreadablePhotoError` for anything that is not one."""
-    try:
+    with _one_line_reasons():
         return _read(Path(path))
+
+
+@contextmanager
+def _one_line_reasons() -> Iterator[None]:
+    """Any failure to read a file becomes an `UnreadablePhotoError` with a short reason."""
+    try:
+        yield
     except UnreadablePhotoError:
         raise
     except PermissionError:
@@ -79,12 +78,16 @@ def _open_image(path: Path) -> Any:
     from PIL import Image, ImageFile, UnidentifiedImageError
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    if path.suffix.lower().lstrip(".") in HEIF_EXTENSIONS and _heif_available():
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
     if path.stat().st_size == 0:
         raise UnreadablePhotoError("empty file (0 bytes)")
+    ext = extension(path)
+    needed = missing_package(ext)
+    if needed:
+        raise UnreadablePhotoError(f".{ext} files need {needed}")
+    if ext in HEIF_EXTENSIONS:
+        from photolib.formats import register_heif
+
+        register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -136,20 +139,50 @@ def _pixels(error: Exception) -> str:
     return f"{int(found.group(1)):,} pixels" if found else "image size"
 
 
+class _Source:
+    """An opened photo: the image to decode (a RAW's preview), the EXIF that describes it, its format name."""
+
+    def __init__(self, image: Any, exif: Any, format_name: str, raw: bool) -> None:
+        self.image, self.exif, self.format, self.raw = image, exif, format_name, raw
+
+    def __enter__(self) -> "_Source":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.image.close()
+
+
+def _open_source(path: Path) -> _Source:
+    """Every decode starts here, so every pixel user (colours, uploads, thumbnails, embeddings, OCR,
+    faces) sees the same pixels: a RAW's embedded preview, the first frame or page of an animation
+    or multi-page file, HEIC through pi-heif."""
+    if extension(path) in RAW_EXTENSIONS:
+        from photolib.formats import open_raw
+
+        if path.stat().st_size == 0:
+            raise UnreadablePhotoError("empty file (0 bytes)")
+        image, exif, name = open_raw(path)
+        return _Source(image, exif, name, raw=True)
+    image = _open_image(path)
+    return _Source(image, _safe_exif(image), image.format or "", raw=False)
+
+
 def _read(path: Path) -> PhotoMetadata:
-    with _open_image(path) as image:
+    with _open_source(path) as source:
+        image = source.image
         width, height = image.size
         pixels = width * height
         limit = bomb_limit()
         if limit and pixels > limit:
             raise UnreadablePhotoError(f"decompression bomb: {pixels:,} pixels exceeds the safety limit")
-        image_format = image.format or ""
-        exif = _safe_exif(image)
-        thumbnail = _camera_preview(image, exif, path) if image_format in JPEG_FORMATS else None
+        jpeg = image.format in JPEG_FORMATS
+        exif = source.exif
+        user, xmp_warning = _user_words(image)
+        thumbnail = _camera_preview(image, exif, path) if jpeg and not source.raw else None
         if thumbnail is None:
-            if image_format in JPEG_FORMATS:
+            if jpeg:
                 image.draft("RGB", (256, 256))
-            with _full_decodes.hold(pixels if image_format not in JPEG_FORMATS else 0):
+            with _full_decodes.hold(pixels if not jpeg else 0):
                 try:
                     image.load()
                 except OSError as error:
@@ -159,12 +192,113 @@ def _read(path: Path) -> PhotoMetadata:
     orientation = _orientation(exif)
     rotated = orientation in (5, 6, 7, 8)
     metadata = PhotoMetadata(
-        width=width, height=height, format=image_format, orientation=orientation,
+        width=width, height=height, format=source.format, orientation=orientation,
         oriented_width=height if rotated else width, oriented_height=width if rotated else height,
-        **_exif_fields(exif),
+        user=user, xmp_warning=xmp_warning, **_exif_fields(exif),
     )
     _colour_facts(thumbnail, metadata)
+    metadata.phash = _perceptual_hash(thumbnail, orientation)
     return metadata
+
+
+def decode_upright(path: Path, min_side: int | None = None) -> Any:
+    """The photo as an upright 8-bit RGB PIL image: the one decode every pixel user shares.
+
+    A RAW gives its embedded preview, an animation its first frame, a multi-page
+    TIFF its first page; 16-bit images are scaled (not clipped) to 8 bits, CMYK
+    is converted through its ICC profile when it has one, transparency is laid
+    on white, and the EXIF orientation is applied (HEIC comes upright from
+    libheif). With `min_side`, a JPEG (or RAW preview) may be decoded at reduced
+    size, never below `min_side` pixels on its shorter side. Raises
+    `UnreadablePhotoError` for anything that is not a readable photo.
+    """
+    path = Path(path)
+    with _one_line_reasons(), _open_source(path) as source:
+        image = source.image
+        if min_side and image.format in JPEG_FORMATS:
+            image.draft("RGB", (min_side, min_side))
+        with _full_decodes.hold(0 if image.format in JPEG_FORMATS else image.width * image.height):
+            image.load()
+            rgb = to_rgb(image)
+        orientation = _orientation(source.exif)
+    return upright(rgb, orientation)
+
+
+TRANSPOSE_FOR_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                             6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def upright(image: Any, orientation: int) -> Any:
+    """`image` turned as EXIF `orientation` says (the same transposes as `ImageOps.exif_transpose`)."""
+    from PIL import Image
+
+    name = TRANSPOSE_FOR_ORIENTATION.get(orientation)
+    return image.transpose(getattr(Image.Transpose, name)) if name else image
+
+
+def to_rgb(image: Any) -> Any:
+    """8-bit RGB of any Pillow mode, converted as a viewer would.
+
+    Pillow's own `convert("RGB")` clips 16-bit greys (`I;16`) at 255, so those
+    are scaled by 1/257 instead; CMYK goes through its embedded ICC profile
+    when there is one (else Pillow's (1-C)(1-K) formula); alpha is composited
+    over white rather than dropped (transparent pixels are often black).
+    """
+    from PIL import Image
+
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I" or mode == "F":
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        if mode == "F" and values.size and np.nanmax(values) <= 1.0:
+            values = values * 255.0
+        elif mode.startswith("I;16") or (values.size and values.max() > 255):
+            values = values / 257.0
+        grey = np.clip(np.nan_to_num(values) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if "A" in mode or mode in ("P", "PA") and "transparency" in image.info or mode == "RGBa":
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")  # always a new image: the caller may close the decoded one
+
+
+def _cmyk_to_rgb(image: Any) -> Any:
+    profile = image.info.get("icc_profile")
+    if profile:
+        try:
+            from PIL import ImageCms
+
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:  # noqa: BLE001 - a broken profile falls back to the plain formula
+            pass
+    return image.convert("RGB")
+
+
+def _user_words(image: Any) -> tuple[Any, str | None]:
+    """Keywords, caption, title, rating embedded by the user's other tools (XMP, IPTC)."""
+    from photolib.xmp import read_embedded
+
+    try:
+        return read_embedded(image)
+    except Exception as error:  # noqa: BLE001 - the user's words are extra: never cost the photo
+        from photolib.xmp import UserMetadata
+
+        return UserMetadata(), f"embedded metadata ignored ({type(error).__name__})"
+
+
+def _perceptual_hash(thumbnail: Any, orientation: int) -> str | None:
+    from photolib.phash import perceptual_hash
+
+    try:
+        return perceptual_hash(thumbnail, orientation)
+    except Exception:  # noqa: BLE001 - a hash is a convenience, never a failed photo
+        return None
 
 
 def _camera_preview(image: Any, exif: Any, path: Path) -> Any | None:
@@ -300,7 +434,7 @@ def _degrees(dms: Any, ref: Any, negative: str) -> float | None:
 def _thumbnail(image: Any) -> Any:
     from PIL import Image
 
-    frame = image.convert("RGB")
+    frame = to_rgb(image)
     frame.thumbnail((64, 64), Image.Resampling.BILINEAR)
     return frame
 
@@ -326,16 +460,12 @@ def _colour_facts(thumbnail: Any, metadata: PhotoMetadata) -> None:
 
 def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     """A JPEG copy for a remote vision model: upright, at most `max_side` pixels, no metadata."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    with _open_image(Path(path)) as image:
-        if image.format == "JPEG":
-            image.draft("RGB", (max_side, max_side))
-        with _full_decodes.hold(0 if image.format == "JPEG" else image.width * image.height):
-            upright = ImageOps.exif_transpose(image).convert("RGB")
-            upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    picture = decode_upright(Path(path), max_side)
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    upright.save(buffer, format="JPEG", quality=85)
+    picture.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 

@@ -100,6 +100,21 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 
 def _migration_6(db: sqlite_utils.Database) -> None:
+    """The user's own words (XMP/IPTC) apart from model output, perceptual hashes, sidecar stamps,
+    duplicate marks."""
+    from photolib.catalog_usermeta import create_user_metadata_tables
+
+    create_user_metadata_tables(db)
+
+
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pairs`."""
+    from photolib.pairs import create_table
+
+    create_table(db)
+
+
+def _migration_8(db: sqlite_utils.Database) -> None:
     """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
     from photolib.smart_albums import create_table
 
@@ -108,7 +123,8 @@ def _migration_6(db: sqlite_utils.Database) -> None:
 
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
-    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5, 6: _migration_6,
+    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
+    6: _migration_6, 7: _migration_7, 8: _migration_8,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class PhotoStatus(StrEnum):
@@ -56,6 +57,9 @@ class PhotoMetadata:
     brightness: float | None = None  # mean luminance 0..1
     dominant_colors: list[str] = field(default_factory=list)  # colour names, most common first
     grayscale: bool = False
+    phash: str | None = None  # perceptual hash of the upright photo (photolib.phash)
+    user: Any = None  # the user's words embedded in the file (xmp.UserMetadata), never a model's
+    xmp_warning: str | None = None  # why embedded XMP was ignored
 
     @property
     def camera(self) -> str | None:
@@ -92,6 +96,8 @@ class Description:
     caption: str
     description: str
 
-    def embedding_text(self) -> str:
-        """The text that is embedded: tags, then caption, then description."""
-        return ". ".join(part for part in (", ".join(self.tags), self.caption, self.description) if part)
+    def embedding_text(self, user_words: str = "") -> str:
+        """The text that is embedded: the user's own words (XMP keywords, title, caption) when there
+        are any, then the model's tags, caption and description."""
+        return ". ".join(part for part in (user_words, ", ".join(self.tags), self.caption, self.description)
+                         if part)

@@ -34,7 +34,8 @@ def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = N
     """Embed every described photo with `embedder`; returns how many vectors were computed."""
     progress = progress or NoProgress()
     rows = catalog.texts_for_reembedding()
-    texts = {pid: _text(tags, caption, description) for pid, tags, caption, description in rows}
+    words = {pid: meta.words() for pid, meta in catalog.user_metadata([row[0] for row in rows]).items()}
+    texts = {pid: _text(tags, caption, description, words.get(pid, "")) for pid, tags, caption, description in rows}
     stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if stored.get(pid, (None, 0))[0] != text_hash(text)]
     progress.start(len(texts), f"Re-embedding with {embedder.model_name}")
@@ -91,5 +92,5 @@ class _Run:
         self.done += len(batch)
 
 
-def _text(tags: str | None, caption: str | None, description: str | None) -> str:
-    return Description(json.loads(tags or "[]"), caption or "", description or "").embedding_text()
+def _text(tags: str | None, caption: str | None, description: str | None, user_words: str) -> str:
+    return Description(json.loads(tags or "[]"), caption or "", description or "").embedding_text(user_words)

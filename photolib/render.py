@@ -114,7 +114,12 @@ def photo_panel(photo: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     gps = photo.get("gps")
+    user = photo.get("user") or {}
     rows = [
+        ("title", user.get("title")), ("keywords", ", ".join(user.get("keywords") or [])),
+        ("your caption", user.get("caption")),
+        ("rating", "★" * user["rating"] if (user.get("rating") or 0) > 0 else user.get("rating")),
+        ("people", ", ".join(user.get("people") or [])),
         ("path", photo["path"]), ("status", photo["status"]), ("error", photo.get("error")),
         ("taken", photo.get("taken_at")), ("camera", photo.get("camera")), ("lens", photo.get("lens")),
         ("gps", f"{gps['lat']:.5f}, {gps['lon']:.5f}" if gps else None), ("place", photo.get("place")),
@@ -127,6 +132,8 @@ def photo_panel(photo: dict[str, Any]) -> None:
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    for second in (photo.get("files") or [])[1:]:
+        table.add_row(f"{second['role']} file", cell(second["path"]))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
@@ -158,6 +165,7 @@ def add_summary(report: Any) -> None:
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
+        not_imported(report.not_imported())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -172,9 +180,52 @@ def add_summary(report: Any) -> None:
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.paired:
+        stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
+    not_imported(report.not_imported())
+    if report.sidecars_changed:
+        message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
+    for path, reason in report.warnings:
+        message(f"warning: {safe(path)}: {safe(reason)}" if not reason.startswith(path) else f"warning: {safe(reason)}",
+                "yellow")
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+NOT_IMPORTED_LABELS = (
+    ("unsupported", "unsupported type"), ("not_photos", "not photos (videos)"),
+    ("sidecars", "sidecar files (.xmp, .aae)"), ("raw_skipped", 'RAW, skipped ([add] raw = "skip")'),
+    ("needs_package", "needs a package"), ("hidden", "hidden"), ("too_large", "too large"),
+    ("unreadable", "unreadable"),
+)
+
+
+def not_imported(counts: dict[str, Any]) -> None:
+    """One line per reason a file was not imported, with the extensions seen: nothing skipped in silence."""
+    if not counts.get("count"):
+        return
+    table = _table(f"Not imported: {counts['count']} files", [("why", {"style": "bold"}), ("files", {"justify": "right"}),
+                                                              ("", {"overflow": "fold"})])
+    for key, label in NOT_IMPORTED_LABELS:
+        kind = counts.get(key) or {}
+        if not kind.get("count"):
+            continue
+        detail = ", ".join(f"{ext} x{n}" for ext, n in (kind.get("extensions") or {}).items())
+        if key == "hidden":
+            detail = ", ".join(part for part in (_plural(kind["files"], "file"),
+                                                  _plural(kind["folders"], "folder") + " (not entered)"
+                                                  if kind["folders"] else "") if part and part != "0 files")
+        elif key == "needs_package":
+            detail += "; install " + " and ".join(kind["install"])
+        elif key in ("too_large", "unreadable"):
+            detail = "listed under Failed files"
+        table.add_row(label, str(kind["count"]), cell(detail))
+    stdout.print(table)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold: float | None = None) -> None:
@@ -192,6 +243,38 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
     if singletons:
         message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"
                 + (" …" if len(singletons) > 30 else ""))
+
+
+def duplicates_table(groups: list[dict[str, Any]]) -> None:
+    if not groups:
+        message("No duplicates found.", "green")
+        return
+    table = _table(f"{len(groups)} groups of copies (best first; nothing is deleted)",
+                   [("group", {"justify": "right"}), ("kind", {}), ("id", {"justify": "right"}),
+                    ("path", {"overflow": "fold"}), ("size", {"no_wrap": True}), ("why first", {"overflow": "fold"})])
+    for number, group in enumerate(groups, 1):
+        for position, photo in enumerate(group["photos"]):
+            pixels = f"{photo['width']}×{photo['height']}" if photo.get("width") else ""
+            table.add_row(str(number) if position == 0 else "", group["kind"] if position == 0 else "",
+                          cell(photo["id"]), cell(photo["path"], "cyan" if position == 0 else "dim"), pixels,
+                          cell(group["reason"]) if position == 0 else Text(""))
+    stdout.print(table)
+
+
+def export_summary(report: dict[str, Any]) -> None:
+    verb = "Would write" if report["dry_run"] else "Wrote"
+    changes = report["changes"]
+    table = _table(f"{verb} {len(changes)} sidecars; {report['unchanged']} already up to date",
+                   [("sidecar", {"overflow": "fold"}), ("", {}), ("adds", {"overflow": "fold"})])
+    for change in changes:
+        adds = ", ".join(change["added_keywords"]) + (f"; caption: {change['caption']}" if change["caption"] else "")
+        table.add_row(cell(change["sidecar"], "cyan"), "new" if change["created"] else "merged", cell(adds))
+    if changes:
+        stdout.print(table)
+    else:
+        message(f"Nothing to write: {report['unchanged']} sidecars already up to date.", "green")
+    for item in report["skipped"]:
+        message(f"skipped {safe(item['path'])}: {safe(item['reason'])}", "yellow")
 
 
 def stats_panel(stats: dict[str, Any]) -> None:
@@ -273,3 +356,18 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
     stdout.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    table = _table("Image models (immich-app on Hugging Face)", [
+        ("", {"no_wrap": True}), ("name", {"overflow": "fold", "min_width": 14}), ("family", {"no_wrap": True}),
+        ("dim", {"justify": "right", "no_wrap": True}), ("download", {"justify": "right", "no_wrap": True}),
+        ("installed", {"overflow": "fold", "min_width": 9}), ("note", {"overflow": "fold", "min_width": 8})])
+    for row in rows:
+        where = row["path"] if row["installed"] else "no"
+        table.add_row(cell("*" if row["configured"] else ""), cell(row["name"], "cyan"), cell(row["family"]),
+                      cell(row["dimension"] or ""), cell(row["download"]),
+                      cell(where, "green" if row["installed"] else "dim"),
+                      cell(", ".join(part for part in (row["note"], "multilingual" if row["multilingual"] else "") if part)))
+    stdout.print(table)
+    message("* = [image] model. Download one with `photolib models pull NAME`; nothing is downloaded otherwise.")

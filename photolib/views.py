@@ -31,7 +31,9 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
     embedding = catalog.embedding_of(photo.id)
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
+    user = catalog.user_metadata([photo.id]).get(photo.id)
     return {
+        "user": user.as_dict() if user else None,  # the user's own words (XMP/IPTC), shown first
         "id": photo.id, "path": photo.path, "status": photo.status, "error": data.get("error"),
         "failed_stage": data.get("failed_stage"), "taken_at": data.get("taken_at"), "camera": camera,
         "camera_make": data.get("camera_make"), "camera_model": data.get("camera_model"),
@@ -47,7 +49,16 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "updated_at": data.get("updated_at"),
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
                         for g in catalog.generations(photo.id)],
+        "files": _files(photo, catalog),
     }
+
+
+def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
+    """Every file of the photo: the one shown first, then second files (the RAW of a RAW+JPEG pair)."""
+    from photolib.pairs import PhotoFiles
+
+    shown = {"path": photo.path, "role": "shown", "size": photo.data.get("size"), "hash": photo.data.get("hash")}
+    return [shown, *PhotoFiles(catalog.db).of_photos([photo.id]).get(photo.id, [])]
 
 
 def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings", providers: "Providers",

@@ -141,15 +141,18 @@ def test_a_repeated_query_never_loads_the_text_tower(tmp_path, tiny_folder):
 def test_text_tower_reloads_from_an_optimized_copy(tmp_path, tiny_folder):
     first = ClipEmbedder(tiny_folder, "m", cache_dir=tmp_path / "cache")
     expected = first.embed_texts(["yellow"])
-    copies = list((tmp_path / "cache" / "optimized").glob("*.onnx"))
-    assert len(copies) == 1
+    copies = list((tmp_path / "cache" / "optimized").glob("textual-model.onnx-*/model.onnx"))
+    assert len(copies) == 1 and copies[0].with_name("model.onnx.data").is_file()  # weights outside: memory-mapped
     second = ClipEmbedder(tiny_folder, "m", cache_dir=tmp_path / "cache2")
     second._cache_dir = tmp_path / "cache"  # same optimized copy, fresh query cache
     assert np.allclose(second.embed_texts(["yellow"]), expected)
     copies[0].write_bytes(b"damaged")
     third = ClipEmbedder(tiny_folder, "m", cache_dir=tmp_path / "cache3")
     third._cache_dir = tmp_path / "cache"
-    assert np.allclose(third.embed_texts(["yellow"]), expected)  # a damaged copy is rebuilt, not fatal
+    assert np.allclose(third.embed_texts(["yellow"]), expected)  # a damaged copy is dropped, not fatal
+    fourth = ClipEmbedder(tiny_folder, "m", cache_dir=tmp_path / "cache4")
+    fourth._cache_dir = tmp_path / "cache"
+    assert np.allclose(fourth.embed_texts(["yellow"]), expected) and copies[0].read_bytes() != b"damaged"  # remade
 
 
 # -- preprocessing against an independent numpy reference -------------------------

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import string
 import threading
 import time
@@ -44,13 +43,14 @@ import numpy as np
 
 from photolib import image_models
 from photolib.errors import ConfigError, ProviderUnavailableError
+from photolib.providers.query_cache import QueryCache
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from photolib.providers.base import ImageEmbedder
 
-QUERY_CACHE_ROWS = 2000  # recent query vectors kept per machine
+OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -82,9 +82,14 @@ def make_image_embedder(settings: Any) -> ImageEmbedder | None:
 
 
 def _user_cache_dir() -> Path:
+    """Per machine, shared by libraries: optimised copies of the towers and recent query vectors."""
     from platformdirs import user_cache_path
 
     return user_cache_path("photolib") / "image-models"
+
+
+def optimized_copies_folder() -> Path:
+    return _user_cache_dir() / OPTIMIZED_FOLDER
 
 
 class ClipEmbedder:
@@ -102,9 +107,9 @@ class ClipEmbedder:
         self._lock = threading.Lock()
         self._visual: _Tower | None = None
         self._textual: _TextTower | None = None
-        self._queries = _QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
-        self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
         self.timings: dict[str, float] = {}  # seconds spent loading each tower (for bench and --verbose)
+        self._queries = QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
+        self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
 
     # -- images ---------------------------------------------------------------
 
@@ -164,7 +169,8 @@ class ClipEmbedder:
         with self._lock:
             if self._visual is None:
                 started = time.perf_counter()
-                self._visual = _Tower(self.folder / image_models.VISUAL_MODEL, self.threads, optimized_copy=None)
+                copy = self._optimized_copy_path(image_models.VISUAL_MODEL)
+                self._visual = _Tower(self.folder / image_models.VISUAL_MODEL, self.threads, copy)
                 self.timings["visual_load"] = time.perf_counter() - started
             return self._visual
 
@@ -185,11 +191,14 @@ class ClipEmbedder:
         source = self.folder / relative
         stamp = f"{source.resolve()}|{source.stat().st_size}|{source.stat().st_mtime_ns}|{onnxruntime.__version__}"
         digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
-        return self._cache_dir / "optimized" / f"{relative.replace('/', '-')}-{digest}.onnx"
+        return self._cache_dir / OPTIMIZED_FOLDER / f"{relative.replace('/', '-')}-{digest}" / "model.onnx"
 
     def _text_fingerprint(self) -> str:
         source = self.folder / image_models.TEXTUAL_MODEL
-        stat = source.stat()
+        try:
+            stat = source.stat()
+        except OSError:
+            raise ProviderUnavailableError(f"{source} is missing: pull the model again or fix [image] model_path") from None
         return f"{self.model_name}|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
@@ -318,27 +327,23 @@ class _TextTower:
 
 
 def _open_session(path: Path, threads: int, optimized_copy: Path | None) -> Any:
-    """An InferenceSession; with `optimized_copy`, the graph optimised once and reloaded from disk after."""
+    """An InferenceSession; with `optimized_copy`, from an optimised copy whose weights sit in one external
+    file (memory-mapped on load: ~4x faster than parsing the weights out of the protobuf), made on first use."""
     import onnxruntime as ort
 
-    options = session_options(threads)
     try:
-        if optimized_copy is not None and optimized_copy.is_file():
+        if optimized_copy is not None:
+            if not optimized_copy.is_file():
+                _write_optimized_copy(path, optimized_copy)
+            options = session_options(threads)
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             try:
                 return ort.InferenceSession(str(optimized_copy), options, providers=["CPUExecutionProvider"])
-            except Exception:  # a damaged cache copy: rebuild it from the model
-                optimized_copy.unlink(missing_ok=True)
-                options = session_options(threads)
-        if optimized_copy is not None:
-            optimized_copy.parent.mkdir(parents=True, exist_ok=True)
-            partial = optimized_copy.with_name(f".{optimized_copy.name}.{os.getpid()}.tmp")
-            options.optimized_model_filepath = str(partial)
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            if partial.is_file():
-                os.replace(partial, optimized_copy)
-            return session
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception:  # a damaged copy: drop it, use the model itself; the next load rebuilds it
+                import shutil
+
+                shutil.rmtree(optimized_copy.parent, ignore_errors=True)
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except ProviderUnavailableError:
         raise
     except Exception as exc:
@@ -346,51 +351,29 @@ def _open_session(path: Path, threads: int, optimized_copy: Path | None) -> Any:
         raise ProviderUnavailableError(f"cannot load {path} ({reason}): pull the model again or fix [image] model_path") from exc
 
 
-class _QueryCache:
-    """Recent query vectors on disk, so a repeated search never loads the text tower.
+def _write_optimized_copy(path: Path, destination: Path) -> None:
+    """Optimise `path` once and save it with external weights, into a folder renamed into place whole."""
+    import shutil
 
-    Keyed by the text tower's identity (name, file, size, mtime) and the
-    cleaned text; bounded to QUERY_CACHE_ROWS rows, oldest use dropped.
-    Failures to read or write the cache are ignored: it is only a cache.
-    """
+    import onnxruntime as ort
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
-        self.path = path
-        self.model = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=2.0)
-        db.execute("CREATE TABLE IF NOT EXISTS queries (model TEXT, text TEXT, vector BLOB, used REAL, "
-                   "PRIMARY KEY (model, text))")
-        return db
-
-    def get(self, texts: list[str]) -> dict[str, np.ndarray]:
-        if len(texts) > 16:  # label vocabularies are cached by photolib.labels, not here
-            return {}
+    partial = destination.parent.with_name(f".{destination.parent.name}.{os.getpid()}.tmp")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        options = session_options(1)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(partial / destination.name)
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name",
+                                         destination.name + ".data")
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "64")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         try:
-            with self._connect() as db:
-                marks = ",".join("?" * len(texts))
-                rows = db.execute(f"SELECT text, vector FROM queries WHERE model = ? AND text IN ({marks})",
-                                  [self.model, *texts]).fetchall()
-                db.execute(f"UPDATE queries SET used = ? WHERE model = ? AND text IN ({marks})",
-                           [time.time(), self.model, *texts])
-            return {text: np.frombuffer(blob, dtype=np.float32).copy() for text, blob in rows}
-        except sqlite3.Error:
-            return {}
-
-    def put(self, vectors: dict[str, np.ndarray]) -> None:
-        if len(vectors) > 16:
-            return
-        try:
-            with self._connect() as db:
-                now = time.time()
-                db.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?, ?)",
-                               [(self.model, text, np.asarray(v, dtype=np.float32).tobytes(), now) for text, v in vectors.items()])
-                db.execute("DELETE FROM queries WHERE rowid IN (SELECT rowid FROM queries ORDER BY used DESC LIMIT -1 OFFSET ?)",
-                           (QUERY_CACHE_ROWS,))
-        except sqlite3.Error:
+            os.rename(partial, destination.parent)
+        except OSError:  # another process made it first
             pass
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

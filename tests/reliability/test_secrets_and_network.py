@@ -127,6 +127,47 @@ def test_local_providers_make_no_network_connection(tmp_path):
         TRIALS["guarded local commands (no connection attempted)"] += 1
 
 
+IMAGE_MODEL_USE = """
+from pathlib import Path
+from PIL import Image
+from photolib.config import load_settings
+from photolib.labels import labels_for
+from photolib.providers.clip import make_image_embedder
+
+embedder = make_image_embedder(load_settings())
+vectors = embedder.embed_images([Image.new("RGB", (40, 30), (210, 30, 35))])
+print(labels_for(embedder, vectors, Path(sys.argv[1]))[0], float(embedder.embed_texts(["red"])[0] @ vectors[0]))
+"""
+
+
+def test_local_image_model_makes_no_network_connection(tmp_path):
+    """`models list`, and the image model with its tokenizer, ONNX Runtime, labels and caches, stay off the
+    network; so do `add` and `search` with an image model configured."""
+    from tests.onnx_models import build_tiny_clip
+
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))
+    library, config = tmp_path / "library", tmp_path / "config.toml"
+    config.write_text("")
+    result, attempts = guarded_photolib(tmp_path, library, config, "models", "list", "--json")
+    assert attempts == [] and result.returncode == 0, (attempts, result.stderr)
+    folder = build_tiny_clip(tmp_path / "tiny")
+    config.write_text(f'[image]\nmodel = "test/tiny"\nmodel_path = "{folder}"\n')
+    for args in (["models", "list", "--json"], ["add", str(pictures), "--json"], ["search", "red", "--json"]):
+        result, attempts = guarded_photolib(tmp_path, library, config, *args)
+        assert attempts == [] and result.returncode == 0 and "Traceback" not in result.stderr, (args, attempts, result.stderr)
+        TRIALS["guarded local commands (no connection attempted)"] += 1
+    log = tmp_path / "network-provider.log"
+    env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config)})
+    for name in OFFLINE_SWITCHES:
+        env.pop(name, None)
+    script = GUARD.split("sys.argv = ")[0] + IMAGE_MODEL_USE
+    used = subprocess.run([sys.executable, "-c", script, str(tmp_path / "label-cache")], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+    assert not log.exists(), log.read_text()
+    assert used.returncode == 0 and used.stdout.startswith("['strawberry'] 0.99"), used.stderr
+
+
 def test_network_guard_catches_a_remote_provider(tmp_path):
     """The guard is not blind: a configured remote provider's connection attempt is caught and recorded."""
     make_photo(tmp_path / "pics" / "one.jpg")
