@@ -260,7 +260,38 @@ def child_add(count: int, library_path: str) -> dict:
     return {"add_1000_s": time.perf_counter() - start}
 
 
-CHILDREN = {"build": child_build, "query": child_query, "add": child_add}
+def child_snapshot(count: int, library_path: str) -> dict:
+    """`add` of 1 000 photos: a first one to warm up (it may take the first snapshot), then one with no snapshot
+    due and one with a snapshot due (taken at its end, under the write lock)."""
+    import photolib.snapshots as snapshots
+    from photolib.config import load_settings
+    from photolib.library import Library
+
+    timings = []
+    real_take = snapshots.take
+
+    def timed_take(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_take(*args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - start)
+
+    snapshots.take = timed_take
+    library = Library(load_settings(library_path=Path(library_path)))
+    model = library.embedder.model_name
+    result = {}
+    for run, interval in (("warm", 0.0), ("not_due", 1e6), ("due", 0.0)):
+        library.settings.snapshot_interval = interval
+        start = time.perf_counter()
+        library.import_embedded(synthetic_photos(1000, 3, f"snap-{run}-{os.getpid()}"), model)
+        result[f"add_{run}_s"] = time.perf_counter() - start
+    result["snapshot_s"] = timings[-1] if timings else 0.0
+    result["catalog_mb"] = (Path(library_path) / "catalog.db").stat().st_size / 1e6
+    return result
+
+
+CHILDREN = {"build": child_build, "query": child_query, "add": child_add, "snapshot": child_snapshot}
 
 
 def run_child(step: str, count: int, library: Path) -> dict:
@@ -300,6 +331,17 @@ def case_search(count: int, keep: Path | None = None) -> None:
 def case_cold_cli(library: Path, count: int) -> None:
     elapsed = median_wall(photolib_command("-L", str(library), "search", "sunset over the sea"), runs=5)
     record(f"cold CLI search, {count:,} library", elapsed, "s", "<= 1.5 s", elapsed <= 1.5)
+
+
+# -- 6b. Automatic catalog snapshot ------------------------------------------------------
+
+def case_snapshot(library: Path, count: int) -> None:
+    """The day's first `add` also takes the snapshot: its cost as a ratio of the `add` that triggered it."""
+    result = run_child("snapshot", count, library)
+    add = result["add_not_due_s"]
+    record(f"snapshot after add 1 000, {count:,} library", result["snapshot_s"] / add, "ratio of add", "(reported)",
+           None, f"({result['snapshot_s']:.2f} s for {result['catalog_mb']:.0f} MB; add {add:.2f} s, "
+                 f"{result['add_due_s']:.2f} s with it)")
 
 
 # -- 7. Remote import with 300 ms latency --------------------------------------------------
@@ -360,10 +402,15 @@ def main() -> None:
     case_embedder(2000)
     case_import_local(60 if quick else 500)
     case_rescan(20_000 if quick else 100_000)
+    from bench.bench_gallery import case_gallery, case_thumbnail_cost
+
+    case_thumbnail_cost(4 if quick else 12, record)
+    case_gallery(2_000 if quick else 10_000, record)
     case_search(10_000)
     keep = Path(tempfile.mkdtemp(prefix="photolib-bench-100k-"))
     case_search(100_000, keep=keep)
     case_cold_cli(keep, 100_000)
+    case_snapshot(keep, 100_000)
     subprocess.run(["rm", "-rf", str(keep)], check=False)
     if not quick:
         case_search(1_000_000)

@@ -29,7 +29,9 @@ from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineReco
 from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
 from photolib.catalog_usermeta import UserMetadataRecords
-from photolib.errors import UsageError
+from photolib.catalog_faces import OF_PERSON
+from photolib.catalog_text import HAS_TEXT
+from photolib.errors import PhotolibError, UsageError
 from photolib.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.models import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
 
@@ -65,6 +67,8 @@ class PhotoFilter:
     until: str | None = None  # taken before this ISO date or time
     status: str | None = None  # one of PHOTO_STATUSES
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
+    has_text: bool = False  # holds text read by OCR (see catalog_text)
+    person_id: int | None = None  # shows this person's face (see catalog_faces)
     rating: int | None = None  # rated at least this by the user (XMP rating)
     keyword: str | None = None  # has this keyword of the user's, or a whole level of one
     described: bool = False  # only photos a vision model has described
@@ -87,6 +91,11 @@ class PhotoFilter:
         if self.at_or_under:
             clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
             params += [self.at_or_under, _like_prefix(self.at_or_under)]
+        if self.has_text:
+            clauses.append(HAS_TEXT)
+        if self.person_id is not None:
+            clauses.append(OF_PERSON)
+            params.append(self.person_id)
         if self.rating is not None:
             clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
             params.append(self.rating)
@@ -126,7 +135,12 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
+        from photolib import damage
+
         self.path = Path(path)
+        suspicious = damage.precheck(self.path)
+        if suspicious and (found := damage.diagnose(self.path)) is not None:
+            raise found
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
@@ -142,10 +156,10 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
             self._migrate()
         except sqlite3.DatabaseError as error:
             connection.close()
-            if "locked" in str(error) or "busy" in str(error):
-                raise
-            raise UsageError(f"{self.path} is not a photolib catalog ({error}): point --library at a photolib "
-                             "library folder, or move that file away") from None
+            raise damage.open_error(self.path, error) from None
+        except PhotolibError:
+            connection.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -154,8 +168,16 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        if schema_version(self.db) >= SCHEMA_VERSION:
+        from photolib import damage
+
+        version = schema_version(self.db)
+        if version > SCHEMA_VERSION:
+            raise damage.too_new(self.path, version, SCHEMA_VERSION)
+        if version == SCHEMA_VERSION:
             return
+        if version == 0 and self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name NOT IN "
+                                            "('meta', 'sqlite_sequence')").fetchone()[0]:
+            raise damage.not_a_catalog(self.path, "an SQLite database of another program")
         with self.transaction():
             migrate(self.db)
 

@@ -49,6 +49,10 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
     if isinstance(exc, PhotolibError):
         _render().error(_scrub(str(exc), ctx))
         return exc.exit_code
+    damaged = _damaged_catalog(ctx, exc)
+    if damaged is not None:
+        _render().error(damaged)
+        return 1
     if _is_busy_database(exc):
         _render().error("the catalog stayed busy for 30 s: another photolib process is writing to this library; "
                         "try again when it has finished")
@@ -56,6 +60,16 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
     _render().error(_scrub(f"unexpected {type(exc).__name__}: {exc}", ctx)
                     + ("" if verbose else " (run with --verbose for details)"))
     return 1
+
+
+def _damaged_catalog(ctx: typer.Context, exc: Exception) -> str | None:
+    """The one-line message for SQLite reporting a damaged catalog in the middle of a command."""
+    from photolib import damage
+
+    library = (ctx.find_root().obj or {}).get("library")
+    if library is None or not damage.is_corruption(exc):
+        return None
+    return str(damage.damaged(library.root / "catalog.db", str(exc)))
 
 
 def _is_busy_database(exc: Exception) -> bool:
@@ -68,7 +82,7 @@ def _scrub(text: str, ctx: typer.Context) -> str:
     """Remove any configured API key from text before it is shown."""
     settings = (ctx.obj or {}).get("settings")
     if settings is not None:
-        for section in (settings.vision, settings.embedding, settings.generation):
+        for section in (settings.vision, settings.embedding, settings.generation, settings.imagine):
             if section is not None and section.api_key:
                 text = text.replace(section.api_key, "***")
     return text
@@ -86,6 +100,9 @@ app = typer.Typer(
 )
 albums_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, help="Group similar photos into albums; `albums list`/`show` read saved ones.")
 app.add_typer(albums_app, name="albums")
+people_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None,
+                         help="People found in photos (faces, grouped offline); name, merge, show or forget them.")
+app.add_typer(people_app, name="people")
 models_app = typer.Typer(cls=_ErrorHandlingGroup, rich_markup_mode=None, no_args_is_help=True,
                          help="Local image models (CLIP family) for visual search: list, pull, remove.")
 app.add_typer(models_app, name="models")
@@ -132,6 +149,51 @@ def _library(ctx: typer.Context) -> "Library":
 
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-contained HTML page (thumbnails inlined) instead of a table.")
+OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
+LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
+PREVIEW = typer.Option(None, "--preview/--no-preview",
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                            "default from [terminal] preview.")
+
+
+def _table_extras(ctx: typer.Context, rows: list[dict], preview: Optional[bool]) -> dict:
+    """What a photo table needs beyond the rows: each photo's added folder, and thumbnails when previewing."""
+    library = _library(ctx)
+    ids = [row["id"] for row in rows]
+    extras: dict = {"roots": library.source_roots(ids)}
+    wanted = library.settings.preview if preview is None else preview
+    if wanted and _render().stdout.is_terminal:
+        extras["previews"] = library.thumbnail_files(ids)
+    return extras
+
+
+def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: list, open_page: bool) -> bool:
+    """Write `--html FILE` for a listing (sections of (title or None, photo rows)); True when written.
+
+    The shared helper of every command that lists photos."""
+    if file is None:
+        if open_page:
+            from photolib.errors import UsageError
+
+            raise UsageError("--open opens the page written by --html FILE: add --html")
+        return False
+    written = _library(ctx).write_html(file, title, sections)
+    count = sum(len(rows) for _title, rows in sections)
+    _render().message(f"Wrote {count} photo(s) to {written}.", "green")
+    if open_page:
+        _open_in_browser(written)
+    return True
+
+
+def _open_in_browser(path: str) -> None:
+    import webbrowser
+
+    from photolib.html_pages import file_url
+
+    if not webbrowser.open(file_url(path)):
+        _render().message(f"No web browser found; open {path} yourself.", "yellow")
+
 COLLAPSE = typer.Option(None, "--collapse-duplicates",
                         help="Show copies once, as their best photo: none, exact (same bytes) or marked (also near "
                              f"copies marked by `duplicates --mark`); default: [duplicates] collapse, else "
@@ -210,24 +272,33 @@ def search(
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
     explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
     collapse: Optional[str] = COLLAPSE,
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
-    """Search in plain words and filters; exact word matches first, each hit with a 0-100 match score."""
+    """Search in plain words and filters; exact word matches (also words read in photos) first, each hit
+    with a 0-100 match score."""
     from photolib.query import with_flags
 
     library = _library(ctx)
     text = with_flags(query, {"tag": tag, **(filters or {})})
-    explained = library.explain(text) if explain else None
+    explained = library.explain(with_flags(text, {"person": person})) if explain else None
     hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
                                                 offset=offset, all_results=all_results,
-                                                collapse=_collapse(collapse))]
+                                                collapse=_collapse(collapse), person=person)]
+    title = f"Search: {with_flags(text, {'person': person})}"
+    if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
+        return
     if json_out:
         _render().print_json({"explain": explained, "hits": hits} if explain else hits)
         return
     if explained:
         _render().explain_panel(explained)
-    _render().hits_table(hits, f"Search: {text}")
+    _render().hits_table(hits, title, long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
@@ -247,6 +318,10 @@ def similar(
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
+    preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
     """Photos nearest in meaning to a given photo (optionally only those a query allows)."""
@@ -256,14 +331,24 @@ def similar(
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
                                                        query=text, sort=sort, offset=offset,
                                                        collapse=_collapse(collapse))]
-    _render().print_json(hits) if json_out else _render().hits_table(hits, f"Similar to {photo}")
+    if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
+        return
+    if json_out:
+        _render().print_json(hits)
+    else:
+        _render().hits_table(hits, f"Similar to {photo}", long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
-def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON) -> None:
-    """Everything known about one photo: EXIF, place, description, status, models."""
+def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or path."), json_out: bool = JSON,
+         preview: Optional[bool] = PREVIEW) -> None:
+    """Everything known about one photo: EXIF, place, description, text in it, faces, status, models."""
     details = _library(ctx).show(photo)
-    _render().print_json(details) if json_out else _render().photo_panel(details)
+    if json_out:
+        _render().print_json(details)
+        return
+    extras = _table_extras(ctx, [details], preview)
+    _render().photo_panel(details, preview=(extras.get("previews") or {}).get(details["id"]))
 
 
 @app.command("list")
@@ -283,14 +368,25 @@ def list_command(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
     sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
     offset: int = OFFSET,
+    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR); same as has:text."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from "
+                                                               "`people`); same as person:NAME."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
+    long: bool = LONG,
     filters: Optional[dict] = None,
 ) -> None:
     """List photos, oldest first, with filters (and words, ranked as search does, then sorted)."""
     photos = _library(ctx).list_photos(query, tag=tag, since=since, until=until, status=status, limit=limit,
-                                       sort=sort, offset=offset, filters=filters,
-                                       rating=rating, keyword=keyword)
-    _render().print_json(photos) if json_out else _render().photos_table(photos)
+                                       sort=sort, offset=offset, filters=filters, rating=rating, keyword=keyword,
+                                       has_text=has_text, person=person)
+    if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
+        return
+    if json_out:
+        _render().print_json(photos)
+    else:
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
 
 
 @app.command()
@@ -329,7 +425,21 @@ def stats(ctx: typer.Context, json_out: bool = JSON) -> None:
     _render().print_json(result) if json_out else _render().stats_panel(result)
 
 
-app.command("doctor", help="Same as `stats`.")(stats)
+@app.command()
+def doctor(ctx: typer.Context,
+           repair: bool = typer.Option(False, "--repair", help="Salvage a damaged catalog: keep it aside, rebuild it "
+                                                               "from the newest snapshot and every readable row."),
+           json_out: bool = JSON) -> None:
+    """What `stats` shows, plus SQLite's integrity check of the catalog; --repair salvages a damaged one."""
+    library = _library(ctx)
+    if repair:
+        report = library.repair()
+        _render().print_json(report.as_dict()) if json_out else _render().repair_summary(report.as_dict())
+        return
+    result = library.doctor()
+    _render().print_json(result) if json_out else _render().doctor_panel(result)
+    if result["damaged"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -340,9 +450,22 @@ def backup(ctx: typer.Context, destination: Path = typer.Argument(..., help="New
 
 
 @app.command()
-def restore(ctx: typer.Context, source: Path = typer.Argument(..., help="A folder made by `photolib backup`."),
+def restore(ctx: typer.Context,
+            source: Optional[Path] = typer.Argument(None, help="A folder made by `photolib backup`."),
+            snapshot: Optional[str] = typer.Option(None, "--snapshot", help="Instead: one of the library's own "
+                                                   "snapshots, by day (YYYY-MM-DD), name or `latest` (see `stats`)."),
             force: bool = typer.Option(False, "--force", help="Replace a library that already holds photos.")) -> None:
-    """Restore a snapshot made by `photolib backup` (checked before anything is replaced)."""
+    """Restore a backup made by `photolib backup`, or one of the library's snapshots (checked first)."""
+    from photolib.errors import UsageError
+
+    if (source is None) == (snapshot is None):
+        raise UsageError("restore needs a backup folder or --snapshot DAY|NAME|latest (one of them)")
+    if snapshot is not None:
+        result = _library(ctx).restore_snapshot(snapshot)
+        _render().message(f"Restored {result['photos']} photos from the snapshot of {result['taken_at']}"
+                          + (f"; the catalog it replaced is kept at {result['kept_aside']}." if result["kept_aside"]
+                             else "."), "green")
+        return
     result = _library(ctx).restore(source, force=force)
     _render().message(f"Restored {result['photos']} photos from {result['path']}.", "green")
 
@@ -362,6 +485,9 @@ def imagine(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the PNGs (default: the library's generated/)."),
     list_past: bool = typer.Option(False, "--list", help="List past generations instead."),
     json_out: bool = JSON,
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the run as an HTML page: the source photo "
+                                                             "beside the generated images, prompt, model and seeds."),
+    open_page: bool = OPEN,
 ) -> None:
     """Generate new images inspired by a photo (vision prompt, then FLUX or another generator)."""
     from photolib.errors import UsageError
@@ -376,8 +502,15 @@ def imagine(
         raise UsageError("imagine needs a photo id or path (or --list): see `photolib list`")
     request = ImagineRequest(prompt=prompt, prompt_only=prompt_only, count=count, seed=seed, width=width,
                              height=height, steps=steps, guidance=guidance, out=out.absolute() if out else None)
+    if open_page and html is None:
+        raise UsageError("--open opens the page written by --html FILE: add --html")
     result = library.imagine(photo, request)
     _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
+    if html is not None:
+        written = library.write_imagine_html(html, result)
+        _render().message(f"Wrote {written}.", "green")
+        if open_page:
+            _open_in_browser(written)
 
 
 @albums_app.callback(invoke_without_command=True)
@@ -394,6 +527,8 @@ def albums(
                                                                     "(e.g. 'year:2019 place:Lisbon')."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Group the library into albums of similar photos (deterministic unless --seed)."""
     if ctx.invoked_subcommand is not None:
@@ -402,11 +537,16 @@ def albums(
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
                             query=query, collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
+    if html is not None:
+        _albums_html(ctx, html, result, open_page)
+    elif open_page:
+        _html_out(ctx, None, "", [], True)
     if json_out:
         _render().print_json(data + ([{"name": "singletons", "size": len(result.singletons),
                                        "photo_ids": result.singletons, "singletons": True}] if result.singletons else []))
     else:
-        _render().albums_table(data, result.singletons, result.threshold)
+        if html is None:
+            _render().albums_table(data, result.singletons, result.threshold)
         if save:
             _render().message(f"Saved {len(data)} albums; see `photolib albums list`.", "green")
         if export:
@@ -414,6 +554,37 @@ def albums(
             if result.not_exported:
                 _render().message(f"{len(result.not_exported)} photos were left out, their files are gone "
                                   f"(first: {result.not_exported[0]}); `photolib prune` forgets them.", "yellow")
+
+
+def _albums_html(ctx: typer.Context, file: Path, result: Any, open_page: bool) -> None:
+    library = _library(ctx)
+    ids = [pid for album in result.albums for pid in album.photo_ids] + list(result.singletons)
+    rows = {pid: library.summary(pid) for pid in ids}
+    sections = [(album.name, [rows[pid] for pid in album.photo_ids if rows.get(pid)]) for album in result.albums]
+    if result.singletons:
+        sections.append(("Singletons", [rows[pid] for pid in result.singletons if rows.get(pid)]))
+    _html_out(ctx, file, f"{len(result.albums)} albums", sections, open_page)
+
+
+@app.command()
+def gallery(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Folder for the site (new, empty, or made by gallery before)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the gallery in the default web browser."),
+    json_out: bool = JSON,
+) -> None:
+    """Write the whole library as a static web site: albums, a page per photo, offline."""
+    report = _library(ctx).gallery(folder)
+    if json_out:
+        _render().print_json(report.as_dict())
+    else:
+        _render().message(f"Wrote a gallery of {report.photos} photos and {report.albums} albums: "
+                          f"{report.as_dict()['index']}", "green")
+        if report.without_thumbnail:
+            _render().message(f"{report.without_thumbnail} photos have no thumbnail (their files cannot be read).",
+                              "yellow")
+    if open_page:
+        _open_in_browser(report.as_dict()["index"])
 
 
 @albums_app.command("list")
@@ -431,10 +602,16 @@ def albums_show(ctx: typer.Context,
                 export: Optional[Path] = typer.Option(None, "--export", help="Also write the album as a folder of "
                                                                              "symlinks in this folder."),
                 copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
-                json_out: bool = JSON) -> None:
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN,
+                long: bool = LONG) -> None:
     """The photos of one saved or smart album."""
     name, photos = _library(ctx).saved_album(album, sort=sort, export=export, copy=copy)
-    _render().print_json({"name": name, "photos": photos}) if json_out else _render().photos_table(photos)
+    if _html_out(ctx, html, name, [(None, photos)], open_page) and not json_out:
+        pass
+    elif json_out:
+        _render().print_json({"name": name, "photos": photos})
+    else:
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
     if export and not json_out:
         _render().message(f"Exported {name!r} ({len(photos)} photos) to {export.absolute()}.", "green")
 
@@ -462,6 +639,64 @@ def albums_delete(ctx: typer.Context,
     deleted = _library(ctx).delete_album(album)
     _render().print_json(deleted) if json_out else _render().message(
         f"Deleted {'smart ' if deleted['smart'] else ''}album {deleted['name']!r}; photos untouched.", "green")
+
+
+@people_app.callback(invoke_without_command=True)
+def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+    """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = [person.as_dict() for person in _library(ctx).people()]
+    _render().print_json(found) if json_out else _render().people_table(found)
+
+
+@people_app.command("name")
+def people_name(ctx: typer.Context, person: str = typer.Argument(..., help="Person number (or current name)."),
+                name: str = typer.Argument(..., help="The name to give."), json_out: bool = JSON) -> None:
+    """Name a person; the name stays through later imports and regrouping."""
+    named = _library(ctx).name_person(person, name).as_dict()
+    _render().print_json(named) if json_out else _render().message(f"Person {named['id']} is now {named['name']}.", "green")
+
+
+@people_app.command("merge")
+def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Person that stays (number or name)."),
+                 other: str = typer.Argument(..., help="Person whose faces join the first."),
+                 json_out: bool = JSON) -> None:
+    """Merge two people who are one: the second's faces join the first."""
+    merged = _library(ctx).merge_people(keep, other).as_dict()
+    _render().print_json(merged) if json_out else _render().message(
+        f"Merged: {merged['label']} now has {merged['faces']} faces in {merged['photos']} photos.", "green")
+
+
+@people_app.command("show")
+def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                json_out: bool = JSON) -> None:
+    """One person's faces and the photos they are in."""
+    found = _library(ctx).person(person)
+    if json_out:
+        _render().print_json(found)
+    else:
+        _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
+        _render().photos_table(found["photo_list"])
+
+
+@people_app.command("forget")
+def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
+                  json_out: bool = JSON) -> None:
+    """Drop a person and their faces from the catalog; photos and files stay."""
+    result = _library(ctx).forget_person(person)
+    _render().print_json(result) if json_out else _render().message(
+        f"Forgot person {result['id']} and {result['faces_dropped']} faces; photos untouched.", "green")
+
+
+@people_app.command("recluster")
+def people_recluster(ctx: typer.Context,
+                     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
+                                                               help="Largest face distance within a person (default 0.6)."),
+                     json_out: bool = JSON) -> None:
+    """Group the faces of unnamed people again (named people keep their faces and names)."""
+    found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]
+    _render().print_json(found) if json_out else _render().people_table(found)
 
 
 def _settings(ctx: typer.Context) -> Any:
@@ -533,6 +768,8 @@ def duplicates(
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
     json_out: bool = JSON,
+    html: Optional[Path] = HTML,
+    open_page: bool = OPEN,
 ) -> None:
     """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
     with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
@@ -540,7 +777,12 @@ def duplicates(
     groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
                                       export=export, progress=render.RichProgress(enabled=not json_out))
     data = [g.as_dict() for g in groups]
-    render.print_json(data) if json_out else render.duplicates_table(data)
+    sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
+    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    if json_out:
+        render.print_json(data)
+    elif not written:
+        render.duplicates_table(data)
     if export is not None and not json_out:
         render.message(f"Wrote the list of {len(groups)} groups to {export.absolute()}.", "green")
 

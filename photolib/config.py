@@ -36,16 +36,20 @@ PROVIDER_OPTIONS: dict[str, dict[str, type]] = {
     },
     "generation": {**_REMOTE_OPTIONS, "width": int, "height": int, "steps": int, "guidance": float},
 }
+# `imagine` writes its prompts with its own vision provider when [imagine] says so; unset keys come from [vision].
+PROVIDER_OPTIONS["imagine"] = PROVIDER_OPTIONS["vision"]
 DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 DEFAULT_IMAGE_MODEL = "ViT-B-32__openai"  # immich-app/ViT-B-32__openai: small and fast
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
 AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
-AT_MOST = {"near_bits": 32}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
+AT_MOST = {"near_bits": 32, "min_confidence": 1}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
 
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
 # library's own defaults read these).
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a second writer waits for the first
+DEFAULT_SNAPSHOT_INTERVAL = 24.0  # hours between automatic catalog snapshots
+DEFAULT_SNAPSHOT_KEEP = 3  # automatic snapshots kept; 0 takes none
 DEFAULT_JOBS = 16  # parallel model calls in `add`
 DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
@@ -55,18 +59,27 @@ DEFAULT_XMP_SIDECAR = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (di
 DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are near copies; unrelated ~32
 DEFAULT_SIMILAR_DISTANCE = 0.25  # squared L2 of image vectors for `duplicates --similar` (cos >= 0.875)
 DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none, exact, marked
+DEFAULT_OCR_MIN_CONFIDENCE = 0.8  # recogniser confidence of a kept line of text (photolib.ocr)
+DEFAULT_FACE_THRESHOLD = 0.6  # descriptor distance within which a face joins a person (dlib's usual)
+DEFAULT_FACE_MIN_SCORE = 0.3  # HOG detector score of a kept face
 
 DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
 
 # Plain sections: key -> (type, default).
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT)},
+    "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT),
+                "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
     "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
+    "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
+    "terminal": {"preview": (bool, False)},
     "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
     "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
                    "collapse": (str, DEFAULT_COLLAPSE)},
+    "ocr": {"enabled": (bool, True), "min_confidence": (float, DEFAULT_OCR_MIN_CONFIDENCE)},
+    "faces": {"enabled": (bool, True), "threshold": (float, DEFAULT_FACE_THRESHOLD),
+              "min_score": (float, DEFAULT_FACE_MIN_SCORE)},
     "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
 }
 # String settings that take one of a few values.
@@ -98,7 +111,10 @@ class Settings:
     vision: ProviderSettings
     embedding: ProviderSettings
     generation: ProviderSettings | None
+    imagine: ProviderSettings | None = None  # None: imagine prompts come from the [vision] provider
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
+    snapshot_keep: int = DEFAULT_SNAPSHOT_KEEP
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
     raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
@@ -106,10 +122,18 @@ class Settings:
     search_threshold: float = DEFAULT_THRESHOLD
     albums_threshold: float = DEFAULT_THRESHOLD
     albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
+    thumbnails_enabled: bool = True
+    thumbnails_large: int = 1024  # longest side of the photo-page thumbnail; 0: none
+    preview: bool = False  # inline thumbnails in search/similar/show tables on a terminal
     xmp_sidecar: str = DEFAULT_XMP_SIDECAR
     duplicates_near_bits: int = DEFAULT_NEAR_BITS
     duplicates_similar_distance: float = DEFAULT_SIMILAR_DISTANCE
     collapse_duplicates: str = DEFAULT_COLLAPSE
+    ocr_enabled: bool = True
+    ocr_min_confidence: float = DEFAULT_OCR_MIN_CONFIDENCE
+    faces_enabled: bool = True
+    faces_threshold: float = DEFAULT_FACE_THRESHOLD
+    faces_min_score: float = DEFAULT_FACE_MIN_SCORE
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -149,7 +173,10 @@ def load_settings(
         vision=providers["vision"],
         embedding=providers["embedding"],
         generation=providers["generation"] if providers["generation"].provider else None,
+        imagine=_imagine_section(data.get("imagine", {}), path, env, providers["vision"]),
         lock_timeout=plain["library"]["lock_timeout"],
+        snapshot_interval=plain["library"]["snapshot_interval"],
+        snapshot_keep=plain["library"]["snapshot_keep"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
         raw_files=plain["add"]["raw"],
@@ -157,10 +184,18 @@ def load_settings(
         search_threshold=plain["search"]["threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
+        thumbnails_enabled=plain["thumbnails"]["enabled"],
+        thumbnails_large=plain["thumbnails"]["large"],
+        preview=plain["terminal"]["preview"],
         xmp_sidecar=plain["xmp"]["sidecar"],
         duplicates_near_bits=plain["duplicates"]["near_bits"],
         duplicates_similar_distance=plain["duplicates"]["similar_distance"],
         collapse_duplicates=plain["duplicates"]["collapse"],
+        ocr_enabled=plain["ocr"]["enabled"],
+        ocr_min_confidence=plain["ocr"]["min_confidence"],
+        faces_enabled=plain["faces"]["enabled"],
+        faces_threshold=plain["faces"]["threshold"],
+        faces_min_score=plain["faces"]["min_score"],
         image=_image_settings(plain["image"], path, env),
         sources={"library": library_source, "config": str(path)},
     )
@@ -202,7 +237,7 @@ def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
 
 
 def _check_sections(data: dict[str, Any], path: Path) -> None:
-    known = set(PLAIN_SECTIONS) | set(PROVIDER_KINDS)
+    known = set(PLAIN_SECTIONS) | set(PROVIDER_KINDS) | {"imagine"}
     for name, value in data.items():
         if name not in known:
             raise ConfigError(f"{path}: unknown section [{name}]; known sections: {', '.join(sorted(known))}")
@@ -244,6 +279,41 @@ def _provider_section(kind: str, section: dict[str, Any], path: Path, env: Mappi
         api_key_env=key_env,
         api_key=env.get(key_env) if key_env else None,
         options=values,
+        origin=str(path) if path.exists() else "",
+    )
+
+
+def _imagine_section(section: dict[str, Any], path: Path, env: Mapping[str, str],
+                     vision: ProviderSettings) -> ProviderSettings | None:
+    """[imagine]: the vision provider that writes imagine prompts; None when nothing is set (use [vision]).
+
+    Keys left out are taken from [vision] when both name the same provider;
+    another provider starts from its own defaults (a base_url or model of
+    [vision] would mean nothing to it)."""
+    spec = {**COMMON_PROVIDER_KEYS, **PROVIDER_OPTIONS["imagine"]}
+    _reject_unknown_keys("imagine", section, spec, path)
+    given: dict[str, Any] = {}
+    for key, key_type in spec.items():
+        raw, origin = _env_or_file("imagine", key, section, env, path)
+        if raw is not None:
+            given[key] = _coerce(raw, key_type, origin, key)
+    if not given:
+        return None
+    provider = given.pop("provider", vision.provider)
+    if provider not in provider_names("vision"):
+        raise ConfigError(f"{_origin('imagine', 'provider', path, env)}: unknown provider {provider!r}; "
+                          f"use one of: {', '.join(provider_names('vision'))}")
+    inherited = provider == vision.provider
+    key_env = given.pop("api_key_env", None) or (vision.api_key_env if inherited else DEFAULT_KEY_ENV.get(provider))
+    options = {**(vision.options if inherited else {}), **{k: v for k, v in given.items()
+                                                           if k not in COMMON_PROVIDER_KEYS}}
+    return ProviderSettings(
+        provider=provider,
+        model=given.get("model", vision.model if inherited else None),
+        base_url=given.get("base_url", vision.base_url if inherited else None),
+        api_key_env=key_env,
+        api_key=env.get(key_env) if key_env else None,
+        options=options,
         origin=str(path) if path.exists() else "",
     )
 

@@ -76,3 +76,19 @@ class MalformedOutputError(ProviderError):
 
 class UnreadablePhotoError(PhotolibError):
     """A file could not be read as a photo; the reason is recorded on the photo."""
+
+
+class NotACatalogError(UsageError):
+    """The library's catalog file is something else than a photolib catalog."""
+
+
+class CatalogTooNewError(PhotolibError):
+    """The catalog was written by a newer photolib, whose schema this one cannot read."""
+
+
+class CatalogDamagedError(PhotolibError):
+    """The catalog is a photolib catalog, but damaged: `photolib doctor --repair` salvages it."""
+
+
+class CatalogBusyError(PhotolibError):
+    """Another process holds the catalog locked longer than the busy timeout."""

@@ -60,7 +60,7 @@ def imagine(photo: "StoredPhoto", request: ImagineRequest, *, catalog: "Catalog"
     """
     # The generator is resolved first: without one, the photo is not sent to the vision model for nothing.
     generator = None if request.prompt_only else providers.generator
-    prompt = request.prompt or _prompt_from_photo(providers.vision, photo)
+    prompt = request.prompt or _prompt_from_photo(providers.imagine_vision, photo, catalog)
     result = ImagineResult(photo.id, prompt)
     if generator is None:
         return result
@@ -84,15 +84,30 @@ def imagine(photo: "StoredPhoto", request: ImagineRequest, *, catalog: "Catalog"
     return result
 
 
-def _prompt_from_photo(vision: "Vision", photo: "StoredPhoto") -> str:
+def _prompt_from_photo(vision: "Vision", photo: "StoredPhoto", catalog: "Catalog") -> str:
+    """The imagine prompt of a photo: from the cache per (content hash, model, prompt version), else
+    from the imagine vision provider (then cached, so asking again makes no call)."""
     from photolib import geocode, media
+    from photolib.prompts import IMAGINE_PROMPT_VERSION
 
+    digest = photo.data.get("hash")
+    cacheable = bool(digest) and not vision.describes_from_path
+    if cacheable:
+        cached = catalog.cached_description(digest, vision.model_name, IMAGINE_PROMPT_VERSION)
+        if cached is not None and cached.description:
+            return cached.description
     path = Path(photo.path)
     metadata = media.read_photo(path)
     place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
     prompt = vision.imagine_prompt(PhotoForVision(path, metadata, place, path.parent))
     if not prompt or not prompt.strip():
         raise MalformedOutputError(f"the vision model gave an empty prompt for photo {photo.id}: try again or pass --prompt")
+    if cacheable:
+        from photolib.models import Description
+
+        with catalog.transaction():  # stored beside descriptions, under the imagine prompt's own version
+            catalog.cache_description(digest, vision.model_name, IMAGINE_PROMPT_VERSION,
+                                              Description(tags=[], caption="", description=prompt.strip()))
     return prompt.strip()
 
 

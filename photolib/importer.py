@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.models import Description, PhotoForVision, Stage
+from photolib.models import Description, PhotoForVision, Stage, with_photo_text
 from photolib.pairs import record_pairs
 from photolib.progress import NoProgress, Progress
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from photolib.scan import ScanPlan, Skipped
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
+    from photolib.thumbnails import ThumbnailCache
 
 
 TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
@@ -52,6 +53,7 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
+    stages: dict = field(default_factory=dict)  # enrichment stage name -> what it did (`enrich.StageReport`)
     paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
     skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
 
@@ -80,6 +82,8 @@ class AddReport:
             "raw_paired": self.paired, "not_imported": self.not_imported(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
+        if self.stages:
+            data["stages"] = self.stages
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
         return data
@@ -150,11 +154,14 @@ class Importer:
     It writes only to the catalog; the index catches up from the catalog
     afterwards (`Library.index`), and `on_commit` is called after each batch.
     `stored` is the (model, dimension) of the vectors already in the library.
+    `photo_texts` gives the words already found in photos (OCR), embedded after the description.
     """
 
     def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
                  stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
-                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None) -> None:
+                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
+                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None,
+                 thumbnails: "ThumbnailCache | None" = None) -> None:
         self.catalog = catalog
         self.vision = vision
         self.embedder = embedder
@@ -163,6 +170,8 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
+        self.photo_texts = photo_texts  # words found in photos (OCR), embedded with the description
+        self.thumbnails = thumbnails
         self.embedded_count = 0
         self._stop = threading.Event()
 
@@ -213,6 +222,8 @@ class Importer:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
         result.stage = Stage.VISION
+        if self.thumbnails is not None:
+            self.thumbnails.ensure(photo.data.get("hash"), path)  # a photo without one is still imported
         _read_user_words(result, path, metadata)
         place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
         result.metadata = (metadata, place)
@@ -270,6 +281,9 @@ class Importer:
     def _embed(self, described: list[_Prepared]) -> list:
         """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
         texts = {item.photo.id: item.embedding_text() for item in described}
+        if self.photo_texts is not None and texts:
+            words = self.photo_texts(list(texts))
+            texts = {pid: with_photo_text(text, words.get(pid)) for pid, text in texts.items()}
         existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
         todo = [item for item in described
                 if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]

@@ -4,3 +4,6 @@ CATALOG_NAME = "catalog.db"  # the SQLite catalog: the source of truth
 INDEX_FOLDER = "index"  # the FAISS index and its stamp, derived from the catalog
 LOCK_NAME = ".lock"  # the write lock every writer holds
 GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
+THUMBNAIL_FOLDER = "thumbnails"  # thumbnails by content hash, derived from the photos (photolib.thumbnails)
+SNAPSHOT_FOLDER = "snapshots"  # automatic copies of the catalog, rotated (see `snapshots`)
+ASIDE_FOLDER = "aside"  # catalogs replaced by a repair or a snapshot restore, never deleted

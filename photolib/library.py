@@ -29,11 +29,16 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.finder import Finder, Ranked
     from photolib.query import ParsedQuery
+    from photolib.catalog_faces import FaceStore, Person
+    from photolib.catalog_text import TextStore
+    from photolib.gallery import GalleryReport
     from photolib.imagine import ImagineRequest, ImagineResult
     from photolib.index import VectorIndex
     from photolib.keeper import IndexKeeper
+    from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.thumbnails import ThumbnailCache
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
 
@@ -67,6 +72,7 @@ class Library:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._catalog: Catalog | None = None
         self._keeper: IndexKeeper | None = None
+        self._lock_depth = 0
 
     # -- lazily built parts ---------------------------------------------------
 
@@ -92,6 +98,11 @@ class Library:
     @property
     def embedder(self) -> "Embedder":
         return self.providers.embedder
+
+    @property
+    def imagine_vision(self) -> "Vision":
+        """The vision provider that writes imagine prompts: [imagine] when configured, else [vision]."""
+        return self.providers.imagine_vision
 
     @property
     def generator(self) -> "Generator":
@@ -120,10 +131,30 @@ class Library:
                 raise LibraryLockedError(
                     f"another photolib process is writing to {self.root}; wait for it to finish and try again"
                 ) from None
+        self._lock_depth += 1
+        changes_before = self._catalog.db.conn.total_changes if self._catalog is not None else 0
         try:
             yield
+            if self._lock_depth == 1:
+                self._snapshot_if_changed(changes_before)
         finally:
+            self._lock_depth -= 1
             lock.release()
+
+    @property
+    def thumbnails(self) -> "ThumbnailCache":
+        """The library's thumbnail cache (see `photolib.thumbnails`)."""
+        from photolib.thumbnails import THUMBNAIL_FOLDER, ThumbnailCache
+
+        return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
+
+    def _snapshot_if_changed(self, changes_before: int) -> None:
+        """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
+        from photolib.snapshots import maybe_take
+
+        if self._catalog is not None and self._catalog.db.conn.total_changes > changes_before:
+            maybe_take(self._catalog.db.conn, self.root, self.settings.snapshot_interval,
+                       self.settings.snapshot_keep, self.notify)
 
     # -- index ------------------------------------------------------------------
 
@@ -140,6 +171,20 @@ class Library:
             self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / LOCK_NAME,
                                        lambda: self.embedder.model_name, self.notify)
         return self._keeper
+
+    @property
+    def text_store(self) -> "TextStore":
+        """Text found in photos (OCR): see `photolib.catalog_text`."""
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog)
+
+    @property
+    def face_store(self) -> "FaceStore":
+        """Faces and people: see `photolib.catalog_faces`."""
+        from photolib.catalog_faces import FaceStore
+
+        return FaceStore(self.catalog)
 
     def _check_embedder_matches(self) -> tuple[str, int] | None:
         stored = self.keeper.stored_model()
@@ -179,15 +224,59 @@ class Library:
             report.retried = len([p for p in todo if p.id in before])
             importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint())
+                                progress=progress, on_commit=self.keeper.checkpoint(),
+                                photo_texts=self._photo_texts(),
+                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
             try:
                 importer.run(todo, report)
+                self._enrich(roots, report, progress)
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
                 self.keeper.sync_and_save()
         return report
+
+    def _photo_texts(self) -> "Any":
+        """Where the words found in photos come from for embedding: only a local embedder sees them
+        (a remote one gets descriptions, not what OCR read on receipts and letters)."""
+        if self.settings.embedding.provider != "local":
+            return None
+        from photolib.catalog_text import TextStore
+
+        return TextStore(self.catalog).texts_for
+
+    def _enrich(self, roots: list[Path], report: AddReport, progress: Progress | None) -> None:
+        """The OCR and face stages over their backlogs under `roots` (see `photolib.enrich`)."""
+        from photolib import enrich
+
+        if self.settings.ocr_enabled:
+            from photolib import ocr
+            from photolib.catalog_text import TextStore
+
+            todo = _under_paths(TextStore(self.catalog).photos_needing_ocr(ocr.model_name()), roots)
+            embed, checkpoint = self._photo_texts() is not None, self.keeper.checkpoint()
+
+            def reembed(photo_ids: list[int]) -> None:
+                if embed:
+                    enrich.embed_with_text(self.catalog, self.embedder, photo_ids)
+                checkpoint()
+
+            if todo:
+                stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
+                                       progress=progress, on_commit=reembed,
+                                       batch=min(self.settings.batch_size, enrich.BATCH))
+                report.stages["ocr"] = stage.as_dict()
+        if self.settings.faces_enabled:
+            from photolib import faces
+            from photolib.catalog_faces import FaceStore
+
+            todo = _under_paths(FaceStore(self.catalog).photos_needing_faces(faces.DETECTOR), roots)
+            if todo:
+                stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
+                                         threshold=self.settings.faces_threshold, progress=progress,
+                                         batch=min(self.settings.batch_size, enrich.BATCH))
+                report.stages["faces"] = stage.as_dict()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
@@ -216,20 +305,22 @@ class Library:
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
                exact: bool = False, sort: str | None = None, offset: int = 0,
-               all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
+               all_results: bool = False, collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
         """Photos matching `query` in the query language (`photolib.query`), best first.
 
         Filters select photos in SQL before anything is ranked; free words rank
-        them by meaning, photos holding every word first; results stop at
-        `threshold` and, unless `all_results`, at the first clear drop in
-        distance (`photolib.relevance`). A query of filters only lists the
-        matching photos without embedding anything.
+        them by meaning, photos holding every word (in their description, the
+        user's words or text read by OCR) first; results stop at `threshold`
+        and, unless `all_results`, at the first clear drop in distance
+        (`photolib.relevance`). A query of filters only lists the matching
+        photos without embedding anything. `person` (a number or name from
+        `people`) is the filter `person:`.
         """
-        from photolib.query import parse
+        from photolib.query import parse, with_flags
 
-        if not query.strip():
+        if not query.strip() and person is None:
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        return self.find(parse(query), limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+        return self.find(parse(with_flags(query, {"person": person})), limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
                          all_results=all_results, collapse=collapse)
 
     def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
@@ -331,17 +422,49 @@ class Library:
         from photolib.views import photo_details
 
         photo = self.resolve(photo_ref)
-        return photo_details(photo, self.catalog)
+        details = photo_details(photo, self.catalog)
+        text = self.text_store.text_of(photo.id)
+        details["text"] = text["text"] if text else None
+        details["text_boxes"] = text["boxes"] if text else []
+        details["faces"] = self.face_store.faces_of_photo(photo.id)
+        return details
+
+    def source_roots(self, photo_ids: list[int]) -> dict[int, str]:
+        """photo id -> the folder given to `add` that found it (tables show paths relative to it)."""
+        from photolib.catalog_gallery import source_roots
+
+        return source_roots(self.catalog, photo_ids)
+
+    def thumbnail_files(self, photo_ids: list[int]) -> dict[int, Path]:
+        """photo id -> its small thumbnail file, made now if missing; photos that cannot be read are left out."""
+        from photolib.catalog_gallery import hashes_by_id
+
+        found = {}
+        photos = self.catalog.get_many(photo_ids)
+        for photo_id, digest in hashes_by_id(self.catalog, photo_ids).items():
+            if self.thumbnails.ensure(digest, photos[photo_id].path):
+                found[photo_id] = self.thumbnails.path(digest)
+        return found
+
+    def summary(self, photo_id: int) -> dict[str, Any] | None:
+        """The `list` row of one photo, None when it is gone."""
+        from photolib.views import photo_summary
+
+        photo = self.catalog.get(photo_id)
+        return photo_summary(photo) if photo else None
 
     def list_photos(self, query: str | None = None, *, tag: str | None = None, since: str | None = None,
                     until: str | None = None, status: str | None = None, limit: int | None = None,
                     sort: str | None = None, offset: int = 0,
                     filters: dict[str, str | None] | None = None, rating: int | None = None,
-                    keyword: str | None = None) -> list[dict[str, Any]]:
+                    keyword: str | None = None, has_text: bool = False,
+                    person: str | None = None) -> list[dict[str, Any]]:
         """Photos matching `query` (the query language) and the options, oldest first unless `sort`.
 
-        `since`/`until` are inclusive days; `filters` are more `key: value` filters (the CLI's flags).
-        Free words rank by meaning as `search` does, then the matches are sorted.
+        `since`/`until` are inclusive days; `rating` is a minimum; `filters` are more `key: value`
+        filters (the CLI's flags). Every option is the query language's filter of that name, so
+        `list --rating 4` and `list rating:>=4` are the same. Free words rank by meaning as `search`
+        does, then the matches are sorted.
         """
         from photolib.catalog import PHOTO_STATUSES
         from photolib.query import parse, with_flags
@@ -349,8 +472,9 @@ class Library:
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-
-        text = with_flags(query, {"tag": tag, "status": status, **(filters or {})})
+        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={rating}",
+                 "keyword": keyword, "person": person, "has": "text" if has_text else None}
+        text = with_flags(query, flags | (filters or {}))
         start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
         text += f" date>={start}" if start else ""
         text += f" date<={end}" if end else ""
@@ -358,11 +482,6 @@ class Library:
         hits = self.find(parsed, limit=limit or (LIST_LIMIT if parsed.semantic else -1), sort=sort or "date",
                          offset=offset) if not parsed.empty else self._hits(
             self.finder.listing(parsed, _list_options(limit, sort or "date", offset)))
-        if rating is not None or keyword is not None:
-            from photolib.catalog import PhotoFilter
-
-            rated = {p.id for p in self.catalog.find_photos(PhotoFilter(rating=rating, keyword=keyword))}
-            hits = [hit for hit in hits if hit.id in rated]
         photos = self.catalog.get_many([hit.id for hit in hits])
         return [photo_summary(photos[hit.id]) | ({"score": hit.score} if hit.score is not None else {})
                 for hit in hits if hit.id in photos]
@@ -394,6 +513,9 @@ class Library:
             gone = [(pid, path) for pid, path in gone
                     if not any(os.path.exists(f["path"]) for f in seconds.get(pid, []))]
             self._forget_locked([pid for pid, _ in gone])
+            from photolib.catalog_gallery import hashes_in_use
+
+            self.thumbnails.drop_unused(hashes_in_use(self.catalog))
         return [{"id": pid, "path": path} for pid, path in gone]
 
     def _forget(self, ids: list[int]) -> None:
@@ -403,16 +525,21 @@ class Library:
     def _forget_locked(self, ids: list[int]) -> None:
         if not ids:
             return
+        from photolib.catalog_gallery import hashes_in_use, hashes_of
+
+        hashes = hashes_of(self.catalog, ids)
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
         self.keeper.sync_and_save()
+        self.thumbnails.drop(hashes - hashes_in_use(self.catalog, list(hashes)))
 
     def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
         from photolib.reembed import reembed_all
 
         with self.write_lock():
-            embedded = reembed_all(self.catalog, self.embedder, progress) if reembed else 0
+            texts = self.text_store.texts_for(self.text_store.photo_ids_with_text()) if self._photo_texts() else None
+            embedded = reembed_all(self.catalog, self.embedder, progress, texts) if reembed else 0
             index = self.keeper.rebuild()
             self.keeper.save()
         return {"vectors": index.count, "model": index.model, "dimension": index.dimension, "reembedded": embedded}
@@ -420,7 +547,8 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
-        return library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
+        stats = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
+        return stats | {"thumbnails": self.thumbnails.usage().as_dict()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -456,6 +584,58 @@ class Library:
         if query is None or not query.strip():
             return None
         return [hit.id for hit in matching(self, parse(query))]
+
+    # -- people -------------------------------------------------------------------
+
+    def people(self) -> list["Person"]:
+        """Everyone whose face was found, most faces first (unnamed people have a number)."""
+        return self.face_store.people()
+
+    def person(self, ref: str | int) -> dict[str, Any]:
+        """One person: counts, and their faces with the photos they are in."""
+        from photolib.views import photo_summary
+
+        person = self.face_store.person(ref)
+        faces = self.face_store.faces_of_person(person.id)
+        photos = self.catalog.get_many(self.face_store.photo_ids_of_person(person.id))
+        return {**person.as_dict(), "faces_found": faces,
+                "photo_list": [photo_summary(photos[pid]) for pid in sorted(photos)]}
+
+    def name_person(self, ref: str | int, name: str) -> "Person":
+        name = " ".join(name.split())
+        if not name or name.isdigit():
+            raise UsageError(f"{name!r} cannot be a name: give a name with letters, e.g. people name 3 \"Anna\"")
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            self.face_store.name(person.id, name)
+            return self.face_store.person(person.id)
+
+    def merge_people(self, keep: str | int, other: str | int) -> "Person":
+        """`other`'s faces join `keep`, which takes `other`'s name if it has none."""
+        with self.write_lock(), self.catalog.transaction():
+            first, second = self.face_store.person(keep), self.face_store.person(other)
+            if first.id == second.id:
+                raise UsageError(f"{keep} and {other} are the same person: give two different people to merge")
+            if first.name and second.name:
+                raise UsageError(f"both people are named ({first.name!r}, {second.name!r}): rename or forget one, "
+                                 "then merge")
+            self.face_store.merge(first, second)
+            return self.face_store.person(first.id)
+
+    def forget_person(self, ref: str | int) -> dict[str, Any]:
+        """Drop a person and their faces from the catalog (photos stay)."""
+        with self.write_lock(), self.catalog.transaction():
+            person = self.face_store.person(ref)
+            dropped = self.face_store.forget(person.id)
+        return {"id": person.id, "name": person.name, "faces_dropped": dropped}
+
+    def recluster_people(self, threshold: float | None = None) -> list["Person"]:
+        """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
+        threshold = self.settings.faces_threshold if threshold is None else threshold
+        with self.write_lock(), self.catalog.transaction():
+            self.face_store.ungroup_unnamed()
+            self.face_store.group_new_faces(threshold)
+        return self.face_store.people()
 
     def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
         """Copies of one photo are grouped together anyway (same vector); the album lists its best."""
@@ -569,6 +749,24 @@ class Library:
             finally:
                 self.close()
 
+    def doctor(self) -> dict[str, Any]:
+        """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.doctor`)."""
+        from photolib.doctor import doctor
+
+        return doctor(self)
+
+    def repair(self) -> "RepairReport":
+        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.salvage`)."""
+        from photolib.salvage import repair
+
+        return repair(self)
+
+    def restore_snapshot(self, reference: str) -> dict[str, Any]:
+        """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
+        from photolib.snapshots import restore_snapshot
+
+        return restore_snapshot(self, reference)
+
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""
         from photolib.bulk import import_embedded
@@ -587,6 +785,57 @@ class Library:
         options = self.settings.generation.options if self.settings.generation else {}
         return imagine(photo, request, catalog=self.catalog, providers=self.providers, options=options,
                        folder=request.out or self.root / GENERATED_FOLDER)
+
+    def gallery(self, folder: str | os.PathLike, *, title: str = "Photos") -> "GalleryReport":
+        """Write the whole library as a static web site in `folder` (see `photolib.gallery`)."""
+        from photolib.gallery import GalleryInput, check_folder, write_gallery
+        from photolib.views import photo_details
+
+        folder = absolute(folder)
+        check_folder(folder)
+        from photolib.catalog import PhotoOrder
+
+        photos = [photo_details(p, self.catalog) for p in self.catalog.find_photos(order=PhotoOrder.TAKEN)]
+        generations: dict[int, list[dict[str, Any]]] = {}
+        for row in self.catalog.generations():
+            generations.setdefault(row["photo_id"], []).append(row)
+        data = GalleryInput(photos, self._gallery_albums(), self.thumbnails, title=title, generations=generations)
+        return write_gallery(folder, data)
+
+    def _gallery_albums(self) -> list[tuple[str, list[int]]]:
+        """Saved albums; else the albums `photolib albums` would show now (none before anything is embedded)."""
+        saved = self.catalog.saved_albums()
+        if saved:
+            return [(name, ids) for _id, name, ids in saved]
+        if self.catalog.vector_count() == 0:
+            return []
+        from photolib.errors import PhotolibError
+
+        try:
+            return [(album.name, album.photo_ids) for album in self.albums().albums]
+        except PhotolibError as error:  # e.g. the embedder changed: the site is still written, without albums
+            self.notify(f"No albums in the gallery: {error}")
+            return []
+
+    def write_html(self, file: str | os.PathLike, title: str, sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
+        """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+        from photolib.catalog_gallery import hashes_by_id
+        from photolib.html_pages import PhotoSection, write_photos_page
+
+        ids = [row["id"] for _title, rows in sections for row in rows]
+        written = write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections],
+                                    self.thumbnails, hashes_by_id(self.catalog, ids))
+        return str(written)
+
+    def write_imagine_html(self, file: str | os.PathLike, result: "ImagineResult") -> str:
+        """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+        from photolib.html_pages import data_url, imagine_page, write_text
+        from photolib.views import photo_summary
+
+        photo = self.resolve(result.photo_id)
+        digest = photo.data.get("hash")
+        thumbnail = data_url(self.thumbnails.path(digest)) if self.thumbnails.ensure(digest, photo.path) else None
+        return str(write_text(absolute(file), imagine_page(photo_summary(photo), thumbnail, result.as_dict())))
 
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
@@ -651,6 +900,13 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
+
+
+def _under_paths(photos: list[tuple[int, str]], roots: list[Path]) -> list[tuple[int, str]]:
+    """(id, path) pairs at or below one of `roots`."""
+    prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
+    names = {str(root) for root in roots}
+    return [(pid, path) for pid, path in photos if path in names or path.startswith(prefixes)]
 
 
 def _not_embedded(photo: "StoredPhoto") -> str:

@@ -458,6 +458,30 @@ def _colour_facts(thumbnail: Any, metadata: PhotoMetadata) -> None:
     metadata.dominant_colors = [names[i] for i in order[:3] if counts[i] >= 0.15]
 
 
+def upright_image(path: Path, max_side: int) -> Any:
+    """The decoded photo, upright (EXIF orientation applied), at most `max_side` pixels, in its own mode
+    (greyscale stays greyscale): the input of the pixel stages (OCR, faces). `UnreadablePhotoError` if it
+    cannot be decoded."""
+    from PIL import Image, ImageOps
+
+    try:
+        with _open_image(Path(path)) as image:
+            if image.format == "JPEG":
+                image.draft(None, (max_side, max_side))
+            with _full_decodes.hold(0 if image.format == "JPEG" else image.width * image.height):
+                upright = ImageOps.exif_transpose(image)
+                upright.load()
+        if max(upright.size) > max_side:
+            upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+        return upright
+    except UnreadablePhotoError:
+        raise
+    except (OSError, MemoryError) as error:
+        raise UnreadablePhotoError(f"cannot decode ({type(error).__name__}: {error})") from None
+    except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is "corrupt"
+        raise UnreadablePhotoError(f"truncated or corrupt image data ({type(error).__name__})") from None
+
+
 def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:
     """A JPEG copy for a remote vision model: upright, at most `max_side` pixels, no metadata."""
     from PIL import Image

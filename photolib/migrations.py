@@ -115,6 +115,18 @@ def _migration_7(db: sqlite_utils.Database) -> None:
 
 
 def _migration_8(db: sqlite_utils.Database) -> None:
+    """Text in photos (OCR) and faces: their own tables, each with its stage state."""
+    from photolib import catalog_faces, catalog_text
+
+    # Each schema is created whole or not at all (one transaction), so a table that exists means
+    # its schema is there: a catalog whose schema number was rewound by hand still opens.
+    if not db["photo_text"].exists():
+        catalog_text.create_schema(db)
+    if not db["people"].exists():
+        catalog_faces.create_schema(db)
+
+
+def _migration_9(db: sqlite_utils.Database) -> None:
     """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
     from photolib.smart_albums import create_table
 
@@ -124,7 +136,7 @@ def _migration_8(db: sqlite_utils.Database) -> None:
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6, 7: _migration_7, 8: _migration_8,
+    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -101,3 +101,9 @@ class Description:
         are any, then the model's tags, caption and description."""
         return ". ".join(part for part in (user_words, ", ".join(self.tags), self.caption, self.description)
                          if part)
+
+
+def with_photo_text(embedded: str, photo_text: str | None) -> str:
+    """The text embedded for a photo whose pixels hold words: its description's text, then those words."""
+    words = " ".join((photo_text or "").split())
+    return f"{embedded}. Text in the photo: {words}" if words else embedded

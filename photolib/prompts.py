@@ -20,6 +20,7 @@ from photolib.errors import MalformedOutputError
 from photolib.models import Description
 
 PROMPT_VERSION = "1"
+IMAGINE_PROMPT_VERSION = "imagine-1"  # the cache key of imagine prompts; change it with IMAGINE_PROMPT
 MAX_TAGS, MAX_TAG_LENGTH, MAX_CAPTION, MAX_DESCRIPTION, MAX_PROMPT = 25, 50, 300, 2000, 1000
 MAX_PARSED = 64_000  # characters of an answer that are parsed
 MAX_RAW_KEPT = 10_000  # characters of an unusable answer kept for `photolib show`

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from photolib.errors import ProviderError
 from photolib.importer import text_hash
-from photolib.models import Description
+from photolib.models import Description, with_photo_text
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 BATCH = 256
 
 
-def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = None) -> int:
-    """Embed every described photo with `embedder`; returns how many vectors were computed."""
+def reembed_all(catalog: "Catalog", embedder: Any, progress: Progress | None = None,
+                photo_texts: dict[int, str] | None = None) -> int:
+    """Embed every described photo with `embedder` (with the words found in it, `photo_texts`, if given);
+    returns how many vectors were computed."""
     progress = progress or NoProgress()
     rows = catalog.texts_for_reembedding()
     words = {pid: meta.words() for pid, meta in catalog.user_metadata([row[0] for row in rows]).items()}
-    texts = {pid: _text(tags, caption, description, words.get(pid, "")) for pid, tags, caption, description in rows}
+    photo_words = photo_texts or {}
+    texts = {pid: with_photo_text(_text(tags, caption, description, words.get(pid, "")), photo_words.get(pid))
+             for pid, tags, caption, description in rows}
     stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if stored.get(pid, (None, 0))[0] != text_hash(text)]
     progress.start(len(texts), f"Re-embedding with {embedder.model_name}")

@@ -69,20 +69,136 @@ def _tags(tags: list[str], limit: int = 6) -> str:
     return shown + (f" +{len(tags) - limit}" if len(tags) > limit else "")
 
 
-def hits_table(hits: list[dict[str, Any]], title: str) -> None:
+def hits_table(hits: list[dict[str, Any]], title: str, *, roots: dict[int, str] | None = None, long: bool = False,
+               previews: dict[int, Any] | None = None) -> None:
+    """Search or similar results: one line per photo that fits the terminal, or every detail with `long`."""
     if not hits:
         message("No photos matched. Try other words or a larger --threshold.", "yellow")
         return
-    table = _table(title, [("id", {"justify": "right"}), ("match", {"justify": "right"}),
-                           ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
-                           ("caption", {"overflow": "fold"}), ("tags", {}), ("taken", {"no_wrap": True})])
-    for hit in hits:
-        score = hit.get("score")
-        distance = hit.get("distance")
-        table.add_row(cell(hit["id"]), cell("" if score is None else f"{score}%"),
-                      cell("" if distance is None else f"{distance:.3f}"), cell(hit["path"], "cyan"),
-                      cell(hit["caption"]), cell(_tags(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
-    stdout.print(table)
+    if previews is not None and _show_previews(hits, title, roots or {}, previews, distance=True):
+        return
+    # A filter-only query has neither score nor distance: those columns are shown only when some hit has them.
+    scored = any(hit.get("score") is not None for hit in hits)
+    measured = any(hit.get("distance") is not None for hit in hits)
+    if long:
+        columns = [("id", {"justify": "right"})]
+        columns += [("match", {"justify": "right"})] if scored else []
+        columns += [("distance", {"justify": "right"})] if measured else []
+        table = _table(title, columns + [("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"}),
+                                         ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
+        for hit in hits:
+            values = [cell(hit["id"])]
+            values += [cell(_score(hit))] if scored else []
+            values += [cell(_distance(hit))] if measured else []
+            table.add_row(*values, cell(hit["path"], "cyan"), cell(hit["caption"]), cell(", ".join(hit["tags"])),
+                          cell((hit["taken_at"] or "")[:10]))
+        stdout.print(table)
+        return
+    fixed = [("id", 0)] + ([("match", 1)] if scored else []) + ([("dist", 2)] if measured else []) + [("taken", 3)]
+    rows = [(str(hit["id"]), _score(hit), _distance(hit), (hit["taken_at"] or "")[:10], hit) for hit in hits]
+    stdout.print(_fitted_table(title, fixed, rows, roots or {}))
+
+
+def _score(hit: dict[str, Any]) -> str:
+    return "" if hit.get("score") is None else f"{hit['score']}%"
+
+
+def _distance(hit: dict[str, Any]) -> str:
+    return "" if hit.get("distance") is None else f"{hit['distance']:.3f}"
+
+
+
+
+def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tuple], roots: dict[int, str],
+                  styles: dict[str, str] | None = None) -> Table:
+    """A table of one line per photo that fits the console: the fixed columns (ids, dates...), then the
+    path relative to its added folder and shortened in the middle, then the caption cut at the end."""
+    from rich import box
+
+    from photolib.terminal import caption_beyond_path, display_path, middle_ellipsis
+
+    styles = styles or {}
+    shown = [safe(display_path(row[-1]["path"], roots.get(row[-1]["id"]))) for row in rows]
+    captions = [safe(caption_beyond_path(row[-1].get("caption") or "", path)) for row, path in zip(rows, shown)]
+    table = Table(title=Text(safe(title)) if title else None, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  header_style="bold", title_justify="left")
+    widths = []
+    for name, position in fixed:
+        width = max([len(name)] + [len(row[position]) for row in rows])
+        widths.append(width)
+        table.add_column(name, justify="right" if name in ("id", "match", "dist") else "left", no_wrap=True, min_width=width)
+    table.add_column("path", no_wrap=True, overflow="ellipsis")
+    table.add_column("caption", no_wrap=True, overflow="ellipsis")
+    padding = 2 * len(table.columns) - 2  # one space each side of a column, none at the edges
+    free = stdout.width - table._extra_width - padding - sum(widths)
+    path_need = max([4] + [len(p) for p in shown])
+    caption_need = max([7] + [len(c) for c in captions])
+    if path_need + caption_need <= free:
+        path_width, caption_width = path_need, caption_need
+    else:
+        path_width = max(12, min(path_need, max(free * 11 // 20, free - caption_need)))
+        caption_width = max(7, free - path_width)
+    table.columns[-2].width, table.columns[-1].width = path_width, caption_width
+    for row, path, caption in zip(rows, shown, captions):
+        values = [Text(row[position], style=styles.get(row[position], "")) for _name, position in fixed]
+        table.add_row(*values, Text(middle_ellipsis(path, path_width), style="cyan"), Text(caption))
+    return table
+
+
+def _preview_above(thumbnail: Any) -> None:
+    """One thumbnail on its own, above what follows (`show --preview`)."""
+    import os
+
+    from photolib.terminal import halfblocks, image_bytes, image_protocol, iterm_image, kitty_image
+
+    protocol = image_protocol(os.environ, stdout.is_terminal)
+    if protocol == "blocks":
+        stdout.print(halfblocks(thumbnail, columns=32))
+    elif protocol is not None:
+        sequence = kitty_image(image_bytes(thumbnail), 32, 12) if protocol == "kitty" else iterm_image(
+            image_bytes(thumbnail, "JPEG"), 32, 12)
+        stdout.file.write(sequence + "\n")
+        stdout.file.flush()
+
+
+def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[int, str],
+                   previews: dict[int, Any], distance: bool = False) -> bool:
+    """Each photo with its thumbnail beside (half-blocks) or above (image protocols) its line.
+    False when this output cannot show images (not a terminal, NO_COLOR, TERM=dumb)."""
+    import os
+
+    from photolib.terminal import (PREVIEW_COLUMNS, caption_beyond_path, display_path, halfblocks, image_bytes,
+                                   image_protocol, iterm_image, kitty_image)
+
+    protocol = image_protocol(os.environ, stdout.is_terminal)
+    if protocol is None:
+        return False
+    if title:
+        stdout.print(Text(safe(title), style="bold"))
+    for photo in photos:
+        path = display_path(photo["path"], roots.get(photo["id"]))
+        lines = Text(f"{photo['id']}  ", style="bold") + Text(safe(path), style="cyan")
+        scores = [f"match {_score(photo)}" if distance and photo.get("score") is not None else "",
+                  f"distance {_distance(photo)}" if distance and photo.get("distance") is not None else ""]
+        details = [*scores, (photo.get("taken_at") or "")[:10],
+                   caption_beyond_path(photo.get("caption") or "", path)]
+        lines += Text("\n" + safe("  ".join(d for d in details if d)))
+        thumbnail = previews.get(photo["id"])
+        if thumbnail is None:
+            stdout.print(lines)
+        elif protocol == "blocks":
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(width=PREVIEW_COLUMNS, no_wrap=True)
+            grid.add_column(overflow="fold")
+            grid.add_row(halfblocks(thumbnail), lines)
+            stdout.print(grid)
+        else:
+            sequence = kitty_image(image_bytes(thumbnail)) if protocol == "kitty" else iterm_image(
+                image_bytes(thumbnail, "JPEG"))
+            stdout.file.write(sequence + "\n")
+            stdout.file.flush()
+            stdout.print(lines)
+    return True
 
 
 def explain_panel(explained: dict[str, Any]) -> None:
@@ -96,20 +212,27 @@ def explain_panel(explained: dict[str, Any]) -> None:
     stdout.print(Panel(table, title=Text("Query: " + safe(explained["query"])), expand=False))
 
 
-def photos_table(photos: list[dict[str, Any]]) -> None:
+def photos_table(photos: list[dict[str, Any]], *, roots: dict[int, str] | None = None, long: bool = False) -> None:
     if not photos:
         message("No photos match those filters.", "yellow")
         return
-    table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
-                                             ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
     colours = {"ok": "green", "failed": "red", "pending": "yellow"}
-    for photo in photos:
-        table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
-                      cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
-    stdout.print(table)
+    if long:
+        table = _table(f"{len(photos)} photos", [("id", {"justify": "right"}), ("status", {}), ("taken", {"no_wrap": True}),
+                                                 ("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"})])
+        for photo in photos:
+            table.add_row(cell(photo["id"]), cell(photo["status"], colours.get(photo["status"], "")),
+                          cell((photo["taken_at"] or "")[:10]), cell(photo["path"], "cyan"), cell(photo["caption"]))
+        stdout.print(table)
+        return
+    rows = [(str(photo["id"]), photo["status"], (photo["taken_at"] or "")[:10], photo) for photo in photos]
+    stdout.print(_fitted_table(f"{len(photos)} photos", [("id", 0), ("status", 1), ("taken", 2)], rows, roots or {},
+                               styles=colours))
 
 
-def photo_panel(photo: dict[str, Any]) -> None:
+def photo_panel(photo: dict[str, Any], preview: Any = None) -> None:
+    if preview is not None:
+        _preview_above(preview)
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -134,6 +257,11 @@ def photo_panel(photo: dict[str, Any]) -> None:
             table.add_row(name, cell(value))
     for second in (photo.get("files") or [])[1:]:
         table.add_row(f"{second['role']} file", cell(second["path"]))
+    if photo.get("text"):
+        table.add_row("text in photo", cell(" / ".join(photo["text"].splitlines())))
+    for face in photo.get("faces") or []:
+        box = ", ".join(f"{v:.2f}" for v in face["box"])
+        table.add_row("face", cell(f"{face['person'] or 'not grouped yet'} (person {face['person_id']}) at {box}"))
     for generation in photo.get("generations") or []:
         table.add_row("generated", cell(f"{generation['path']} ({generation['model']})"))
     stdout.print(Panel(table, title=Text(f"photo {photo['id']}"), expand=False))
@@ -188,6 +316,14 @@ def add_summary(report: Any) -> None:
     for path, reason in report.warnings:
         message(f"warning: {safe(path)}: {safe(reason)}" if not reason.startswith(path) else f"warning: {safe(reason)}",
                 "yellow")
+    for name, stage in report.stages.items():
+        found = {"ocr": "with text", "faces": "with faces"}.get(name, "found")
+        line = f"{name}: {stage['done']} photos read, {stage['found']} {found}"
+        if "faces" in stage:
+            line += f" ({stage['faces']} faces)"
+        if stage["failed"]:
+            line += f", {stage['failed']} failed (first: {stage['failures'][0]['path']}: {stage['failures'][0]['reason']})"
+        message(line, "yellow" if stage["failed"] else "")
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
@@ -292,13 +428,89 @@ def stats_panel(stats: dict[str, Any]) -> None:
         ("index", f"{stats['index_vectors']} vectors of {stats['index_model'] or '-'}"
                   + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
+        ("snapshots", _snapshot_lines(stats.get("snapshots", []))),
     ]:
         table.add_row(name, cell(value))
+    for name, line in _stage_lines(stats.get("stages") or {}):
+        table.add_row(name, cell(line))
+    if "thumbnails" in stats:
+        thumbs = stats["thumbnails"]
+        table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
         message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
+
+
+def _stage_lines(stages: dict[str, Any]) -> list[tuple[str, str]]:
+    lines = []
+    if "ocr" in stages:
+        ocr = stages["ocr"]
+        lines.append(("text in photos", f"{ocr['done']} read ({ocr['with_text']} with text), {ocr['failed']} failed, "
+                                        f"{ocr['pending']} pending" + ("" if ocr["enabled"] else " (off)")))
+    if "faces" in stages:
+        faces = stages["faces"]
+        lines.append(("faces", f"{faces['scanned']} photos scanned, {faces['faces']} faces of {faces['people']} people, "
+                               f"{faces['failed']} failed, {faces['pending']} pending"
+                               + ("" if faces["enabled"] else " (off)")))
+    return lines
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
+
+
+def _snapshot_lines(snapshots: list[dict[str, Any]]) -> str:
+    if not snapshots:
+        return "(none yet)"
+    return "\n".join(f"{s['taken_at'].replace('T', ' ').replace('+00:00', ' UTC')}  {s['photos']} photos  "
+                     f"{s['size'] / 1e6:.1f} MB  {s['name']}" for s in snapshots)
+
+
+def doctor_panel(result: dict[str, Any]) -> None:
+    """`stats` for a sound catalog, plus the integrity verdict; for a damaged one, what was found and what helps."""
+    if not result["damaged"]:
+        stats_panel(result)
+        message("Catalog integrity check: ok.", "green")
+        return
+    if "photos" in result:
+        stats_panel(result)
+    else:
+        for problem in result["problems"]:
+            message(f"! {problem}", "yellow")
+    findings = [line for line in result["integrity"] if line != "ok"]
+    message(f"integrity_check of {result.get('catalog') or result['library']}: "
+            + ("; ".join(findings[:3]) + (f" (and {len(findings) - 3} more)" if len(findings) > 3 else "")), "red")
+    message("snapshots: " + (_snapshot_lines(result["snapshots"]).replace("\n", "; ")), "yellow")
+
+
+def repair_summary(report: dict[str, Any]) -> None:
+    if not report["needed"]:
+        message("The catalog opens and passes SQLite's check: nothing to repair.", "green")
+        return
+    message(f"The damaged catalog is kept at {report['kept_aside']}.")
+    base = (f"the snapshot of {report['snapshot_taken_at']}" if report["snapshot"] else "no snapshot (none usable)")
+    if report["wal_left_out"]:
+        message("Its -wal file did not belong with it (from another copy of the library?) and was left out.", "yellow")
+    if report["nothing_recovered"]:
+        message("Nothing could be recovered: the new catalog is empty.", "red")
+        roots = report["source_roots"]
+        message("Run `photolib add` on your photo folders again"
+                + (": " + ", ".join(roots) if roots else "") + ".", "yellow")
+        return
+    message(f"Recovered {report['photos']} photos: {report['photos_from_damaged']} read from the damaged catalog, "
+            f"{report['photos_from_snapshot_only']} only from {base}; {report['described']} described.", "green")
+    if report["albums"]:
+        message(f"Saved albums: {', '.join(report['albums'])}.", "green")
+    lost = {table: count for table, count in report["unreadable"].items() if count}
+    if lost:
+        message("Unreadable places (rows lost unless the snapshot had them): "
+                + ", ".join(f"{table} {count}" for table, count in sorted(lost.items())) + ".", "yellow")
+    if report["to_describe"] or report["to_embed"]:
+        roots = report["source_roots"]
+        message(f"{report['to_describe']} photos must be described again and {report['to_embed']} embedded again: "
+                "run `photolib add` on " + (", ".join(roots) if roots else "their folders") + ".", "yellow")
 
 
 class RichProgress:
@@ -355,6 +567,19 @@ def generations_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(cell(row["id"]), cell(row["photo_id"]), cell((row["created_at"] or "")[:19]), cell(row["model"]),
                       cell(row["seed"]), cell(row["path"], "cyan"), cell((row["prompt"] or "")[:120]))
+    stdout.print(table)
+
+
+def people_table(people: list[dict[str, Any]]) -> None:
+    if not people:
+        message("No people yet: faces are found by `photolib add` (see [faces] in the config).", "yellow")
+        return
+    table = _table(f"{len(people)} people", [("#", {"justify": "right"}), ("name", {"overflow": "fold"}),
+                                             ("faces", {"justify": "right"}), ("photos", {"justify": "right"}),
+                                             ("sample photo", {"justify": "right"})])
+    for person in people:
+        table.add_row(cell(person["id"]), cell(person["name"] or "(unnamed)", "bold" if person["name"] else "dim"),
+                      cell(person["faces"]), cell(person["photos"]), cell(person["sample_photo"] or ""))
     stdout.print(table)
 
 

@@ -47,7 +47,8 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "embedding_dimension": embedding[1] if embedding else None,
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
-        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"]}
+        "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"],
+                         "prompt": g["prompt"], "seed": g["seed"]}
                         for g in catalog.generations(photo.id)],
         "files": _files(photo, catalog),
     }
@@ -95,7 +96,15 @@ def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings",
         "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
         "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
+        "stages": pixel_stage_counts(catalog, settings),
+        "snapshots": _snapshots(root),
     }
+
+
+def _snapshots(root: Path) -> list[dict[str, Any]]:
+    from photolib.snapshots import list_snapshots
+
+    return [snapshot.as_dict() for snapshot in list_snapshots(root)]
 
 
 def _provider_line(settings: "Settings", providers: "Providers", kind: str) -> str | None:
@@ -127,3 +136,17 @@ def _problems(settings: "Settings", providers: "Providers", counts: dict[str, in
         problems.append(f"{counts['failed']} photos failed: see `photolib list --status failed`; "
                         "`photolib add` retries model failures")
     return problems
+
+
+def pixel_stage_counts(catalog: Catalog, settings: "Settings") -> dict[str, Any]:
+    """The OCR and face stages: what is done, found, failed and still pending (their backlog)."""
+    from photolib import faces, ocr
+    from photolib.catalog_faces import FaceStore
+    from photolib.catalog_text import TextStore
+
+    text = TextStore(catalog).backlog(ocr.model_name())
+    return {
+        "ocr": {"enabled": settings.ocr_enabled, "done": text.done, "with_text": text.with_text,
+                "failed": text.failed, "pending": text.pending},
+        "faces": {"enabled": settings.faces_enabled, **FaceStore(catalog).counts(faces.DETECTOR)},
+    }

@@ -9,6 +9,9 @@ import huggingface_hub.constants  # noqa: F401 - reads HF_HUB_OFFLINE once, befo
 import pytest
 
 SECRET_VARS = ("HF_TOKEN", "OPENAI_API_KEY", "PHOTOLIB_LIBRARY", "PHOTOLIB_CONFIG")
+# The pixel stages cost ~0.3 s a photo and seconds to load: off unless a test turns them on.
+STAGES_OFF = {"PHOTOLIB_OCR_ENABLED": "false", "PHOTOLIB_FACES_ENABLED": "false"}
+STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true"}
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +24,8 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     for name in list(os.environ):
         if name.startswith("PHOTOLIB_") or name in SECRET_VARS:
             monkeypatch.delenv(name, raising=False)
+    for name, value in STAGES_OFF.items():  # OCR and faces are tested in their own files, where they are on
+        monkeypatch.setenv(name, value)
     return home
 
 

@@ -191,6 +191,7 @@ class Providers:
     def __init__(self, settings: Any, *, vision: Any = None, embedder: Any = None, generator: Any = None) -> None:
         self.settings = settings
         self._vision, self._embedder, self._generator = vision, embedder, generator
+        self._imagine_vision: Vision | None = None
 
     @property
     def vision(self) -> Vision:
@@ -203,6 +204,15 @@ class Providers:
         if self._embedder is None:
             self._embedder = make_provider("embedding", self.settings.embedding)
         return self._embedder
+
+    @property
+    def imagine_vision(self) -> Vision:
+        """The vision provider that writes `imagine` prompts: [imagine] when it sets anything, else [vision]."""
+        if getattr(self.settings, "imagine", None) is None:
+            return self.vision
+        if self._imagine_vision is None:
+            self._imagine_vision = make_provider("vision", self.settings.imagine)
+        return self._imagine_vision
 
     @property
     def generator(self) -> Generator:

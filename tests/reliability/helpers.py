@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+STAGES_OFF = {"PHOTOLIB_OCR_ENABLED": "false", "PHOTOLIB_FACES_ENABLED": "false"}
 REBUILT = "rebuilt it from the catalog"  # what a command says when it repaired a stale or missing index
 SETPRIV = shutil.which("setpriv")
 
@@ -49,6 +50,7 @@ def start_photolib(library: Path, *args: str, env: dict | None = None) -> subpro
 def child_env(extra: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOLIB_")}
     env["PYTHONPATH"] = str(ROOT)
+    env.update(STAGES_OFF)  # OCR and faces: on only where a test says so (tests/reliability/test_stages_crash.py)
     env.update(extra or {})
     return env
 

@@ -15,6 +15,10 @@ folder for `prune`.
 After every kill: `PRAGMA integrity_check` is ok, no path is duplicated, no vector is orphaned, and either
 the index stamp matches the catalog (revision and vector count) or the next command repairs it (a
 rebuild says so) and saves one that matches. At the end, the command run again and `add` finish the job.
+Automatic snapshots and `doctor --repair` get the same treatment: a kill while a snapshot is written leaves
+only whole snapshots listed, and a kill during a repair leaves the damaged catalog byte for byte or the
+repaired one, whole, with the damaged file kept aside.
+
 Counts of trials, and of what each kill left behind, are printed at the end of the pytest run.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -414,3 +419,138 @@ def test_kill_during_reembed(tmp_path, template):
 @pytest.mark.slow
 def test_kill_during_reembed_many_times(tmp_path, template):
     reembed_kill_loop(tmp_path, template, SLOW_TRIALS, 9, "reindex --reembed (slow)")
+
+
+# -- automatic snapshots and doctor --repair ------------------------------------------------
+
+
+def sound_photo_count(catalog: Path) -> int | None:
+    """Photos in a catalog file that passes quick_check (read apart, so nothing is written beside it)."""
+    from photolib import damage
+
+    if damage.quick_check(catalog) != "ok":
+        return None
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{catalog}?immutable=1", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM photos").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
+    """Kill `albums --save` while it takes its snapshot (interval 0, so every run takes one): the snapshots
+    listed are always whole (never a half-written one), at most `snapshot_keep`, and the next one cleans up."""
+    from photolib.snapshots import list_snapshots
+
+    config = tmp_path / "snapshots.toml"
+    config.write_text(Path(local_env["PHOTOLIB_CONFIG"]).read_text() + "[library]\nsnapshot_interval = 0\n"
+                      "snapshot_keep = 2\n")
+    env = {"PHOTOLIB_CONFIG": str(config)}
+    library = tmp_path / "library"
+    fresh_copy(template, library)
+    before = [s.name for s in list_snapshots(library)]
+    measured = run_photolib(library, ["albums", "--save"], env=env, logs=tmp_path / "measured")
+    assert measured.returncode == 0, measured.stderr
+    assert [s.name for s in list_snapshots(library)][1:] == before[:1]  # one more, the oldest rotated out
+    fresh_copy(template, library)
+
+    def partial() -> bool:
+        return any(p.name.startswith(".partial-") for p in (library / "snapshots").glob(".partial-*"))
+
+    def after_kill(run: Run) -> None:
+        check_catalog(library)
+        snapshots = list_snapshots(library)
+        assert len(snapshots) <= 2
+        for snapshot in snapshots:
+            # the template's own snapshot (its first add), or one of this command's
+            assert sound_photo_count(snapshot.path) in (PHOTOS, PHOTOS + SYNTHETIC), f"{snapshot.name} is not whole"
+        TRIALS[f"kill -9 during {name}: " + ("a partial snapshot was left (not listed)" if partial()
+                                              else "no partial snapshot left")] += 1
+
+    def after_finish(run: Run) -> None:
+        assert not partial() and list_snapshots(library)
+
+    # Aimed: the moment its temporary snapshot file appears (a few milliseconds: tried until caught).
+    for attempt in range(10):
+        run = run_photolib(library, ["albums", "--save"], env=env, kill_when=partial,
+                           logs=tmp_path / "logs" / f"aimed-{attempt}")
+        if run.killed:
+            break
+        after_finish(run)
+    assert run.killed, f"the snapshot was never caught in 10 runs: {run.stderr}"
+    TRIALS[f"kill -9 during {name}"] += 1
+    after_kill(run)
+    kill_loop(name, library, ["albums", "--save"], env=env, duration=measured.locked_for, trials=trials, seed=seed,
+              logs=tmp_path / "logs", progress=lambda: 0.0, reset=lambda: None, after_kill=after_kill,
+              after_finish=after_finish)
+    time.sleep(1.05)  # a new snapshot name (they are to the second)
+    finish = photolib(library, "albums", "--save", env=env)
+    assert finish.returncode == 0 and not partial(), finish.stderr
+    assert len(list_snapshots(library)) == 2
+
+
+def test_kill_during_snapshot(tmp_path, template, local_env):
+    snapshot_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 11, "automatic snapshot")
+
+
+@pytest.mark.slow
+def test_kill_during_snapshot_many_times(tmp_path, template, local_env):
+    snapshot_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 12, "automatic snapshot (slow)")
+
+
+def damaged_copy(template: Path, library: Path) -> bytes:
+    """The template with 4 KB of random bytes over a page in the middle of its catalog; returns those bytes."""
+    fresh_copy(template, library)
+    catalog = library / "catalog.db"
+    offset = (catalog.stat().st_size // 2) // 4096 * 4096
+    with open(catalog, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(random.Random(13).randbytes(4096))
+    return catalog.read_bytes()
+
+
+def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
+    """Kill `doctor --repair`: the catalog is then the damaged file, byte for byte, or the repaired one, whole;
+    the damaged file is in `aside/` from the first moment it could be replaced; running it again finishes."""
+    library = tmp_path / "library"
+    damaged = damaged_copy(template, library)
+    measured = run_photolib(library, ["doctor", "--repair", "--json"], env=local_env, logs=tmp_path / "measured")
+    assert measured.returncode == 0, measured.stderr
+    recovered = json.loads(measured.stdout)["photos"]
+    assert recovered >= PHOTOS + SYNTHETIC - 20
+    damaged_copy(template, library)
+
+    def state() -> str:
+        data = (library / "catalog.db").read_bytes()
+        if data == damaged:
+            return "damaged"
+        assert sound_photo_count(library / "catalog.db") == recovered, "neither the damaged nor the repaired catalog"
+        assert any(kept.read_bytes() == damaged for kept in (library / "aside").glob("catalog-*-damaged.db"))
+        return "repaired"
+
+    def after_kill(run: Run) -> None:
+        TRIALS[f"kill -9 during {name}: left the {state()} catalog"] += 1
+
+    def after_finish(run: Run) -> None:
+        assert state() == "repaired"
+
+    kill_loop(name, library, ["doctor", "--repair"], env=local_env, duration=measured.locked_for, trials=trials,
+              seed=seed, logs=tmp_path / "logs", progress=lambda: float(state() == "repaired"),
+              reset=lambda: damaged_copy(template, library), after_kill=after_kill, after_finish=after_finish)
+    finish = photolib(library, "doctor", "--repair", env=local_env)
+    assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
+    assert state() == "repaired"
+    doctor = photolib(library, "doctor", "--json", env=local_env)
+    assert doctor.returncode == 0 and json.loads(doctor.stdout)["integrity"] == ["ok"], doctor.stderr
+    assert index_matches_catalog(library)
+
+
+def test_kill_during_repair(tmp_path, template, local_env):
+    repair_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 14, "doctor --repair")
+
+
+@pytest.mark.slow
+def test_kill_during_repair_many_times(tmp_path, template, local_env):
+    repair_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 15, "doctor --repair (slow)")

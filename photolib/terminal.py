@@ -1,0 +1,132 @@
+"""What fits a terminal: short paths, captions that add something, inline thumbnails.
+
+Rendering helpers only (no catalog, no printing): `render` uses them to keep
+one line per photo at 80 columns and to show previews on terminals that can.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+ELLIPSIS = "…"
+PREVIEW_COLUMNS = 16  # width of an inline thumbnail, in character cells
+PREVIEW_ROWS = 6
+
+
+def display_path(path: str, root: str | None = None, home: str | None = None) -> str:
+    """`path` as the user knows it: relative to the folder that was added, else below `~`, else as stored."""
+    home = os.path.expanduser("~") if home is None else home
+    if root:
+        prefix = root.rstrip(os.sep) + os.sep
+        if len(prefix) > 1 and path.startswith(prefix):
+            return path[len(prefix):]
+    if home and home != os.sep and path.startswith(home.rstrip(os.sep) + os.sep):
+        return "~" + os.sep + path[len(home.rstrip(os.sep)) + 1:]
+    return path
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """`text` cut in the middle to `width` characters, keeping its start and its file name end."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width <= 2:
+        return text[:width]
+    tail = (width - 1) * 3 // 5  # the end (file name) matters more than the start
+    head = width - 1 - tail
+    return text[:head] + ELLIPSIS + text[len(text) - tail:]
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def caption_beyond_path(caption: str, shown_path: str) -> str:
+    """The caption without what the path already says: local captions start with the folder and
+    file words ("Lisbon trip beach — winter night"); a caption of only those words becomes ""."""
+    words_in_path = {w.lower() for w in _WORD.findall(shown_path)}
+    parts = [part.strip() for part in re.split(r"\s+[—–-]\s+", caption or "", maxsplit=1)]
+    if parts and parts[0] and {w.lower() for w in _WORD.findall(parts[0])} <= words_in_path:
+        return parts[1] if len(parts) > 1 else ""
+    folder = os.path.basename(os.path.dirname(shown_path))
+    if folder and (caption or "").lower().startswith(folder.lower() + " "):
+        return caption[len(folder) + 1:]  # "Lisbon trip in Lisbon, Portugal" under "Lisbon trip/"
+    return caption or ""
+
+
+# -- inline thumbnails --------------------------------------------------------
+
+def image_protocol(environ: Mapping[str, str], is_terminal: bool) -> str | None:
+    """How this terminal can show images: "kitty", "iterm" (iTerm2, WezTerm...), "blocks" (Unicode
+    half-blocks in colour, anywhere else), or None (not a terminal, NO_COLOR, or TERM=dumb).
+
+    Only environment variables are read: no query is written to the terminal, so nothing can
+    be left on screen or block when the terminal does not answer."""
+    term = environ.get("TERM", "")
+    if not is_terminal or term == "dumb" or "NO_COLOR" in environ:
+        return None
+    if environ.get("TMUX") or term.startswith(("screen", "tmux")):
+        return "blocks"  # multiplexers drop or garble image escapes without extra setup
+    if environ.get("KITTY_WINDOW_ID") or term == "xterm-kitty" or environ.get("TERM_PROGRAM") == "ghostty":
+        return "kitty"
+    if environ.get("TERM_PROGRAM") in ("iTerm.app", "WezTerm") or environ.get("LC_TERMINAL") == "iTerm2":
+        return "iterm"
+    return "blocks"
+
+
+def kitty_image(png: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS) -> str:
+    """kitty graphics protocol: transmit and show a PNG over `columns` x `rows` cells, in 4 KB chunks."""
+    data = base64.standard_b64encode(png).decode("ascii")
+    chunks = [data[i:i + 4096] for i in range(0, len(data), 4096)] or [""]
+    out = []
+    for number, chunk in enumerate(chunks):
+        more = 1 if number < len(chunks) - 1 else 0
+        control = f"a=T,f=100,c={columns},r={rows},q=2,m={more}" if number == 0 else f"m={more}"
+        out.append(f"\x1b_G{control};{chunk}\x1b\\")
+    return "".join(out)
+
+
+def iterm_image(data: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS) -> str:
+    """iTerm2 inline image (also WezTerm): OSC 1337 File=...:base64 BEL."""
+    encoded = base64.standard_b64encode(data).decode("ascii")
+    return (f"\x1b]1337;File=inline=1;size={len(data)};width={columns};height={rows};"
+            f"preserveAspectRatio=1:{encoded}\x07")
+
+
+def image_bytes(path: Path, fmt: str = "PNG", longest: int = 256) -> bytes:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        frame = image.convert("RGB")
+    frame.thumbnail((longest, longest))
+    buffer = io.BytesIO()
+    frame.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def halfblocks(path: Path, columns: int = PREVIEW_COLUMNS) -> Any:
+    """A Rich Text drawing the image with "▀": each cell shows two pixels (top in the
+    foreground colour, bottom in the background), so it works on any colour terminal."""
+    from PIL import Image
+    from rich.style import Style
+    from rich.text import Text
+
+    with Image.open(path) as image:
+        frame = image.convert("RGB")
+    rows = max(1, round(columns * frame.height / frame.width / 2))
+    frame = frame.resize((columns, rows * 2), Image.Resampling.BILINEAR)
+    pixels = frame.load()
+    text = Text(no_wrap=True, overflow="crop")
+    for row in range(rows):
+        for column in range(columns):
+            top, bottom = pixels[column, row * 2], pixels[column, row * 2 + 1]
+            text.append("▀", Style(color=f"rgb({top[0]},{top[1]},{top[2]})",
+                                   bgcolor=f"rgb({bottom[0]},{bottom[1]},{bottom[2]})"))
+        if row < rows - 1:
+            text.append("\n")
+    return text

@@ -1,0 +1,126 @@
+"""kill -9 during the OCR and face stages of `add`: the catalog stays consistent, the next `add` finishes.
+
+Each stage commits a batch of photos per transaction. The kill is aimed at the
+moment a stage has committed its first batch and is working on the next one;
+the next `add` must then do exactly the stage's remaining backlog. That last
+`add` runs under the network guard: loading and running the OCR and face
+models attempts no connection (the models ship in packages) and RapidOCR
+logs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import stage_photos
+from tests.photos import make_photo
+from tests.reliability.conftest import TRIALS
+from tests.reliability.helpers import ROOT, catalog_query, check_catalog, child_env, photolib, run_photolib
+from tests.reliability.test_secrets_and_network import GUARD, OFFLINE_SWITCHES
+
+STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true", "PHOTOLIB_ADD_BATCH_SIZE": "4"}
+PHOTOS = 12  # three batches of 4
+EVERY = 4  # one photo in four holds text, another one in four a face
+
+
+def guarded_photolib(tmp_path, library, *args) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`photolib args` with the stages on, in a process whose every way to the network is recorded and
+    refused (see test_secrets_and_network); offline switches unset."""
+    log = tmp_path / "network.log"
+    env = child_env({"NETWORK_GUARD_LOG": str(log), **STAGES_ON})
+    for name in OFFLINE_SWITCHES:
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-c", GUARD, "-L", str(library), *args], capture_output=True,
+                            text=True, env=env, cwd=ROOT, timeout=600)
+    return result, log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """Small photos: one in four holds text, one in four a face, the rest are plain colours."""
+    root = tmp_path_factory.mktemp("stages") / "pics"
+    astronaut = stage_photos.astronaut().resize((256, 256))
+    for number in range(PHOTOS):
+        path = root / f"photo_{number:03d}.jpg"
+        if number % EVERY == 0:
+            stage_photos.shop_sign(path, size=(320, 214))
+        elif number % EVERY == 1:
+            stage_photos.save(astronaut.rotate(number % 3 * 2), path)
+        else:
+            make_photo(path, size=(160, 120), color=(20 + number * 5, 120, 200 - number * 4))
+    return root
+
+
+def every(seconds: float, check):
+    """`check`, asked at most every `seconds` (each ask opens the catalog; the runner polls every few ms)."""
+    last = [0.0]
+
+    def throttled() -> bool:
+        now = time.monotonic()
+        if now - last[0] < seconds:
+            return False
+        last[0] = now
+        return check()
+
+    return throttled
+
+
+def stage_rows(library, table: str) -> int:
+    rows = catalog_query(library, f"SELECT count(*) FROM sqlite_master WHERE name = '{table}'")
+    return catalog_query(library, f"SELECT count(*) FROM {table}")[0][0] if rows and rows[0][0] else 0
+
+
+def check_stage_tables(library) -> None:
+    """Text index in step with the text, every stored face grouped into an existing person, no orphans."""
+    connection = sqlite3.connect(str(library / "catalog.db"))
+    try:
+        with_text = connection.execute("SELECT count(*) FROM photo_text WHERE text <> ''").fetchone()[0]
+        indexed = connection.execute("SELECT count(*) FROM photo_text_fts").fetchone()[0]
+        assert with_text == indexed
+        assert connection.execute("SELECT count(*) FROM faces WHERE person_id IS NULL OR person_id NOT IN "
+                                  "(SELECT id FROM people)").fetchone()[0] == 0
+        for table in ("photo_text", "faces", "face_scans"):
+            assert connection.execute(f"SELECT count(*) FROM {table} WHERE photo_id NOT IN "
+                                      "(SELECT id FROM photos)").fetchone()[0] == 0
+    finally:
+        connection.close()
+
+
+def test_kill_during_each_stage_then_add_finishes_the_backlog(tmp_path, pictures):
+    """Killed while reading text, then killed while finding faces: the third `add` finishes both."""
+    library = tmp_path / "library"
+    for number, (table, stage) in enumerate([("photo_text", "ocr"), ("face_scans", "faces")]):
+        before = stage_rows(library, table)
+        run = run_photolib(library, ["add", str(pictures), "--json"], env=STAGES_ON, logs=tmp_path / f"logs{number}",
+                           kill_when=every(0.05, lambda: before < stage_rows(library, table) < PHOTOS), timeout=600)
+        assert run.killed, f"the run ended before the {stage} stage was under way: {run.stderr[-500:]}"
+        TRIALS[f"kill -9 during the {stage} stage"] += 1
+        check_catalog(library)
+        check_stage_tables(library)
+        assert before < stage_rows(library, table) < PHOTOS
+    done_before = {"ocr": stage_rows(library, "photo_text"), "faces": stage_rows(library, "face_scans")}
+    assert done_before["ocr"] == PHOTOS
+
+    finished, attempts = guarded_photolib(tmp_path, library, "add", str(pictures), "--json")
+    assert attempts == [], attempts
+    assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+    assert "RapidOCR" not in finished.stderr and "[INFO]" not in finished.stderr  # its logging is silenced
+    TRIALS["guarded OCR and face stages (no connection attempted)"] += 1
+    report = json.loads(finished.stdout)
+    assert "ocr" not in report["stages"]
+    assert report["stages"]["faces"]["done"] == PHOTOS - done_before["faces"]
+    assert stage_rows(library, "photo_text") == PHOTOS and stage_rows(library, "face_scans") == PHOTOS
+    check_catalog(library)
+    check_stage_tables(library)
+    assert len(catalog_query(library, "SELECT photo_id FROM photo_text WHERE text LIKE '%ACME%'")) == PHOTOS // EVERY
+    assert catalog_query(library, "SELECT count(*) FROM faces")[0][0] == PHOTOS // EVERY
+    people = json.loads(photolib(library, "people", "--json", env=STAGES_ON).stdout)
+    assert [p["faces"] for p in people] == [PHOTOS // EVERY]
+    hits = json.loads(photolib(library, "search", "acme", "--json", env=STAGES_ON).stdout)
+    assert hits and all(int(h["path"][-7:-4]) % EVERY == 0 for h in hits[:PHOTOS // EVERY])

@@ -1,0 +1,90 @@
+"""Automatic catalog snapshots: one per interval after a change, rotated, written atomically, never touched else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from photolib.cli import app
+from photolib.snapshots import list_snapshots, take
+from tests.photos import make_photo, make_trip
+
+
+def cli(library: Path, *args, config: Path | None = None):
+    flags = ["--config", str(config)] if config else []
+    return CliRunner().invoke(app, [*flags, "--library", str(library), *[str(a) for a in args]])
+
+
+def fingerprint(library: Path) -> dict[str, tuple]:
+    """Every file in the snapshots folder: its bytes and modification time."""
+    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted((library / "snapshots").iterdir())}
+
+
+def test_healthy_commands_never_touch_the_snapshot(tmp_path):
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Harbour", 3, start=datetime(2022, 6, 1, 9), gps=(53.5, 9.9), color=(30, 90, 200))
+    library = tmp_path / "library"
+    assert cli(library, "add", pictures).exit_code == 0
+    first = fingerprint(library)
+    assert len(first) == 1 and not (library / "index" / "snapshots").exists()
+    make_photo(pictures / "Harbour" / "late.jpg", color=(200, 40, 40))
+    for command in (["add", pictures], ["search", "harbour"], ["list"], ["stats"], ["doctor"], ["albums", "--save"],
+                    ["albums", "list"], ["remove", pictures / "Harbour" / "late.jpg"], ["prune"], ["reindex"],
+                    ["backup", tmp_path / "backup"]):
+        result = cli(library, *command)
+        assert result.exit_code == 0, (command, result.output)
+        assert fingerprint(library) == first, f"{command} touched the snapshots"
+    stats = json.loads(cli(library, "stats", "--json").stdout)
+    assert [s["name"] for s in stats["snapshots"]] == list(first)
+    assert stats["snapshots"][0]["photos"] == 3
+
+
+def test_one_snapshot_per_interval_after_a_change_and_keep_rotates(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[library]\nsnapshot_interval = 0\nsnapshot_keep = 2\n")
+    pictures = tmp_path / "pics"
+    library = tmp_path / "library"
+    names = []
+    for n in range(3):
+        make_photo(pictures / f"p{n}.jpg", color=(40 * n, 90, 120))
+        assert cli(library, "add", pictures, config=config).exit_code == 0
+        names.append(list_snapshots(library)[0].name)
+        time.sleep(1.05)  # snapshot names are to the second
+    kept = [s.name for s in list_snapshots(library)]
+    assert kept == [names[2], names[1]]  # newest first; the oldest rotated out
+    unchanged = cli(library, "add", pictures, config=config)  # changes nothing: no snapshot
+    assert unchanged.exit_code == 0 and [s.name for s in list_snapshots(library)] == kept
+    counts = [json.loads(cli(library, "stats", "--json", config=config).stdout)["snapshots"][i]["photos"] for i in (0, 1)]
+    assert counts == [3, 2]
+    off = tmp_path / "off.toml"
+    off.write_text("[library]\nsnapshot_interval = 0\nsnapshot_keep = 0\n")
+    make_photo(pictures / "p9.jpg", color=(1, 2, 3))
+    time.sleep(1.05)
+    assert cli(library, "add", pictures, config=off).exit_code == 0
+    assert [s.name for s in list_snapshots(library)] == kept  # keep = 0: no snapshots taken
+
+
+def test_a_snapshot_killed_halfway_leaves_the_old_set(tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    connection = sqlite3.connect(str(library / "catalog.db"))
+    connection.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY)")
+    connection.commit()
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for day in range(4):
+        take(connection, library, keep=3, now=start + timedelta(days=day))
+    assert [s.taken_at.day for s in list_snapshots(library)] == [4, 3, 2]
+    partial = library / "snapshots" / ".partial-999-catalog-20260105T000000Z.db"
+    partial.write_bytes(b"SQLite format 3\x00 half written")  # what a kill -9 in the middle leaves
+    assert len(list_snapshots(library)) == 3  # not listed, never restored
+    take(connection, library, keep=3, now=start + timedelta(days=5))
+    assert not partial.exists()  # cleaned up by the next snapshot
+    assert [s.taken_at.day for s in list_snapshots(library)] == [6, 4, 3]
+    connection.close()
