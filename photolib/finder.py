@@ -10,7 +10,8 @@
    catalog's vectors; a large one through the index with a FAISS id selector
    (`VectorIndex.search(ids=...)`), so a filtered search costs about what an
    unfiltered one does.
-4. Photos whose text holds every free word come first (exact words beat near
+4. Photos whose text (description, tags, the user's XMP words, or text read by
+   OCR) holds every free word come first (exact words beat near
    meanings); the others are kept within --threshold and up to the first clear
    drop in distance (`photolib.relevance`), then sorted and paged.
 """
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 SMALL_SELECTION = 2000  # photos compared exactly from the catalog's vectors, without the index
 CANDIDATES = 200  # nearest photos examined for the cutoff (more when a later page is asked for)
+EXACT_WORDS = 50  # photos holding every free word that are ranked first, at most
 POST_FILTER = 8  # a filtered search first checks the filters on this many times the results asked for
 
 
@@ -158,7 +160,9 @@ class Finder:
                             leave_out: int | None) -> list[int]:
         if not parsed.text:
             return []
-        found = [pid for pid in self.catalog.fts_match(parsed.text, 50) if pid != leave_out]
+        words = self.catalog.fts_match(parsed.text, EXACT_WORDS)  # description, tags, the user's words
+        read = self.compiler.texts.photo_ids_matching(parsed.text, EXACT_WORDS)  # text read in photos (OCR)
+        found = [pid for pid in dict.fromkeys(words + read) if pid != leave_out]
         if where == "1" or not found:
             return found
         allowed = self._allowed(found, where, params)

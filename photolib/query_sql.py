@@ -11,10 +11,15 @@ distance; album names resolve to saved albums and smart albums (evaluated).
 
 from __future__ import annotations
 
+import difflib
 import math
 import sqlite3
 from typing import TYPE_CHECKING, Any, Callable
 
+from photolib.catalog_faces import OF_PERSON, FaceStore
+from photolib.catalog_text import HAS_TEXT, TextStore
+from photolib.catalog_usermeta import keyword_filter, rating_filter
+from photolib.errors import UsageError
 from photolib.query import Condition, FilterGroup, ParsedQuery, QueryError, fold
 
 if TYPE_CHECKING:
@@ -23,14 +28,6 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog
 
 EARTH_KM = 6371.0
-# Filters whose data another part of photolib records; until it exists they say so.
-NEEDS = {
-    "person": "face recognition (person names)",
-    "text": "text recognition (OCR)",
-    "rating": "XMP ratings",
-    "keyword": "XMP keywords",
-}
-
 AlbumIds = Callable[[str], "list[int] | None"]  # album name -> its photo ids (smart albums evaluated)
 
 
@@ -55,6 +52,8 @@ class FilterCompiler:
     def __init__(self, catalog: "Catalog", album_ids: AlbumIds) -> None:
         self.catalog = catalog
         self.album_ids = album_ids
+        self.faces = FaceStore(catalog)
+        self.texts = TextStore(catalog)
         register_functions(catalog.db.conn)
 
     def where(self, parsed: ParsedQuery) -> tuple[str, list[Any]]:
@@ -88,8 +87,6 @@ class FilterCompiler:
 
     def _condition(self, c: Condition) -> tuple[str, list[Any]]:
         key, value = c.key, c.value
-        if key in NEEDS and not self._available(key):
-            raise QueryError(f"{key}: needs {NEEDS[key]}, which this library does not have yet")
         if key in ("date", "after", "before"):
             return _bounds("taken_at", *value)
         if key == "year":  # as bounds on the indexed ISO text: "2016" <= taken_at < "2019"
@@ -132,13 +129,13 @@ class FilterCompiler:
         if key == "has":
             return self._has(value)
         if key == "person":
-            return ("photos.id IN (SELECT faces.photo_id FROM faces JOIN people ON people.id = faces.person_id "
-                    "WHERE photolib_fold(people.name) = ?)", [fold(value)])
+            return self._person(value)
         if key == "text":
-            expression = _fts_phrase(value)
-            if len(value.strip()) >= 3 and expression:  # the trigram index needs 3 characters
-                return "photos.id IN (SELECT rowid FROM photo_text_fts WHERE photo_text_fts MATCH ?)", [expression]
-            return "photos.id IN (SELECT photo_id FROM photo_text WHERE text LIKE ? ESCAPE '\\')", [f"%{_like(value)}%"]
+            return "photos.id IN (SELECT value FROM json_each(?))", [_json_ids(self.texts.photo_ids_matching(value))]
+        if key == "rating":
+            return rating_filter(*value)
+        if key == "keyword":
+            return keyword_filter(value)
         raise QueryError(f"{key}: is not supported by this library yet")
 
     def _has(self, value: str) -> tuple[str, list[Any]]:
@@ -148,23 +145,45 @@ class FilterCompiler:
             return "place IS NOT NULL AND place != ''", []
         if value == "description":
             return "description IS NOT NULL AND description != ''", []
-        need = {"text": "text", "faces": "person"}[value]
-        if not self._available(need):
-            raise QueryError(f"has:{value} needs {NEEDS[need].split(' (')[0]}, which this library does not have yet")
         if value == "text":
-            return "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')", []
+            return HAS_TEXT, []
         return "photos.id IN (SELECT photo_id FROM faces)", []
 
-    def _available(self, key: str) -> bool:
-        """Whether the catalog holds the data a filter of another feature needs."""
-        tables = {"person": ("faces", "people"), "text": ("photo_text", "photo_text_fts")}.get(key)
-        if tables is None:
-            return False
-        marks = ",".join("?" * len(tables))
-        found = self.catalog.db.conn.execute(
-            f"SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name IN ({marks})",
-            list(tables)).fetchone()[0]
-        return found == len(tables)
+    def _person(self, value: str) -> tuple[str, list[Any]]:
+        """Photos of the person `value` names: a person of face recognition (number or name from
+        `people`, any case or accents), and photos whose XMP metadata names them (digiKam, Lightroom
+        face regions); a one-line error with the known names when neither knows them."""
+        face_person = self._face_person_id(value)
+        tagged = self.catalog.db.execute(f"SELECT 1 {_XMP_PEOPLE} LIMIT 1", [fold(value)]).fetchone() is not None
+        parts, params = [], []
+        if face_person is not None:
+            parts.append(OF_PERSON)
+            params.append(face_person)
+        if tagged:
+            parts.append(f"photos.id IN (SELECT u.photo_id {_XMP_PEOPLE})")
+            params.append(fold(value))
+        if parts:
+            return " OR ".join(f"({part})" for part in parts), params
+        names = sorted({p.name for p in self.faces.people() if p.name} | {row[0] for row in self.catalog.db.execute(
+            "SELECT DISTINCT p.value FROM user_metadata u, json_each(u.people) p")})
+        folded = {fold(name): name for name in names}
+        close = difflib.get_close_matches(fold(value), folded, n=1, cutoff=0.6)
+        hint = f"; did you mean person:{folded[close[0]]!r}?" if close else ""
+        listed = f" (named people: {', '.join(names[:10])})" if names else " (nobody is named yet)"
+        raise QueryError(f"person:{value}: no person {value!r} in the library{hint}{listed}; "
+                         "see `photolib people` for numbers and names")
+
+    def _face_person_id(self, value: str) -> int | None:
+        try:
+            return self.faces.person(value).id
+        except UsageError:
+            pass
+        same = [p for p in self.faces.people() if p.name and fold(p.name) == fold(value)]
+        return same[0].id if len(same) == 1 else None
+
+
+# photos whose user metadata names a person (folded name as the one parameter)
+_XMP_PEOPLE = "FROM user_metadata u, json_each(u.people) p WHERE photolib_fold(p.value) = ?"
 
 
 def _like(text: str) -> str:

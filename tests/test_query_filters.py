@@ -140,13 +140,12 @@ def test_sort_and_paging(library):
 
 
 @pytest.mark.parametrize("query,message", [
-    ("person:Anna", "person: needs face recognition"),
-    ("text:invoice", "text: needs text recognition (OCR)"),
-    ("has:text", "has:text needs text recognition"),
+    ("person:Anna", "no person 'Anna' in the library (nobody is named yet)"),
     ("album:Nowhere", "no album has that name"),
     ("plce:Lisbon", "did you mean `place:`?"),
+    ("rating:6", "expected a star rating 0-5"),
 ])
-def test_filters_the_library_cannot_answer_yet_are_one_line_errors(library, query, message):
+def test_filters_naming_what_is_not_there_are_one_line_errors(library, query, message):
     from photolib.errors import UsageError
 
     with pytest.raises(UsageError) as raised:
