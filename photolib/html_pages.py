@@ -240,10 +240,10 @@ def image_data_url(file: Path, longest: int = 768) -> str | None:
     try:
         from PIL import Image
 
-        with Image.open(file) as image:
-            image.load()
-            frame = image.convert("RGB")
-        frame.thumbnail((longest, longest))
+        from photolib.media import decode_upright
+
+        frame = decode_upright(Path(file), longest=longest)
+        frame.thumbnail((longest, longest), Image.Resampling.BICUBIC)
         import io
 
         buffer = io.BytesIO()
