@@ -547,8 +547,10 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
+        from photolib.pairs import PhotoFiles
+
         stats = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
-        return stats | {"thumbnails": self.thumbnails.usage().as_dict()}
+        return stats | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,

@@ -289,11 +289,13 @@ def add_summary(report: Any) -> None:
         table = _table("Dry run: nothing was sent or written", [("", {"style": "bold"}), ("", {"justify": "right"})])
         for name, value in [("new photos", report.new), ("changed photos", report.updated), ("moved", report.moved),
                             ("unchanged", report.unchanged), ("pending/failed to retry", report.retried),
+                            ("RAW files to pair with their JPEG", report.paired),
                             ("vision calls", report.to_describe), ("photos to embed", report.to_embed),
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
         not_imported(report.not_imported())
+        _xmp_line(report.xmp_sidecars())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -311,6 +313,7 @@ def add_summary(report: Any) -> None:
     if report.paired:
         stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
     not_imported(report.not_imported())
+    _xmp_line(report.xmp_sidecars())
     if report.sidecars_changed:
         message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
     for path, reason in report.warnings:
@@ -327,6 +330,12 @@ def add_summary(report: Any) -> None:
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+def _xmp_line(count: int) -> None:
+    if count:
+        message(f"{_plural(count, 'XMP sidecar')} beside the photos: read as their keywords, captions and "
+                "ratings (not counted as files left out).", "dim")
 
 
 NOT_IMPORTED_LABELS = (
@@ -436,6 +445,8 @@ def stats_panel(stats: dict[str, Any]) -> None:
     if "thumbnails" in stats:
         thumbs = stats["thumbnails"]
         table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
+    if stats.get("raw_pairs"):
+        table.add_row("RAW+JPEG pairs", cell(f"{stats['raw_pairs']} photos with a RAW second file"))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
