@@ -472,7 +472,7 @@ class Library:
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={rating}",
+        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={max(rating, 0)}",
                  "keyword": keyword, "person": person, "has": "text" if has_text else None}
         text = with_flags(query, flags | (filters or {}))
         start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
