@@ -153,7 +153,7 @@ HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-
 OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
 LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
 PREVIEW = typer.Option(None, "--preview/--no-preview",
-                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, sixel, else coloured blocks); "
                             "default from [terminal] preview.")
 
 
@@ -220,6 +220,42 @@ def add(
         raise typer.Exit(1)
 
 
+QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
+              "camera:canon tag:beach (see the README's query language).")
+SORT = typer.Option(None, "--sort", help="relevance, date, -date (newest first) or name; applied after the cutoff.")
+OFFSET = typer.Option(0, "--offset", min=0, help="Skip this many results (paging).")
+ALL = typer.Option(False, "--all", help="Ignore the adaptive cutoff (the first clear drop in scores); "
+                                        "--threshold still applies.")
+FILTER_FLAGS = {  # flag -> (filter key, help): each is the same as writing key:VALUE in the query
+    "date": ("date", "2019, 2019-07, 2019-07-14 or A..B"), "after": ("after", "DATE"), "before": ("before", "DATE"),
+    "year": ("year", "YEAR or A..B"), "month": ("month", "july, jul or 7 (any year)"),
+    "place": ("place", "a place name, e.g. Lisbon"), "near": ("near", "LAT,LON[,RADIUS]"),
+    "camera": ("camera", "part of make or model"), "lens": ("lens", "part of the lens name"),
+    "album": ("album", "an album name"), "type_": ("type", "jpg, png, heic..."), "path": ("path", "a glob under the added folder"),
+    "orientation": ("orientation", "portrait, landscape or square"),
+}
+
+
+def with_filter_flags(command: Any) -> Any:
+    """Give a command the --date/--place/... flags; they reach it as one `filters` dict."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(command)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                               default=typer.Option(None, "--" + key, help=f"Same as {key}:VALUE ({help_text})."))
+             for name, (key, help_text) in FILTER_FLAGS.items()]
+    params = [p for p in signature.parameters.values() if p.name != "filters"]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        filters = {FILTER_FLAGS[name][0]: kwargs.pop(name) for name in FILTER_FLAGS}
+        return command(*args, filters=filters, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return wrapper
+
+
 @app.command()
 def enrich(
     ctx: typer.Context,
@@ -237,9 +273,10 @@ def enrich(
 
 
 @app.command()
+@with_filter_flags
 def search(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help="What to look for, in plain words."),
+    query: str = typer.Argument("", help=QUERY_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
@@ -252,6 +289,11 @@ def search(
     space: str = typer.Option("all", "--space", help="Search the description space, the image space, or all "
                                                      "(fused with exact-word matches)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    sort: Optional[str] = SORT,
+    offset: int = OFFSET,
+    all_results: bool = ALL,
+    tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
+    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
     collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
@@ -259,39 +301,61 @@ def search(
     open_page: bool = OPEN,
     long: bool = LONG,
     preview: Optional[bool] = PREVIEW,
+    filters: Optional[dict] = None,
 ) -> None:
-    """Search in plain words: descriptions, pixels (with an image model) and exact words (also words read
-    in photos), in one ranking."""
-    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
-                                                      space=space, image_threshold=image_threshold,
-                                                      collapse=_collapse(collapse), person=person)]
-    if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
+    """Search in plain words and filters: descriptions, pixels (with an image model) and exact words (also
+    words read in photos), in one ranking; each hit with a 0-100 match score."""
+    from photolib.query import with_flags
+
+    library = _library(ctx)
+    text = with_flags(query, {"tag": tag, **(filters or {})})
+    explained = library.explain(with_flags(text, {"person": person})) if explain else None
+    hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
+                                                offset=offset, all_results=all_results, space=space,
+                                                image_threshold=image_threshold,
+                                                collapse=_collapse(collapse), person=person)]
+    title = f"Search: {with_flags(text, {'person': person})}"
+    if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
         return
     if json_out:
-        _render().print_json(hits)
-    else:
-        _render().hits_table(hits, f"Search: {query}", long=long, **_table_extras(ctx, hits, preview))
+        _render().print_json({"explain": explained, "hits": hits} if explain else hits)
+        return
+    if explained:
+        _render().explain_panel(explained)
+    _render().hits_table(hits, title, long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
+@with_filter_flags
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path, or the path of an image file not in the library."),
+    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
+                                         "+/- terms move the comparison."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD} "
                                                    "by description; 0.6 by image)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    sort: Optional[str] = SORT,
+    offset: int = OFFSET,
+    tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
     long: bool = LONG,
     preview: Optional[bool] = PREVIEW,
+    filters: Optional[dict] = None,
 ) -> None:
-    """Photos nearest to a given photo (by its pixels when the library has an image space)."""
+    """Photos nearest to a given photo, by its pixels when the library has an image space (optionally only
+    those a query allows)."""
+    from photolib.query import with_flags
+
+    text = with_flags(query, {"tag": tag, **(filters or {})})
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
+                                                       query=text, sort=sort, offset=offset,
                                                        collapse=_collapse(collapse))]
     if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
         return
@@ -314,8 +378,10 @@ def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or 
 
 
 @app.command("list")
+@with_filter_flags
 def list_command(
     ctx: typer.Context,
+    query: str = typer.Argument("", help="Optional query (filters, words...): " + QUERY_HELP),
     tag: Optional[str] = typer.Option(None, "--tag", help="Only photos with this tag."),
     since: Optional[str] = typer.Option(None, "--since", help="Taken on or after this date (YYYY-MM-DD)."),
     until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
@@ -326,17 +392,21 @@ def list_command(
                                           help="Only photos with this keyword of yours (XMP/IPTC), or a level of one "
                                                "(Lisbon matches Places/Portugal/Lisbon)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
-    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
-    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
+    offset: int = OFFSET,
+    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR); same as has:text."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from "
+                                                               "`people`); same as person:NAME."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
     long: bool = LONG,
+    filters: Optional[dict] = None,
 ) -> None:
-    """List photos, oldest first, with filters."""
-    photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
-                                       rating=rating, keyword=keyword, has_text=has_text,
-                                       person=person)
+    """List photos, oldest first, with filters (and words, ranked as search does, then sorted)."""
+    photos = _library(ctx).list_photos(query, tag=tag, since=since, until=until, status=status, limit=limit,
+                                       sort=sort, offset=offset, filters=filters, rating=rating, keyword=keyword,
+                                       has_text=has_text, person=person)
     if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
         return
     if json_out:
@@ -486,6 +556,8 @@ def albums(
     save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Group only the photos this query matches "
+                                                                    "(e.g. 'year:2019 place:Lisbon')."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
@@ -496,7 +568,7 @@ def albums(
         return
     library = _library(ctx)
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
-                            collapse=_collapse(collapse))
+                            query=query, collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
     if html is not None:
         _albums_html(ctx, html, result, open_page)
@@ -550,29 +622,71 @@ def gallery(
 
 @albums_app.command("list")
 def albums_list(ctx: typer.Context, json_out: bool = JSON) -> None:
-    """Albums saved with `albums --save`."""
-    saved = [a.as_dict() | {"id": a.id} for a in _library(ctx).saved_albums()]
-    _render().print_json(saved) if json_out else _render().albums_table(saved, [])
+    """Albums saved with `albums --save`, and smart albums (marked, with their query)."""
+    albums = _library(ctx).albums_listing()
+    _render().print_json(albums) if json_out else _render().albums_table(albums, [])
 
 
 @albums_app.command("show")
-def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album number from `albums list`."),
-                json_out: bool = JSON) -> None:
-    """The photos of one saved album."""
-    name, photos = _library(ctx).saved_album(album)
-    if json_out:
+def albums_show(ctx: typer.Context,
+                album: str = typer.Argument(..., help="Saved album number from `albums list`, or an album name "
+                                                      "(smart albums are shown as their query matches now)."),
+                sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
+                export: Optional[Path] = typer.Option(None, "--export", help="Also write the album as a folder of "
+                                                                             "symlinks in this folder."),
+                copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN,
+                long: bool = LONG) -> None:
+    """The photos of one saved or smart album."""
+    name, photos = _library(ctx).saved_album(album, sort=sort, export=export, copy=copy)
+    if _html_out(ctx, html, name, [(None, photos)], open_page) and not json_out:
+        pass
+    elif json_out:
         _render().print_json({"name": name, "photos": photos})
     else:
-        _render().photos_table(photos, roots=_table_extras(ctx, photos, False)["roots"])
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
+    if export and not json_out:
+        _render().message(f"Exported {name!r} ({len(photos)} photos) to {export.absolute()}.", "green")
+
+
+@albums_app.command("smart")
+def albums_smart(ctx: typer.Context,
+                 name: str = typer.Argument(..., help="Album name."),
+                 query: str = typer.Argument(..., help="The album's query, e.g. 'beach year:2019 -people'."),
+                 replace: bool = typer.Option(False, "--replace", help="Change the query of an existing smart album."),
+                 json_out: bool = JSON) -> None:
+    """Save a query as a smart album: shown as whatever matches it at the time, new photos included."""
+    album = _library(ctx).smart_album(name, query, replace=replace)
+    if json_out:
+        _render().print_json(album)
+    else:
+        _render().message(f"Smart album {album['name']!r} saved: {album['size']} photos match "
+                          f"{album['query']!r} now; see `photolib albums show {album['name']!r}`.", "green")
+
+
+@albums_app.command("delete")
+def albums_delete(ctx: typer.Context,
+                  album: str = typer.Argument(..., help="Smart album name, or saved album number or name."),
+                  json_out: bool = JSON) -> None:
+    """Delete a smart or saved album (its photos stay in the library)."""
+    deleted = _library(ctx).delete_album(album)
+    _render().print_json(deleted) if json_out else _render().message(
+        f"Deleted {'smart ' if deleted['smart'] else ''}album {deleted['name']!r}; photos untouched.", "green")
 
 
 @people_app.callback(invoke_without_command=True)
-def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+def people(ctx: typer.Context, json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
     if ctx.invoked_subcommand is not None:
         return
     found = [person.as_dict() for person in _library(ctx).people()]
-    _render().print_json(found) if json_out else _render().people_table(found)
+    sections = [(f"{person['label']}: {person['faces']} faces in {person['photos']} photos",
+                 _library(ctx).person(person["id"])["photo_list"]) for person in found] if html else []
+    written = _html_out(ctx, html, f"{len(found)} people", sections, open_page)
+    if json_out:
+        _render().print_json(found)
+    elif not written:
+        _render().people_table(found)
 
 
 @people_app.command("name")
@@ -595,12 +709,14 @@ def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Perso
 
 @people_app.command("show")
 def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
-                json_out: bool = JSON) -> None:
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """One person's faces and the photos they are in."""
     found = _library(ctx).person(person)
+    written = _html_out(ctx, html, f"{found['label']}: {found['faces']} faces in {found['photos']} photos",
+                        [(None, found["photo_list"])], open_page)
     if json_out:
         _render().print_json(found)
-    else:
+    elif not written:
         _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
         _render().photos_table(found["photo_list"])
 
@@ -692,18 +808,20 @@ def duplicates(
     mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
+    pairs: bool = typer.Option(True, "--pairs/--no-pairs", help="Also list RAW+JPEG pairs as stacks "
+                                                                "(one shot, two files, both kept)."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
 ) -> None:
     """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
-    with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
+    with --similar, similar shots. Each group best first, with why; then RAW+JPEG pairs as stacks.
+    Nothing is ever deleted or moved."""
     render = _render()
     groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
-                                      export=export, progress=render.RichProgress(enabled=not json_out))
+                                      export=export, progress=render.RichProgress(enabled=not json_out), pairs=pairs)
     data = [g.as_dict() for g in groups]
-    sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
-    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    written = _html_out(ctx, html, render.duplicates_title(data), render.duplicate_sections(data), open_page)
     if json_out:
         render.print_json(data)
     elif not written:

@@ -157,9 +157,11 @@ def grid_html(cards: Iterable[Card]) -> str:
 
 
 def summary_lines(photo: dict[str, Any]) -> list[str]:
-    """The lines under a thumbnail: caption, date and distance, tags."""
+    """The lines under a thumbnail: match score and distance, caption, date, tags."""
     lines = []
-    if photo.get("distance") is not None:
+    if photo.get("score") is not None and photo.get("distance") is not None:
+        lines.append(f"match {int(photo['score'])}% · distance {float(photo['distance']):.3f}")
+    elif photo.get("distance") is not None:
         lines.append(f"distance {float(photo['distance']):.3f}")
     if photo.get("caption"):
         lines.append(photo["caption"])

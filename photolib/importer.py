@@ -22,7 +22,7 @@ from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision, Stage, with_photo_text
-from photolib.pairs import record_pairs
+from photolib.pairs import PhotoFiles, record_pairs
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -78,6 +78,10 @@ class AddReport:
         """What the pipeline stage `name` did in this run; None when it is not enabled."""
         return next((stage for stage in self.stages if stage.name == name), None)
 
+    def xmp_sidecars(self) -> int:
+        """XMP sidecars seen beside the photos of this run: their metadata, not files left out."""
+        return self.skipped.xmp_of_photos if self.skipped is not None else 0
+
     sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
@@ -90,7 +94,7 @@ class AddReport:
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
             "stages": {stage.name: stage.as_dict() for stage in self.stages},
             "visual_search_hint": self.visual_search_hint,
-            "raw_paired": self.paired, "not_imported": self.not_imported(),
+            "raw_paired": self.paired, "not_imported": self.not_imported(), "xmp_sidecars": self.xmp_sidecars(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
         if self.dry_run:
@@ -379,9 +383,16 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
     report.sidecars_changed = len(plan.sidecar_changed)
+    report.paired = _would_pair(catalog, plan)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
+
+
+def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
+    """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
+    known = PhotoFiles(catalog.db).states() if catalog is not None else {}
+    return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
 
 
 def absolute(path: str | os.PathLike) -> Path:

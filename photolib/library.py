@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.finder import Finder, Ranked
+    from photolib.query import ParsedQuery
     from photolib.catalog_faces import FaceStore, Person
     from photolib.catalog_text import TextStore
     from photolib.gallery import GalleryReport
@@ -43,21 +45,24 @@ if TYPE_CHECKING:
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
 
+LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
 
 
 @dataclass
 class SearchHit:
     id: int
     path: str
-    distance: float
+    distance: float | None
     caption: str
     tags: list[str]
     taken_at: str | None
+    score: int | None = None  # 0-100, see `photolib.relevance`; None when nothing was ranked
     distances: dict[str, float | None] | None = None  # per space searched (None: no vector in it), when fused
-    fusion: float | None = None  # the fused rank score (reciprocal rank fusion; higher is better)
+    fusion: float | None = None  # the fused rank score (reciprocal rank fusion; higher is better), when fused
 
     def as_dict(self) -> dict[str, Any]:
-        data = {"id": self.id, "path": self.path, "distance": round(self.distance, 4),
+        data = {"id": self.id, "path": self.path, "score": self.score,
+                "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
         if self.distances is not None:
             data.update(distances=self.distances, fusion=self.fusion)
@@ -380,51 +385,86 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False, space: str = "all", image_threshold: float | None = None,
+               exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
+               space: str = "all", image_threshold: float | None = None,
                collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
-        """Photos that match `query`, best first: the description space, the image space (when the
-        library has one) and exact-word matches (in descriptions, tags and text read in photos) fused
-        into one ranking (see `photolib.search`).
+        """Photos matching `query` in the query language (`photolib.query`), best first.
 
-        `space` limits the search to "description" or "image". `threshold` is the description
-        space's cut-off (the image space's with `space="image"`); `image_threshold` the image space's.
-        With `person` (a number or name from `people`), only photos of that person are ranked, by
-        description.
+        Filters select photos in SQL before anything is ranked; free words rank
+        them by meaning, photos holding every word (in their description, the
+        user's words or text read by OCR) first; results stop at `threshold`
+        and, unless `all_results`, at the first clear drop in distance
+        (`photolib.relevance`). A query of filters only lists the matching
+        photos without embedding anything. `person` (a number or name from
+        `people`) is the filter `person:`.
+
+        When the library has an image space, the words are also looked for in
+        the pixels (the image model's text tower) and both rankings are fused
+        (`photolib.search`); `space` limits the search to "description" or
+        "image". `threshold` is the description space's cut-off (the image
+        space's with `space="image"`); `image_threshold` the image space's.
         """
-        from photolib.search import SpaceQuery, fuse
+        from photolib.query import parse, with_flags
 
-        if person is not None:
-            return self._search_among(query, self.face_store.photo_ids_of_person(self.face_store.person(person).id),
-                                      limit=limit, threshold=threshold)
-        if not query.strip():
+        if not query.strip() and person is None:
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        limit = limit or self.settings.search_limit
-        spaces = [Space.DESCRIPTION, Space.IMAGE] if space == "all" else [_space(space)]
-        queries = []
-        if Space.DESCRIPTION in spaces and self._check_embedder_matches() is not None:
-            index = self.index()
-            if index.count:
-                vector = self.embedder.embed_query(query)
-                self._check_query_dimension(vector, index)
-                queries.append(SpaceQuery(Space.DESCRIPTION, index, vector,
-                                          self.settings.search_threshold if threshold is None else threshold))
-        if Space.IMAGE in spaces and self._image_space_ready(required=space == "image"):
-            index = self.index_of(Space.IMAGE)
-            if index.count:
-                from photolib.search import image_query_vector
+        return self.find(parse(with_flags(query, {"person": person})), limit=limit, threshold=threshold, exact=exact,
+                         sort=sort, offset=offset, all_results=all_results, collapse=collapse, space=space,
+                         image_threshold=image_threshold)
 
-                vector = image_query_vector(self.image_embedder, query)
-                self._check_query_dimension(vector, index)
-                cut = image_threshold if image_threshold is not None else threshold if space == "image" else None
-                queries.append(SpaceQuery(Space.IMAGE, index, vector, self._image_threshold(cut)))
-        if not queries:
+    def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
+             exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
+             around: Any = None, leave_out: int | None = None, collapse: str | None = None,
+             space: str = "description", image_threshold: float | None = None) -> list[SearchHit]:
+        """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
+        `collapse` shows each group of copies once (see `photolib.duplicates`); `space` "all" or
+        "image" brings in the image space for the free words (not with `around`)."""
+        from photolib.finder import FindOptions, Ranked
+        from photolib.relevance import check_sort
+
+        if parsed.empty and around is None:
+            raise UsageError("the query says nothing to look for: add words or filters, e.g. beach year:2019")
+        chosen_space = None if space == "all" else _space(space)
+        options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset),
+                              threshold=self.settings.search_threshold if threshold is None else threshold,
+                              sort=check_sort(sort), all_results=all_results, exact=exact)
+        if not parsed.semantic and around is None:
+            return self._hits(self.finder.listing(parsed, options))
+        with_pixels = around is None and chosen_space != Space.DESCRIPTION and \
+            self._image_space_ready(required=chosen_space == Space.IMAGE)
+        if with_pixels:
+            return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
+        if self._check_embedder_matches() is None:
+            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        words = (_merged(self.catalog.fts_match(query, limit), self.text_store.photo_ids_matching(query, limit))
-                 if Space.DESCRIPTION in spaces else [])
-        ranked = fuse(queries, words, self.catalog, limit * 2, exact_search=exact)
-        folded = self._collapsed([(f.id, f) for f in ranked], collapse)[:limit]
-        return self._hits([replace(f, id=pid) for pid, f in folded])
-    def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
+        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
+        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
+        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
+
+    def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
+                      image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
+        """The description and image rankings of the same query (each with its filters, exact words
+        and cut-off) fused into one (`photolib.search.fuse_rankings`), then sorted and paged."""
+        from dataclasses import replace as changed
+
+        from photolib.search import fuse_rankings
+
+        stop = None if options.limit < 0 else options.offset + options.limit
+        whole = changed(options, offset=0, limit=-1 if stop is None else stop * 2, sort="relevance")
+        rankings, vectors = {}, {}
+        if space is None and self._check_embedder_matches() is not None:
+            rankings[Space.DESCRIPTION] = self.finder.find(parsed, whole)
+            vectors[Space.DESCRIPTION] = self.finder.query_vector(parsed)
+        cut = image_threshold if image_threshold is not None else options.threshold if space == Space.IMAGE \
+            else None
+        rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
+        vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
+        fused = fuse_rankings(rankings, self.catalog, vectors)
+        fused = self.finder._sorted(fused, options) if options.sort != "relevance" else fused
+        folded = self._collapsed([(f.id, f) for f in fused], collapse)
+        return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
+
+    def _collapsed(self, chosen: list[tuple[int, Any]], collapse: str | None) -> list[tuple[int, Any]]:
         """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
         from photolib.duplicates import Collapse
         from photolib.duplicates import collapse as fold
@@ -444,26 +484,6 @@ class Library:
             raise UsageError(_no_image_space(embedder is None))
         return False
 
-    def _search_among(self, query: str, photo_ids: list[int], *, limit: int | None,
-                      threshold: float | None) -> list[SearchHit]:
-        """`search` within a known set of photos: every one of them is compared, none is missed."""
-        from photolib.search import distances_to
-
-        if not query.strip():
-            raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
-        if not photo_ids or self._check_embedder_matches() is None:
-            return []
-        vector = self.embedder.embed_query(query)
-        distances = distances_to(self.catalog, vector, photo_ids, Space.DESCRIPTION)
-        wanted = set(photo_ids)
-        exact_set = {pid for pid in _merged(self.catalog.fts_match(query, 10_000),
-                                            self.text_store.photo_ids_matching(query))
-                     if pid in wanted and pid in distances}
-        ranked = sorted(distances.items(), key=lambda item: (item[0] not in exact_set, item[1], item[0]))
-        return self._hits([(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit])
-
     def _image_threshold(self, given: float | None) -> float:
         from photolib.config import image_threshold
 
@@ -471,49 +491,88 @@ class Library:
             return given
         return image_threshold(self.settings, getattr(self.image_embedder, "family", None))
 
-    def _check_query_dimension(self, vector: Any, index: "VectorIndex") -> None:
-        if vector.shape[-1] != index.dimension:
-            raise IndexMismatchError(
-                f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
-                f"vectors of {index.model}: run `photolib reindex --reembed`"
-            )
+    def explain(self, query: str) -> dict[str, Any]:
+        """How `query` is understood: its parts, and how many photos its filters leave."""
+        from photolib.query import explain, parse
+
+        parsed = parse(query)
+        selection = self.finder.selection(parsed)
+        total = self.catalog.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        return {"query": query, "parsed": parsed.as_dict(),
+                "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
+                "photos": total, "allowed": total if selection is None else len(selection)}
+
+    @property
+    def finder(self) -> "Finder":
+        from photolib.finder import Finder
+
+        if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
+            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
+                                  self.album_ids)
+        return self._finder
+
+    @property
+    def image_finder(self) -> "Finder":
+        """The query language over the image space: words embedded by the image model's text tower."""
+        from photolib.finder import Finder
+        from photolib.search import image_query_vector
+
+        if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
+            self._image_finder = Finder(self.catalog, lambda: self.index_of(Space.IMAGE),
+                                        lambda text: image_query_vector(self.image_embedder, text), self.album_ids,
+                                        vectors_of=lambda ids: self.catalog.vectors_for(ids, Space.IMAGE))
+        return self._image_finder
+
+    def album_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the album called `name`: a smart album (evaluated) or a saved one; None if neither."""
+        from photolib.albums_query import album_ids
+
+        return album_ids(self, name)
 
     def _hits(self, chosen: list[Any]) -> list[SearchHit]:
-        """Hits for `chosen`: `Fused` results, or (id, distance) pairs of one space."""
-        from photolib.search import Fused
+        """Hits for `Ranked` results of one space, or `FusedRanked` ones of several."""
+        from photolib.search import FusedRanked
 
-        results = [c if isinstance(c, Fused) else Fused(c[0], c[1]) for c in chosen]
-        photos = self.catalog.get_many([r.id for r in results])
+        photos = self.catalog.get_many([r.id for r in chosen])
         return [
             SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
-                      photos[r.id].data.get("taken_at"), r.distances or None, round(r.fusion, 6) if r.fusion else None)
-            for r in results if r.id in photos
+                      photos[r.id].data.get("taken_at"), r.score,
+                      r.distances if isinstance(r, FusedRanked) else None,
+                      round(r.fusion, 6) if isinstance(r, FusedRanked) else None)
+            for r in chosen if r.id in photos
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
-                exact: bool = False, collapse: str | None = None) -> list[SearchHit]:
+                exact: bool = False, query: str | None = None, sort: str | None = None, offset: int = 0,
+                all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
         """Photos nearest to a photo: by the image space when the library has one, else by description.
 
         `photo_ref` is a photo of the library (id or path; the photo itself is left out), or the
         path of an image file that is not in it: that one is embedded on the fly and stored nowhere.
+        `query` (the query language) restricts the neighbours to photos its filters allow and moves
+        the comparison by its words and +/- terms (embedded in the space compared).
         """
-        import numpy as np
+        from photolib.finder import FindOptions, Ranked
+        from photolib.query import parse
+        from photolib.relevance import check_sort
 
-        limit = limit or self.settings.search_limit
+        parsed = parse(query or "")
         photo, vector, space = self._similar_source(photo_ref)
-        if space == Space.IMAGE:
-            from photolib.config import image_similar_threshold
-
-            threshold = image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None)) \
-                if threshold is None else threshold
-            index = self.index_of(Space.IMAGE)
-        else:
-            threshold = self.settings.search_threshold if threshold is None else threshold
-            index = self.index()
         skip = photo.id if photo is not None else None
-        distances, ids = index.search(np.asarray(vector, dtype=np.float32), limit * 2 + 1, exact=exact)
-        chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != skip and d <= threshold]
-        return self._hits([hit for hit in self._collapsed(chosen, collapse) if hit[0] != skip][:limit])
+        if space == Space.DESCRIPTION:
+            return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+                             all_results=True if all_results or not parsed.semantic else False,
+                             around=vector, leave_out=skip, collapse=collapse)
+        from photolib.config import image_similar_threshold
+
+        if threshold is None:
+            threshold = image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None))
+        options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset), threshold=threshold,
+                              sort=check_sort(sort), all_results=True if all_results or not parsed.semantic else False,
+                              exact=exact)
+        ranked = self.image_finder.find(parsed, options, around=vector, leave_out=skip)
+        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
+        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != skip])
 
     def _similar_source(self, ref: str) -> tuple["StoredPhoto | None", Any, Space]:
         """(library photo or None, its vector, the space to search) for `similar`."""
@@ -593,20 +652,38 @@ class Library:
         photo = self.catalog.get(photo_id)
         return photo_summary(photo) if photo else None
 
-    def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
-                    status: str | None = None, limit: int | None = None, rating: int | None = None,
+    def list_photos(self, query: str | None = None, *, tag: str | None = None, since: str | None = None,
+                    until: str | None = None, status: str | None = None, limit: int | None = None,
+                    sort: str | None = None, offset: int = 0,
+                    filters: dict[str, str | None] | None = None, rating: int | None = None,
                     keyword: str | None = None, has_text: bool = False,
                     person: str | None = None) -> list[dict[str, Any]]:
-        from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
+        """Photos matching `query` (the query language) and the options, oldest first unless `sort`.
+
+        `since`/`until` are inclusive days; `rating` is a minimum; `filters` are more `key: value`
+        filters (the CLI's flags). Every option is the query language's filter of that name, so
+        `list --rating 4` and `list rating:>=4` are the same. Free words rank by meaning as `search`
+        does, then the matches are sorted.
+        """
+        from photolib.catalog import PHOTO_STATUSES
+        from photolib.query import parse, with_flags
         from photolib.views import photo_summary
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
-                            until=_parse_date(until, "--until", end=True), status=status, rating=rating,
-                            keyword=keyword, has_text=has_text,
-                            person_id=None if person is None else self.face_store.person(person).id)
-        return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
+        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={max(rating, 0)}",
+                 "keyword": keyword, "person": person, "has": "text" if has_text else None}
+        text = with_flags(query, flags | (filters or {}))
+        start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
+        text += f" date>={start}" if start else ""
+        text += f" date<={end}" if end else ""
+        parsed = parse(text)
+        hits = self.find(parsed, limit=limit or (LIST_LIMIT if parsed.semantic else -1), sort=sort or "date",
+                         offset=offset) if not parsed.empty else self._hits(
+            self.finder.listing(parsed, _list_options(limit, sort or "date", offset)))
+        photos = self.catalog.get_many([hit.id for hit in hits])
+        return [photo_summary(photos[hit.id]) | ({"score": hit.score} if hit.score is not None else {})
+                for hit in hits if hit.id in photos]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
         """Forget a photo (by id or path) or every photo under a folder; files are never touched."""
@@ -705,33 +782,44 @@ class Library:
         result["stages"] = stage_counts(self.catalog, self.stages(), self.settings, self.providers)
         result["problems"] += problems + stage_problems(result["stages"])
         result["repaired"] += repaired
-        return result | {"thumbnails": self.thumbnails.usage().as_dict()}
+        from photolib.pairs import PhotoFiles
+
+        return result | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
-               collapse: str | None = None) -> "AlbumSet":
-        """Group the library; optionally store the albums and/or export them as folders."""
+               query: str | None = None, collapse: str | None = None) -> "AlbumSet":
+        """Group the library (only the photos `query` matches, if given); optionally store the
+        albums and/or export them as folders."""
         from photolib.albums import export_albums, group_library
 
         threshold = self.settings.albums_threshold if threshold is None else threshold
         min_size = self.settings.albums_min_size if min_size is None else min_size
-        if copy and export is None:
-            raise UsageError("--copy only applies to --export DIR: add --export, or drop --copy")
-        if export is not None and os.path.exists(export) and not os.path.isdir(export):
-            raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
+        _check_export(export, copy)
+        only = self._matching_ids(query)
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
-                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                       only=only)
                 self._collapse_albums(result, collapse)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
-            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                   only=only)
             self._collapse_albums(result, collapse)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    def _matching_ids(self, query: str | None) -> list[int] | None:
+        from photolib.albums_query import matching
+        from photolib.query import parse
+
+        if query is None or not query.strip():
+            return None
+        return [hit.id for hit in matching(self, parse(query))]
 
     # -- people -------------------------------------------------------------------
 
@@ -820,8 +908,10 @@ class Library:
 
     def duplicates(self, *, similar: bool = False, near_bits: int | None = None,
                    similar_distance: float | None = None, mark: bool = False,
-                   export: str | os.PathLike | None = None, progress: Progress | None = None) -> list["DuplicateGroup"]:
-        """Groups of copies, best first; photolib never deletes or moves any of them."""
+                   export: str | os.PathLike | None = None, progress: Progress | None = None,
+                   pairs: bool = True) -> list["DuplicateGroup"]:
+        """Groups of copies, best first, then (with `pairs`) RAW+JPEG pairs as stacks (kind "pair");
+        photolib never deletes or moves any of them."""
         from photolib import duplicates
 
         near_bits = self.settings.duplicates_near_bits if near_bits is None else near_bits
@@ -833,7 +923,7 @@ class Library:
         self._hash_missing(progress)
         vectors = self._image_vectors() if similar else None
         groups = duplicates.find(self.catalog, near_bits=near_bits, similar=similar, image_vectors=vectors,
-                                 similar_distance=similar_distance)
+                                 similar_distance=similar_distance, pairs=pairs)
         if mark:
             with self.write_lock(), self.catalog.transaction():
                 self.catalog.replace_duplicate_marks(
@@ -1006,14 +1096,54 @@ class Library:
 
         return [Album(name, ids, id=album_id) for album_id, name, ids in self.catalog.saved_albums()]
 
-    def saved_album(self, album_id: int) -> tuple[str, list[dict[str, Any]]]:
+    def saved_album(self, ref: int | str, *, sort: str | None = None, export: str | os.PathLike | None = None,
+                    copy: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """(name, photos) of a saved album (number or name) or a smart album (name, evaluated now);
+        with `export`, the album is also written as a folder of symlinks (or copies) there."""
+        from photolib.albums import Album, export_albums
+        from photolib.albums_query import show
         from photolib.views import photo_summary
 
-        for album in self.saved_albums():
-            if album.id == album_id:
-                photos = self.catalog.get_many(album.photo_ids)
-                return album.name, [photo_summary(photos[pid]) for pid in album.photo_ids if pid in photos]
-        raise UsageError(f"no saved album {album_id}: see `photolib albums list` (albums are saved with --save)")
+        _check_export(export, copy)
+        name, ids, scores = show(self, str(ref), sort=sort)
+        photos = self.catalog.get_many(ids)
+        summaries = [photo_summary(photos[pid]) | ({"score": scores[pid]} if pid in scores else {})
+                     for pid in ids if pid in photos]
+        if export is not None:
+            missing = export_albums([Album(name, [pid for pid in ids if pid in photos])], photos, absolute(export),
+                                    copy=copy)
+            self.notify_missing(missing)
+        return name, summaries
+
+    def notify_missing(self, missing: list[str]) -> None:
+        if missing:
+            self.notify(f"{len(missing)} photos were left out, their files are gone (first: {missing[0]}); "
+                        "`photolib prune` forgets them.")
+
+    def albums_listing(self) -> list[dict[str, Any]]:
+        """Saved albums and smart albums (marked `smart`, with their query and current size)."""
+        from photolib.albums_query import listing
+
+        return listing(self)
+
+    def smart_album(self, name: str, query: str, *, replace: bool = False) -> dict[str, Any]:
+        """Save `query` as a smart album called `name` (evaluated each time it is shown)."""
+        from photolib.albums_query import save_smart
+
+        return save_smart(self, name, query, replace=replace)
+
+    def delete_album(self, ref: str) -> dict[str, Any]:
+        """Delete a smart album (by name) or a saved album (by number or name); photos are untouched."""
+        from photolib.albums_query import delete
+
+        return delete(self, ref)
+
+
+def _check_export(export: str | os.PathLike | None, copy: bool) -> None:
+    if copy and export is None:
+        raise UsageError("--copy only applies to --export DIR: add --export, or drop --copy")
+    if export is not None and os.path.exists(export) and not os.path.isdir(export):
+        raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
 
 
 def _space(name: str) -> Space:
@@ -1031,11 +1161,6 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
 
 
-def _merged(first: list[int], second: list[int]) -> list[int]:
-    """Both lists' ids, once each, in order."""
-    return list(dict.fromkeys([*first, *second]))
-
-
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
     if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
@@ -1049,6 +1174,13 @@ def _no_image_space(no_model: bool) -> str:
         return ("the image space needs an image model, and none is installed: see `photolib models list`, "
                 "then `photolib models pull NAME`")
     return "no photo has been embedded into the image space yet: run `photolib enrich`"
+
+
+def _list_options(limit: int | None, sort: str, offset: int) -> Any:
+    from photolib.finder import FindOptions
+    from photolib.relevance import check_sort
+
+    return FindOptions(limit=limit or -1, sort=check_sort(sort), offset=max(0, offset))
 
 
 def _parse_date(text: str | None, option: str, end: bool = False) -> str | None:

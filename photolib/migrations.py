@@ -127,6 +127,13 @@ def _migration_8(db: sqlite_utils.Database) -> None:
 
 
 def _migration_9(db: sqlite_utils.Database) -> None:
+    """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
+    from photolib.smart_albums import create_table
+
+    create_table(db)
+
+
+def _migration_10(db: sqlite_utils.Database) -> None:
     """Per-photo state of the enrichment pipeline's stages (see `photolib.stages`), taking over the
     OCR and face stages' own states (migration 8)."""
     from photolib.stage_states import create_stage_state_table
@@ -141,7 +148,7 @@ def _migration_9(db: sqlite_utils.Database) -> None:
                    f"FROM {table} t JOIN photos p ON p.id = t.photo_id")
 
 
-def _migration_10(db: sqlite_utils.Database) -> None:
+def _migration_11(db: sqlite_utils.Database) -> None:
     """Vector spaces: vectors keyed by (photo, space), each with its model and input hash (the text
     hash for `description`, the content hash for `image`); today's vectors become the description
     space, forgotten photos are remembered per space, and photos keep the labels the image model gave."""
@@ -176,7 +183,7 @@ def _migration_10(db: sqlite_utils.Database) -> None:
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9, 10: _migration_10,
+    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9, 10: _migration_10, 11: _migration_11,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

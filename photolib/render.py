@@ -78,16 +78,36 @@ def hits_table(hits: list[dict[str, Any]], title: str, *, roots: dict[int, str] 
         return
     if previews is not None and _show_previews(hits, title, roots or {}, previews, distance=True):
         return
+    # A filter-only query has neither score nor distance: those columns are shown only when some hit has them.
+    scored = any(hit.get("score") is not None for hit in hits)
+    measured = any(hit.get("distance") is not None for hit in hits)
     if long:
-        table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
-                               ("caption", {"overflow": "fold"}), ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
+        columns = [("id", {"justify": "right"})]
+        columns += [("match", {"justify": "right"})] if scored else []
+        columns += [("distance", {"justify": "right"})] if measured else []
+        table = _table(title, columns + [("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"}),
+                                         ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
         for hit in hits:
-            table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
-                          cell(", ".join(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
+            values = [cell(hit["id"])]
+            values += [cell(_score(hit))] if scored else []
+            values += [cell(_distance(hit))] if measured else []
+            table.add_row(*values, cell(hit["path"], "cyan"), cell(hit["caption"]), cell(", ".join(hit["tags"])),
+                          cell((hit["taken_at"] or "")[:10]))
         stdout.print(table)
         return
-    rows = [(str(hit["id"]), f"{hit['distance']:.3f}", (hit["taken_at"] or "")[:10], hit) for hit in hits]
-    stdout.print(_fitted_table(title, [("id", 0), ("dist", 1), ("taken", 2)], rows, roots or {}))
+    fixed = [("id", 0)] + ([("match", 1)] if scored else []) + ([("dist", 2)] if measured else []) + [("taken", 3)]
+    rows = [(str(hit["id"]), _score(hit), _distance(hit), (hit["taken_at"] or "")[:10], hit) for hit in hits]
+    stdout.print(_fitted_table(title, fixed, rows, roots or {}))
+
+
+def _score(hit: dict[str, Any]) -> str:
+    return "" if hit.get("score") is None else f"{hit['score']}%"
+
+
+def _distance(hit: dict[str, Any]) -> str:
+    return "" if hit.get("distance") is None else f"{hit['distance']:.3f}"
+
+
 
 
 def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tuple], roots: dict[int, str],
@@ -107,7 +127,7 @@ def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tu
     for name, position in fixed:
         width = max([len(name)] + [len(row[position]) for row in rows])
         widths.append(width)
-        table.add_column(name, justify="right" if name in ("id", "dist") else "left", no_wrap=True, min_width=width)
+        table.add_column(name, justify="right" if name in ("id", "match", "dist") else "left", no_wrap=True, min_width=width)
     table.add_column("path", no_wrap=True, overflow="ellipsis")
     table.add_column("caption", no_wrap=True, overflow="ellipsis")
     padding = 2 * len(table.columns) - 2  # one space each side of a column, none at the edges
@@ -130,16 +150,25 @@ def _preview_above(thumbnail: Any) -> None:
     """One thumbnail on its own, above what follows (`show --preview`)."""
     import os
 
-    from photolib.terminal import halfblocks, image_bytes, image_protocol, iterm_image, kitty_image
+    from photolib.terminal import halfblocks, image_protocol
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol == "blocks":
         stdout.print(halfblocks(thumbnail, columns=32))
     elif protocol is not None:
-        sequence = kitty_image(image_bytes(thumbnail), 32, 12) if protocol == "kitty" else iterm_image(
-            image_bytes(thumbnail, "JPEG"), 32, 12)
-        stdout.file.write(sequence + "\n")
+        stdout.file.write(_image_sequence(protocol, thumbnail, 32, 12) + "\n")
         stdout.file.flush()
+
+
+def _image_sequence(protocol: str, thumbnail: Any, columns: int, rows: int) -> str:
+    """The escape sequence that draws `thumbnail` in about `columns` x `rows` cells."""
+    from photolib.terminal import image_bytes, iterm_image, kitty_image, sixel_image
+
+    if protocol == "kitty":
+        return kitty_image(image_bytes(thumbnail), columns, rows)
+    if protocol == "sixel":
+        return sixel_image(thumbnail, columns, rows)
+    return iterm_image(image_bytes(thumbnail, "JPEG"), columns, rows)
 
 
 def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[int, str],
@@ -148,8 +177,8 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
     False when this output cannot show images (not a terminal, NO_COLOR, TERM=dumb)."""
     import os
 
-    from photolib.terminal import (PREVIEW_COLUMNS, caption_beyond_path, display_path, halfblocks, image_bytes,
-                                   image_protocol, iterm_image, kitty_image)
+    from photolib.terminal import (PREVIEW_COLUMNS, PREVIEW_ROWS, caption_beyond_path, display_path, halfblocks,
+                                   image_protocol)
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol is None:
@@ -159,7 +188,9 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
     for photo in photos:
         path = display_path(photo["path"], roots.get(photo["id"]))
         lines = Text(f"{photo['id']}  ", style="bold") + Text(safe(path), style="cyan")
-        details = [f"distance {photo['distance']:.3f}" if distance else "", (photo.get("taken_at") or "")[:10],
+        scores = [f"match {_score(photo)}" if distance and photo.get("score") is not None else "",
+                  f"distance {_distance(photo)}" if distance and photo.get("distance") is not None else ""]
+        details = [*scores, (photo.get("taken_at") or "")[:10],
                    caption_beyond_path(photo.get("caption") or "", path)]
         lines += Text("\n" + safe("  ".join(d for d in details if d)))
         thumbnail = previews.get(photo["id"])
@@ -172,12 +203,21 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
             grid.add_row(halfblocks(thumbnail), lines)
             stdout.print(grid)
         else:
-            sequence = kitty_image(image_bytes(thumbnail)) if protocol == "kitty" else iterm_image(
-                image_bytes(thumbnail, "JPEG"))
-            stdout.file.write(sequence + "\n")
+            stdout.file.write(_image_sequence(protocol, thumbnail, PREVIEW_COLUMNS, PREVIEW_ROWS) + "\n")
             stdout.file.flush()
             stdout.print(lines)
     return True
+
+
+def explain_panel(explained: dict[str, Any]) -> None:
+    """How a query was understood, one part per line, and how many photos its filters leave."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for line in explained["lines"]:
+        table.add_row(cell(line["part"]), cell(line["meaning"]))
+    table.add_row("photos", cell(f"{explained['allowed']} of {explained['photos']} pass the filters"))
+    stdout.print(Panel(table, title=Text("Query: " + safe(explained["query"])), expand=False))
 
 
 def photos_table(photos: list[dict[str, Any]], *, roots: dict[int, str] | None = None, long: bool = False) -> None:
@@ -263,11 +303,13 @@ def add_summary(report: Any) -> None:
         table = _table("Dry run: nothing was sent or written", [("", {"style": "bold"}), ("", {"justify": "right"})])
         for name, value in [("new photos", report.new), ("changed photos", report.updated), ("moved", report.moved),
                             ("unchanged", report.unchanged), ("pending/failed to retry", report.retried),
+                            ("RAW files to pair with their JPEG", report.paired),
                             ("vision calls", report.to_describe), ("photos to embed", report.to_embed),
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
         not_imported(report.not_imported())
+        _xmp_line(report.xmp_sidecars())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -288,6 +330,7 @@ def add_summary(report: Any) -> None:
     if report.paired:
         stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
     not_imported(report.not_imported())
+    _xmp_line(report.xmp_sidecars())
     if report.sidecars_changed:
         message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
     for path, reason in report.warnings:
@@ -327,6 +370,14 @@ def enrich_summary(stages: list[Any]) -> None:
         for path, reason in failures:
             table.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(table)
+
+
+def _xmp_line(count: int) -> None:
+    if count:
+        message(f"{_plural(count, 'XMP sidecar')} beside the photos: read as their keywords, captions and "
+                "ratings (not counted as files left out).", "dim")
+
+
 NOT_IMPORTED_LABELS = (
     ("unsupported", "unsupported type"), ("not_photos", "not photos (videos)"),
     ("sidecars", "sidecar files (.xmp, .aae)"), ("raw_skipped", 'RAW, skipped ([add] raw = "skip")'),
@@ -369,17 +420,56 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
     for number, album in enumerate(albums, 1):
         ids = album["photo_ids"]
         shown = ", ".join(map(str, ids[:12])) + (" …" if len(ids) > 12 else "")
-        table.add_row(str(album.get("id") or number), cell(album["name"], "bold"), str(album["size"]), shown)
+        name = cell(album["name"], "bold")
+        if album.get("smart"):
+            name.append(f"  (smart: {safe(album['query'])})", style="magenta")
+        table.add_row("" if album.get("smart") else str(album.get("id") or number), name, str(album["size"]), shown)
     stdout.print(table)
     if singletons:
         message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"
                 + (" …" if len(singletons) > 30 else ""))
 
 
+def duplicates_title(groups: list[dict[str, Any]]) -> str:
+    stacks = sum(1 for group in groups if group["kind"] == "pair")
+    title = f"{len(groups) - stacks} groups of copies"
+    return title + (f", {stacks} RAW+JPEG pairs" if stacks else "")
+
+
+def duplicate_sections(groups: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`--html` sections: a group of copies shows its photos best first; a pair shows each of its files."""
+    sections = []
+    for group in groups:
+        if group["kind"] == "pair":
+            rows = [{"id": file["photo"], "path": file["path"],
+                     "caption": "RAW file" if file["role"] == "raw" else "shown file"} for file in group["files"]]
+            sections.append((f"RAW+JPEG pair: {group['reason']}", rows))
+        else:
+            sections.append((f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]))
+    return sections
+
+
 def duplicates_table(groups: list[dict[str, Any]]) -> None:
+    stacks = [group for group in groups if group["kind"] == "pair"]
+    groups = [group for group in groups if group["kind"] != "pair"]
     if not groups:
         message("No duplicates found.", "green")
-        return
+    else:
+        _copies_table(groups)
+    if stacks:
+        table = _table(f"{len(stacks)} RAW+JPEG pairs (one shot, two files: keep both)",
+                       [("id", {"justify": "right"}), ("shown file", {"overflow": "fold"}),
+                        ("RAW file", {"overflow": "fold"})])
+        for group in stacks:
+            shown = [file for file in group["files"] if file["role"] != "raw"]
+            for position, raw in enumerate(file for file in group["files"] if file["role"] == "raw"):
+                table.add_row(cell(group["best"]) if position == 0 else Text(""),
+                              cell(shown[0]["path"], "cyan") if shown and position == 0 else Text(""),
+                              cell(raw["path"], "dim"))
+        stdout.print(table)
+
+
+def _copies_table(groups: list[dict[str, Any]]) -> None:
     table = _table(f"{len(groups)} groups of copies (best first; nothing is deleted)",
                    [("group", {"justify": "right"}), ("kind", {}), ("id", {"justify": "right"}),
                     ("path", {"overflow": "fold"}), ("size", {"no_wrap": True}), ("why first", {"overflow": "fold"})])
@@ -432,6 +522,8 @@ def stats_panel(stats: dict[str, Any]) -> None:
     if "thumbnails" in stats:
         thumbs = stats["thumbnails"]
         table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
+    if stats.get("raw_pairs"):
+        table.add_row("RAW+JPEG pairs", cell(f"{stats['raw_pairs']} photos with a RAW second file"))
     stdout.print(Panel(table, title="photolib", expand=False))
     stages = _table("Stages", [("stage", {"style": "bold"}), ("model", {"overflow": "fold"}), ("done", {"justify": "right"}),
                                ("pending", {"justify": "right"}), ("failed", {"justify": "right"})])

@@ -1,94 +1,77 @@
-"""One ranking from several vector spaces and exact words: reciprocal rank fusion.
+"""One ranking from several vector spaces: reciprocal rank fusion.
 
-Each space answers the query on its own: the `description` space with the
-text embedder, the `image` space with the image model's text tower. A
-photo counts in a space only within that space's threshold (the spaces'
-distances live in different ranges, so each has its own calibrated one). The
-ranks are fused with reciprocal rank fusion (Cormack et al., 2009):
+Each space answers the query on its own, through the query language
+(`photolib.finder`): the `description` space with the text embedder, the
+`image` space with the image model's text tower. Each applies the query's
+filters, puts photos holding every free word first (in descriptions, tags,
+the user's words and text read in photos), and keeps the others within its
+own threshold (the spaces' distances live in different ranges, so each has
+its own calibrated one) up to the first clear drop. The rankings are then
+fused with reciprocal rank fusion (Cormack et al., 2009):
 
-    score(photo) = sum over spaces where it is within the threshold of 1 / (K + rank)
-                   + 1 / (K + its rank among exact-word matches), if any
+    fusion(photo) = sum over the rankings that hold it of 1 / (K + rank)
 
 with K = 60. RRF needs no score normalisation between spaces, rewards photos
 found by several, and a photo found by only one space still ranks by how well
-it did there. Photos whose caption, description or tags contain every word of
-the query (SQLite FTS5) come first, as they always have in photolib; then the
-rest by fused score. The cutoff: a photo is kept when it is an exact-word
-match or within the threshold of at least one space, at most `limit` of them.
+it did there. Photos holding every word lead both rankings, so they lead the
+fused one; a photo is kept when at least one space kept it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.relevance import match_score
 from photolib.spaces import Space
 
 if TYPE_CHECKING:
     import numpy as np
 
     from photolib.catalog import Catalog
-    from photolib.index import VectorIndex
 
 RRF_K = 60
-CANDIDATES = 50  # per space at least; limit x 4 when larger
 
 
 @dataclass
-class SpaceQuery:
-    """A space taking part: its index, the query's vector in it and the distance it keeps."""
+class FusedRanked:
+    """A photo of a fused ranking: its distance in the space where it ranked best, its distance in
+    every space searched (None: it has no vector there yet) and its fused score."""
 
-    space: Space
-    index: "VectorIndex"
-    vector: "np.ndarray"
-    threshold: float
-
-
-@dataclass
-class Fused:
     id: int
-    distance: float  # in the space where the photo ranked best
+    distance: float | None
     distances: dict[str, float | None] = field(default_factory=dict)
-    fusion: float = 0.0  # reciprocal rank fusion score (higher is better)
-    exact: bool = False
+    fusion: float = 0.0
+
+    @property
+    def score(self) -> int | None:
+        """The 0-100 match score of the description distance (the scale it is calibrated for), else None."""
+        return match_score(self.distances.get(str(Space.DESCRIPTION)))
 
 
-def fuse(queries: list[SpaceQuery], exact_ids: list[int], catalog: "Catalog", limit: int,
-         exact_search: bool = False) -> list[Fused]:
-    """The fused ranking, best first (see the module docstring)."""
-    wanted = max(limit * 4, CANDIDATES)
-    distances: dict[Space, dict[int, float]] = {}
-    for query in queries:
-        found, ids = query.index.search(query.vector, wanted, exact=exact_search)
-        distances[query.space] = {int(i): float(d) for d, i in zip(found[0], ids[0]) if i >= 0}
-    exact_set = set(exact_ids)
-    candidates = set(exact_set)
-    for query in queries:
-        candidates.update(pid for pid, d in distances[query.space].items() if d <= query.threshold)
-    for query in queries:  # every candidate gets its distance in every space, for the JSON and the cut
-        missing = [pid for pid in candidates if pid not in distances[query.space]]
-        distances[query.space].update(distances_to(catalog, query.vector, missing, query.space))
-    results = {pid: Fused(pid, 0.0, exact=pid in exact_set) for pid in candidates}
-    best_rank: dict[int, tuple[int, int]] = {}
-    for order, query in enumerate(queries):
-        inside = sorted((d, pid) for pid, d in distances[query.space].items()
-                        if pid in candidates and d <= query.threshold)
-        for rank, (_distance, pid) in enumerate(inside, 1):
-            results[pid].fusion += 1.0 / (RRF_K + rank)
-            best_rank[pid] = min(best_rank.get(pid, (rank, order)), (rank, order))
-    for rank, pid in enumerate(exact_ids, 1):
-        if pid in results:
-            results[pid].fusion += 1.0 / (RRF_K + rank)
+def fuse_rankings(rankings: dict[Space, Sequence[Any]], catalog: "Catalog",
+                  vectors: dict[Space, "np.ndarray"]) -> list[FusedRanked]:
+    """The fused ranking, best first, of rankings of `Ranked` (id, distance) per space (see the module
+    docstring); every photo gets its distance in every space searched (to that space's query vector
+    in `vectors`, from the stored vectors; None where it has none)."""
+    results: dict[int, FusedRanked] = {}
+    best: dict[int, tuple[int, int]] = {}
+    for order, (space, ranked) in enumerate(rankings.items()):
+        for rank, item in enumerate(ranked, 1):
+            fused = results.setdefault(item.id, FusedRanked(item.id, None))
+            fused.fusion += 1.0 / (RRF_K + rank)
+            fused.distances[str(space)] = None if item.distance is None else round(item.distance, 4)
+            best[item.id] = min(best.get(item.id, (rank, order)), (rank, order))
+    spaces = list(rankings)
+    for space in spaces:
+        missing = [pid for pid, fused in results.items() if str(space) not in fused.distances]
+        found = distances_to(catalog, vectors[space], missing, space) if missing and space in vectors else {}
+        for pid in missing:
+            results[pid].distances[str(space)] = round(found[pid], 4) if pid in found else None
     for pid, fused in results.items():
-        fused.distances = {str(q.space): round(distances[q.space][pid], 4) if pid in distances[q.space] else None
-                           for q in queries}  # None: the photo has no vector in that space (yet)
-        known = [d for d in fused.distances.values() if d is not None]
-        order = best_rank.get(pid, (0, 0))[1]
-        space = str(queries[order].space) if queries else None
-        best = fused.distances.get(space)
-        fused.distance = best if best is not None else min(known, default=0.0)
-    ranked = sorted(results.values(), key=lambda f: (not f.exact, -f.fusion, f.distance, f.id))
-    return [f for f in ranked if any(d is not None for d in f.distances.values())][:limit]  # no vector yet: not shown
+        fused.distances = {str(space): fused.distances.get(str(space)) for space in spaces}
+        fused.distance = fused.distances[str(spaces[best[pid][1]])]
+    return sorted(results.values(), key=lambda f: (-f.fusion, f.distance if f.distance is not None else 4.0, f.id))
 
 
 def distances_to(catalog: "Catalog", vector: "np.ndarray", ids: list[int], space: Space) -> dict[int, float]:
@@ -112,6 +95,3 @@ def image_query_vector(embedder: Any, text: str) -> "np.ndarray":
     import numpy as np
 
     return np.asarray(embedder.embed_texts([text]), dtype=np.float32)[0]
-
-
-QueryVector = Callable[[str], "np.ndarray"]

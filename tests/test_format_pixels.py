@@ -111,3 +111,50 @@ def test_html_inline_images_decode_like_everything_else(odd_folder):
     with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as inline:
         assert max(inline.size) == 128
         assert _difference(inline, references["grey16.png"]) <= 4
+
+
+def test_cmyk_jpeg_with_an_icc_profile_converts_through_its_profile(tmp_path, make_library):
+    """A print-shop JPEG: CMYK with its press profile embedded. Reference: Pillow's ImageCms (LittleCMS)
+    from that profile to sRGB; the naive (1-C)(1-K) formula is far off for this profile."""
+    from PIL import ImageCms
+
+    from tests.format_files import cmyk_profile
+
+    profile = cmyk_profile()
+    rng = np.random.default_rng(11)
+    cmyk = Image.fromarray(np.repeat(np.repeat(rng.integers(0, 255, (6, 8, 4)), 16, axis=0), 16, axis=1)
+                           .astype(np.uint8), mode="CMYK")
+    path = tmp_path / "press" / "flyer.jpg"
+    path.parent.mkdir()
+    cmyk.save(path, quality=98, icc_profile=profile)
+    reference = ImageCms.profileToProfile(cmyk, ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                          ImageCms.createProfile("sRGB"), outputMode="RGB")
+    assert _difference(cmyk.convert("RGB"), reference) > 20  # the profile matters
+    assert _difference(media.decode_upright(path), reference) <= 2
+    library = make_library()
+    library.add([path.parent])
+    digest = library.catalog.get(library.list_photos()[0]["id"]).data["hash"]
+    with Image.open(library.thumbnails.path(digest)) as thumbnail:
+        thumbnail.load()
+        assert _difference(thumbnail, reference) <= 6
+
+
+def test_heic_avif_and_animated_thumbnails_are_upright_first_frames(tmp_path, make_library):
+    from tests.format_files import make_avif, make_heic
+
+    folder = tmp_path / "phone"
+    picture = two_colour((120, 80))
+    make_heic(folder / "IMG_1.HEIC", picture, orientation=6)
+    make_avif(folder / "IMG_2.avif", picture, orientation=3)
+    frames = [Image.new("RGB", (60, 40), colour) for colour in ((250, 20, 20), (20, 20, 250))]
+    frames[0].save(folder / "loop.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    references = {"IMG_1.HEIC": picture.transpose(Image.Transpose.ROTATE_270),
+                  "IMG_2.avif": picture.transpose(Image.Transpose.ROTATE_180), "loop.gif": frames[0]}
+    library = make_library()
+    assert library.add([folder]).failed == []
+    for photo in library.list_photos():
+        name = photo["path"].rsplit("/", 1)[1]
+        with Image.open(library.thumbnails.path(library.catalog.get(photo["id"]).data["hash"])) as thumbnail:
+            thumbnail.load()
+            assert thumbnail.size == references[name].size, name
+            assert _difference(thumbnail, references[name]) <= 6, name
