@@ -12,13 +12,17 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from photolib.cli import app
+from photolib.snapshot_runner import wait
 from photolib.snapshots import list_snapshots, take
 from tests.photos import make_photo, make_trip
 
 
-def cli(library: Path, *args, config: Path | None = None):
+def cli(library: Path, *args, config: Path | None = None, env: dict | None = None):
+    """Run a command, then wait for the snapshot it may have left to a background process."""
     flags = ["--config", str(config)] if config else []
-    return CliRunner().invoke(app, [*flags, "--library", str(library), *[str(a) for a in args]])
+    result = CliRunner().invoke(app, [*flags, "--library", str(library), *[str(a) for a in args]], env=env)
+    assert wait(library, 60), "a background snapshot did not finish in 60 s"
+    return result
 
 
 def fingerprint(library: Path) -> dict[str, tuple]:
