@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -92,3 +93,69 @@ def test_a_snapshot_killed_halfway_leaves_the_old_set(tmp_path):
     assert not partial.exists()  # cleaned up by the next snapshot
     assert [s.taken_at.day for s in list_snapshots(library)] == [6, 4, 3]
     connection.close()
+
+
+def catalog_content(catalog: Path) -> list[str]:
+    """Every row of every table, read without writing anything beside the file."""
+    connection = sqlite3.connect(f"file:{catalog}?immutable=1", uri=True)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def test_every_command_that_changes_the_catalog_keeps_a_snapshot_and_no_other_does(tmp_path):
+    """With a snapshot due after every change (interval 0): each command that changed the catalog, `imagine`
+    and the people commands included, leaves one snapshot holding exactly what it wrote; the others none."""
+    from tests import stage_photos
+    from tests.fake_servers import FakeModelServer
+
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Harbour", 2, start=datetime(2022, 6, 1, 9), gps=(53.5, 9.9), color=(30, 90, 200))
+    stage_photos.save(stage_photos.astronaut().crop((60, 0, 460, 400)), pictures / "people" / "astronaut.jpg")
+    stage_photos.save(stage_photos.other_person(), pictures / "people" / "friend.jpg")
+    library = tmp_path / "library"
+    snapshots = library / "snapshots"
+    env = {"PHOTOLIB_OCR_ENABLED": "false", "PHOTOLIB_FACES_ENABLED": "true", "OPENAI_API_KEY": "sk-test-snapshots"}
+    with FakeModelServer(dimension=16) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(f'[library]\nsnapshot_interval = 0\nsnapshot_keep = 3\n'
+                          f'[generation]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n')
+        assert cli(library, "add", pictures, config=config, env=env).exit_code == 0
+        first, second = json.loads(cli(library, "people", "--json", config=config, env=env).stdout)
+        make_photo(pictures / "Harbour" / "late.jpg", color=(200, 40, 40))
+        gone = stage_photos.save(stage_photos.sample("chelsea"), pictures / "gone.jpg")
+        steps = [
+            (["add", pictures], True), (["search", "harbour"], False), (["similar", "1"], False),
+            (["list"], False), (["show", "1"], False), (["doctor"], False),
+            (["albums"], False), (["albums", "--save"], True), (["albums", "list"], False),
+            (["imagine", "1", "--prompt", "a harbour at dusk", "--out", tmp_path / "art"], True),
+            (["imagine", "--list"], False), (["people"], False),
+            (["people", "name", str(first["id"]), "Eileen"], True), (["people", "show", "Eileen"], False),
+            (["people", "merge", "Eileen", str(second["id"])], True), (["people", "recluster"], None),
+            (["people", "forget", "Eileen"], True), (["duplicates"], False), (["duplicates", "--mark"], True),
+            (["remove", pictures / "Harbour" / "late.jpg"], True), (["gallery", tmp_path / "site"], False),
+            (["backup", tmp_path / "backup"], False), (["export", "xmp", "--dry-run"], False),
+        ]
+        for command, writes in steps:
+            if command == ["duplicates", "--mark"]:
+                stage_photos.save(stage_photos.sample("chelsea").resize((300, 200)), pictures / "copy.jpg")  # near copy
+                assert cli(library, "add", pictures, config=config, env=env).exit_code == 0
+                gone.unlink()
+            shutil.rmtree(snapshots, ignore_errors=True)
+            before = catalog_content(library / "catalog.db")
+            result = cli(library, *command, config=config, env=env)
+            assert result.exit_code == 0, (command, result.output)
+            after = catalog_content(library / "catalog.db")
+            assert writes is None or (after != before) == writes, f"{command}: the test expected writes={writes}"
+            kept = list_snapshots(library)
+            if after == before:
+                assert kept == [], f"{command} changed nothing but took a snapshot"
+                continue
+            assert len(kept) == 1, f"{command} changed the catalog but left no snapshot"
+            assert catalog_content(kept[0].path) == after, command
+        shutil.rmtree(snapshots, ignore_errors=True)
+        assert cli(library, "prune", config=config, env=env).exit_code == 0
+        assert len(list_snapshots(library)) == 1  # prune forgot gone.jpg
+    generated = catalog_content(list_snapshots(library)[0].path)
+    assert any("a harbour at dusk" in line for line in generated)  # imagine's record is in the snapshot
