@@ -76,15 +76,18 @@ class AlbumSet:
 
 
 def group_library(catalog: "Catalog", keeper: "IndexKeeper", *, threshold: float, min_size: int,
-                  seed: int | None) -> AlbumSet:
-    """Every embedded photo in one album (or among the singletons), neighbours read from the kept index."""
+                  seed: int | None, only: "list[int] | None" = None) -> AlbumSet:
+    """Every embedded photo (of `only`, when given: a query's matches) in one album (or among the
+    singletons), neighbours read from the kept index."""
     import numpy as np
 
     ids = np.array(sorted(catalog.embedded_ids()), dtype=np.int64)
+    if only is not None:
+        ids = np.intersect1d(ids, np.asarray(only, dtype=np.int64))
     result = AlbumSet(threshold=threshold, seed=seed)
     if len(ids) == 0:
         return result
-    distances, positions = _neighbours(keeper.current(), catalog, ids)
+    distances, positions = _neighbours(keeper.current(), catalog, ids, restrict=only is not None)
     groups = partition(distances, positions, threshold, seed)
     photos = catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
@@ -100,7 +103,7 @@ def group_library(catalog: "Catalog", keeper: "IndexKeeper", *, threshold: float
     return result
 
 
-def _neighbours(index: Any, catalog: Any, ids: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+def _neighbours(index: Any, catalog: Any, ids: "np.ndarray", restrict: bool = False) -> tuple["np.ndarray", "np.ndarray"]:
     """(distances, positions): each photo's nearest neighbours as rows of positions in `ids`
     (-1 for an empty slot or a vector the catalog does not hold), nearest first."""
     import numpy as np
@@ -112,7 +115,7 @@ def _neighbours(index: Any, catalog: Any, ids: "np.ndarray") -> tuple["np.ndarra
         chunk = ids[start:start + CHUNK]
         blobs = catalog.vectors_for([int(i) for i in chunk])
         queries = np.vstack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in chunk])
-        found_d, found_i = index.search(queries, k)
+        found_d, found_i = index.search(queries, k, ids=ids if restrict else None)
         width = found_d.shape[1]
         place = np.minimum(np.searchsorted(ids, found_i), len(ids) - 1)
         known = (found_i >= 0) & (ids[place] == found_i)

@@ -28,7 +28,7 @@ import sqlite_utils
 from photolib.catalog_records import AlbumRecords, DescriptionCache, ImagineRecords
 from photolib.catalog_sql import execute_in, now, rows_in
 from photolib.catalog_vectors import VectorRecords
-from photolib.catalog_usermeta import UserMetadataRecords
+from photolib.catalog_usermeta import UserMetadataRecords, keyword_filter, rating_filter
 from photolib.catalog_faces import OF_PERSON
 from photolib.catalog_text import HAS_TEXT
 from photolib.errors import PhotolibError, UsageError
@@ -97,12 +97,13 @@ class PhotoFilter:
             clauses.append(OF_PERSON)
             params.append(self.person_id)
         if self.rating is not None:
-            clauses.append("id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?)")
-            params.append(self.rating)
+            sql, values = rating_filter(self.rating, None)
+            clauses.append(sql)
+            params += values
         if self.keyword:
-            clauses.append("id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
-                           "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')")
-            params.append(_like_escape(self.keyword.strip()))
+            sql, values = keyword_filter(self.keyword)
+            clauses.append(sql)
+            params += values
         if self.described:
             clauses.append("vision_model IS NOT NULL")
         return " AND ".join(clauses), params

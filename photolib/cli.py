@@ -221,15 +221,57 @@ def add(
         raise typer.Exit(1)
 
 
+QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
+              "camera:canon tag:beach (see the README's query language).")
+SORT = typer.Option(None, "--sort", help="relevance, date, -date (newest first) or name; applied after the cutoff.")
+OFFSET = typer.Option(0, "--offset", min=0, help="Skip this many results (paging).")
+ALL = typer.Option(False, "--all", help="Ignore the adaptive cutoff (the first clear drop in scores); "
+                                        "--threshold still applies.")
+FILTER_FLAGS = {  # flag -> (filter key, help): each is the same as writing key:VALUE in the query
+    "date": ("date", "2019, 2019-07, 2019-07-14 or A..B"), "after": ("after", "DATE"), "before": ("before", "DATE"),
+    "year": ("year", "YEAR or A..B"), "month": ("month", "july, jul or 7 (any year)"),
+    "place": ("place", "a place name, e.g. Lisbon"), "near": ("near", "LAT,LON[,RADIUS]"),
+    "camera": ("camera", "part of make or model"), "lens": ("lens", "part of the lens name"),
+    "album": ("album", "an album name"), "type_": ("type", "jpg, png, heic..."), "path": ("path", "a glob under the added folder"),
+    "orientation": ("orientation", "portrait, landscape or square"),
+}
+
+
+def with_filter_flags(command: Any) -> Any:
+    """Give a command the --date/--place/... flags; they reach it as one `filters` dict."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(command)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                               default=typer.Option(None, "--" + key, help=f"Same as {key}:VALUE ({help_text})."))
+             for name, (key, help_text) in FILTER_FLAGS.items()]
+    params = [p for p in signature.parameters.values() if p.name != "filters"]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        filters = {FILTER_FLAGS[name][0]: kwargs.pop(name) for name in FILTER_FLAGS}
+        return command(*args, filters=filters, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return wrapper
+
+
 @app.command()
+@with_filter_flags
 def search(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help="What to look for, in plain words."),
+    query: str = typer.Argument("", help=QUERY_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help=f"Largest squared L2 distance kept: 0 same, 2 unrelated (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    sort: Optional[str] = SORT,
+    offset: int = OFFSET,
+    all_results: bool = ALL,
+    tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
+    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
     collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
@@ -237,36 +279,58 @@ def search(
     open_page: bool = OPEN,
     long: bool = LONG,
     preview: Optional[bool] = PREVIEW,
+    filters: Optional[dict] = None,
 ) -> None:
-    """Semantic search over descriptions; exact word matches (also words read in photos) come first."""
-    hits = [h.as_dict() for h in _library(ctx).search(query, limit=limit, threshold=threshold, exact=exact,
-                                                      collapse=_collapse(collapse), person=person)]
-    if _html_out(ctx, html, f"Search: {query}", [(None, hits)], open_page) and not json_out:
+    """Search in plain words and filters; exact word matches (also words read in photos) first, each hit
+    with a 0-100 match score."""
+    from photolib.query import with_flags
+
+    library = _library(ctx)
+    text = with_flags(query, {"tag": tag, **(filters or {})})
+    explained = library.explain(with_flags(text, {"person": person})) if explain else None
+    hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
+                                                offset=offset, all_results=all_results,
+                                                collapse=_collapse(collapse), person=person)]
+    title = f"Search: {with_flags(text, {'person': person})}"
+    if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
         return
     if json_out:
-        _render().print_json(hits)
-    else:
-        _render().hits_table(hits, f"Search: {query}", long=long, **_table_extras(ctx, hits, preview))
+        _render().print_json({"explain": explained, "hits": hits} if explain else hits)
+        return
+    if explained:
+        _render().explain_panel(explained)
+    _render().hits_table(hits, title, long=long, **_table_extras(ctx, hits, preview))
 
 
 @app.command()
+@with_filter_flags
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path."),
+    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
+                                         "+/- terms move the comparison."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
                                               help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD})."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
+    sort: Optional[str] = SORT,
+    offset: int = OFFSET,
+    tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
     long: bool = LONG,
     preview: Optional[bool] = PREVIEW,
+    filters: Optional[dict] = None,
 ) -> None:
-    """Photos nearest in meaning to a given photo."""
+    """Photos nearest in meaning to a given photo (optionally only those a query allows)."""
+    from photolib.query import with_flags
+
+    text = with_flags(query, {"tag": tag, **(filters or {})})
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
+                                                       query=text, sort=sort, offset=offset,
                                                        collapse=_collapse(collapse))]
     if _html_out(ctx, html, f"Similar to {photo}", [(None, hits)], open_page) and not json_out:
         return
@@ -289,8 +353,10 @@ def show(ctx: typer.Context, photo: str = typer.Argument(..., help="Photo id or 
 
 
 @app.command("list")
+@with_filter_flags
 def list_command(
     ctx: typer.Context,
+    query: str = typer.Argument("", help="Optional query (filters, words...): " + QUERY_HELP),
     tag: Optional[str] = typer.Option(None, "--tag", help="Only photos with this tag."),
     since: Optional[str] = typer.Option(None, "--since", help="Taken on or after this date (YYYY-MM-DD)."),
     until: Optional[str] = typer.Option(None, "--until", help="Taken on or before this date (YYYY-MM-DD)."),
@@ -301,17 +367,21 @@ def list_command(
                                           help="Only photos with this keyword of yours (XMP/IPTC), or a level of one "
                                                "(Lisbon matches Places/Portugal/Lisbon)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Most photos to list."),
-    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR)."),
-    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
+    offset: int = OFFSET,
+    has_text: bool = typer.Option(False, "--has-text", help="Only photos with text in them (read by OCR); same as has:text."),
+    person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from "
+                                                               "`people`); same as person:NAME."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
     long: bool = LONG,
+    filters: Optional[dict] = None,
 ) -> None:
-    """List photos, oldest first, with filters."""
-    photos = _library(ctx).list_photos(tag=tag, since=since, until=until, status=status, limit=limit,
-                                       rating=rating, keyword=keyword, has_text=has_text,
-                                       person=person)
+    """List photos, oldest first, with filters (and words, ranked as search does, then sorted)."""
+    photos = _library(ctx).list_photos(query, tag=tag, since=since, until=until, status=status, limit=limit,
+                                       sort=sort, offset=offset, filters=filters, rating=rating, keyword=keyword,
+                                       has_text=has_text, person=person)
     if _html_out(ctx, html, f"{len(photos)} photos", [(None, photos)], open_page) and not json_out:
         return
     if json_out:
@@ -454,6 +524,8 @@ def albums(
     save: bool = typer.Option(False, "--save", help="Store these albums in the catalog (replacing saved ones)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write one folder per album of symlinks here."),
     copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Group only the photos this query matches "
+                                                                    "(e.g. 'year:2019 place:Lisbon')."),
     collapse: Optional[str] = COLLAPSE,
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
@@ -464,7 +536,7 @@ def albums(
         return
     library = _library(ctx)
     result = library.albums(threshold=threshold, min_size=min_size, seed=seed, save=save, export=export, copy=copy,
-                            collapse=_collapse(collapse))
+                            query=query, collapse=_collapse(collapse))
     data = [a.as_dict() for a in result.albums]
     if html is not None:
         _albums_html(ctx, html, result, open_page)
@@ -518,20 +590,56 @@ def gallery(
 
 @albums_app.command("list")
 def albums_list(ctx: typer.Context, json_out: bool = JSON) -> None:
-    """Albums saved with `albums --save`."""
-    saved = [a.as_dict() | {"id": a.id} for a in _library(ctx).saved_albums()]
-    _render().print_json(saved) if json_out else _render().albums_table(saved, [])
+    """Albums saved with `albums --save`, and smart albums (marked, with their query)."""
+    albums = _library(ctx).albums_listing()
+    _render().print_json(albums) if json_out else _render().albums_table(albums, [])
 
 
 @albums_app.command("show")
-def albums_show(ctx: typer.Context, album: int = typer.Argument(..., help="Album number from `albums list`."),
-                json_out: bool = JSON) -> None:
-    """The photos of one saved album."""
-    name, photos = _library(ctx).saved_album(album)
-    if json_out:
+def albums_show(ctx: typer.Context,
+                album: str = typer.Argument(..., help="Saved album number from `albums list`, or an album name "
+                                                      "(smart albums are shown as their query matches now)."),
+                sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
+                export: Optional[Path] = typer.Option(None, "--export", help="Also write the album as a folder of "
+                                                                             "symlinks in this folder."),
+                copy: bool = typer.Option(False, "--copy", help="With --export: copy files instead of symlinking."),
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN,
+                long: bool = LONG) -> None:
+    """The photos of one saved or smart album."""
+    name, photos = _library(ctx).saved_album(album, sort=sort, export=export, copy=copy)
+    if _html_out(ctx, html, name, [(None, photos)], open_page) and not json_out:
+        pass
+    elif json_out:
         _render().print_json({"name": name, "photos": photos})
     else:
-        _render().photos_table(photos, roots=_table_extras(ctx, photos, False)["roots"])
+        _render().photos_table(photos, long=long, roots=_table_extras(ctx, photos, False)["roots"])
+    if export and not json_out:
+        _render().message(f"Exported {name!r} ({len(photos)} photos) to {export.absolute()}.", "green")
+
+
+@albums_app.command("smart")
+def albums_smart(ctx: typer.Context,
+                 name: str = typer.Argument(..., help="Album name."),
+                 query: str = typer.Argument(..., help="The album's query, e.g. 'beach year:2019 -people'."),
+                 replace: bool = typer.Option(False, "--replace", help="Change the query of an existing smart album."),
+                 json_out: bool = JSON) -> None:
+    """Save a query as a smart album: shown as whatever matches it at the time, new photos included."""
+    album = _library(ctx).smart_album(name, query, replace=replace)
+    if json_out:
+        _render().print_json(album)
+    else:
+        _render().message(f"Smart album {album['name']!r} saved: {album['size']} photos match "
+                          f"{album['query']!r} now; see `photolib albums show {album['name']!r}`.", "green")
+
+
+@albums_app.command("delete")
+def albums_delete(ctx: typer.Context,
+                  album: str = typer.Argument(..., help="Smart album name, or saved album number or name."),
+                  json_out: bool = JSON) -> None:
+    """Delete a smart or saved album (its photos stay in the library)."""
+    deleted = _library(ctx).delete_album(album)
+    _render().print_json(deleted) if json_out else _render().message(
+        f"Deleted {'smart ' if deleted['smart'] else ''}album {deleted['name']!r}; photos untouched.", "green")
 
 
 @people_app.callback(invoke_without_command=True)

@@ -363,4 +363,21 @@ def open_raw(path: Path) -> tuple[Any, Any, str]:
     exif = preview.exif
     if exif is None or not len(exif):
         exif = image.getexif()
+    elif preview.jpeg is not None:
+        _fill_from_preview(exif, image)
     return image, exif, preview.format
+
+
+def _fill_from_preview(exif: Any, preview: Any) -> None:
+    """Some RAW files keep only the camera tags in their own IFD0 and the date, exposure and GPS in
+    the preview JPEG's EXIF (Panasonic RW2 can): sub-IFDs and tags the RAW lacks come from the preview."""
+    try:
+        shown = preview.getexif()
+        for tag in (0x8769, 0x8825):  # EXIF (dates, lens), GPS
+            if not exif.get_ifd(tag) and shown.get_ifd(tag):
+                exif._ifds[tag] = dict(shown.get_ifd(tag))  # Pillow's cache of sub-IFDs: what get_ifd returns
+        for tag, value in shown.items():
+            if tag not in exif and tag not in (0x8769, 0x8825):
+                exif[tag] = value
+    except Exception:  # noqa: BLE001 - a broken preview EXIF costs those facts, not the photo
+        pass

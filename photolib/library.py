@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
     from photolib.bulk import EmbeddedPhoto
     from photolib.catalog import Catalog, StoredPhoto
+    from photolib.finder import Finder, Ranked
+    from photolib.query import ParsedQuery
     from photolib.catalog_faces import FaceStore, Person
     from photolib.catalog_text import TextStore
     from photolib.gallery import GalleryReport
@@ -40,19 +42,22 @@ if TYPE_CHECKING:
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
 
+LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
 
 
 @dataclass
 class SearchHit:
     id: int
     path: str
-    distance: float
+    distance: float | None
     caption: str
     tags: list[str]
     taken_at: str | None
+    score: int | None = None  # 0-100, see `photolib.relevance`; None when nothing was ranked
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "distance": round(self.distance, 4),
+        return {"id": self.id, "path": self.path, "score": self.score,
+                "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
 
 
@@ -330,36 +335,48 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False, collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
-        """Photos whose description means what `query` says, best first.
+               exact: bool = False, sort: str | None = None, offset: int = 0,
+               all_results: bool = False, collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
+        """Photos matching `query` in the query language (`photolib.query`), best first.
 
-        Photos whose caption, description or tags, or whose text read by OCR,
-        contain every word of the query come first (exact words beat near
-        meanings), then the others. With `person` (a number or name from
-        `people`), only photos of that person are ranked.
+        Filters select photos in SQL before anything is ranked; free words rank
+        them by meaning, photos holding every word (in their description, the
+        user's words or text read by OCR) first; results stop at `threshold`
+        and, unless `all_results`, at the first clear drop in distance
+        (`photolib.relevance`). A query of filters only lists the matching
+        photos without embedding anything. `person` (a number or name from
+        `people`) is the filter `person:`.
         """
-        if person is not None:
-            return self._search_among(query, self.face_store.photo_ids_of_person(self.face_store.person(person).id),
-                                      limit=limit, threshold=threshold)
-        if not query.strip():
+        from photolib.query import parse, with_flags
+
+        if not query.strip() and person is None:
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
+        return self.find(parse(with_flags(query, {"person": person})), limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+                         all_results=all_results, collapse=collapse)
+
+    def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
+             exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
+             around: Any = None, leave_out: int | None = None, collapse: str | None = None) -> list[SearchHit]:
+        """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
+        `collapse` shows each group of copies once (see `photolib.duplicates`)."""
+        from photolib.finder import FindOptions
+        from photolib.relevance import check_sort
+
+        if parsed.empty and around is None:
+            raise UsageError("the query says nothing to look for: add words or filters, e.g. beach year:2019")
+        options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset),
+                              threshold=self.settings.search_threshold if threshold is None else threshold,
+                              sort=check_sort(sort), all_results=all_results, exact=exact)
+        if not parsed.semantic and around is None:
+            return self._hits(self.finder.listing(parsed, options))
         if self._check_embedder_matches() is None:
+            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        index = self.index()
-        if index.count == 0:
-            return []
-        vector = self.embedder.embed_query(query)
-        self._check_query_dimension(vector, index)
-        distances, ids = index.search(vector, max(limit * 4, 50), exact=exact)
-        semantic = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
-        exact = _merged(self.catalog.fts_match(query, limit), self.text_store.photo_ids_matching(query, limit))
-        semantic.update(self._distances_to(vector, [pid for pid in exact if pid not in semantic]))
-        exact_set = {pid for pid in exact if pid in semantic}
-        ranked = sorted(semantic.items(), key=lambda item: (item[0] not in exact_set, item[1]))
-        chosen = [(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold]
-        return self._hits(self._collapsed(chosen, collapse)[:limit])
+        from photolib.finder import Ranked
+
+        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
+        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
+        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
 
     def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
         """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
@@ -368,62 +385,61 @@ class Library:
 
         return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
 
-    def _search_among(self, query: str, photo_ids: list[int], *, limit: int | None,
-                      threshold: float | None) -> list[SearchHit]:
-        """`search` within a known set of photos: every one of them is compared, none is missed."""
-        if not query.strip():
-            raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
-        if not photo_ids or self._check_embedder_matches() is None:
-            return []
-        vector = self.embedder.embed_query(query)
-        distances = self._distances_to(vector, photo_ids)
-        wanted = set(photo_ids)
-        exact_set = {pid for pid in _merged(self.catalog.fts_match(query, 10_000),
-                                            self.text_store.photo_ids_matching(query))
-                     if pid in wanted and pid in distances}
-        ranked = sorted(distances.items(), key=lambda item: (item[0] not in exact_set, item[1], item[0]))
-        return self._hits([(pid, dist) for pid, dist in ranked if pid in exact_set or dist <= threshold][:limit])
+    def explain(self, query: str) -> dict[str, Any]:
+        """How `query` is understood: its parts, and how many photos its filters leave."""
+        from photolib.query import explain, parse
 
-    def _distances_to(self, vector: Any, ids: list[int]) -> dict[int, float]:
-        import numpy as np
+        parsed = parse(query)
+        selection = self.finder.selection(parsed)
+        total = self.catalog.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        return {"query": query, "parsed": parsed.as_dict(),
+                "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
+                "photos": total, "allowed": total if selection is None else len(selection)}
 
-        from photolib.index import distances_from_similarity
+    @property
+    def finder(self) -> "Finder":
+        from photolib.finder import Finder
 
-        blobs = self.catalog.vectors_for(ids)
-        return {pid: float(distances_from_similarity(np.frombuffer(blob, dtype=np.float32) @ vector))
-                for pid, blob in blobs.items()}
+        if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
+            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
+                                  self.album_ids)
+        return self._finder
 
-    def _check_query_dimension(self, vector: Any, index: "VectorIndex") -> None:
-        if vector.shape[-1] != index.dimension:
-            raise IndexMismatchError(
-                f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
-                f"vectors of {index.model}: run `photolib reindex --reembed`"
-            )
+    def album_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the album called `name`: a smart album (evaluated) or a saved one; None if neither."""
+        from photolib.albums_query import album_ids
 
-    def _hits(self, chosen: list[tuple[int, float]]) -> list[SearchHit]:
-        photos = self.catalog.get_many([pid for pid, _ in chosen])
+        return album_ids(self, name)
+
+    def _hits(self, chosen: "list[Ranked]") -> list[SearchHit]:
+        photos = self.catalog.get_many([r.id for r in chosen])
         return [
-            SearchHit(pid, photos[pid].path, dist, photos[pid].data.get("caption") or "", photos[pid].tags,
-                      photos[pid].data.get("taken_at"))
-            for pid, dist in chosen if pid in photos
+            SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
+                      photos[r.id].data.get("taken_at"), r.score)
+            for r in chosen if r.id in photos
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
-                exact: bool = False, collapse: str | None = None) -> list[SearchHit]:
-        """Photos nearest to a photo of the library (the photo itself left out)."""
+                exact: bool = False, query: str | None = None, sort: str | None = None, offset: int = 0,
+                all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
+        """Photos nearest to a photo of the library (the photo itself left out).
+
+        `query` (the query language) restricts the neighbours to photos its
+        filters allow and moves the comparison by its words and +/- terms.
+        """
+        from photolib.query import parse
+
         photo = self.resolve(photo_ref)
-        limit = limit or self.settings.search_limit
-        threshold = self.settings.search_threshold if threshold is None else threshold
+        parsed = parse(query or "")
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
             raise UsageError(_not_embedded(photo))
         import numpy as np
 
-        distances, ids = self.index().search(np.frombuffer(blob, dtype=np.float32), limit * 2 + 1, exact=exact)
-        chosen = [(int(i), float(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and i != photo.id and d <= threshold]
-        return self._hits([hit for hit in self._collapsed(chosen, collapse) if hit[0] != photo.id][:limit])
+        return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+                         all_results=True if all_results or not parsed.semantic else False,
+                         around=np.frombuffer(blob, dtype=np.float32), leave_out=photo.id,
+                         collapse=collapse)
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -468,20 +484,38 @@ class Library:
         photo = self.catalog.get(photo_id)
         return photo_summary(photo) if photo else None
 
-    def list_photos(self, *, tag: str | None = None, since: str | None = None, until: str | None = None,
-                    status: str | None = None, limit: int | None = None, rating: int | None = None,
+    def list_photos(self, query: str | None = None, *, tag: str | None = None, since: str | None = None,
+                    until: str | None = None, status: str | None = None, limit: int | None = None,
+                    sort: str | None = None, offset: int = 0,
+                    filters: dict[str, str | None] | None = None, rating: int | None = None,
                     keyword: str | None = None, has_text: bool = False,
                     person: str | None = None) -> list[dict[str, Any]]:
-        from photolib.catalog import PHOTO_STATUSES, PhotoFilter, PhotoOrder
+        """Photos matching `query` (the query language) and the options, oldest first unless `sort`.
+
+        `since`/`until` are inclusive days; `rating` is a minimum; `filters` are more `key: value`
+        filters (the CLI's flags). Every option is the query language's filter of that name, so
+        `list --rating 4` and `list rating:>=4` are the same. Free words rank by meaning as `search`
+        does, then the matches are sorted.
+        """
+        from photolib.catalog import PHOTO_STATUSES
+        from photolib.query import parse, with_flags
         from photolib.views import photo_summary
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        where = PhotoFilter(tag=tag, since=_parse_date(since, "--since"),
-                            until=_parse_date(until, "--until", end=True), status=status, rating=rating,
-                            keyword=keyword, has_text=has_text,
-                            person_id=None if person is None else self.face_store.person(person).id)
-        return [photo_summary(p) for p in self.catalog.find_photos(where, order=PhotoOrder.TAKEN, limit=limit)]
+        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={rating}",
+                 "keyword": keyword, "person": person, "has": "text" if has_text else None}
+        text = with_flags(query, flags | (filters or {}))
+        start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
+        text += f" date>={start}" if start else ""
+        text += f" date<={end}" if end else ""
+        parsed = parse(text)
+        hits = self.find(parsed, limit=limit or (LIST_LIMIT if parsed.semantic else -1), sort=sort or "date",
+                         offset=offset) if not parsed.empty else self._hits(
+            self.finder.listing(parsed, _list_options(limit, sort or "date", offset)))
+        photos = self.catalog.get_many([hit.id for hit in hits])
+        return [photo_summary(photos[hit.id]) | ({"score": hit.score} if hit.score is not None else {})
+                for hit in hits if hit.id in photos]
 
     def remove(self, ref: str) -> list[dict[str, Any]]:
         """Forget a photo (by id or path) or every photo under a folder; files are never touched."""
@@ -544,34 +578,45 @@ class Library:
     def stats(self) -> dict[str, Any]:
         from photolib.views import library_stats
 
+        from photolib.pairs import PhotoFiles
+
         stats = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
-        return stats | {"thumbnails": self.thumbnails.usage().as_dict()}
+        return stats | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
-               collapse: str | None = None) -> "AlbumSet":
-        """Group the library; optionally store the albums and/or export them as folders."""
+               query: str | None = None, collapse: str | None = None) -> "AlbumSet":
+        """Group the library (only the photos `query` matches, if given); optionally store the
+        albums and/or export them as folders."""
         from photolib.albums import export_albums, group_library
 
         threshold = self.settings.albums_threshold if threshold is None else threshold
         min_size = self.settings.albums_min_size if min_size is None else min_size
-        if copy and export is None:
-            raise UsageError("--copy only applies to --export DIR: add --export, or drop --copy")
-        if export is not None and os.path.exists(export) and not os.path.isdir(export):
-            raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
+        _check_export(export, copy)
+        only = self._matching_ids(query)
         if save:
             with self.write_lock():  # grouped under the lock, so no photo vanishes between grouping and saving
-                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+                result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                       only=only)
                 self._collapse_albums(result, collapse)
                 with self.catalog.transaction():
                     self.catalog.replace_albums([(a.name, a.photo_ids) for a in result.albums], threshold, seed)
         else:
-            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed)
+            result = group_library(self.catalog, self.keeper, threshold=threshold, min_size=min_size, seed=seed,
+                                   only=only)
             self._collapse_albums(result, collapse)
         if export is not None:
             photos = self.catalog.get_many([pid for album in result.albums for pid in album.photo_ids])
             result.not_exported = export_albums(result.albums, photos, absolute(export), copy=copy)
         return result
+
+    def _matching_ids(self, query: str | None) -> list[int] | None:
+        from photolib.albums_query import matching
+        from photolib.query import parse
+
+        if query is None or not query.strip():
+            return None
+        return [hit.id for hit in matching(self, parse(query))]
 
     # -- people -------------------------------------------------------------------
 
@@ -833,14 +878,54 @@ class Library:
 
         return [Album(name, ids, id=album_id) for album_id, name, ids in self.catalog.saved_albums()]
 
-    def saved_album(self, album_id: int) -> tuple[str, list[dict[str, Any]]]:
+    def saved_album(self, ref: int | str, *, sort: str | None = None, export: str | os.PathLike | None = None,
+                    copy: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """(name, photos) of a saved album (number or name) or a smart album (name, evaluated now);
+        with `export`, the album is also written as a folder of symlinks (or copies) there."""
+        from photolib.albums import Album, export_albums
+        from photolib.albums_query import show
         from photolib.views import photo_summary
 
-        for album in self.saved_albums():
-            if album.id == album_id:
-                photos = self.catalog.get_many(album.photo_ids)
-                return album.name, [photo_summary(photos[pid]) for pid in album.photo_ids if pid in photos]
-        raise UsageError(f"no saved album {album_id}: see `photolib albums list` (albums are saved with --save)")
+        _check_export(export, copy)
+        name, ids, scores = show(self, str(ref), sort=sort)
+        photos = self.catalog.get_many(ids)
+        summaries = [photo_summary(photos[pid]) | ({"score": scores[pid]} if pid in scores else {})
+                     for pid in ids if pid in photos]
+        if export is not None:
+            missing = export_albums([Album(name, [pid for pid in ids if pid in photos])], photos, absolute(export),
+                                    copy=copy)
+            self.notify_missing(missing)
+        return name, summaries
+
+    def notify_missing(self, missing: list[str]) -> None:
+        if missing:
+            self.notify(f"{len(missing)} photos were left out, their files are gone (first: {missing[0]}); "
+                        "`photolib prune` forgets them.")
+
+    def albums_listing(self) -> list[dict[str, Any]]:
+        """Saved albums and smart albums (marked `smart`, with their query and current size)."""
+        from photolib.albums_query import listing
+
+        return listing(self)
+
+    def smart_album(self, name: str, query: str, *, replace: bool = False) -> dict[str, Any]:
+        """Save `query` as a smart album called `name` (evaluated each time it is shown)."""
+        from photolib.albums_query import save_smart
+
+        return save_smart(self, name, query, replace=replace)
+
+    def delete_album(self, ref: str) -> dict[str, Any]:
+        """Delete a smart album (by name) or a saved album (by number or name); photos are untouched."""
+        from photolib.albums_query import delete
+
+        return delete(self, ref)
+
+
+def _check_export(export: str | os.PathLike | None, copy: bool) -> None:
+    if copy and export is None:
+        raise UsageError("--copy only applies to --export DIR: add --export, or drop --copy")
+    if export is not None and os.path.exists(export) and not os.path.isdir(export):
+        raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
 
 
 def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:
@@ -848,11 +933,6 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
-
-
-def _merged(first: list[int], second: list[int]) -> list[int]:
-    """Both lists' ids, once each, in order."""
-    return list(dict.fromkeys([*first, *second]))
 
 
 def _under_paths(photos: list[tuple[int, str]], roots: list[Path]) -> list[tuple[int, str]]:
@@ -868,6 +948,13 @@ def _not_embedded(photo: "StoredPhoto") -> str:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"
+
+
+def _list_options(limit: int | None, sort: str, offset: int) -> Any:
+    from photolib.finder import FindOptions
+    from photolib.relevance import check_sort
+
+    return FindOptions(limit=limit or -1, sort=check_sort(sort), offset=max(0, offset))
 
 
 def _parse_date(text: str | None, option: str, end: bool = False) -> str | None:

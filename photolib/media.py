@@ -201,7 +201,7 @@ def _read(path: Path) -> PhotoMetadata:
     return metadata
 
 
-def decode_upright(path: Path, min_side: int | None = None) -> Any:
+def decode_upright(path: Path, min_side: int | None = None, *, longest: int | None = None) -> Any:
     """The photo as an upright 8-bit RGB PIL image: the one decode every pixel user shares.
 
     A RAW gives its embedded preview, an animation its first frame, a multi-page
@@ -209,19 +209,31 @@ def decode_upright(path: Path, min_side: int | None = None) -> Any:
     is converted through its ICC profile when it has one, transparency is laid
     on white, and the EXIF orientation is applied (HEIC comes upright from
     libheif). With `min_side`, a JPEG (or RAW preview) may be decoded at reduced
-    size, never below `min_side` pixels on its shorter side. Raises
-    `UnreadablePhotoError` for anything that is not a readable photo.
+    size, never below `min_side` pixels on its shorter side; with `longest`, never
+    below `longest` pixels on its longer side. Raises `UnreadablePhotoError` for
+    anything that is not a readable photo.
     """
     path = Path(path)
     with _one_line_reasons(), _open_source(path) as source:
         image = source.image
-        if min_side and image.format in JPEG_FORMATS:
-            image.draft("RGB", (min_side, min_side))
+        if (min_side or longest) and image.format in JPEG_FORMATS:
+            image.draft("RGB", _draft_box(image.size, min_side, longest))
         with _full_decodes.hold(0 if image.format in JPEG_FORMATS else image.width * image.height):
             image.load()
             rgb = to_rgb(image)
         orientation = _orientation(source.exif)
     return upright(rgb, orientation)
+
+
+def _draft_box(size: tuple[int, int], min_side: int | None, longest: int | None) -> tuple[int, int]:
+    """The smallest size a reduced JPEG decode may return: Pillow picks the largest DCT scale
+    (1/2, 1/4, 1/8) whose result is at least this box on both sides."""
+    width, height = size
+    box = (min_side or 1, min_side or 1)
+    if longest and max(width, height):
+        scale = longest / max(width, height)
+        box = (max(box[0], int(width * scale)), max(box[1], int(height * scale)))
+    return box
 
 
 TRANSPOSE_FOR_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
@@ -459,27 +471,15 @@ def _colour_facts(thumbnail: Any, metadata: PhotoMetadata) -> None:
 
 
 def upright_image(path: Path, max_side: int) -> Any:
-    """The decoded photo, upright (EXIF orientation applied), at most `max_side` pixels, in its own mode
-    (greyscale stays greyscale): the input of the pixel stages (OCR, faces). `UnreadablePhotoError` if it
-    cannot be decoded."""
-    from PIL import Image, ImageOps
+    """The decoded photo, upright, as 8-bit RGB, at most `max_side` pixels: the input of the pixel
+    stages (OCR, faces). The same decode as every other pixel user (`decode_upright`: a RAW's
+    preview, a first frame, 16-bit and CMYK converted); `UnreadablePhotoError` if it cannot be decoded."""
+    from PIL import Image
 
-    try:
-        with _open_image(Path(path)) as image:
-            if image.format == "JPEG":
-                image.draft(None, (max_side, max_side))
-            with _full_decodes.hold(0 if image.format == "JPEG" else image.width * image.height):
-                upright = ImageOps.exif_transpose(image)
-                upright.load()
-        if max(upright.size) > max_side:
-            upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return upright
-    except UnreadablePhotoError:
-        raise
-    except (OSError, MemoryError) as error:
-        raise UnreadablePhotoError(f"cannot decode ({type(error).__name__}: {error})") from None
-    except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is "corrupt"
-        raise UnreadablePhotoError(f"truncated or corrupt image data ({type(error).__name__})") from None
+    image = decode_upright(Path(path), longest=max_side)
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return image
 
 
 def encode_for_upload(path: Path, max_side: int = 1024) -> bytes:

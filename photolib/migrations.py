@@ -126,10 +126,17 @@ def _migration_8(db: sqlite_utils.Database) -> None:
         catalog_faces.create_schema(db)
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """Smart albums: named queries evaluated when shown (see `photolib.smart_albums`)."""
+    from photolib.smart_albums import create_table
+
+    create_table(db)
+
+
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6, 7: _migration_7, 8: _migration_8,
+    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

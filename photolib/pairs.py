@@ -69,6 +69,10 @@ class PhotoFiles:
                 found.setdefault(photo_id, []).append({"path": path, "role": role, "size": size, "hash": digest})
         return found
 
+    def count(self) -> int:
+        """Photos that have a RAW second file (RAW+JPEG pairs)."""
+        return self.db.execute("SELECT COUNT(DISTINCT photo_id) FROM photo_files").fetchone()[0]
+
     def pairs(self) -> list[tuple[int, str, str]]:
         """(photo id, shown path, RAW path) of every pair: what a stack view shows together."""
         return [tuple(row) for row in self.db.execute(  # type: ignore[misc]

@@ -77,16 +77,36 @@ def hits_table(hits: list[dict[str, Any]], title: str, *, roots: dict[int, str] 
         return
     if previews is not None and _show_previews(hits, title, roots or {}, previews, distance=True):
         return
+    # A filter-only query has neither score nor distance: those columns are shown only when some hit has them.
+    scored = any(hit.get("score") is not None for hit in hits)
+    measured = any(hit.get("distance") is not None for hit in hits)
     if long:
-        table = _table(title, [("id", {"justify": "right"}), ("distance", {"justify": "right"}), ("path", {"overflow": "fold"}),
-                               ("caption", {"overflow": "fold"}), ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
+        columns = [("id", {"justify": "right"})]
+        columns += [("match", {"justify": "right"})] if scored else []
+        columns += [("distance", {"justify": "right"})] if measured else []
+        table = _table(title, columns + [("path", {"overflow": "fold"}), ("caption", {"overflow": "fold"}),
+                                         ("tags", {"overflow": "fold"}), ("taken", {"no_wrap": True})])
         for hit in hits:
-            table.add_row(cell(hit["id"]), cell(f"{hit['distance']:.3f}"), cell(hit["path"], "cyan"), cell(hit["caption"]),
-                          cell(", ".join(hit["tags"])), cell((hit["taken_at"] or "")[:10]))
+            values = [cell(hit["id"])]
+            values += [cell(_score(hit))] if scored else []
+            values += [cell(_distance(hit))] if measured else []
+            table.add_row(*values, cell(hit["path"], "cyan"), cell(hit["caption"]), cell(", ".join(hit["tags"])),
+                          cell((hit["taken_at"] or "")[:10]))
         stdout.print(table)
         return
-    rows = [(str(hit["id"]), f"{hit['distance']:.3f}", (hit["taken_at"] or "")[:10], hit) for hit in hits]
-    stdout.print(_fitted_table(title, [("id", 0), ("dist", 1), ("taken", 2)], rows, roots or {}))
+    fixed = [("id", 0)] + ([("match", 1)] if scored else []) + ([("dist", 2)] if measured else []) + [("taken", 3)]
+    rows = [(str(hit["id"]), _score(hit), _distance(hit), (hit["taken_at"] or "")[:10], hit) for hit in hits]
+    stdout.print(_fitted_table(title, fixed, rows, roots or {}))
+
+
+def _score(hit: dict[str, Any]) -> str:
+    return "" if hit.get("score") is None else f"{hit['score']}%"
+
+
+def _distance(hit: dict[str, Any]) -> str:
+    return "" if hit.get("distance") is None else f"{hit['distance']:.3f}"
+
+
 
 
 def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tuple], roots: dict[int, str],
@@ -106,7 +126,7 @@ def _fitted_table(title: str | None, fixed: list[tuple[str, int]], rows: list[tu
     for name, position in fixed:
         width = max([len(name)] + [len(row[position]) for row in rows])
         widths.append(width)
-        table.add_column(name, justify="right" if name in ("id", "dist") else "left", no_wrap=True, min_width=width)
+        table.add_column(name, justify="right" if name in ("id", "match", "dist") else "left", no_wrap=True, min_width=width)
     table.add_column("path", no_wrap=True, overflow="ellipsis")
     table.add_column("caption", no_wrap=True, overflow="ellipsis")
     padding = 2 * len(table.columns) - 2  # one space each side of a column, none at the edges
@@ -158,7 +178,9 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
     for photo in photos:
         path = display_path(photo["path"], roots.get(photo["id"]))
         lines = Text(f"{photo['id']}  ", style="bold") + Text(safe(path), style="cyan")
-        details = [f"distance {photo['distance']:.3f}" if distance else "", (photo.get("taken_at") or "")[:10],
+        scores = [f"match {_score(photo)}" if distance and photo.get("score") is not None else "",
+                  f"distance {_distance(photo)}" if distance and photo.get("distance") is not None else ""]
+        details = [*scores, (photo.get("taken_at") or "")[:10],
                    caption_beyond_path(photo.get("caption") or "", path)]
         lines += Text("\n" + safe("  ".join(d for d in details if d)))
         thumbnail = previews.get(photo["id"])
@@ -177,6 +199,17 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
             stdout.file.flush()
             stdout.print(lines)
     return True
+
+
+def explain_panel(explained: dict[str, Any]) -> None:
+    """How a query was understood, one part per line, and how many photos its filters leave."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for line in explained["lines"]:
+        table.add_row(cell(line["part"]), cell(line["meaning"]))
+    table.add_row("photos", cell(f"{explained['allowed']} of {explained['photos']} pass the filters"))
+    stdout.print(Panel(table, title=Text("Query: " + safe(explained["query"])), expand=False))
 
 
 def photos_table(photos: list[dict[str, Any]], *, roots: dict[int, str] | None = None, long: bool = False) -> None:
@@ -256,11 +289,13 @@ def add_summary(report: Any) -> None:
         table = _table("Dry run: nothing was sent or written", [("", {"style": "bold"}), ("", {"justify": "right"})])
         for name, value in [("new photos", report.new), ("changed photos", report.updated), ("moved", report.moved),
                             ("unchanged", report.unchanged), ("pending/failed to retry", report.retried),
+                            ("RAW files to pair with their JPEG", report.paired),
                             ("vision calls", report.to_describe), ("photos to embed", report.to_embed),
                             ("photos sent to", report.remote_host or "nowhere (local providers)")]:
             table.add_row(name, cell(value))
         stdout.print(table)
         not_imported(report.not_imported())
+        _xmp_line(report.xmp_sidecars())
         return
     table = _table("Import summary", [("new", {"justify": "right"}), ("updated", {"justify": "right"}),
                                       ("moved", {"justify": "right"}), ("unchanged", {"justify": "right"}),
@@ -278,6 +313,7 @@ def add_summary(report: Any) -> None:
     if report.paired:
         stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
     not_imported(report.not_imported())
+    _xmp_line(report.xmp_sidecars())
     if report.sidecars_changed:
         message(f"{report.sidecars_changed} photos had a changed XMP sidecar: their keywords were read again.")
     for path, reason in report.warnings:
@@ -294,6 +330,12 @@ def add_summary(report: Any) -> None:
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+def _xmp_line(count: int) -> None:
+    if count:
+        message(f"{_plural(count, 'XMP sidecar')} beside the photos: read as their keywords, captions and "
+                "ratings (not counted as files left out).", "dim")
 
 
 NOT_IMPORTED_LABELS = (
@@ -338,7 +380,10 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
     for number, album in enumerate(albums, 1):
         ids = album["photo_ids"]
         shown = ", ".join(map(str, ids[:12])) + (" …" if len(ids) > 12 else "")
-        table.add_row(str(album.get("id") or number), cell(album["name"], "bold"), str(album["size"]), shown)
+        name = cell(album["name"], "bold")
+        if album.get("smart"):
+            name.append(f"  (smart: {safe(album['query'])})", style="magenta")
+        table.add_row("" if album.get("smart") else str(album.get("id") or number), name, str(album["size"]), shown)
     stdout.print(table)
     if singletons:
         message(f"{len(singletons)} photos fit no album (singletons): {', '.join(map(str, singletons[:30]))}"
@@ -400,6 +445,8 @@ def stats_panel(stats: dict[str, Any]) -> None:
     if "thumbnails" in stats:
         thumbs = stats["thumbnails"]
         table.add_row("thumbnails", cell(f"{thumbs['photos']} photos, {_megabytes(thumbs['bytes'])}"))
+    if stats.get("raw_pairs"):
+        table.add_row("RAW+JPEG pairs", cell(f"{stats['raw_pairs']} photos with a RAW second file"))
     stdout.print(Panel(table, title="photolib", expand=False))
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")

@@ -76,6 +76,9 @@ class Skipped:
     needs_package: dict[str, list] = field(default_factory=dict)  # ".heic" -> [count, what to install]
     hidden_files: int = 0
     hidden_folders: int = 0  # not entered
+    # Not skipped, counted here because the walk sees them: XMP sidecars of photos it found, read as
+    # those photos' metadata (keywords, caption, rating), so never in the "not imported" counts.
+    xmp_of_photos: int = 0
 
     def count(self, name: str, kind: FileKind) -> None:
         label = _ext_label(name)
@@ -167,10 +170,13 @@ def walk_photos(root: Path, problems: list[ScanProblem], skipped: Skipped | None
         skipped.hidden_folders += sum(1 for d in dirs if d.startswith("."))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         sidecars = {name.lower(): name for name in files if name.lower().endswith(".xmp")}
+        belonging: set[Path] = set()  # XMP sidecars of the photos found in this folder
         for name in sorted(files):
             if name.startswith("."):
                 skipped.hidden_files += 1
                 continue
+            if name.lower().endswith(".xmp"):
+                continue  # counted below, once it is known whether a photo here reads it
             if not _wanted(name, skipped, raw):
                 continue
             path = os.path.join(folder, name)
@@ -182,7 +188,15 @@ def walk_photos(root: Path, problems: list[ScanProblem], skipped: Skipped | None
             if found:
                 if sidecars:
                     found.sidecars = _sidecars_of(name, folder, sidecars)
+                    belonging.update(found.sidecars)
                 yield found
+        for name in sidecars.values():
+            if name.startswith("."):
+                continue
+            if Path(folder, name) in belonging:
+                skipped.xmp_of_photos += 1
+            else:
+                skipped.count(name, FileKind.SIDECAR)  # no photo of that name here: not read
 
 
 def _wanted(name: str, skipped: Skipped, raw: RawMode) -> bool:

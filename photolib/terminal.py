@@ -98,12 +98,20 @@ def iterm_image(data: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW
             f"preserveAspectRatio=1:{encoded}\x07")
 
 
-def image_bytes(path: Path, fmt: str = "PNG", longest: int = 256) -> bytes:
+def preview_frame(path: Path, longest: int = 256) -> Any:
+    """The photo (or its cached thumbnail) upright in 8-bit RGB, at most `longest` px: the decode every
+    pixel user shares (`media.decode_upright`), so a RAW shows its preview and 16-bit/CMYK look right."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        frame = image.convert("RGB")
-    frame.thumbnail((longest, longest))
+    from photolib.media import decode_upright
+
+    frame = decode_upright(Path(path), longest=longest)
+    frame.thumbnail((longest, longest), Image.Resampling.BILINEAR)
+    return frame
+
+
+def image_bytes(path: Path, fmt: str = "PNG", longest: int = 256) -> bytes:
+    frame = preview_frame(path, longest)
     buffer = io.BytesIO()
     frame.save(buffer, format=fmt)
     return buffer.getvalue()
@@ -116,8 +124,7 @@ def halfblocks(path: Path, columns: int = PREVIEW_COLUMNS) -> Any:
     from rich.style import Style
     from rich.text import Text
 
-    with Image.open(path) as image:
-        frame = image.convert("RGB")
+    frame = preview_frame(path, longest=max(64, columns * 2))
     rows = max(1, round(columns * frame.height / frame.width / 2))
     frame = frame.resize((columns, rows * 2), Image.Resampling.BILINEAR)
     pixels = frame.load()

@@ -163,39 +163,15 @@ class ThumbnailCache:
 def decode_upright(path: Path, longest: int) -> "Image.Image":
     """The photo as an upright RGB image whose longest side is at least ~3/4 of `longest`.
 
-    JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps
-    that much; a 12 MP frame is decoded at 1/4 (1000 px), four times cheaper
-    than at 1/2. Other formats are decoded whole within the shared pixel budget.
+    The one decode every pixel user shares (`media.decode_upright`: a RAW's
+    embedded preview, an animation's first frame, 16-bit and CMYK converted as
+    a viewer would). JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8)
+    that keeps that much; a 12 MP frame is decoded at 1/4 (1000 px), four times
+    cheaper than at 1/2. Other formats are decoded whole within the shared pixel budget.
     """
-    from PIL import ImageOps
-
     from photolib import media
 
-    with media._open_image(path) as image:
-        if image.format in media.JPEG_FORMATS:
-            wanted = max(1, longest * 3 // 4)
-            scale = wanted / max(image.size)
-            image.draft("RGB", (max(1, int(image.width * scale)), max(1, int(image.height * scale))))
-            budget = 0
-        else:
-            budget = image.width * image.height
-        with media._full_decodes.hold(budget):
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            return _rgb(upright)
-
-
-def _rgb(image: Any) -> Any:
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        from PIL import Image
-
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return image.convert("RGB")
+    return media.decode_upright(Path(path), longest=max(1, longest * 3 // 4))
 
 
 class ThumbnailStage:

@@ -14,10 +14,28 @@ STAGES_OFF = {"PHOTOLIB_OCR_ENABLED": "false", "PHOTOLIB_FACES_ENABLED": "false"
 STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true"}
 
 
+@pytest.fixture(scope="session")
+def geonames_cache(tmp_path_factory) -> Path:
+    """The offline geocoder's parsed data, built once per session (parsing costs ~3 s a process)."""
+    from photolib import geocode
+
+    cache_home = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache_home))
+        cache = geocode._cache_file(geocode._source_folder())
+        if geocode._read_cache(cache) is None:
+            geocode._parse_and_cache(geocode._source_folder(), cache)
+    return cache
+
+
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory, monkeypatch):
-    """Point config/data dirs at a temp folder and clear settings from the environment."""
+def isolated_user_dirs(tmp_path_factory, monkeypatch, geonames_cache):
+    """Point config/data dirs at a temp folder and clear settings from the environment. The user
+    cache starts with the geocoder's data, as on a machine where photolib ran before."""
     home = tmp_path_factory.mktemp("home")
+    cached = home / ".cache" / geonames_cache.relative_to(geonames_cache.parents[2])
+    cached.parent.mkdir(parents=True)
+    cached.symlink_to(geonames_cache)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))

@@ -80,3 +80,93 @@ def make_dng(path: Path, preview: Image.Image | None = None, *, make="Canon", mo
         page.tags["Compression"].overwrite(7)
         page.tags["PhotometricInterpretation"].overwrite(6)
     return path
+
+
+def _jpeg_with_exif(preview: Image.Image, **facts) -> bytes:
+    encoded = io.BytesIO()
+    preview.save(encoded, format="JPEG", quality=92, exif=exif_of(**facts) if facts else b"")
+    return encoded.getvalue()
+
+
+def make_raf(path: Path, preview: Image.Image | None = None, **facts) -> Path:
+    """A Fujifilm RAF as its header lays it out: magic, version, camera id and name, then at byte 84
+    the offset and length of the embedded preview JPEG (which carries the EXIF); sensor data after."""
+    import struct
+
+    jpeg = _jpeg_with_exif(preview or two_colour((300, 200)), **facts)
+    header = b"FUJIFILMCCD-RAW 0201FF383501" + b"X-T4".ljust(32, b"\0")
+    header = header.ljust(84, b"\0")
+    offset = 160
+    data = header + struct.pack(">II", offset, len(jpeg))
+    data = data.ljust(offset, b"\0") + jpeg + bytes(range(256)) * 64  # then "sensor data"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def make_rw2(path: Path, preview: Image.Image | None = None, **facts) -> Path:
+    """A Panasonic RW2: a TIFF-like file with magic 0x55 whose IFD0 holds the camera tags and the
+    preview JPEG as one UNDEFINED value (tag 0x002E, JpgFromRaw)."""
+    import struct
+
+    jpeg = _jpeg_with_exif(preview or two_colour((300, 200)), **facts)
+    make, model = b"Panasonic\0", b"DC-G9\0"
+    entries = 4
+    ifd_size = 2 + 12 * entries + 4
+    make_at = 8 + ifd_size
+    model_at = make_at + len(make)
+    jpeg_at = model_at + len(model)
+    ifd = struct.pack("<H", entries)
+    ifd += struct.pack("<HHII", 0x002E, 7, len(jpeg), jpeg_at)
+    ifd += struct.pack("<HHII", 0x010F, 2, len(make), make_at)
+    ifd += struct.pack("<HHII", 0x0110, 2, len(model), model_at)
+    ifd += struct.pack("<HHIHH", 0x0112, 3, 1, 1, 0)
+    ifd += struct.pack("<I", 0)
+    data = b"IIU\0" + struct.pack("<I", 8) + ifd + make + model + jpeg + bytes(range(256)) * 64
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def make_cr3_without_preview(path: Path) -> Path:
+    """A file that starts like a Canon CR3 (ISO media, brand crx) but holds no preview any reader can find."""
+    import struct
+
+    box = struct.pack(">I", 24) + b"ftypcrx " + struct.pack(">I", 1) + b"crx isom"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(box + bytes(range(256)) * 40)
+    return path
+
+
+def cmyk_profile() -> bytes:
+    """A small but real ICC v2 CMYK printer profile (AToB0 as a 2-point lut16 to Lab) whose colours
+    differ plainly from the naive (1-C)(1-K) formula, so a decoder that ignores it is caught."""
+    import itertools
+    import struct
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def padded(data: bytes) -> bytes:
+        return data + b"\0" * (-len(data) % 4)
+
+    text = b"photolib test CMYK\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3) + bytes(67)
+    copyright_ = b"text" + bytes(4) + b"none\0"
+    white = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    lut = b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut += struct.pack(">HH", 2, 2) + struct.pack(">HH", 0, 0xFFFF) * 4
+    for c, m, y, k in itertools.product((0, 1), repeat=4):  # first channel slowest, as the ICC grid is laid out
+        lightness = 94 * (1 - k) * (1 - 0.3 * (c + m + y) / 3) + 3
+        a, b = 55 * m - 35 * c + 18, 65 * y - 40 * c - 10 * m + 25  # a warm cast the formula does not have
+        lut += struct.pack(">HHH", round(lightness / 100 * 0xFF00), round((a + 128) * 256), round((b + 128) * 256))
+    lut += struct.pack(">HH", 0, 0xFFFF) * 3
+    tags = [(b"desc", desc), (b"cprt", copyright_), (b"wtpt", white), (b"A2B0", lut)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += padded(data)
+    header = struct.pack(">I", offset + len(body)) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"prtrCMYKLab "
+    header += bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    return header.ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + body

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import STAGES_OFF
 from tests.photos import make_photo, make_trip
 
 PHONE = {"make": "Apple", "model": "iPhone 13"}
@@ -55,6 +56,8 @@ def imported(library_folder, embedder, tmp_path_factory) -> Path:
             patch.setenv(name, str(home))
         for name in [n for n in os.environ if n.startswith("PHOTOLIB_")]:
             patch.delenv(name)
+        for name, value in STAGES_OFF.items():  # albums read no OCR or faces: 114 photos would cost ~2 min
+            patch.setenv(name, value)
         library = Library(load_settings(library_path=path), embedder=embedder)
         report = library.add([library_folder])
         library.close()

@@ -92,7 +92,8 @@ def test_search_finds_the_named_trip_first(runner, library_path, pictures):
     hits = run_json(runner, library_path, "search", "tokyo japan")
     assert len(hits) >= 4
     assert all("Tokyo winter trip" in hit["path"] for hit in hits[:4])
-    assert set(hits[0]) == {"id", "path", "distance", "caption", "tags", "taken_at"}
+    assert set(hits[0]) == {"id", "path", "score", "distance", "caption", "tags", "taken_at"}
+    assert 0 <= hits[0]["score"] <= 100
     hiking = run_json(runner, library_path, "search", "mountain hiking in the alps", "--limit", "3")
     assert len(hiking) == 3 and all("Alps hiking" in hit["path"] for hit in hiking)
     party = run_json(runner, library_path, "search", "birthday party")

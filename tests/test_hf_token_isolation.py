@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import STAGES_OFF
 from tests.fake_servers import FakeModelServer
 from tests.photos import make_trip
 
@@ -40,7 +41,7 @@ def test_only_the_configured_key_goes_to_a_base_url(tmp_path, endpoint_key, toke
             f'[vision]\nprovider = "huggingface"\nbase_url = "{server.url}"\napi_key_env = "MY_ENDPOINT_KEY"\n'
             f'[embedding]\nprovider = "huggingface"\nbase_url = "{server.url}"\napi_key_env = "MY_ENDPOINT_KEY"\n')
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOLIB_", "HF_")) and k != "MY_ENDPOINT_KEY"}
-        env.update(PYTHONPATH=str(ROOT), HF_HOME=str(hf_home))
+        env.update(PYTHONPATH=str(ROOT), HF_HOME=str(hf_home), **STAGES_OFF)
         if token_in_env:
             env["HF_TOKEN"] = IN_ENV
         if endpoint_key:

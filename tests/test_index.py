@@ -168,3 +168,26 @@ def test_a_stamp_naming_a_missing_delta_is_not_served(tmp_path):
     loaded.save(tmp_path, revision=2)
     (tmp_path / read_stamp(tmp_path).delta).unlink()
     assert VectorIndex.load(tmp_path) is None
+
+
+def test_search_restricted_to_ids_on_flat_ivf_and_a_saved_base_with_delta(tmp_path):
+    """An id selector keeps only the selected photos and finds their own nearest (a narrow filter)."""
+    vectors = clustered(6000, seed=3)
+    ids = np.arange(1, 6001)
+    selected = np.sort(np.random.default_rng(1).choice(ids, 60, replace=False))
+    queries = vectors[:20]
+    truth = np.argsort(-(vectors[selected - 1] @ queries.T), axis=0)[:5].T  # positions in `selected`
+    flat = VectorIndex.empty("m", 32)
+    flat.add(ids, vectors)
+    ivf = VectorIndex.approximate("m", 32, vectors[::3], 6000)
+    ivf.add(ids, vectors)
+    ivf.save(tmp_path, revision=1)
+    loaded, _ = VectorIndex.load(tmp_path)
+    loaded.add(np.array([9001]), vectors[:1])  # a delta, searched with the same selector
+    for index in (flat, ivf, loaded):
+        _, found = index.search(queries, 5, ids=selected)
+        assert set(found.ravel()) <= set(selected)
+        recall = np.mean([len(set(f) & set(selected[t])) / 5 for f, t in zip(found, truth)])
+        assert recall >= 0.9
+    _, with_delta = loaded.search(queries[:1], 3, ids=np.array([9001, int(selected[0])]))
+    assert 9001 in with_delta[0]

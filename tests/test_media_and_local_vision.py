@@ -207,3 +207,23 @@ def test_place_is_the_sizable_town_nearby(lat, lon, city, country):
 @pytest.mark.parametrize("lat, lon", [(30.0, -40.0), (85.0, 0.0), (-60.0, -120.0)])
 def test_no_place_far_from_land(lat, lon):
     assert place_name(lat, lon) is None
+
+
+def test_place_names_come_back_the_same_from_the_cache_and_despite_a_damaged_one(tmp_path, monkeypatch):
+    """The parsed GeoNames data is cached (a new process reads it back instead of parsing ~3 s of JSON);
+    a damaged cache file is rebuilt, never trusted."""
+    from photolib import geocode
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(geocode, "_places", {})
+    cache = geocode._cache_file(geocode._source_folder())
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"PK\x03\x04 not a numpy archive")
+    geocode._lookup.cache_clear()
+    assert place_name(48.8584, 2.2945).startswith("Paris")  # parsed, and the bad cache replaced
+    assert geocode._read_cache(cache) is not None
+
+    monkeypatch.setattr(geocode, "_places", {})
+    geocode._lookup.cache_clear()
+    assert place_name(48.8584, 2.2945).startswith("Paris") and place_name(38.7223, -9.1393) == "Lisbon, Portugal"
+    geocode._lookup.cache_clear()

@@ -20,7 +20,8 @@ def _mixed_folder(root):
         (root / name).write_bytes(b"\x00\x00\x00\x18ftypqt  ")
     for name in ("layers.psd", "trip/poster.psd", "scan.PSD", "notes.txt", "README"):
         (root / name).write_bytes(b"something")
-    (root / "beach.xmp").write_text("<x:xmpmeta/>")
+    (root / "beach.xmp").write_text("<x:xmpmeta/>")  # beach.jpg's metadata: read, not left out
+    (root / "gone.xmp").write_text("<x:xmpmeta/>")  # no photo of that name: not imported
     make_photo(root / ".secret.jpg", size=(60, 40))
     make_photo(root / ".thumbnails" / "beach.jpg", size=(60, 40))
     make_photo(root / "huge.png", size=(400, 400))  # too large once the pixel limit is lowered
@@ -50,6 +51,7 @@ def test_every_file_not_imported_is_counted_by_why(tmp_path, library_path, monke
     report = json.loads(result.stdout)
     assert report["new"] == 4 and report["failed"] == 2
     assert report["not_imported"] == EXPECTED
+    assert report["xmp_sidecars"] == 1
 
     text = runner.invoke(app, ["--library", str(library_path), "add", str(root)])
     flat = " ".join(text.stdout.replace("│", " ").split())
