@@ -129,6 +129,8 @@ def test_every_command_that_changes_the_catalog_keeps_a_snapshot_and_no_other_do
             (["add", pictures], True), (["search", "harbour"], False), (["similar", "1"], False),
             (["list"], False), (["show", "1"], False), (["doctor"], False),
             (["albums"], False), (["albums", "--save"], True), (["albums", "list"], False),
+            (["albums", "smart", "Harbour days", "harbour"], True), (["albums", "show", "Harbour days"], False),
+            (["albums", "delete", "Harbour days"], True),
             (["imagine", "1", "--prompt", "a harbour at dusk", "--out", tmp_path / "art"], True),
             (["imagine", "--list"], False), (["people"], False),
             (["people", "name", str(first["id"]), "Eileen"], True), (["people", "show", "Eileen"], False),
@@ -159,3 +161,33 @@ def test_every_command_that_changes_the_catalog_keeps_a_snapshot_and_no_other_do
         assert len(list_snapshots(library)) == 1  # prune forgot gone.jpg
     generated = catalog_content(list_snapshots(library)[0].path)
     assert any("a harbour at dusk" in line for line in generated)  # imagine's record is in the snapshot
+
+
+def test_while_a_snapshot_is_being_taken_writers_go_on_and_a_restore_waits_for_it(tmp_path):
+    """The process taking a snapshot holds `.snapshot-lock` (held here by the test): a writing command then
+    finishes without waiting and starts no second snapshot; `restore --snapshot` waits until it is done."""
+    import fcntl
+    import os
+    import threading
+
+    config = tmp_path / "config.toml"
+    config.write_text("[library]\nsnapshot_interval = 0\n")
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Harbour", 2, start=datetime(2022, 6, 1, 9), gps=(53.5, 9.9), color=(30, 90, 200))
+    library = tmp_path / "library"
+    assert cli(library, "add", pictures, config=config).exit_code == 0
+    [first] = list_snapshots(library)
+    descriptor = os.open(library / ".snapshot-lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        make_photo(pictures / "late.jpg", color=(200, 40, 40))
+        time.sleep(1.05)  # a second snapshot would get a new name
+        added = CliRunner().invoke(app, ["--config", str(config), "--library", str(library), "add", str(pictures)])
+        assert added.exit_code == 0, added.output
+        assert list_snapshots(library) == [first] and not list((library / "snapshots").glob(".partial-*"))
+        threading.Timer(1.0, fcntl.flock, (descriptor, fcntl.LOCK_UN)).start()
+        restored = CliRunner().invoke(app, ["--library", str(library), "restore", "--snapshot", "latest"])
+    finally:
+        os.close(descriptor)
+    assert restored.exit_code == 0, restored.output
+    assert "being taken; waiting" in restored.output and "Restored 2 photos" in restored.output
