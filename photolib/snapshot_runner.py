@@ -58,6 +58,7 @@ def start(root: Path, keep: int) -> bool:
 
     Returns False when a snapshot is already being taken (that one is kept instead).
     """
+    _started[:] = [process for process in _started if process.poll() is None]  # reap the ones that ended
     descriptor = _open_lock(root)
     try:
         if not _try_lock(descriptor):

@@ -191,3 +191,23 @@ def test_while_a_snapshot_is_being_taken_writers_go_on_and_a_restore_waits_for_i
         os.close(descriptor)
     assert restored.exit_code == 0, restored.output
     assert "being taken; waiting" in restored.output and "Restored 2 photos" in restored.output
+
+
+def test_a_snapshot_that_failed_in_the_background_is_said_by_the_next_change(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[library]\nsnapshot_interval = 0\n")
+    pictures = tmp_path / "pics"
+    make_photo(pictures / "a.jpg", color=(30, 90, 200))
+    library = tmp_path / "library"
+    assert cli(library, "add", pictures, config=config).exit_code == 0
+    shutil.rmtree(library / "snapshots")
+    (library / "snapshots").write_text("not a folder")  # the snapshot process cannot write there
+    make_photo(pictures / "b.jpg", color=(200, 40, 40))
+    assert cli(library, "add", pictures, config=config).exit_code == 0  # the command itself is fine
+    (library / "snapshots").unlink()
+    make_photo(pictures / "c.jpg", color=(40, 200, 40))
+    said = cli(library, "add", pictures, config=config)
+    assert said.exit_code == 0 and "The last automatic snapshot of the catalog was not kept" in said.output
+    assert [s.as_dict()["photos"] for s in list_snapshots(library)] == [3]
+    again = cli(library, "remove", pictures / "c.jpg", config=config)
+    assert again.exit_code == 0 and "was not kept" not in again.output  # said once
