@@ -154,7 +154,7 @@ HTML = typer.Option(None, "--html", help="Write the results to FILE as one self-
 OPEN = typer.Option(False, "--open", help="Open the written HTML in the default web browser.")
 LONG = typer.Option(False, "--long", "-l", help="Every detail (full paths, tags), wrapped, instead of one line per photo.")
 PREVIEW = typer.Option(None, "--preview/--no-preview",
-                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, else coloured blocks); "
+                       help="Show thumbnails inline on a terminal (kitty, iTerm2/WezTerm, sixel, else coloured blocks); "
                             "default from [terminal] preview.")
 
 
@@ -643,12 +643,18 @@ def albums_delete(ctx: typer.Context,
 
 
 @people_app.callback(invoke_without_command=True)
-def people(ctx: typer.Context, json_out: bool = JSON) -> None:
+def people(ctx: typer.Context, json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """List people: number, name, faces, photos and a sample photo id (unnamed people are numbered)."""
     if ctx.invoked_subcommand is not None:
         return
     found = [person.as_dict() for person in _library(ctx).people()]
-    _render().print_json(found) if json_out else _render().people_table(found)
+    sections = [(f"{person['label']}: {person['faces']} faces in {person['photos']} photos",
+                 _library(ctx).person(person["id"])["photo_list"]) for person in found] if html else []
+    written = _html_out(ctx, html, f"{len(found)} people", sections, open_page)
+    if json_out:
+        _render().print_json(found)
+    elif not written:
+        _render().people_table(found)
 
 
 @people_app.command("name")
@@ -671,12 +677,14 @@ def people_merge(ctx: typer.Context, keep: str = typer.Argument(..., help="Perso
 
 @people_app.command("show")
 def people_show(ctx: typer.Context, person: str = typer.Argument(..., help="Person number or name."),
-                json_out: bool = JSON) -> None:
+                json_out: bool = JSON, html: Optional[Path] = HTML, open_page: bool = OPEN) -> None:
     """One person's faces and the photos they are in."""
     found = _library(ctx).person(person)
+    written = _html_out(ctx, html, f"{found['label']}: {found['faces']} faces in {found['photos']} photos",
+                        [(None, found["photo_list"])], open_page)
     if json_out:
         _render().print_json(found)
-    else:
+    elif not written:
         _render().message(f"{found['label']}: {found['faces']} faces in {found['photos']} photos.", "bold")
         _render().photos_table(found["photo_list"])
 
@@ -768,18 +776,20 @@ def duplicates(
     mark: bool = typer.Option(False, "--mark", help="Remember near/similar groups so search and albums can show "
                                                     "one photo per group (--collapse-duplicates marked)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the groups as CSV here, for your own tools."),
+    pairs: bool = typer.Option(True, "--pairs/--no-pairs", help="Also list RAW+JPEG pairs as stacks "
+                                                                "(one shot, two files, both kept)."),
     json_out: bool = JSON,
     html: Optional[Path] = HTML,
     open_page: bool = OPEN,
 ) -> None:
     """Find copies: exact (same bytes), near (resized, recompressed, slightly cropped or rotated) and,
-    with --similar, similar shots. Each group best first, with why. Nothing is ever deleted or moved."""
+    with --similar, similar shots. Each group best first, with why; then RAW+JPEG pairs as stacks.
+    Nothing is ever deleted or moved."""
     render = _render()
     groups = _library(ctx).duplicates(similar=similar, near_bits=bits, similar_distance=distance, mark=mark,
-                                      export=export, progress=render.RichProgress(enabled=not json_out))
+                                      export=export, progress=render.RichProgress(enabled=not json_out), pairs=pairs)
     data = [g.as_dict() for g in groups]
-    sections = [(f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]) for group in data]
-    written = _html_out(ctx, html, f"{len(data)} groups of copies", sections, open_page)
+    written = _html_out(ctx, html, render.duplicates_title(data), render.duplicate_sections(data), open_page)
     if json_out:
         render.print_json(data)
     elif not written:

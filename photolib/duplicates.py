@@ -27,6 +27,7 @@ class DuplicateKind(StrEnum):
     EXACT = "exact"      # same content hash, several paths
     NEAR = "near"        # perceptual hashes within a few bits
     SIMILAR = "similar"  # image vectors close: bursts, retakes
+    PAIR = "pair"        # a RAW and its JPEG: one shot in two files, both kept (a stack, not copies)
 
 
 @dataclass
@@ -55,17 +56,26 @@ class DuplicateGroup:
     reason: str  # why the first is best
     distance: float | None = None  # largest distance inside the group (bits, or squared L2)
     extra: dict[str, Any] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)  # pairs: {path, role, size, photo}, shown file first
 
     @property
     def best(self) -> Candidate:
         return self.photos[0]
 
+    @property
+    def copies(self) -> bool:
+        """Whether all but the first photo are copies (a pair is one shot: nothing in it is spare)."""
+        return self.kind != DuplicateKind.PAIR
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "kind": str(self.kind), "best": self.best.id, "reason": self.reason, "distance": self.distance,
             "photos": [{"id": p.id, "path": p.path, "width": p.width, "height": p.height, "size": p.size,
-                        "rating": p.rating, "keep": i == 0} for i, p in enumerate(self.photos)],
+                        "rating": p.rating, "keep": i == 0 or not self.copies} for i, p in enumerate(self.photos)],
         }
+        if self.files:
+            data["files"] = self.files
+        return data
 
 
 def rank(photos: Sequence[Candidate]) -> tuple[list[Candidate], str]:
@@ -208,9 +218,11 @@ def _in_order(groups: list[DuplicateGroup]) -> list[DuplicateGroup]:
 
 
 def hidden_copies(groups: Iterable[DuplicateGroup]) -> dict[int, int]:
-    """photo id -> the id shown instead of it (the group's best), for collapsing results."""
+    """photo id -> the id shown instead of it (the group's best), for collapsing results; pairs hide nothing."""
     shown = {}
     for group in groups:
+        if not group.copies:
+            continue
         for photo in group.photos[1:]:
             shown[photo.id] = group.best.id
     return shown
@@ -232,10 +244,14 @@ def candidates(catalog: Any, photo_ids: Sequence[int] | None = None) -> list[Can
 
 
 def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = False,
-         image_vectors: Any = None, similar_distance: float = DEFAULT_SIMILAR_DISTANCE) -> list[DuplicateGroup]:
-    """Every group of copies in the library: exact, near and (with `similar`) visually similar.
+         image_vectors: Any = None, similar_distance: float = DEFAULT_SIMILAR_DISTANCE,
+         pairs: bool = True) -> list[DuplicateGroup]:
+    """Every group of copies in the library: exact, near and (with `similar`) visually similar; then,
+    with `pairs`, every RAW+JPEG pair as a stack of its own (kind `pair`: nothing in it is a copy).
 
-    An exact copy is not listed again as a near copy of itself. Only the
+    A RAW and its JPEG imported as two photos (`[add] raw = "separate"`) that hash as near copies
+    are shown as such a pair, never as a copy to drop. An exact copy is not listed again as a near
+    copy of itself. Only the
     members of groups are loaded in full (ranking needs their sizes and
     ratings): a million photos cost three narrow columns, not a million rows.
     """
@@ -251,13 +267,13 @@ def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = Fa
     if len(heads) > 1:
         from photolib.phash import as_codes
 
-        pairs = _pairs_within(as_codes([h for _, h in heads]), near_bits)
-        components = _components(len(heads), ((i, j) for i, j, _ in pairs))
+        close = _pairs_within(as_codes([h for _, h in heads]), near_bits)
+        components = _components(len(heads), ((i, j) for i, j, _ in close))
         members: dict[int, list[int]] = {}
         for node, root in enumerate(components):
             members.setdefault(root, []).append(node)
         widest: dict[int, int] = {}
-        for i, _j, bits in pairs:
+        for i, _j, bits in close:
             widest[components[i]] = max(widest.get(components[i], 0), bits)
         near_sets = [([heads[n][0] for n in nodes], widest.get(root)) for root, nodes in members.items()
                      if len(nodes) > 1]
@@ -279,7 +295,14 @@ def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = Fa
         listed = {p.id for g in groups for p in g.photos}
         similar_found = similar_groups([by_id[ids[i]] for i in keep], matrix[keep], similar_distance)
         groups += [g for g in similar_found if len({p.id for p in g.photos} - listed) > 0]
-    return groups
+    from photolib.stacks import as_pair, raw_pairs
+
+    separate = [as_pair(g) if g.kind == DuplicateKind.NEAR else None for g in groups]
+    stacks = [pair for pair in separate if pair is not None]
+    groups = [g for g, pair in zip(groups, separate) if pair is None]
+    if not pairs:
+        return groups
+    return groups + _in_order(stacks + raw_pairs(catalog))
 
 
 def collapse(catalog: Any, ranked: Sequence[tuple[int, Any]], mode: Collapse) -> list[tuple[int, Any]]:
@@ -329,9 +352,17 @@ def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
         writer.writerow(["group", "kind", "rank", "keep", "id", "path", "width", "height", "size", "rating",
                          "reason"])
         for number, group in enumerate(groups, 1):
+            if group.files:  # a pair: one row per file, every one kept
+                by_id = {p.id: p for p in group.photos}
+                for position, file in enumerate(group.files, 1):
+                    photo = by_id[file["photo"]]
+                    writer.writerow([number, str(group.kind), position, "yes", photo.id, file["path"],
+                                     photo.width, photo.height, file["size"] or "", photo.rating or "",
+                                     group.reason if position == 1 else ""])
+                continue
             for position, photo in enumerate(group.photos, 1):
                 writer.writerow([number, str(group.kind), position, "yes" if position == 1 else "no", photo.id,
                                  photo.path, photo.width, photo.height, photo.size, photo.rating or "",
                                  group.reason if position == 1 else ""])
     os.replace(temp, path)
-    return sum(len(g.photos) for g in groups)
+    return sum(len(g.files or g.photos) for g in groups)

@@ -88,26 +88,11 @@ class Finder:
         """Ranked photos for a query with something to rank by (words, +/- terms, or `around`)."""
         import numpy as np
 
-        where, params = self.compiler.where(parsed)
+        allowed = self.allowed(parsed)
         vector = self.query_vector(parsed, around)
         stop = None if options.limit < 0 else options.offset + options.limit
-        k = max(4 * (stop or 0), CANDIDATES)
-        nearest = self._nearest_then_filtered(vector, where, params, k, stop, options.exact) if where != "1" else None
-        selected = None
-        if nearest is None:
-            selected = None if where == "1" else selected_ids(self.catalog, where, params)
-            if selected is not None and leave_out is not None:
-                selected = selected[selected != leave_out]
-            if selected is not None and len(selected) == 0:
-                return []
-            if selected is not None and len(selected) <= SMALL_SELECTION:
-                nearest = self._exact_among(vector, selected, k)
-            else:
-                index = self._index_for(vector)
-                distances, ids = index.search(vector, k + (leave_out is not None), exact=options.exact, ids=selected)
-                nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
-        nearest.pop(leave_out, None)
-        exact_words = self._exact_word_matches(parsed, where, params, leave_out)
+        nearest = self.nearest(vector, allowed, stop, exact=options.exact, leave_out=leave_out)
+        exact_words = self._exact_word_matches(parsed, allowed.where, allowed.params, leave_out)
         missing = [pid for pid in exact_words if pid not in nearest]
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
@@ -120,6 +105,37 @@ class Finder:
             others = [(d, pid) for d, pid in others if d <= last]
         chosen = [Ranked(pid, nearest[pid]) for pid in first] + [Ranked(pid, d) for d, pid in others]
         return self._sorted(chosen, options)[options.offset:stop]
+
+    def allowed(self, parsed: ParsedQuery) -> "Allowed":
+        """What the query's filters allow, compiled once for every index it is searched in."""
+        where, params = self.compiler.where(parsed)
+        return Allowed(self.catalog, where, params)
+
+    def nearest(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, *, exact: bool = False,
+                leave_out: int | None = None, index: "Callable[[], VectorIndex] | None" = None,
+                vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> dict[int, float]:
+        """photo id -> distance of the nearest photos `allowed` lets through (at least `CANDIDATES`,
+        4 x `stop` when larger), `leave_out` left out. `index` and `vectors_of` (the catalog's
+        vectors by id) name the vector space searched; by default the description space."""
+        index = index or self.index
+        k = max(4 * (stop or 0), CANDIDATES)
+        nearest = None
+        if allowed.where != "1":
+            nearest = self._nearest_then_filtered(vector, allowed, k, stop, exact, index)
+        if nearest is None:
+            selected = allowed.ids()
+            if selected is not None and leave_out is not None:
+                selected = selected[selected != leave_out]
+            if selected is not None and len(selected) == 0:
+                return {}
+            if selected is not None and len(selected) <= SMALL_SELECTION:
+                nearest = self._exact_among(vector, selected, k, vectors_of)
+            else:
+                searched = self._index_for(vector, index)
+                distances, ids = searched.search(vector, k + (leave_out is not None), exact=exact, ids=selected)
+                nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
+        nearest.pop(leave_out, None)
+        return nearest
 
     def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> "np.ndarray":
         """Free words (+ `around`) plus +terms minus -terms, renormalised to unit length."""
@@ -140,13 +156,14 @@ class Finder:
             raise UsageError("the query's + and - terms cancel each other out: drop one of them")
         return (vector / norm).astype(np.float32)
 
-    def _exact_among(self, vector: "np.ndarray", ids: "np.ndarray", k: int) -> dict[int, float]:
+    def _exact_among(self, vector: "np.ndarray", ids: "np.ndarray", k: int,
+                     vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> dict[int, float]:
         """Distances from `vector` to the stored vectors of `ids` (the nearest `k`), read from the catalog."""
         import numpy as np
 
         from photolib.index import distances_from_similarity
 
-        blobs = self.catalog.vectors_for([int(i) for i in ids])
+        blobs = (vectors_of or self.catalog.vectors_for)([int(i) for i in ids])
         if not blobs:
             return {}
         keys = list(blobs)
@@ -178,8 +195,8 @@ class Finder:
                f"FROM candidate CROSS JOIN photos ON photos.id = candidate.photo_id WHERE {where}")
         return {row[0] for row in self.catalog.db.conn.execute(sql, [_json_ids(ids), *params])}
 
-    def _index_for(self, vector: "np.ndarray") -> "VectorIndex":
-        index = self.index()
+    def _index_for(self, vector: "np.ndarray", index: "Callable[[], VectorIndex] | None" = None) -> "VectorIndex":
+        index = (index or self.index)()
         if vector.shape[-1] != index.dimension:
             from photolib.errors import IndexMismatchError
 
@@ -188,28 +205,63 @@ class Finder:
                 f"vectors of {index.model}: run `photolib reindex --reembed`")
         return index
 
-    def _nearest_then_filtered(self, vector: "np.ndarray", where: str, params: list[Any], k: int,
-                               stop: int | None, exact: bool) -> dict[int, float] | None:
+    def _nearest_then_filtered(self, vector: "np.ndarray", allowed: "Allowed", k: int, stop: int | None,
+                               exact: bool, index: "Callable[[], VectorIndex]") -> dict[int, float] | None:
         """The fast path of a filtered search: the nearest `POST_FILTER` x (offset + limit) photos
         (at least `CANDIDATES`) of the whole library, kept when the filters allow them. Taken when
         it leaves enough results (or saw the whole library); None sends the search down the
         selection path instead, at once when a sample of the library shows the filters too narrow
         for enough of the nearest photos to pass."""
-        index = self._index_for(vector)
-        if index.count == 0 or stop is None:
+        searched = self._index_for(vector, index)
+        if searched.count == 0 or stop is None:
             return None
         wanted = max(POST_FILTER * stop, min(k, CANDIDATES))
-        if self._share_allowed(where, params) * wanted <= stop:
+        if allowed.share() * wanted <= stop:
             return None  # too few would pass: the selection path at once, not after a wasted search
-        distances, ids = index.search(vector, wanted, exact=exact)
+        distances, ids = searched.search(vector, wanted, exact=exact)
         found = [int(i) for i in ids[0] if i >= 0]
-        allowed = self._allowed(found, where, params) if found else set()
-        nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0 and int(i) in allowed}
-        if len(nearest) > stop or len(found) >= index.count:
+        passed = self._allowed(found, allowed.where, allowed.params) if found else set()
+        nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0 and int(i) in passed}
+        if len(nearest) > stop or len(found) >= searched.count:
             return nearest
         return None
 
-    def _share_allowed(self, where: str, params: list[Any]) -> float:
+    def _sorted(self, chosen: list[Ranked], options: FindOptions) -> list[Ranked]:
+        key = sort_key(options.sort)
+        if key is None:
+            return chosen
+        photos = self.catalog.get_many([r.id for r in chosen])
+        rows = [(r.id, r.distance, photos[r.id].path, photos[r.id].data.get("taken_at"))
+                for r in chosen if r.id in photos]
+        by_id = {r.id: r for r in chosen}
+        return [by_id[row[0]] for row in sorted(rows, key=key)]
+
+
+class Allowed:
+    """The photos a query's filters allow: its WHERE clause, and (computed once, when asked) the
+    share of the library it allows and the selected ids, shared by every index searched."""
+
+    def __init__(self, catalog: "Catalog", where: str, params: list[Any]) -> None:
+        self.catalog = catalog
+        self.where = where
+        self.params = params
+        self._share: float | None = None
+        self._ids: "np.ndarray | None" = None
+
+    def ids(self) -> "np.ndarray | None":
+        """Sorted ids the filters allow, or None when they allow every photo."""
+        if self.where == "1":
+            return None
+        if self._ids is None:
+            self._ids = selected_ids(self.catalog, self.where, self.params)
+        return self._ids
+
+    def share(self) -> float:
+        if self._share is None:
+            self._share = self._sampled_share()
+        return self._share
+
+    def _sampled_share(self) -> float:
         """About which share of the library the filters allow, from `SAMPLE` ids spread evenly over
         the id range (every photo of a small library). Costs ~0.3 ms at a million photos;
         kept small so its rows leave SQLite's default page cache (~500 pages) to the candidates
@@ -221,17 +273,7 @@ class Finder:
         top = self.catalog.db.conn.execute("SELECT max(id) FROM photos").fetchone()[0] or 0
         ids = np.unique(np.linspace(1, max(top, 1), SAMPLE).astype(np.int64)).tolist()
         sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) "
-               f"SELECT count(*), sum(coalesce(({where}), 0)) FROM candidate CROSS JOIN photos "
+               f"SELECT count(*), sum(coalesce(({self.where}), 0)) FROM candidate CROSS JOIN photos "
                f"ON photos.id = candidate.photo_id")
-        seen, allowed = self.catalog.db.conn.execute(sql, [_json_ids(ids), *params]).fetchone()
+        seen, allowed = self.catalog.db.conn.execute(sql, [_json_ids(ids), *self.params]).fetchone()
         return (allowed or 0) / seen if seen else 1.0
-
-    def _sorted(self, chosen: list[Ranked], options: FindOptions) -> list[Ranked]:
-        key = sort_key(options.sort)
-        if key is None:
-            return chosen
-        photos = self.catalog.get_many([r.id for r in chosen])
-        rows = [(r.id, r.distance, photos[r.id].path, photos[r.id].data.get("taken_at"))
-                for r in chosen if r.id in photos]
-        by_id = {r.id: r for r in chosen}
-        return [by_id[row[0]] for row in sorted(rows, key=key)]

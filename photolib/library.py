@@ -503,7 +503,7 @@ class Library:
 
         if status and status not in PHOTO_STATUSES:
             raise UsageError(f"--status {status!r} is not a status: use one of {', '.join(PHOTO_STATUSES)}")
-        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={rating}",
+        flags = {"tag": tag, "status": status, "rating": None if rating is None else f">={max(rating, 0)}",
                  "keyword": keyword, "person": person, "has": "text" if has_text else None}
         text = with_flags(query, flags | (filters or {}))
         start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
@@ -705,8 +705,10 @@ class Library:
 
     def duplicates(self, *, similar: bool = False, near_bits: int | None = None,
                    similar_distance: float | None = None, mark: bool = False,
-                   export: str | os.PathLike | None = None, progress: Progress | None = None) -> list["DuplicateGroup"]:
-        """Groups of copies, best first; photolib never deletes or moves any of them."""
+                   export: str | os.PathLike | None = None, progress: Progress | None = None,
+                   pairs: bool = True) -> list["DuplicateGroup"]:
+        """Groups of copies, best first, then (with `pairs`) RAW+JPEG pairs as stacks (kind "pair");
+        photolib never deletes or moves any of them."""
         from photolib import duplicates
 
         near_bits = self.settings.duplicates_near_bits if near_bits is None else near_bits
@@ -718,7 +720,7 @@ class Library:
         self._hash_missing(progress)
         vectors = self._image_vectors() if similar else None
         groups = duplicates.find(self.catalog, near_bits=near_bits, similar=similar, image_vectors=vectors,
-                                 similar_distance=similar_distance)
+                                 similar_distance=similar_distance, pairs=pairs)
         if mark:
             with self.write_lock(), self.catalog.transaction():
                 self.catalog.replace_duplicate_marks(

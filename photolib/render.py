@@ -149,16 +149,25 @@ def _preview_above(thumbnail: Any) -> None:
     """One thumbnail on its own, above what follows (`show --preview`)."""
     import os
 
-    from photolib.terminal import halfblocks, image_bytes, image_protocol, iterm_image, kitty_image
+    from photolib.terminal import halfblocks, image_protocol
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol == "blocks":
         stdout.print(halfblocks(thumbnail, columns=32))
     elif protocol is not None:
-        sequence = kitty_image(image_bytes(thumbnail), 32, 12) if protocol == "kitty" else iterm_image(
-            image_bytes(thumbnail, "JPEG"), 32, 12)
-        stdout.file.write(sequence + "\n")
+        stdout.file.write(_image_sequence(protocol, thumbnail, 32, 12) + "\n")
         stdout.file.flush()
+
+
+def _image_sequence(protocol: str, thumbnail: Any, columns: int, rows: int) -> str:
+    """The escape sequence that draws `thumbnail` in about `columns` x `rows` cells."""
+    from photolib.terminal import image_bytes, iterm_image, kitty_image, sixel_image
+
+    if protocol == "kitty":
+        return kitty_image(image_bytes(thumbnail), columns, rows)
+    if protocol == "sixel":
+        return sixel_image(thumbnail, columns, rows)
+    return iterm_image(image_bytes(thumbnail, "JPEG"), columns, rows)
 
 
 def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[int, str],
@@ -167,8 +176,8 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
     False when this output cannot show images (not a terminal, NO_COLOR, TERM=dumb)."""
     import os
 
-    from photolib.terminal import (PREVIEW_COLUMNS, caption_beyond_path, display_path, halfblocks, image_bytes,
-                                   image_protocol, iterm_image, kitty_image)
+    from photolib.terminal import (PREVIEW_COLUMNS, PREVIEW_ROWS, caption_beyond_path, display_path, halfblocks,
+                                   image_protocol)
 
     protocol = image_protocol(os.environ, stdout.is_terminal)
     if protocol is None:
@@ -193,9 +202,7 @@ def _show_previews(photos: list[dict[str, Any]], title: str | None, roots: dict[
             grid.add_row(halfblocks(thumbnail), lines)
             stdout.print(grid)
         else:
-            sequence = kitty_image(image_bytes(thumbnail)) if protocol == "kitty" else iterm_image(
-                image_bytes(thumbnail, "JPEG"))
-            stdout.file.write(sequence + "\n")
+            stdout.file.write(_image_sequence(protocol, thumbnail, PREVIEW_COLUMNS, PREVIEW_ROWS) + "\n")
             stdout.file.flush()
             stdout.print(lines)
     return True
@@ -390,10 +397,46 @@ def albums_table(albums: list[dict[str, Any]], singletons: list[int], threshold:
                 + (" …" if len(singletons) > 30 else ""))
 
 
+def duplicates_title(groups: list[dict[str, Any]]) -> str:
+    stacks = sum(1 for group in groups if group["kind"] == "pair")
+    title = f"{len(groups) - stacks} groups of copies"
+    return title + (f", {stacks} RAW+JPEG pairs" if stacks else "")
+
+
+def duplicate_sections(groups: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`--html` sections: a group of copies shows its photos best first; a pair shows each of its files."""
+    sections = []
+    for group in groups:
+        if group["kind"] == "pair":
+            rows = [{"id": file["photo"], "path": file["path"],
+                     "caption": "RAW file" if file["role"] == "raw" else "shown file"} for file in group["files"]]
+            sections.append((f"RAW+JPEG pair: {group['reason']}", rows))
+        else:
+            sections.append((f"{group['kind']} copies: keep {group['best']} ({group['reason']})", group["photos"]))
+    return sections
+
+
 def duplicates_table(groups: list[dict[str, Any]]) -> None:
+    stacks = [group for group in groups if group["kind"] == "pair"]
+    groups = [group for group in groups if group["kind"] != "pair"]
     if not groups:
         message("No duplicates found.", "green")
-        return
+    else:
+        _copies_table(groups)
+    if stacks:
+        table = _table(f"{len(stacks)} RAW+JPEG pairs (one shot, two files: keep both)",
+                       [("id", {"justify": "right"}), ("shown file", {"overflow": "fold"}),
+                        ("RAW file", {"overflow": "fold"})])
+        for group in stacks:
+            shown = [file for file in group["files"] if file["role"] != "raw"]
+            for position, raw in enumerate(file for file in group["files"] if file["role"] == "raw"):
+                table.add_row(cell(group["best"]) if position == 0 else Text(""),
+                              cell(shown[0]["path"], "cyan") if shown and position == 0 else Text(""),
+                              cell(raw["path"], "dim"))
+        stdout.print(table)
+
+
+def _copies_table(groups: list[dict[str, Any]]) -> None:
     table = _table(f"{len(groups)} groups of copies (best first; nothing is deleted)",
                    [("group", {"justify": "right"}), ("kind", {}), ("id", {"justify": "right"}),
                     ("path", {"overflow": "fold"}), ("size", {"no_wrap": True}), ("why first", {"overflow": "fold"})])

@@ -171,6 +171,8 @@ def walk_photos(root: Path, problems: list[ScanProblem], skipped: Skipped | None
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         sidecars = {name.lower(): name for name in files if name.lower().endswith(".xmp")}
         belonging: set[Path] = set()  # XMP sidecars of the photos found in this folder
+        developed = {os.path.splitext(name)[0].lower() for name in files
+                     if extension(name) in DEVELOPED_EXTENSIONS} if sidecars and raw is RawMode.PAIR else set()
         for name in sorted(files):
             if name.startswith("."):
                 skipped.hidden_files += 1
@@ -188,7 +190,8 @@ def walk_photos(root: Path, problems: list[ScanProblem], skipped: Skipped | None
             if found:
                 if sidecars:
                     found.sidecars = _sidecars_of(name, folder, sidecars)
-                    belonging.update(found.sidecars)
+                    if os.path.splitext(name)[0].lower() not in developed or extension(name) not in RAW_EXTENSIONS:
+                        belonging.update(found.sidecars)  # a paired RAW's own sidecars are not read (its JPEG's are)
                 yield found
         for name in sidecars.values():
             if name.startswith("."):

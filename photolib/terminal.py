@@ -16,6 +16,8 @@ from typing import Any, Mapping
 ELLIPSIS = "…"
 PREVIEW_COLUMNS = 16  # width of an inline thumbnail, in character cells
 PREVIEW_ROWS = 6
+CELL_PIXELS = (10, 20)  # a usual cell, for sixel (sized in pixels); the terminal is never asked
+SIXEL_COLOURS = 64  # colour registers used: every sixel terminal has at least 64 (VT340: 16, xterm: 256+)
 
 
 def display_path(path: str, root: str | None = None, home: str | None = None) -> str:
@@ -62,8 +64,9 @@ def caption_beyond_path(caption: str, shown_path: str) -> str:
 # -- inline thumbnails --------------------------------------------------------
 
 def image_protocol(environ: Mapping[str, str], is_terminal: bool) -> str | None:
-    """How this terminal can show images: "kitty", "iterm" (iTerm2, WezTerm...), "blocks" (Unicode
-    half-blocks in colour, anywhere else), or None (not a terminal, NO_COLOR, or TERM=dumb).
+    """How this terminal can show images: "kitty", "iterm" (iTerm2, WezTerm...), "sixel" (foot,
+    mlterm, mintty, Konsole 22.04+, contour), "blocks" (Unicode half-blocks in colour, anywhere
+    else), or None (not a terminal, NO_COLOR, or TERM=dumb).
 
     Only environment variables are read: no query is written to the terminal, so nothing can
     be left on screen or block when the terminal does not answer."""
@@ -76,7 +79,70 @@ def image_protocol(environ: Mapping[str, str], is_terminal: bool) -> str | None:
         return "kitty"
     if environ.get("TERM_PROGRAM") in ("iTerm.app", "WezTerm") or environ.get("LC_TERMINAL") == "iTerm2":
         return "iterm"
+    if _sixel_terminal(environ, term):
+        return "sixel"
     return "blocks"
+
+
+def _sixel_terminal(environ: Mapping[str, str], term: str) -> bool:
+    """Terminals known to draw sixel whatever their settings, told by what they set in the environment
+    (xterm draws sixel only when built and started for it, so it gets half-blocks)."""
+    if term.startswith(("foot", "mlterm", "contour")) or environ.get("MLTERM"):
+        return True
+    if environ.get("TERM_PROGRAM") in ("mintty", "contour"):
+        return True
+    version = environ.get("KONSOLE_VERSION", "")
+    return version.isdigit() and int(version) >= 220400  # Konsole 22.04 added sixel
+
+
+def sixel_image(path: Path, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS) -> str:
+    """A thumbnail as sixel graphics, fitted into about `columns` x `rows` cells."""
+    from PIL import Image
+
+    box = (columns * CELL_PIXELS[0], rows * CELL_PIXELS[1])
+    frame = preview_frame(path, longest=max(box))
+    frame.thumbnail(box, Image.Resampling.BILINEAR)
+    return sixel(frame)
+
+
+def sixel(image: Any, colours: int = SIXEL_COLOURS) -> str:
+    """An RGB image as a DEC sixel sequence: DCS q, raster size, the colour registers (in percent),
+    then bands of six pixel rows, one run of sixel characters per colour ("$" back to the band's
+    start, "-" to the next band, "!n" repeats), and ST. Colours are quantised (median cut, no
+    dithering) and numbered in the order they first appear, so the output is deterministic."""
+    import numpy as np
+    from PIL import Image
+
+    quantised = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT,
+                                              dither=Image.Dither.NONE)
+    indices = np.asarray(quantised, dtype=np.int32)
+    palette = np.asarray(quantised.getpalette()[:768], dtype=np.int32).reshape(-1, 3)
+    used, first = np.unique(indices, return_index=True)
+    order = used[np.argsort(first)]
+    number = np.zeros(max(256, int(indices.max()) + 1), dtype=np.int32)
+    number[order] = np.arange(len(order))
+    pixels = number[indices]
+    height, width = pixels.shape
+    out = [f'\x1bPq"1;1;{width};{height}']
+    out += [f"#{n};2;{';'.join(str(round(v * 100 / 255)) for v in palette[index])}" for n, index in enumerate(order)]
+    for top in range(0, height, 6):
+        band = pixels[top:top + 6]
+        runs = []
+        for colour in np.unique(band):
+            bits = np.zeros(width, dtype=np.uint8)
+            for row in range(band.shape[0]):
+                bits |= (band[row] == colour).astype(np.uint8) << row
+            runs.append(f"#{colour}" + _repeats((bits + 63).tobytes().decode("ascii").rstrip("?")))
+        out.append("$".join(runs) + ("-" if top + 6 < height else ""))
+    return "".join(out) + "\x1b\\"
+
+
+_RUN = re.compile(r"(.)\1{3,}")
+
+
+def _repeats(chars: str) -> str:
+    """Sixel run-length encoding: four or more of one character as !count char."""
+    return _RUN.sub(lambda found: f"!{len(found.group(0))}{found.group(1)}", chars)
 
 
 def kitty_image(png: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS) -> str:

@@ -149,6 +149,25 @@ def test_naming_listing_and_showing_a_person(face_library):
     assert "Eileen" in run(library, "people").stdout
 
 
+def test_people_html_has_a_section_of_photos_per_person(face_library, tmp_path):
+    library, pictures, _report = face_library
+    found = people(library)
+    page = tmp_path / "people.html"
+    result = run(library, "people", "--html", str(page))
+    assert result.exit_code == 0 and "Wrote 4 photo(s)" in " ".join(result.output.split())
+    document = page.read_text()
+    assert "2 people" in document
+    for person in found:
+        assert f"{person['faces']} faces in {person['photos']} photos" in document
+    for name in ("portrait.jpg", "turned.jpg", "grey.png", "friend.jpg"):
+        assert name in document
+    assert "cat.jpg" not in document and document.count("data:image/jpeg;base64,") == 4
+    one = tmp_path / "one.html"
+    assert run(library, "people", "show", str(found[0]["id"]), "--html", str(one)).exit_code == 0
+    assert one.read_text().count("data:image/jpeg;base64,") == 3
+    assert run(library, "people", "--open").exit_code == 2  # --open needs --html
+
+
 def test_unknown_person_is_one_line(face_library):
     library, _pictures, _report = face_library
     result = CliRunner().invoke(app, ["-L", str(library), "list", "--person", "Nobody"], env=FACES_ONLY)

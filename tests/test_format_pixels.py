@@ -137,3 +137,24 @@ def test_cmyk_jpeg_with_an_icc_profile_converts_through_its_profile(tmp_path, ma
     with Image.open(library.thumbnails.path(digest)) as thumbnail:
         thumbnail.load()
         assert _difference(thumbnail, reference) <= 6
+
+
+def test_heic_avif_and_animated_thumbnails_are_upright_first_frames(tmp_path, make_library):
+    from tests.format_files import make_avif, make_heic
+
+    folder = tmp_path / "phone"
+    picture = two_colour((120, 80))
+    make_heic(folder / "IMG_1.HEIC", picture, orientation=6)
+    make_avif(folder / "IMG_2.avif", picture, orientation=3)
+    frames = [Image.new("RGB", (60, 40), colour) for colour in ((250, 20, 20), (20, 20, 250))]
+    frames[0].save(folder / "loop.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    references = {"IMG_1.HEIC": picture.transpose(Image.Transpose.ROTATE_270),
+                  "IMG_2.avif": picture.transpose(Image.Transpose.ROTATE_180), "loop.gif": frames[0]}
+    library = make_library()
+    assert library.add([folder]).failed == []
+    for photo in library.list_photos():
+        name = photo["path"].rsplit("/", 1)[1]
+        with Image.open(library.thumbnails.path(library.catalog.get(photo["id"]).data["hash"])) as thumbnail:
+            thumbnail.load()
+            assert thumbnail.size == references[name].size, name
+            assert _difference(thumbnail, references[name]) <= 6, name

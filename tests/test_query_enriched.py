@@ -147,3 +147,10 @@ def test_smart_album_of_enriched_filters_as_html(enriched, tmp_path):
     assert "tram.jpg" in html and "anna.jpg" in html and "portrait.jpg" not in html
     table = runner.invoke(app, ["-L", folder, "albums", "show", "Best of Zoë", "--long"])
     assert table.exit_code == 0 and "tram.jpg" in table.stdout
+
+
+def test_list_rating_minus_one_means_every_photo(enriched):
+    """XMP's -1 (rejected) is below every rating: at least -1 stars is the whole library."""
+    result = CliRunner().invoke(app, ["-L", str(enriched.root), "list", "--rating", "-1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == len(enriched.ids)

@@ -194,7 +194,7 @@ def test_a_filter_too_narrow_for_the_nearest_photos_skips_the_whole_library_sear
     from photolib.query import parse
 
     finder = library.finder
-    assert finder._share_allowed(*finder.compiler.where(parse("date:2019"))) == pytest.approx(3 / 7)
+    assert finder.allowed(parse("date:2019")).share() == pytest.approx(3 / 7)
     searched = []
     real = VectorIndex.search
     monkeypatch.setattr(VectorIndex, "search", lambda self, *args, **kw: searched.append(kw.get("ids")) or real(

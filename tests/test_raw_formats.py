@@ -94,11 +94,14 @@ def test_xmp_sidecars_of_photos_are_metadata_not_files_left_out(library_path, tm
     (folder / "dunes.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     (folder / "lost.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")  # no photo of that name
     (folder / "dunes.aae").write_text("<plist/>")
+    make_photo(folder / "DSCF0001.JPG", size=(60, 40))
+    make_raf(folder / "DSCF0001.RAF", two_colour((60, 40)))
+    (folder / "DSCF0001.RAF.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")  # the pair reads the JPEG's
     code, report = _add(library_path, folder)
-    assert code == 0 and report["new"] == 2
+    assert code == 0 and report["new"] == 3 and report["raw_paired"] == 1
     assert report["xmp_sidecars"] == 2
-    assert report["not_imported"]["sidecars"] == {"count": 2, "extensions": {".aae": 1, ".xmp": 1}}
-    assert report["not_imported"]["count"] == 2
+    assert report["not_imported"]["sidecars"] == {"count": 3, "extensions": {".xmp": 2, ".aae": 1}}
+    assert report["not_imported"]["count"] == 3
     result = CliRunner().invoke(app, ["-L", str(library_path), "add", str(folder)])
     flat = " ".join((result.stdout + result.stderr).replace("│", " ").split())
-    assert "Not imported: 2 files" in flat and "2 XMP sidecars beside the photos" in flat
+    assert "Not imported: 3 files" in flat and "2 XMP sidecars beside the photos" in flat

@@ -9,15 +9,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
 from photolib import render
 from photolib.cli import app
-from photolib.terminal import caption_beyond_path, display_path, image_protocol, middle_ellipsis
+from photolib.terminal import caption_beyond_path, display_path, image_protocol, middle_ellipsis, sixel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 HOME = "/home/ana"
@@ -98,7 +101,7 @@ def _thumbnail(tmp_path) -> Path:
 
 def test_previews_half_blocks_kitty_and_iterm(monkeypatch, tmp_path):
     thumb = _thumbnail(tmp_path)
-    for name in ("NO_COLOR", "KITTY_WINDOW_ID", "TERM_PROGRAM", "LC_TERMINAL", "TMUX"):
+    for name in ("NO_COLOR", "KITTY_WINDOW_ID", "TERM_PROGRAM", "LC_TERMINAL", "TMUX", "KONSOLE_VERSION", "MLTERM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
     buffer = _capture(monkeypatch, 80, terminal=True, color_system="truecolor")
@@ -129,6 +132,14 @@ def test_previews_half_blocks_kitty_and_iterm(monkeypatch, tmp_path):
     ({"TERM": "xterm-kitty"}, False, None),
     ({"TERM": "dumb"}, True, None),
     ({"TERM": "xterm-kitty", "NO_COLOR": ""}, True, None),
+    ({"TERM": "foot"}, True, "sixel"),
+    ({"TERM": "foot-extra"}, True, "sixel"),
+    ({"TERM": "mlterm"}, True, "sixel"),
+    ({"TERM": "xterm", "TERM_PROGRAM": "mintty"}, True, "sixel"),
+    ({"TERM": "xterm-256color", "KONSOLE_VERSION": "230805"}, True, "sixel"),
+    ({"TERM": "xterm-256color", "KONSOLE_VERSION": "211201"}, True, "blocks"),  # before sixel
+    ({"TERM": "foot", "TMUX": "/tmp/tmux-0/default,1,0"}, True, "blocks"),
+    ({"TERM": "foot"}, False, None),
 ])
 def test_image_protocol_detection(environ, terminal, expected):
     assert image_protocol(environ, terminal) == expected
@@ -159,3 +170,73 @@ def test_cli_output_off_a_terminal_is_plain_and_json_keeps_full_paths(tmp_path, 
     hits = json.loads(runner.invoke(app, ["-L", str(library_path), "search", "Lisbon trip", "--json",
                                           "--preview"]).stdout)
     assert hits[0]["path"].startswith(str(pics)) and hits[0]["path"].endswith(" .jpg")
+
+
+# -- sixel ------------------------------------------------------------------------------------
+
+def test_sixel_sequence_of_a_tiny_image():
+    """5x7 red with a blue pixel top-left and bottom-right: registers in order of appearance (blue 0,
+    red 1, in percent), band 1 = rows 0-5 (blue: bit 0 of column 0 = "@"; red: rows 1-5 of column 0
+    = "}", then four full columns = "!4~"), "-", band 2 = row 6 (blue at column 4, red in 0-3)."""
+    image = Image.new("RGB", (5, 7), (255, 0, 0))
+    image.putpixel((0, 0), (0, 0, 255))
+    image.putpixel((4, 6), (0, 0, 255))
+    assert sixel(image) == ('\x1bPq"1;1;5;7#0;2;0;0;100#1;2;100;0;0'
+                            "#0@$#1}!4~-#0!4?@$#1!4@\x1b\\")
+
+
+def _decode_sixel(sequence: str) -> np.ndarray:
+    """An independent reader of what `sixel` writes (raster size, registers, $, -, !n)."""
+    body = sequence[len("\x1bPq"):-2]
+    size = re.match(r'"1;1;(\d+);(\d+)', body)
+    width, height = int(size.group(1)), int(size.group(2))
+    pixels = np.zeros((height, width, 3), dtype=np.int16)
+    registers, colour, x, top = {}, (0, 0, 0), 0, 0
+    for token in re.finditer(r"#(\d+);2;(\d+);(\d+);(\d+)|#(\d+)|!(\d+)(.)|([?-~])|(\$)|(-)", body[size.end():]):
+        define, select, count, repeated, char, back, down = token.groups()[0], token.group(5), token.group(6), \
+            token.group(7), token.group(8), token.group(9), token.group(10)
+        if define is not None:
+            registers[int(define)] = tuple(round(int(token.group(i)) * 255 / 100) for i in (2, 3, 4))
+        elif select is not None:
+            colour = registers[int(select)]
+        elif back:
+            x = 0
+        elif down:
+            x, top = 0, top + 6
+        else:
+            for _ in range(int(count) if count else 1):
+                bits = ord(repeated or char) - 63
+                for row in range(6):
+                    if bits >> row & 1:
+                        pixels[top + row, x] = colour
+                x += 1
+    return pixels
+
+
+def test_sixel_round_trip_of_a_photo_sized_picture():
+    y, x = np.mgrid[0:45, 0:70]
+    picture = np.stack([x * 255 // 69, y * 255 // 44, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    decoded = _decode_sixel(sixel(Image.fromarray(picture)))
+    assert decoded.shape == picture.shape
+    assert np.abs(decoded - picture).mean() < 8  # 64 registers for a smooth two-way gradient
+
+
+def test_sixel_previews_on_a_sixel_terminal(monkeypatch, tmp_path):
+    thumb = _thumbnail(tmp_path)
+    for name in ("NO_COLOR", "KITTY_WINDOW_ID", "TERM_PROGRAM", "LC_TERMINAL", "TMUX", "KONSOLE_VERSION", "MLTERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "foot")
+    buffer = _capture(monkeypatch, 80, terminal=True)
+    render.hits_table(HITS, "Search", roots=ROOTS, previews={7: thumb})
+    output = buffer.getvalue()
+    assert output.count("\x1bPq") == 1 and "beach.jpg" in output
+    sequence = output[output.index("\x1bPq"):output.index("\x1b\\") + 2]
+    decoded = _decode_sixel(sequence)
+    assert decoded.shape[:2] == (48, 64) and np.abs(decoded - np.array([200, 40, 40])).mean() < 4
+    large = tmp_path / "large.jpg"
+    Image.new("RGB", (256, 192), (30, 90, 200)).save(large)
+    buffer = _capture(monkeypatch, 80, terminal=True)
+    render.hits_table(HITS, "Search", roots=ROOTS, previews={7: large})
+    output = buffer.getvalue()
+    decoded = _decode_sixel(output[output.index("\x1bPq"):output.index("\x1b\\") + 2])
+    assert decoded.shape[:2] == (120, 160)  # fitted into 16 x 6 cells of about 10 x 20 pixels
