@@ -17,7 +17,7 @@ ELLIPSIS = "…"
 PREVIEW_COLUMNS = 16  # width of an inline thumbnail, in character cells
 PREVIEW_ROWS = 6
 CELL_PIXELS = (10, 20)  # a usual cell, for sixel (sized in pixels); the terminal is never asked
-SIXEL_COLOURS = 64  # colour registers used: every sixel terminal has at least 64 (VT340: 16, xterm: 256+)
+SIXEL_COLOURS = 128  # colour registers used: the sixel terminals recognised here all have 256 or more
 
 
 def display_path(path: str, root: str | None = None, home: str | None = None) -> str:
@@ -108,12 +108,12 @@ def sixel_image(path: Path, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_
 def sixel(image: Any, colours: int = SIXEL_COLOURS) -> str:
     """An RGB image as a DEC sixel sequence: DCS q, raster size, the colour registers (in percent),
     then bands of six pixel rows, one run of sixel characters per colour ("$" back to the band's
-    start, "-" to the next band, "!n" repeats), and ST. Colours are quantised (median cut, no
+    start, "-" to the next band, "!n" repeats), and ST. Colours are quantised (fast octree, no
     dithering) and numbered in the order they first appear, so the output is deterministic."""
     import numpy as np
     from PIL import Image
 
-    quantised = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT,
+    quantised = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.FASTOCTREE,
                                               dither=Image.Dither.NONE)
     indices = np.asarray(quantised, dtype=np.int32)
     palette = np.asarray(quantised.getpalette()[:768], dtype=np.int32).reshape(-1, 3)
@@ -125,14 +125,12 @@ def sixel(image: Any, colours: int = SIXEL_COLOURS) -> str:
     height, width = pixels.shape
     out = [f'\x1bPq"1;1;{width};{height}']
     out += [f"#{n};2;{';'.join(str(round(v * 100 / 255)) for v in palette[index])}" for n, index in enumerate(order)]
+    weights = (1 << np.arange(6, dtype=np.uint8))[:, None]  # row r of a band is bit r of a sixel
     for top in range(0, height, 6):
         band = pixels[top:top + 6]
-        runs = []
-        for colour in np.unique(band):
-            bits = np.zeros(width, dtype=np.uint8)
-            for row in range(band.shape[0]):
-                bits |= (band[row] == colour).astype(np.uint8) << row
-            runs.append(f"#{colour}" + _repeats((bits + 63).tobytes().decode("ascii").rstrip("?")))
+        present = np.unique(band)
+        bits = ((band[None] == present[:, None, None]) * weights[:len(band)]).sum(axis=1, dtype=np.uint8) + 63
+        runs = [f"#{colour}" + _repeats(row.tobytes().decode("ascii").rstrip("?")) for colour, row in zip(present, bits)]
         out.append("$".join(runs) + ("-" if top + 6 < height else ""))
     return "".join(out) + "\x1b\\"
 
