@@ -260,38 +260,7 @@ def child_add(count: int, library_path: str) -> dict:
     return {"add_1000_s": time.perf_counter() - start}
 
 
-def child_snapshot(count: int, library_path: str) -> dict:
-    """`add` of 1 000 photos: a first one to warm up (it may take the first snapshot), then one with no snapshot
-    due and one with a snapshot due (taken at its end, under the write lock)."""
-    import photolib.snapshots as snapshots
-    from photolib.config import load_settings
-    from photolib.library import Library
-
-    timings = []
-    real_take = snapshots.take
-
-    def timed_take(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return real_take(*args, **kwargs)
-        finally:
-            timings.append(time.perf_counter() - start)
-
-    snapshots.take = timed_take
-    library = Library(load_settings(library_path=Path(library_path)))
-    model = library.embedder.model_name
-    result = {}
-    for run, interval in (("warm", 0.0), ("not_due", 1e6), ("due", 0.0)):
-        library.settings.snapshot_interval = interval
-        start = time.perf_counter()
-        library.import_embedded(synthetic_photos(1000, 3, f"snap-{run}-{os.getpid()}"), model)
-        result[f"add_{run}_s"] = time.perf_counter() - start
-    result["snapshot_s"] = timings[-1] if timings else 0.0
-    result["catalog_mb"] = (Path(library_path) / "catalog.db").stat().st_size / 1e6
-    return result
-
-
-CHILDREN = {"build": child_build, "query": child_query, "add": child_add, "snapshot": child_snapshot}
+CHILDREN = {"build": child_build, "query": child_query, "add": child_add}
 
 
 def run_child(step: str, count: int, library: Path) -> dict:
@@ -336,12 +305,12 @@ def case_cold_cli(library: Path, count: int) -> None:
 # -- 6b. Automatic catalog snapshot ------------------------------------------------------
 
 def case_snapshot(library: Path, count: int) -> None:
-    """The day's first `add` also takes the snapshot: its cost as a ratio of the `add` that triggered it."""
-    result = run_child("snapshot", count, library)
-    add = result["add_not_due_s"]
-    record(f"snapshot after add 1 000, {count:,} library", result["snapshot_s"] / add, "ratio of add", "(reported)",
-           None, f"({result['snapshot_s']:.2f} s for {result['catalog_mb']:.0f} MB; add {add:.2f} s, "
-                 f"{result['add_due_s']:.2f} s with it)")
+    """The day's first change also takes the snapshot: in a detached low-priority process after the command
+    (bench/bench_snapshot.py); each figure as a ratio of the `add` of 1 000 that triggered it."""
+    from bench.bench_snapshot import measure, report
+
+    for case, ratio, note in report(measure(library)):
+        record(f"snapshot, {count:,} library: {case}", ratio, "x of add", "(reported)", None, f"({note})")
 
 
 # -- 7. Remote import with 300 ms latency --------------------------------------------------

@@ -143,8 +143,9 @@ def _library(ctx: typer.Context) -> "Library":
     obj = ctx.find_root().obj
     if "library" not in obj:
         obj["settings"] = load_settings(obj["config_flag"], obj["library_flag"])
-        obj["library"] = Library(obj["settings"], notify=lambda text: _render().message(text, "yellow"))
-        ctx.find_root().call_on_close(obj["library"].close)
+        obj["library"] = Library(obj["settings"], notify=lambda text: _render().message(text, "yellow"),
+                                 background_snapshots=True)
+        ctx.find_root().call_on_close(obj["library"].finish)
     return obj["library"]
 
 

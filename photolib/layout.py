@@ -7,4 +7,6 @@ LOCK_NAME = ".lock"  # the write lock every writer holds
 GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
 THUMBNAIL_FOLDER = "thumbnails"  # thumbnails by content hash, derived from the photos (photolib.thumbnails)
 SNAPSHOT_FOLDER = "snapshots"  # automatic copies of the catalog, rotated (see `snapshots`)
+SNAPSHOT_LOCK_NAME = ".snapshot-lock"  # held by the one process taking a snapshot (see `snapshot_runner`)
+SNAPSHOT_FAILED_NAME = ".snapshot-failed"  # why the last background snapshot was not kept; said once
 ASIDE_FOLDER = "aside"  # catalogs replaced by a repair or a snapshot restore, never deleted

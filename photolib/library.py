@@ -74,8 +74,14 @@ class Library:
 
     def __init__(self, settings: Settings, *, vision: Any = None, embedder: Any = None,
                  generator: Any = None, image_embedder: Any = None, stage_factories: Any = None,
-                 notify: Notify = ignore) -> None:
+                 notify: Notify = ignore, background_snapshots: bool = False) -> None:
+        """`background_snapshots`: the automatic snapshot is left to `finish` and taken by a detached
+        process (as the CLI does), instead of at the end of each writing call."""
         self.settings = settings
+        self.background_snapshots = background_snapshots
+        self._changes_closed = 0  # catalog rows changed through connections already closed
+        self._changes_base = 0  # total_changes of the open connection once it was opened (migrations aside)
+        self._changes_considered = 0  # changes already weighed for a snapshot
         self.root = Path(settings.library_path)
         self.notify = notify
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
@@ -95,7 +101,14 @@ class Library:
 
             self._make_root()
             self._catalog = Catalog(self.root / CATALOG_NAME)
+            self._changes_base = self._catalog.db.conn.total_changes
         return self._catalog
+
+    def catalog_changes(self) -> int:
+        """Rows this Library changed in the catalog so far (opening and migrating it not counted)."""
+        if self._catalog is None:
+            return self._changes_closed
+        return self._changes_closed + self._catalog.db.conn.total_changes - self._changes_base
 
     def _make_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():
@@ -144,6 +157,7 @@ class Library:
 
     def close(self) -> None:
         if self._catalog is not None:
+            self._changes_closed = self.catalog_changes()
             self._catalog.close()
             self._catalog, self._keepers = None, {}
 
@@ -166,11 +180,10 @@ class Library:
                     f"another photolib process is writing to {self.root}; wait for it to finish and try again"
                 ) from None
         self._lock_depth += 1
-        changes_before = self._catalog.db.conn.total_changes if self._catalog is not None else 0
         try:
             yield
-            if self._lock_depth == 1:
-                self._snapshot_if_changed(changes_before)
+            if self._lock_depth == 1 and not self.background_snapshots:
+                self._snapshot_if_changed()
         finally:
             self._lock_depth -= 1
             lock.release()
@@ -182,13 +195,31 @@ class Library:
 
         return ThumbnailCache(self.root / THUMBNAIL_FOLDER, large=self.settings.thumbnails_large)
 
-    def _snapshot_if_changed(self, changes_before: int) -> None:
-        """After a writing command that changed the catalog: a rotating snapshot, if one is due (`snapshots`)."""
+    def _snapshot_if_changed(self) -> None:
+        """If the catalog changed since the last look: a rotating snapshot, if one is due (`snapshots`)."""
         from photolib.snapshots import maybe_take
 
-        if self._catalog is not None and self._catalog.db.conn.total_changes > changes_before:
-            maybe_take(self._catalog.db.conn, self.root, self.settings.snapshot_interval,
-                       self.settings.snapshot_keep, self.notify)
+        changes = self.catalog_changes()
+        if changes == self._changes_considered:
+            return
+        self._changes_considered = changes
+        from photolib.snapshot_runner import report_failure
+
+        report_failure(self.root, self.notify)
+        connection = self._catalog.db.conn if self._catalog is not None else None
+        maybe_take(connection, self.root, self.settings.snapshot_interval, self.settings.snapshot_keep,
+                   self.notify, background=self.background_snapshots)
+
+    def finish(self) -> None:
+        """The end of a command: if it changed the catalog (any command: add, albums --save, imagine, people
+        name, ...) and a snapshot is due, keep one; then close. With `background_snapshots` the catalog is
+        closed first and the snapshot left to a detached low-priority process, so nobody waits for it."""
+        try:
+            if self.background_snapshots:
+                self.close()
+            self._snapshot_if_changed()
+        finally:
+            self.close()
 
     # -- index ------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib import damage
-from photolib.snapshots import keep_aside, list_snapshots, replace_catalog
+from photolib.snapshots import keep_aside, list_snapshots, replace_catalog, wait_for_snapshot
 
 if TYPE_CHECKING:
     from photolib.library import Library
@@ -92,6 +92,7 @@ def repair(library: "Library") -> RepairReport:
     catalog = library.root / CATALOG_NAME
     with library.write_lock():
         library.close()
+        wait_for_snapshot(library)
         problem = catalog_problem(catalog)
         if problem is None:
             return RepairReport(needed=False)

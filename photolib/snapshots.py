@@ -78,7 +78,11 @@ def due(root: Path, interval_hours: float, keep: int, now: datetime | None = Non
 
 
 def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | None = None) -> Snapshot:
-    """Copy the catalog behind `connection` into a new snapshot (atomically), then rotate to `keep`."""
+    """Copy the catalog behind `connection` into a new snapshot (atomically), then rotate to `keep`.
+
+    Only one process may take snapshots of a library at a time (`snapshot_runner` holds the lock), since
+    temporary files left by a killed one are removed here. A copy that fails `quick_check` is not kept.
+    """
     folder = Path(root) / SNAPSHOT_FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -89,10 +93,15 @@ def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | 
     target = sqlite3.connect(str(temp))
     try:
         os.chmod(temp, 0o600)
-        connection.backup(target)
+        target.execute("PRAGMA synchronous=OFF")  # the whole file is synced once, below
+        connection.backup(target)  # all pages in one step: one read transaction, so one consistent moment
         target.execute("PRAGMA journal_mode=DELETE")  # a lone file: reading it never creates -wal/-shm beside it
+        verdict = target.execute("PRAGMA quick_check").fetchone()[0]
     finally:
         target.close()
+    if verdict != "ok":  # a damaged catalog never rotates a sound snapshot out
+        temp.unlink(missing_ok=True)
+        raise sqlite3.DatabaseError(f"the copy fails SQLite's quick_check ({verdict}): see `photolib doctor`")
     with open(temp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, final)
@@ -203,18 +212,40 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def maybe_take(connection: sqlite3.Connection, root: Path, interval_hours: float, keep: int,
-               notify: Any = None) -> Snapshot | None:
-    """A snapshot if one is due; a failure (disk full...) is reported, never fails the command that wrote."""
+def maybe_take(connection: sqlite3.Connection | None, root: Path, interval_hours: float, keep: int,
+               notify: Any = None, background: bool = False) -> bool:
+    """Keep a snapshot if one is due: in a detached low-priority process (`background`, see
+    `snapshot_runner`), else here with `connection` (or a connection of its own when None).
+
+    A failure (disk full...) is reported, never fails the command that wrote. Returns whether one was
+    taken or started.
+    """
+    from photolib import snapshot_runner
+
     if not due(root, interval_hours, keep):
-        return None
+        return False
     try:
-        return take(connection, root, keep)
-    except (OSError, sqlite3.Error) as error:
+        if background and snapshot_runner.BACKGROUND_SUPPORTED:
+            return snapshot_runner.start(root, keep)
+        return snapshot_runner.take_here(connection, root, keep) is not None
+    except (OSError, sqlite3.Error, ValueError) as error:
         if notify is not None:
             notify(f"Could not keep a snapshot of the catalog in {Path(root) / SNAPSHOT_FOLDER} ({error}); "
                    "the command itself finished")
-        return None
+        return False
+
+
+def wait_for_snapshot(library: "Library") -> None:
+    """Before replacing the catalog or reading snapshots to do so: let a snapshot being taken finish."""
+    from photolib import snapshot_runner
+    from photolib.errors import LibraryLockedError
+
+    if snapshot_runner.wait(library.root, 0.5):
+        return
+    library.notify("A snapshot of the catalog is being taken; waiting for it to finish.")
+    if not snapshot_runner.wait(library.root, max(library.settings.lock_timeout, 60.0)):
+        raise LibraryLockedError(f"a snapshot of {library.root / 'catalog.db'} is still being taken; "
+                                 "try again in a minute")
 
 
 def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
@@ -226,6 +257,7 @@ def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
     from photolib import damage
     from photolib.layout import CATALOG_NAME
 
+    wait_for_snapshot(library)
     snapshot = find(library.root, reference)
     verdict = damage.quick_check(snapshot.path)
     if verdict != "ok" or not damage.has_photolib_tables(snapshot.path):

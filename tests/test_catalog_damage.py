@@ -27,7 +27,12 @@ REAL = 6
 
 
 def cli(library: Path, *args: str):
-    return CliRunner().invoke(app, ["--library", str(library), *[str(a) for a in args]])
+    """Run a command, then wait for the snapshot it may have left to a background process."""
+    from photolib.snapshot_runner import wait
+
+    result = CliRunner().invoke(app, ["--library", str(library), *[str(a) for a in args]])
+    assert wait(library, 60), "a background snapshot did not finish in 60 s"
+    return result
 
 
 def cli_json(library: Path, *args: str):

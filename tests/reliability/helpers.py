@@ -112,6 +112,51 @@ def space_index_matches_catalog(library: Path, space: str) -> bool:
             and all((folder / name).is_file() for name in files))
 
 
+# -- the background snapshot --------------------------------------------------------
+
+
+def settle(library: Path, timeout: float = 120) -> None:
+    """Wait for the snapshot a finished command may have left to its detached process."""
+    from photolib.snapshot_runner import wait
+
+    assert wait(library, timeout), f"the background snapshot of {library} did not finish in {timeout} s"
+
+
+def snapshot_process(library: Path) -> int | None:
+    """The detached process taking a snapshot of `library` (it holds `.snapshot-lock` open), if any."""
+    lock = os.path.realpath(library / ".snapshot-lock")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and holds_write_lock(int(entry), lock):
+            return int(entry)
+    return None
+
+
+def snapshot_child(pid: int) -> int | None:
+    """The snapshot process that command `pid` started, while both run (read from /proc, cheap enough to poll)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            children = handle.read().split()
+    except OSError:
+        return None
+    for child in children:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                if b"photolib.snapshot_runner" in handle.read():
+                    return int(child)
+        except OSError:
+            continue
+    return None
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 # -- kill -9 at a chosen moment -------------------------------------------------------
 
 

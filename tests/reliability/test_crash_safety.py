@@ -15,7 +15,7 @@ folder for `prune`.
 After every kill: `PRAGMA integrity_check` is ok, no path is duplicated, no vector is orphaned, and either
 the index stamp matches the catalog (revision and vector count) or the next command repairs it (a
 rebuild says so) and saves one that matches. At the end, the command run again and `add` finish the job.
-Automatic snapshots and `doctor --repair` get the same treatment: a kill while a snapshot is written leaves
+Automatic snapshots and `doctor --repair` get the same treatment: a kill of the detached process writing a snapshot leaves
 only whole snapshots listed, and a kill during a repair leaves the damaged catalog byte for byte or the
 repaired one, whole, with the damaged file kept aside.
 
@@ -25,8 +25,11 @@ Counts of trials, and of what each kill left behind, are printed at the end of t
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
+import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -38,8 +41,9 @@ import pytest
 from tests.fake_servers import FakeModelServer
 from tests.photos import make_trip
 from tests.reliability.conftest import TRIALS
-from tests.reliability.helpers import (REBUILT, Run, catalog_query, check_catalog, index_matches_catalog, photolib,
-                                       run_photolib)
+from tests.reliability.helpers import (REBUILT, ROOT, Run, catalog_query, check_catalog, child_env, gone,
+                                       index_matches_catalog, photolib, photolib_argv, run_photolib, settle,
+                                       snapshot_child, snapshot_process)
 
 TRIPS = [("Harbour", (53.55, 9.99)), ("Forest", (48.0, 8.2)), ("Desert", (31.6, -8.0))]
 PHOTOS = 18
@@ -78,6 +82,7 @@ def add_duration(workspace, pictures, local_env) -> float:
     """Seconds an unkilled local `add` of the pictures holds the write lock; its library becomes the template."""
     run = run_photolib(workspace / "measured-add", ["add", str(pictures)], env=local_env, logs=workspace / "logs")
     assert run.returncode == 0, run.stderr
+    settle(workspace / "measured-add")  # its snapshot, taken in the background, is part of the template
     assert run.locked_for is not None
     return run.locked_for
 
@@ -113,6 +118,8 @@ def template(workspace, add_duration, local_env) -> Path:
 
 
 def fresh_copy(template: Path, library: Path) -> None:
+    if library.exists():
+        settle(library)
     shutil.rmtree(library, ignore_errors=True)
     shutil.copytree(template, library)
 
@@ -225,7 +232,7 @@ def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs):
     # Then kills at random moments; each run resumes what the killed one left.
     partial = kill_loop(name, library, ["add", str(pictures)], env=env, duration=duration, trials=trials, seed=seed,
                         logs=logs, progress=lambda: ok_real_photos(library) / PHOTOS,
-                        reset=lambda: shutil.rmtree(library), after_kill=after_kill, after_finish=after_finish)
+                        reset=lambda: (settle(library), shutil.rmtree(library)), after_kill=after_kill, after_finish=after_finish)
     TRIALS[f"kill -9 during {name}: after some batches were committed, before the last"] += partial + 1
     assert_add_finishes(library, pictures, env, PHOTOS)
 
@@ -495,9 +502,44 @@ def sound_photo_count(catalog: Path) -> int | None:
         connection.close()
 
 
+def kill_snapshot(library: Path, *, env: dict, logs: Path, kill_after: float | None = None,
+                  kill_when=None) -> tuple[bool, float]:
+    """Run `albums --save` (snapshot due: it leaves one to its detached process), then SIGKILL that process
+    `kill_after` seconds after it is seen, or as soon as `kill_when()` is true.
+
+    Returns whether it was killed before it ended, and for how long it was seen running.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "stderr", "w+") as err:
+        command = subprocess.Popen(photolib_argv(library, "albums", "--save"), stdout=subprocess.DEVNULL, stderr=err,
+                                   env=child_env(env), cwd=ROOT)
+        pid = None
+        while pid is None and command.poll() is None:  # started by the command, which may outlive it
+            pid = snapshot_child(command.pid)
+            time.sleep(0.001)
+        pid = pid or snapshot_process(library)
+        seen = time.monotonic()
+        killed = False
+        while pid is not None and not gone(pid):
+            if (kill_after is not None and time.monotonic() - seen >= kill_after) or (kill_when is not None
+                                                                                        and kill_when()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = True
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.001)
+        ran_for = time.monotonic() - seen
+        assert command.wait(120) == 0, err.seek(0) or err.read()
+    settle(library, 60)  # the lock is free once the process is gone (killed or not)
+    return killed, ran_for
+
+
 def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
-    """Kill `albums --save` while it takes its snapshot (interval 0, so every run takes one): the snapshots
-    listed are always whole (never a half-written one), at most `snapshot_keep`, and the next one cleans up."""
+    """Kill the detached process that takes the snapshot after `albums --save` (interval 0, so every run
+    leaves one): the snapshots listed are always whole (never a half-written one), at most `snapshot_keep`,
+    and the next one cleans up."""
     from photolib.snapshots import list_snapshots
 
     config = tmp_path / "snapshots.toml"
@@ -507,15 +549,15 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     library = tmp_path / "library"
     fresh_copy(template, library)
     before = [s.name for s in list_snapshots(library)]
-    measured = run_photolib(library, ["albums", "--save"], env=env, logs=tmp_path / "measured")
-    assert measured.returncode == 0, measured.stderr
+    killed, duration = kill_snapshot(library, env=env, logs=tmp_path / "measured")
+    assert not killed
     assert [s.name for s in list_snapshots(library)][1:] == before[:1]  # one more, the oldest rotated out
     fresh_copy(template, library)
 
     def partial() -> bool:
         return any(p.name.startswith(".partial-") for p in (library / "snapshots").glob(".partial-*"))
 
-    def after_kill(run: Run) -> None:
+    def after_kill() -> None:
         check_catalog(library)
         snapshots = list_snapshots(library)
         assert len(snapshots) <= 2
@@ -525,24 +567,34 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
         TRIALS[f"kill -9 during {name}: " + ("a partial snapshot was left (not listed)" if partial()
                                               else "no partial snapshot left")] += 1
 
-    def after_finish(run: Run) -> None:
+    def after_finish() -> None:
         assert not partial() and list_snapshots(library)
 
     # Aimed: the moment its temporary snapshot file appears (a few milliseconds: tried until caught).
     for attempt in range(10):
-        run = run_photolib(library, ["albums", "--save"], env=env, kill_when=partial,
-                           logs=tmp_path / "logs" / f"aimed-{attempt}")
-        if run.killed:
+        killed, _ = kill_snapshot(library, env=env, kill_when=partial, logs=tmp_path / "logs" / f"aimed-{attempt}")
+        if killed and partial():
             break
-        after_finish(run)
-    assert run.killed, f"the snapshot was never caught in 10 runs: {run.stderr}"
+        after_finish()
+    assert killed and partial(), "the snapshot was never caught with its temporary file in 10 runs"
     TRIALS[f"kill -9 during {name}"] += 1
-    after_kill(run)
-    kill_loop(name, library, ["albums", "--save"], env=env, duration=measured.locked_for, trials=trials, seed=seed,
-              logs=tmp_path / "logs", progress=lambda: 0.0, reset=lambda: None, after_kill=after_kill,
-              after_finish=after_finish)
+    after_kill()
+    rng = random.Random(seed)
+    kills = misses = 0
+    while kills < trials:  # spread over the time an unkilled snapshot process was seen running
+        delay = (kills + rng.random()) / trials * duration * 0.95
+        killed, _ = kill_snapshot(library, env=env, kill_after=delay, logs=tmp_path / "logs" / f"{kills}-{misses}")
+        if not killed:
+            after_finish()
+            misses += 1
+            assert misses <= 2 * trials + 2, f"{name}: {misses} snapshots finished before the kill"
+            continue
+        kills += 1
+        TRIALS[f"kill -9 during {name}"] += 1
+        after_kill()
     time.sleep(1.05)  # a new snapshot name (they are to the second)
     finish = photolib(library, "albums", "--save", env=env)
+    settle(library)
     assert finish.returncode == 0 and not partial(), finish.stderr
     assert len(list_snapshots(library)) == 2
 
