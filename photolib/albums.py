@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.spaces import Space
 from photolib.vocabulary import GENERIC_WORDS, MONTHS
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 NEIGHBOURS = 256  # nearest neighbours examined per photo: the largest album one leader can gather
 GAP = 0.25  # squared-L2 jump between consecutive neighbours that ends a photo's event
 CHUNK = 4096  # photos searched at once (bounds memory at CHUNK x NEIGHBOURS)
+IMAGE_WEIGHT = 0.3  # share of the image distance in an album distance, when the library has image vectors
 
 
 @dataclass
@@ -88,6 +90,8 @@ def group_library(catalog: "Catalog", keeper: "IndexKeeper", *, threshold: float
     if len(ids) == 0:
         return result
     distances, positions = _neighbours(keeper.current(), catalog, ids, restrict=only is not None)
+    if catalog.embedding_model_bounds(Space.IMAGE) is not None:
+        distances, positions = _with_pixels(distances, positions, _image_matrix(catalog, ids))
     groups = partition(distances, positions, threshold, seed)
     photos = catalog.get_many([int(i) for i in ids])
     everywhere = _library_wide_tags(list(photos.values()))
@@ -124,6 +128,42 @@ def _neighbours(index: Any, catalog: Any, ids: "np.ndarray", restrict: bool = Fa
         distances[start:start + len(chunk), :width] = np.where(known, found_d, np.inf)
         positions[start:start + len(chunk), :width] = np.where(known, place, -1)
     return distances, positions
+
+
+def _image_matrix(catalog: Any, ids: "np.ndarray") -> "np.ndarray":
+    """Image vectors of `ids` as rows (zeros for photos without one)."""
+    import numpy as np
+
+    blobs = catalog.vectors_for([int(i) for i in ids], Space.IMAGE)
+    dimension = len(next(iter(blobs.values()))) // 4
+    matrix = np.zeros((len(ids), dimension), np.float32)
+    for row, photo_id in enumerate(ids.tolist()):
+        blob = blobs.get(photo_id)
+        if blob is not None and len(blob) == dimension * 4:
+            matrix[row] = np.frombuffer(blob, dtype=np.float32)
+    return matrix
+
+
+def _with_pixels(distances: "np.ndarray", positions: "np.ndarray",
+                 images: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Blend each neighbour's description distance with the photos' image distance
+    (`IMAGE_WEIGHT` of it; a photo without an image vector counts as 1.0, neither near nor far),
+    then re-order each row nearest first. Candidates still come from the description space,
+    so an album stays one event; the pixels sharpen who belongs and where the gaps are."""
+    import numpy as np
+
+    valid = positions >= 0
+    has_image = np.abs(images).sum(axis=1) > 0
+    pixel = np.ones(distances.shape, np.float32)
+    for start in range(0, len(images), 256):  # 256 x k x d floats at a time, not n x k x d
+        rows = slice(start, start + 256)
+        neighbours = np.where(valid[rows], positions[rows], 0)
+        similarity = np.einsum("nd,nkd->nk", images[rows], images[neighbours])
+        present = has_image[rows][:, None] & has_image[neighbours]
+        pixel[rows] = np.where(present, np.clip(2.0 - 2.0 * similarity, 0.0, 4.0), 1.0)
+    blended = np.where(valid, (1 - IMAGE_WEIGHT) * distances + IMAGE_WEIGHT * pixel, np.inf).astype(np.float32)
+    order = np.argsort(blended, axis=1, kind="stable")  # ties keep the index's order: deterministic
+    return np.take_along_axis(blended, order, 1), np.take_along_axis(positions, order, 1)
 
 
 def partition(distances: "np.ndarray", positions: "np.ndarray", threshold: float,

@@ -1,7 +1,8 @@
 """The SQLite catalog: the one source of truth about every photo.
 
 Everything photolib knows lives here — file identity, EXIF, descriptions,
-embeddings (float32 BLOBs with the model that made them), status and errors.
+vectors of every space (float32 BLOBs with the model that made them), the
+pipeline stages' states (`stage_states.py`), status and errors.
 The FAISS index is derived from it. A `revision` counter in `meta` is bumped
 once in every transaction that changes the set of vectors (see
 `catalog_vectors`), so an index stamped with an older revision catches up by
@@ -302,7 +303,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
         self.update_file(
             photo_id, size=size, mtime_ns=mtime_ns, hash=digest, status=PhotoStatus.PENDING.value, error=None,
             failed_stage=None, tags="[]", caption=None, description=None, vision_model=None,
-            raw_output=None,
+            raw_output=None, image_labels=None,
         )
         self.delete_embeddings([photo_id])
 

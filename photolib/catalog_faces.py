@@ -1,8 +1,8 @@
 """The catalog's face tables: faces, the people they are grouped into, and the stage's state.
 
-`face_scans` holds one row per photo the face stage has finished (done or
-failed, with the detector that did it); a photo without one is in the
-stage's backlog. `faces` keeps each face's box (0-1 of the upright photo),
+`face_scans` holds one row per photo the face stage has scanned (with the
+detector that did it and how many faces it found); the stage's state per
+photo (done / failed / pending) is the pipeline's (`stage_states`). `faces` keeps each face's box (0-1 of the upright photo),
 detector score and 128-d descriptor (float32 BLOB), and its person. Triggers
 drop a photo's faces when its bytes change; forgetting a photo drops them by
 cascade. Face data is only ever read by this module and `people`: no provider
@@ -85,14 +85,6 @@ class FaceStore:
 
     # -- the stage -------------------------------------------------------------
 
-    BACKLOG = ("FROM photos p LEFT JOIN face_scans s ON s.photo_id = p.id "
-               "WHERE (s.photo_id IS NULL OR s.model <> ? OR s.state = 'failed') AND p.hash IS NOT NULL "
-               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read')")
-
-    def photos_needing_faces(self, model: str) -> list[tuple[int, str]]:
-        """(id, path) of readable photos without a face scan of `model` (or whose scan failed), in id order."""
-        return [(row[0], row[1]) for row in self.db.execute(f"SELECT p.id, p.path {self.BACKLOG} ORDER BY p.id", [model])]
-
     def store(self, photo_id: int, model: str, found: "Sequence[FoundFace]") -> None:
         """Replace a photo's faces (ungrouped until `group_new_faces`) and mark its scan done."""
         import numpy as np
@@ -105,10 +97,6 @@ class FaceStore:
              for face in found])
         self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
                         "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), _now()])
-
-    def store_failure(self, photo_id: int, model: str, error: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
-                        "VALUES (?, ?, 'failed', ?, 0, ?)", [photo_id, model, error, _now()])
 
     def group_new_faces(self, threshold: float) -> int:
         """Give every ungrouped face a person (see `photolib.people`); returns how many were grouped."""
@@ -197,12 +185,10 @@ class FaceStore:
         self.db.execute("UPDATE faces SET person_id = NULL WHERE person_id IN (SELECT id FROM people WHERE name IS NULL)")
         self.db.execute("DELETE FROM people WHERE name IS NULL")
 
-    def counts(self, model: str) -> dict[str, int]:
-        row = self.db.execute("SELECT sum(state = 'done'), sum(state = 'failed'), sum(faces) FROM face_scans "
-                              "WHERE model = ?", [model]).fetchone()
-        people = self.db.execute("SELECT count(DISTINCT person_id) FROM faces WHERE person_id IS NOT NULL").fetchone()
-        return {"scanned": row[0] or 0, "failed": row[1] or 0, "faces": row[2] or 0, "people": people[0] or 0,
-                "pending": self.db.execute(f"SELECT count(*) {self.BACKLOG}", [model]).fetchone()[0]}
+    def found(self) -> dict[str, int]:
+        """How many faces are stored, and of how many people."""
+        row = self.db.execute("SELECT count(*), count(DISTINCT person_id) FROM faces").fetchone()
+        return {"faces": row[0] or 0, "people": row[1] or 0}
 
 
 def _matrix(blobs: list[bytes]) -> Any:

@@ -1,8 +1,8 @@
 """The catalog's text-in-photos tables: OCR results, their state, and word search over them.
 
-`photo_text` holds one row per photo the OCR stage has finished (done or
-failed, with the model that did it); a photo without a row of the current
-model is in the stage's backlog. `photo_text_fts` is an FTS5 trigram index of
+`photo_text` holds the text of each photo the OCR stage has read (with the
+model that read it); the stage's state per photo (done / failed / pending)
+is the pipeline's (`stage_states`). `photo_text_fts` is an FTS5 trigram index of
 the joined text, so any part of a word of three letters or more is found
 ("voic" finds INVOICE). Triggers keep it in step, and drop a photo's text when
 its bytes change or the photo is forgotten.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -50,14 +49,6 @@ def create_schema(db: Any) -> None:
         WHEN old.hash IS NOT new.hash BEGIN DELETE FROM photo_text WHERE photo_id = new.id; END""")
 
 
-@dataclass
-class TextBacklog:
-    done: int
-    with_text: int
-    failed: int
-    pending: int
-
-
 class TextStore:
     """Queries over the OCR tables of one catalog; no policy, no printing."""
 
@@ -65,29 +56,12 @@ class TextStore:
         self.catalog = catalog
         self.db = catalog.db
 
-    BACKLOG = ("FROM photos p LEFT JOIN photo_text t ON t.photo_id = p.id "
-               "WHERE (t.photo_id IS NULL OR t.model <> ? OR t.state = 'failed') AND p.hash IS NOT NULL "
-               "AND NOT (p.status = 'failed' AND p.failed_stage = 'read')")
-
-    def photos_needing_ocr(self, model: str, photo_ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
-        """(id, path) of readable photos without a result of `model`, in id order (optionally among `photo_ids`)."""
-        rows = [(row[0], row[1]) for row in self.db.execute(f"SELECT p.id, p.path {self.BACKLOG} ORDER BY p.id", [model])]
-        if photo_ids is not None:
-            wanted = set(photo_ids)
-            rows = [row for row in rows if row[0] in wanted]
-        return rows
-
     def store(self, photo_id: int, model: str, result: "PhotoText", min_confidence: float) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO photo_text (photo_id, model, state, error, text, boxes, gated, min_confidence, "
             "updated_at) VALUES (?, ?, 'done', NULL, ?, ?, ?, ?, ?)",
             [photo_id, model, result.text, json.dumps([b.as_dict() for b in result.boxes], ensure_ascii=False),
              int(result.gated), min_confidence, _now()])
-
-    def store_failure(self, photo_id: int, model: str, error: str) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO photo_text (photo_id, model, state, error, updated_at) "
-            "VALUES (?, ?, 'failed', ?, ?)", [photo_id, model, error, _now()])
 
     def text_of(self, photo_id: int) -> dict[str, Any] | None:
         """The stored result of one photo: text, boxes, state, model; None if not read yet."""
@@ -135,12 +109,8 @@ class TextStore:
         ids = [row[0] for row in rows if all(w in row[1].lower() for w in short_words)]
         return ids[:limit] if limit else ids
 
-    def backlog(self, model: str) -> TextBacklog:
-        row = self.db.execute(
-            "SELECT sum(state = 'done'), sum(state = 'done' AND text <> ''), sum(state = 'failed') "
-            "FROM photo_text WHERE model = ?", [model]).fetchone()
-        return TextBacklog(done=row[0] or 0, with_text=row[1] or 0, failed=row[2] or 0,
-                           pending=self.db.execute(f"SELECT count(*) {self.BACKLOG}", [model]).fetchone()[0])
+    def count_with_text(self) -> int:
+        return self.db.execute("SELECT count(*) FROM photo_text WHERE text <> ''").fetchone()[0]
 
 
 def _now() -> str:

@@ -258,6 +258,22 @@ def with_filter_flags(command: Any) -> Any:
 
 
 @app.command()
+def enrich(
+    ctx: typer.Context,
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry photos a stage failed on."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel decodes (default from config)."),
+    json_out: bool = JSON,
+) -> None:
+    """Run every enabled stage's backlog library-wide (after enabling a stage or changing its model)."""
+    render = _render()
+    reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
+                                   jobs=jobs)
+    render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
+    if any(r.failed for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
 @with_filter_flags
 def search(
     ctx: typer.Context,
@@ -265,7 +281,14 @@ def search(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help=f"Largest squared L2 distance kept: 0 same, 2 unrelated (default {DEFAULT_THRESHOLD})."),
+                                              help="Largest squared L2 distance kept in the description space "
+                                                   "(in the image space with --space image): 0 same, 2 unrelated "
+                                                   f"(default {DEFAULT_THRESHOLD})."),
+    image_threshold: Optional[float] = typer.Option(None, "--image-threshold", min=0.0, max=4.0,
+                                                    help="Largest distance kept in the image space (default: "
+                                                         "calibrated for the image model, 1.56 for CLIP)."),
+    space: str = typer.Option("all", "--space", help="Search the description space, the image space, or all "
+                                                     "(fused with exact-word matches)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     sort: Optional[str] = SORT,
     offset: int = OFFSET,
@@ -281,15 +304,16 @@ def search(
     preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
-    """Search in plain words and filters; exact word matches (also words read in photos) first, each hit
-    with a 0-100 match score."""
+    """Search in plain words and filters: descriptions, pixels (with an image model) and exact words (also
+    words read in photos), in one ranking; each hit with a 0-100 match score."""
     from photolib.query import with_flags
 
     library = _library(ctx)
     text = with_flags(query, {"tag": tag, **(filters or {})})
     explained = library.explain(with_flags(text, {"person": person})) if explain else None
     hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
-                                                offset=offset, all_results=all_results,
+                                                offset=offset, all_results=all_results, space=space,
+                                                image_threshold=image_threshold,
                                                 collapse=_collapse(collapse), person=person)]
     title = f"Search: {with_flags(text, {'person': person})}"
     if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
@@ -306,13 +330,14 @@ def search(
 @with_filter_flags
 def similar(
     ctx: typer.Context,
-    photo: str = typer.Argument(..., help="Photo id or path."),
+    photo: str = typer.Argument(..., help="Photo id or path, or the path of an image file not in the library."),
     query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
                                          "+/- terms move the comparison."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD})."),
+                                              help=f"Largest squared L2 distance kept (default {DEFAULT_THRESHOLD} "
+                                                   "by description; 0.6 by image)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even when the library uses an approximate index."),
     sort: Optional[str] = SORT,
     offset: int = OFFSET,
@@ -325,7 +350,8 @@ def similar(
     preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
-    """Photos nearest in meaning to a given photo (optionally only those a query allows)."""
+    """Photos nearest to a given photo, by its pixels when the library has an image space (optionally only
+    those a query allows)."""
     from photolib.query import with_flags
 
     text = with_flags(query, {"tag": tag, **(filters or {})})
@@ -407,16 +433,23 @@ def prune(ctx: typer.Context, json_out: bool = JSON) -> None:
 
 @app.command()
 def reindex(ctx: typer.Context,
-            reembed: bool = typer.Option(False, "--reembed", help="Recompute every embedding with the configured embedder "
-                                                                  "(after changing embedding model); no vision calls."),
+            reembed: bool = typer.Option(False, "--reembed", help="Recompute the vectors first: the description space "
+                                                                  "from stored descriptions with the configured embedder "
+                                                                  "(after changing embedding model; no vision calls), the "
+                                                                  "image space with the image model."),
+            space: Optional[str] = typer.Option(None, "--space", help="Only this vector space: description or image "
+                                                                      "(default: every space the library holds)."),
             json_out: bool = JSON) -> None:
-    """Rebuild the search index from the catalog."""
-    result = _library(ctx).reindex(reembed=reembed, progress=_render().RichProgress(enabled=not json_out))
+    """Rebuild the search indexes from the catalog."""
+    result = _library(ctx).reindex(reembed=reembed, space=space, progress=_render().RichProgress(enabled=not json_out))
     if json_out:
         _render().print_json(result)
     else:
-        _render().message(f"Index rebuilt: {result['vectors']} vectors of {result['model']} ({result['dimension']}-d)"
-                          + (f", {result['reembedded']} re-embedded." if reembed else "."), "green")
+        for name, index in result["spaces"].items():
+            _render().message(f"Index rebuilt ({name}): {index['vectors']} vectors of {index['model']} "
+                              f"({index['dimension']}-d).", "green")
+        if reembed:
+            _render().message(f"{result['reembedded']} re-embedded.", "green")
 
 
 @app.command()

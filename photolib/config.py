@@ -70,7 +70,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT),
                 "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
     "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
-    "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD)},
+    "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD),
+               "image_threshold": (float, None)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
     "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
     "terminal": {"preview": (bool, False)},
@@ -85,6 +86,26 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
 # String settings that take one of a few values.
 CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked"),
            ("add", "raw"): ("pair", "separate", "skip")}
+
+
+# The image space's calibrated distances (squared L2 on unit vectors, d = 2 - 2 cos), per model family:
+# (text query -> photo, photo -> photo). CLIP's text-image cosine is ~0.3 for a good match and ~0.15-0.2 for
+# an unrelated photo, so 1.56 (cos >= 0.22) keeps matches; SigLIP's sigmoid-trained scores sit lower (a match
+# ~0.1-0.2, unrelated ~0). Photo-to-photo similarities are higher: 0.6 is cos >= 0.7 (same scene or subject).
+IMAGE_THRESHOLDS: dict[str, tuple[float, float]] = {"clip": (1.56, 0.6), "siglip": (1.84, 0.6)}
+DEFAULT_IMAGE_FAMILY = "clip"
+
+
+def image_threshold(settings: "Settings", family: str | None) -> float:
+    """The image space's cut-off for text queries: `[search] image_threshold`, else the family's calibrated one."""
+    if settings.search_image_threshold is not None:
+        return settings.search_image_threshold
+    return IMAGE_THRESHOLDS.get(family or DEFAULT_IMAGE_FAMILY, IMAGE_THRESHOLDS[DEFAULT_IMAGE_FAMILY])[0]
+
+
+def image_similar_threshold(settings: "Settings", family: str | None) -> float:
+    """The image space's cut-off between two photos (`similar`), calibrated per family."""
+    return IMAGE_THRESHOLDS.get(family or DEFAULT_IMAGE_FAMILY, IMAGE_THRESHOLDS[DEFAULT_IMAGE_FAMILY])[1]
 
 
 @dataclass
@@ -120,6 +141,7 @@ class Settings:
     raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
+    search_image_threshold: float | None = None  # None: calibrated for the image model's family
     albums_threshold: float = DEFAULT_THRESHOLD
     albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
     thumbnails_enabled: bool = True
@@ -182,6 +204,7 @@ def load_settings(
         raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
+        search_image_threshold=plain["search"]["image_threshold"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
         thumbnails_enabled=plain["thumbnails"]["enabled"],

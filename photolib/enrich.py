@@ -1,131 +1,137 @@
-"""The OCR and face stages of `add`: run after photos are described and embedded.
+"""The OCR and face stages of the enrichment pipeline (`photolib.stages`).
 
 A photo is searchable by its description first; these stages make it better
-later. Each stage has its own per-photo state in the catalog (done / failed
-with a reason, and the model that did it), works through its own backlog in
-batches committed one transaction at a time, and reports its own progress, so
-an interrupted run loses at most one batch and the next `add` carries on.
+later, in the same `add` run or in `photolib enrich`. The pipeline keeps
+their per-photo state (done / failed with a reason / pending, and the model
+that did it), commits each batch in one transaction, shows one progress line
+per stage, and hands them the image it decoded once for every pixel stage.
+What they find lives in their own tables (`catalog_text`, `catalog_faces`).
 
 When the OCR stage finds words in a photo whose description is embedded by
-the local embedder, the photo is embedded again with its words, so a search
-for "invoice" finds the scanned receipt by meaning as well as by word.
-Face data is never sent anywhere, whatever providers are configured.
+the local embedder, the photo is embedded again with its words, in the same
+commit, so a search for "invoice" finds the scanned receipt by meaning as
+well as by word. Face data is never sent anywhere, whatever providers are
+configured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from photolib.errors import PhotolibError
-from photolib.progress import NoProgress, Progress
+from photolib.stages import Outcome, PhotoWork, StageName
 
 if TYPE_CHECKING:
     from photolib.catalog import Catalog
+    from photolib.stages import StageContext
 
-BATCH = 16  # photos per committed transaction, unless the caller says otherwise
-DECODE_SIDE = 2000  # longest side the pixel stages need (OCR cuts text crops from this)
-
-
-@dataclass
-class StageReport:
-    """What one stage did in one run."""
-
-    name: str
-    done: int = 0
-    found: int = 0  # photos with text / faces found
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "found": self.found, "failed": len(self.failed), **self.extra,
-                "failures": [{"path": path, "reason": reason} for path, reason in self.failed]}
+OCR_MIN_SIDE = 1500  # shortest side decoded for OCR (its text crops are cut from a copy of 2000 px at most)
+FACES_MIN_SIDE = 1200  # shortest side decoded for faces (looked for in a copy of 1600 px at most)
 
 
-def run_ocr(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_confidence: float,
-            progress: Progress | None = None, on_commit: Callable[[list[int]], None] | None = None,
-            batch: int = BATCH) -> StageReport:
-    """Read the text of `photos` ((id, path), from `TextStore.photos_needing_ocr`) and store it.
+class OcrStage:
+    """Pixels -> the confident text of the photo, with its boxes (`photolib.ocr`)."""
 
-    `on_commit` gets the ids of each committed batch's photos that hold text.
-    """
-    from photolib import media, ocr
+    name = StageName.OCR
+    needs_pixels = True
+    min_side = OCR_MIN_SIDE
+
+    def __init__(self, min_confidence: float, embedder: Any = None) -> None:
+        from photolib import ocr
+
+        self.min_confidence = min_confidence
+        self.embedder = embedder  # the local description embedder, which sees the words; None for a remote one
+        self.model = ocr.model_name()
+
+    def process(self, work: list[PhotoWork]) -> list[Outcome]:
+        from photolib import ocr
+
+        return [_each(item, lambda image: ocr.read_text(image, self.min_confidence), "OCR failed") for item in work]
+
+    def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
+        from photolib.catalog_text import TextStore
+
+        store = TextStore(catalog)
+        for outcome in outcomes:
+            store.store(outcome.photo_id, self.model, outcome.value, self.min_confidence)
+        with_text = [o.photo_id for o in outcomes if o.value.boxes]
+        if self.embedder is not None:
+            embed_with_text(catalog, self.embedder, with_text)
+        return {"found": len(with_text)}
+
+
+class FaceStage:
+    """Pixels -> faces (box, score, descriptor), grouped into people as each batch is stored."""
+
+    name = StageName.FACES
+    needs_pixels = True
+    min_side = FACES_MIN_SIDE
+
+    def __init__(self, min_score: float, threshold: float) -> None:
+        from photolib import faces
+
+        self.min_score = min_score
+        self.threshold = threshold
+        self.model = faces.DETECTOR
+
+    def process(self, work: list[PhotoWork]) -> list[Outcome]:
+        from photolib import faces
+
+        return [_each(item, lambda image: faces.find_faces(image, self.min_score), "face detection failed")
+                for item in work]
+
+    def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
+        from photolib.catalog_faces import FaceStore
+
+        store = FaceStore(catalog)
+        for outcome in outcomes:
+            store.store(outcome.photo_id, self.model, outcome.value)
+        store.group_new_faces(self.threshold)
+        return {"found": sum(1 for o in outcomes if o.value), "faces": sum(len(o.value) for o in outcomes)}
+
+
+def make_ocr_stage(context: "StageContext") -> OcrStage | None:
+    if not context.settings.ocr_enabled:
+        return None
+    local = context.settings.embedding.provider == "local"
+    return OcrStage(context.settings.ocr_min_confidence, context.text_embedder() if local else None)
+
+
+def make_face_stage(context: "StageContext") -> FaceStage | None:
+    if not context.settings.faces_enabled:
+        return None
+    return FaceStage(context.settings.faces_min_score, context.settings.faces_threshold)
+
+
+def texts_to_embed(catalog: "Catalog", photos: dict[int, Any], photo_words: bool) -> dict[int, str]:
+    """The text each described photo's description vector is made from: the user's words, its
+    description (`photos`: id -> `Description`), then (with `photo_words`, i.e. a local embedder)
+    the words found in it. One rule for the first pass, the OCR stage and the image stage's labels."""
     from photolib.catalog_text import TextStore
+    from photolib.models import with_photo_text
 
-    store, model, report = TextStore(catalog), ocr.model_name(), StageReport("ocr")
-    if not photos:
-        return report
-    progress = progress or NoProgress()
-    progress.start(len(photos), "Reading text in photos")
-    for chunk in _batches(photos, batch):
-        results = _each_photo(chunk, lambda path: ocr.read_text(media.upright_image(path, DECODE_SIDE), min_confidence),
-                              "OCR failed")
-        with catalog.transaction():
-            for photo_id, _path, result, error in results:
-                if result is None:
-                    store.store_failure(photo_id, model, error)
-                else:
-                    store.store(photo_id, model, result, min_confidence)
-        with_text = [photo_id for photo_id, _path, result, _error in results if result is not None and result.boxes]
-        report.done += sum(1 for item in results if item[2] is not None)
-        report.found += len(with_text)
-        report.failed.extend((path, error) for _id, path, result, error in results if result is None)
-        if on_commit is not None:
-            on_commit(with_text)
-        progress.advance(len(chunk), with_text=report.found)
-    progress.finish()
-    return report
-
-
-def run_faces(catalog: "Catalog", photos: Sequence[tuple[int, str]], *, min_score: float, threshold: float,
-              progress: Progress | None = None, batch: int = BATCH) -> StageReport:
-    """Find the faces of `photos` ((id, path), from `FaceStore.photos_needing_faces`), store them and
-    group them into people, batch by batch."""
-    from photolib import faces, media
-    from photolib.catalog_faces import FaceStore
-
-    store, report = FaceStore(catalog), StageReport("faces", extra={"faces": 0})
-    if not photos:
-        return report
-    progress = progress or NoProgress()
-    progress.start(len(photos), "Finding faces")
-    for chunk in _batches(photos, batch):
-        results = _each_photo(chunk, lambda path: faces.find_faces(media.upright_image(path, faces.DETECT_SIDE),
-                                                                   min_score), "face detection failed")
-        with catalog.transaction():
-            for photo_id, _path, found, error in results:
-                if found is None:
-                    store.store_failure(photo_id, faces.DETECTOR, error)
-                else:
-                    store.store(photo_id, faces.DETECTOR, found)
-            store.group_new_faces(threshold)
-        report.done += sum(1 for item in results if item[2] is not None)
-        report.found += sum(1 for item in results if item[2])
-        report.extra["faces"] += sum(len(item[2]) for item in results if item[2])
-        report.failed.extend((path, error) for _id, path, found, error in results if found is None)
-        progress.advance(len(chunk), faces=report.extra["faces"])
-    progress.finish()
-    return report
+    ids = list(photos)
+    user = {pid: meta.words() for pid, meta in catalog.user_metadata(ids).items()}
+    words = TextStore(catalog).texts_for(ids) if photo_words else {}
+    return {pid: with_photo_text(description.embedding_text(user.get(pid, "")), words.get(pid))
+            for pid, description in photos.items()}
 
 
 def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int]) -> int:
     """Embed described photos again with the words found in them, where the stored vector was made from
-    other text (or another model); returns how many vectors were written."""
+    other text (or another model); returns how many vectors were written. Writes in the caller's
+    transaction when there is one."""
     import numpy as np
 
-    from photolib.catalog_text import TextStore
     from photolib.importer import text_hash
-    from photolib.models import Description, with_photo_text
+    from photolib.models import Description
 
     if not photo_ids:
         return 0
-    words = TextStore(catalog).texts_for(photo_ids)
-    photos = catalog.get_many(list(words))
-    user = {pid: meta.words() for pid, meta in catalog.user_metadata(list(words)).items()}
-    texts = {pid: with_photo_text(Description(photo.tags, photo.data.get("caption") or "",
-                                              photo.data.get("description") or "").embedding_text(user.get(pid, "")),
-                                  words[pid])
-             for pid, photo in photos.items() if photo.data.get("vision_model")}
+    photos = catalog.get_many(list(photo_ids))
+    texts = texts_to_embed(catalog, {pid: Description(photo.tags, photo.data.get("caption") or "",
+                                                      photo.data.get("description") or "")
+                                     for pid, photo in photos.items() if photo.data.get("vision_model")}, True)
     stored = catalog.embedding_states(list(texts), embedder.model_name)
     stale = [pid for pid, text in texts.items() if pid in stored and stored[pid][0] != text_hash(text)]
     if not stale:
@@ -140,19 +146,11 @@ def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int])
     return len(stale)
 
 
-def _each_photo(chunk: Sequence[tuple[int, str]], work: Any, failure: str) -> list[tuple[int, str, Any, str | None]]:
-    """(id, path, result, None) or (id, path, None, reason) for each photo: one odd photo never stops a stage."""
-    results = []
-    for photo_id, path in chunk:
-        try:
-            results.append((photo_id, path, work(path), None))
-        except PhotolibError as error:
-            results.append((photo_id, path, None, str(error)))
-        except Exception as error:  # noqa: BLE001 - a decoder or model failure on one photo is that photo's
-            results.append((photo_id, path, None, f"{failure} ({type(error).__name__}: {error})"))
-    return results
-
-
-def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    size = max(1, size)
-    return [items[start:start + size] for start in range(0, len(items), size)]
+def _each(item: PhotoWork, work: Callable[[Any], Any], failure: str) -> Outcome:
+    """The photo's outcome: one odd photo is that photo's failure, never its batch's."""
+    try:
+        return Outcome(item.photo.id, value=work(item.image))
+    except PhotolibError as error:
+        return Outcome(item.photo.id, error=str(error))
+    except Exception as error:  # noqa: BLE001 - a decoder or model failure on one photo is that photo's
+        return Outcome(item.photo.id, error=f"{failure} ({type(error).__name__}: {error})")

@@ -65,9 +65,11 @@ class Finder:
     """Runs parsed queries against one catalog and its index."""
 
     def __init__(self, catalog: "Catalog", index: Callable[[], "VectorIndex"], embed_query: Callable[[str], Any],
-                 album_ids: Callable[[str], "list[int] | None"]) -> None:
+                 album_ids: Callable[[str], "list[int] | None"],
+                 vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> None:
         self.catalog = catalog
-        self.index = index
+        self.index = index  # the vector space searched (default: description) and its stored vectors:
+        self.vectors_of = vectors_of or catalog.vectors_for
         self.embed_query = embed_query
         self.compiler = FilterCompiler(catalog, album_ids)
 
@@ -163,7 +165,7 @@ class Finder:
 
         from photolib.index import distances_from_similarity
 
-        blobs = (vectors_of or self.catalog.vectors_for)([int(i) for i in ids])
+        blobs = (vectors_of or self.vectors_of)([int(i) for i in ids])
         if not blobs:
             return {}
         keys = list(blobs)

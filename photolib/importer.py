@@ -10,6 +10,7 @@ folder makes no model call at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +30,12 @@ if TYPE_CHECKING:
     from photolib.catalog import Catalog, StoredPhoto
     from photolib.providers.base import Embedder, Vision
     from photolib.thumbnails import ThumbnailCache
+    from photolib.stages import StageReport
 
 
 TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media
-MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described")
+MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described",
+                      "image: ", "ocr: ", "faces: ")  # a pipeline stage's failure: the photo is imported
 LOOKAHEAD = 2  # batches being read/described while the current one is embedded
 RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
 
@@ -53,7 +56,8 @@ class AddReport:
     remote_host: str | None = None
     interrupted: bool = False
     elsewhere: int = 0  # photos outside the given paths that still need work (left for their own `add`)
-    stages: dict = field(default_factory=dict)  # enrichment stage name -> what it did (`enrich.StageReport`)
+    stages: list = field(default_factory=list)  # StageReport of each enabled pipeline stage (after the first pass)
+    visual_search_hint: str | None = None  # how to turn on the image space, when no image model is installed
     paired: int = 0  # RAW files newly kept as the second file of their JPEG's photo
     skipped: "Skipped | None" = None  # files seen and not imported, by why (see `not_imported`)
 
@@ -70,6 +74,10 @@ class AddReport:
         counts["count"] = sum(kind["count"] for kind in counts.values())
         return counts
 
+    def stage(self, name: str) -> "StageReport | None":
+        """What the pipeline stage `name` did in this run; None when it is not enabled."""
+        return next((stage for stage in self.stages if stage.name == name), None)
+
     def xmp_sidecars(self) -> int:
         """XMP sidecars seen beside the photos of this run: their metadata, not files left out."""
         return self.skipped.xmp_of_photos if self.skipped is not None else 0
@@ -84,11 +92,11 @@ class AddReport:
             "embedded": self.embedded, "dry_run": self.dry_run, "elsewhere_unfinished": self.elsewhere,
             "sidecars_changed": self.sidecars_changed,
             "failures": [{"path": p, "reason": r} for p, r in self.failed],
+            "stages": {stage.name: stage.as_dict() for stage in self.stages},
+            "visual_search_hint": self.visual_search_hint,
             "raw_paired": self.paired, "not_imported": self.not_imported(), "xmp_sidecars": self.xmp_sidecars(),
             "warnings": [{"path": p, "reason": r} for p, r in self.warnings],
         }
-        if self.stages:
-            data["stages"] = self.stages
         if self.dry_run:
             data.update(would_describe=self.to_describe, would_embed=self.to_embed, photos_sent_to=self.remote_host)
         return data
@@ -103,6 +111,7 @@ class _Prepared:
     stage: Stage = Stage.READ
     raw: str | None = None
     called_vision: bool = False
+    vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
     user: Any = None  # xmp.UserMetadata: the user's words from the file and its sidecars
     sidecar_sig: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -210,10 +219,22 @@ class Importer:
         return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
 
     def _prepare(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
-        """Read the file and get its description (cached or from the vision model).
+        """Read the file and get its description (cached or from the vision model), with the labels
+        the image model gave the photo (if any) merged in.
 
         Runs in worker threads, so it never touches the catalog.
         """
+        from photolib.image_space import with_labels
+
+        result = self._describe(photo, cached)
+        labels = photo.data.get("image_labels")
+        result.vision_description = result.description
+        if result.description is not None and labels:
+            local = getattr(self.vision, "remote_host", None) is None
+            result.description = with_labels(result.description, json.loads(labels), local)
+        return result
+
+    def _describe(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
         from photolib import geocode, media
 
         result = _Prepared(photo)
@@ -324,7 +345,7 @@ class Importer:
             self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
             if item.called_vision:
                 self.catalog.cache_description(item.photo.data["hash"], self.vision.model_name,
-                                               self.vision.prompt_version, item.description)
+                                               self.vision.prompt_version, item.vision_description or item.description)
         if item.error:
             self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
 

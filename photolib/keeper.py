@@ -1,4 +1,7 @@
-"""Keeping the derived index in step with the catalog: load, catch up, rebuild, save.
+"""Keeping the derived index of one vector space in step with the catalog: load, catch up, rebuild, save.
+
+Every space (`photolib.spaces`) has its own keeper and its own folder
+(`index/<space>/`), with the same guarantees.
 
 The catalog is the source of truth. The saved index is memory-mapped and
 caught up with what changed in the catalog since it was stamped (a few rows,
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from photolib.errors import IndexMismatchError
 from photolib.progress import Notify
+from photolib.spaces import Space
 
 if TYPE_CHECKING:
     from photolib.catalog import Catalog
@@ -26,15 +30,20 @@ CHECKPOINT_SECONDS = 30.0
 
 
 class IndexKeeper:
-    """The library's index as of the catalog's current revision.
+    """The index of one space as of the catalog's current revision.
 
     `default_model` names the model of an empty index; `lock_path` is the
-    library's write lock, which every save holds.
+    library's write lock, which every save holds. `legacy_folder` is where a
+    library made before vector spaces kept its (description) index: it is
+    loaded from there once and saved into `folder`.
     """
 
     def __init__(self, catalog: "Catalog", folder: Path, lock_path: Path,
-                 default_model: Callable[[], str], notify: Notify) -> None:
+                 default_model: Callable[[], str], notify: Notify, space: Space = Space.DESCRIPTION,
+                 legacy_folder: Path | None = None) -> None:
         self.catalog = catalog
+        self.space = space
+        self.legacy_folder = legacy_folder
         self.folder = folder
         self.lock_path = lock_path
         self.default_model = default_model
@@ -45,13 +54,18 @@ class IndexKeeper:
 
     def stored_model(self) -> tuple[str, int] | None:
         """(model, dimension) of the catalog's vectors; an error if several models are mixed."""
-        bounds = self.catalog.embedding_model_bounds()
+        bounds = self.catalog.embedding_model_bounds(self.space)
         if bounds is None or bounds[0] == bounds[1]:
             return bounds[0] if bounds else None
-        models = self.catalog.embedding_models()
+        models = self.catalog.embedding_models(self.space)
         names = ", ".join(f"{m} ({d}-d, {n} photos)" for m, d, n in models)
-        raise IndexMismatchError(f"the catalog mixes embeddings of several models ({names}): "
-                                 "run `photolib reindex --reembed`")
+        fix = "photolib reindex --reembed" if self.space == Space.DESCRIPTION else "photolib enrich"
+        raise IndexMismatchError(f"the catalog mixes {self.space} vectors of several models ({names}): run `{fix}`")
+
+    @property
+    def _name(self) -> str:
+        """How messages call this index: "Index" for the description space (as before spaces), else "Image index"."""
+        return "Index" if self.space == Space.DESCRIPTION else f"{self.space.capitalize()} index"
 
     def forget(self) -> None:
         """Drop the index held in memory (after its files were replaced, as by a restore)."""
@@ -77,8 +91,10 @@ class IndexKeeper:
             revision = self.catalog.revision
             if self._index is None:
                 loaded = VectorIndex.load(self.folder)
+                self._saved_revision = loaded[0].revision if loaded else None
+                if loaded is None and self.legacy_folder is not None:
+                    loaded = VectorIndex.load(self.legacy_folder)  # saved into `folder` by the next save
                 self._index = loaded[0] if loaded else None
-                self._saved_revision = self._index.revision if self._index else None
             reason = self._rebuild_reason(self._index, stored, revision)
             if reason is None and self._checked_revision != revision:  # counting a million rows is not free
                 self._catch_up(self._index, revision)
@@ -90,7 +106,7 @@ class IndexKeeper:
             self._checked_revision = revision
         repairs = []
         if rebuilt is not None and had_vectors and not (building and reason == "was missing"):
-            repairs.append(f"Index {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
+            repairs.append(f"{self._name} {reason}; rebuilt it from the catalog ({rebuilt.count} vectors).")
         for repair in repairs:
             self.notify(repair)
         if save and self._unsaved():
@@ -116,7 +132,7 @@ class IndexKeeper:
             return f"held {index.model} vectors, catalog holds {stored[0]}"
         if not self.catalog.history_from <= index.revision <= revision:
             return f"was made at catalog revision {index.revision}, which the catalog cannot catch up from"
-        behind = self.catalog.count_changed_since(index.revision) if index.revision < revision else 0
+        behind = self.catalog.count_changed_since(index.revision, self.space) if index.revision < revision else 0
         if behind > max(CATCH_UP_LIMIT, index.count // 2):
             return f"was {behind} changes behind the catalog"
         return None
@@ -127,8 +143,8 @@ class IndexKeeper:
 
         if index.revision == revision:
             return
-        gone = self.catalog.forgotten_since(index.revision)
-        written = self.catalog.vectors_since(index.revision)
+        gone = self.catalog.forgotten_since(index.revision, self.space)
+        written = self.catalog.vectors_since(index.revision, self.space)
         index.remove(np.array(gone, dtype=np.int64))
         if written:
             index.add(np.array([row[0] for row in written], dtype=np.int64),
@@ -137,7 +153,7 @@ class IndexKeeper:
 
     def _mismatch_reason(self, index: "VectorIndex") -> str | None:
         """A last check that the index holds what the catalog holds, in number and kind."""
-        vectors = self.catalog.vector_count()
+        vectors = self.catalog.vector_count(self.space)
         if index.count != vectors:
             return f"held {index.count} vectors, catalog holds {vectors}"
         if index.wanted_kind() != index.kind:
@@ -156,13 +172,14 @@ class IndexKeeper:
             if stored is None:
                 index = VectorIndex.empty(self.default_model(), 0)
             else:
-                count = self.catalog.vector_count()
+                count = self.catalog.vector_count(self.space)
                 if count >= APPROXIMATE_FROM:
                     wanted = ivf_parameters(count)["nlist"] * TRAINING_POINTS_PER_LIST
-                    index = VectorIndex.approximate(*stored, self.catalog.sample_vectors(wanted, stored[1]), count)
+                    index = VectorIndex.approximate(
+                        *stored, self.catalog.sample_vectors(wanted, stored[1], self.space), count)
                 else:
                     index = VectorIndex.empty(*stored)
-                for ids, blobs, _model, dimension in self.catalog.iter_vectors():
+                for ids, blobs, _model, dimension in self.catalog.iter_vectors(space=self.space):
                     matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
                     index.add(np.array(ids, dtype=np.int64), matrix)
         index.revision = revision
@@ -204,6 +221,18 @@ class IndexKeeper:
         if self._unsaved():
             self._index.save(self.folder, self._index.revision)
             self._saved_revision = self._index.revision
+            self._drop_legacy_files()
+
+    def _drop_legacy_files(self) -> None:
+        """Once the index lives in its space's folder, the files of the old layout go."""
+        from photolib.index import DATA_PREFIXES, STAMP_NAME
+
+        if self.legacy_folder is None or not (self.legacy_folder / STAMP_NAME).exists():
+            return
+        (self.legacy_folder / STAMP_NAME).unlink(missing_ok=True)
+        for entry in self.legacy_folder.iterdir():
+            if entry.is_file() and entry.name.startswith(DATA_PREFIXES):
+                entry.unlink(missing_ok=True)
 
     def sync_and_save(self) -> None:
         """For writers holding the lock: bring the index up to the catalog, then save it."""

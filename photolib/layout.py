@@ -1,7 +1,8 @@
 """The names of what a library folder holds: one home, so backup, restore and the facade agree."""
 
 CATALOG_NAME = "catalog.db"  # the SQLite catalog: the source of truth
-INDEX_FOLDER = "index"  # the FAISS index and its stamp, derived from the catalog
+INDEX_FOLDER = "index"  # one FAISS index per vector space (index/<space>/), derived from the catalog
+CACHE_FOLDER = "cache"  # what can be recomputed (e.g. the image model's label vectors)
 LOCK_NAME = ".lock"  # the write lock every writer holds
 GENERATED_FOLDER = "generated"  # images made by `imagine` when no --out is given
 THUMBNAIL_FOLDER = "thumbnails"  # thumbnails by content hash, derived from the photos (photolib.thumbnails)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.config import Settings
-from photolib.errors import IndexMismatchError, LibraryLockedError, UsageError
+from photolib.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
 from photolib.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
-from photolib.layout import CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
+from photolib.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
 from photolib.models import PhotoStatus, Stage
 from photolib.progress import NoProgress, Notify, Progress, ignore
 from photolib.providers.base import Providers
+from photolib.spaces import Space
 
 if TYPE_CHECKING:
     from photolib.albums import Album, AlbumSet
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from photolib.salvage import RepairReport
     from photolib.providers.base import Embedder, Generator, Vision
     from photolib.scan import ScanPlan
+    from photolib.stages import Stage as PipelineStage
+    from photolib.stages import StageReport
     from photolib.thumbnails import ThumbnailCache
     from photolib.duplicates import DuplicateGroup
     from photolib.sidecars import ExportReport
@@ -54,18 +57,24 @@ class SearchHit:
     tags: list[str]
     taken_at: str | None
     score: int | None = None  # 0-100, see `photolib.relevance`; None when nothing was ranked
+    distances: dict[str, float | None] | None = None  # per space searched (None: no vector in it), when fused
+    fusion: float | None = None  # the fused rank score (reciprocal rank fusion; higher is better), when fused
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "score": self.score,
+        data = {"id": self.id, "path": self.path, "score": self.score,
                 "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
+        if self.distances is not None:
+            data.update(distances=self.distances, fusion=self.fusion)
+        return data
 
 
 class Library:
     """A photo library folder: catalog, index and the configured providers."""
 
     def __init__(self, settings: Settings, *, vision: Any = None, embedder: Any = None,
-                 generator: Any = None, notify: Notify = ignore, background_snapshots: bool = False) -> None:
+                 generator: Any = None, image_embedder: Any = None, stage_factories: Any = None,
+                 notify: Notify = ignore, background_snapshots: bool = False) -> None:
         """`background_snapshots`: the automatic snapshot is left to `finish` and taken by a detached
         process (as the CLI does), instead of at the end of each writing call."""
         self.settings = settings
@@ -76,8 +85,11 @@ class Library:
         self.root = Path(settings.library_path)
         self.notify = notify
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
+        self._image_embedder = image_embedder
+        self._image_embedder_built = image_embedder is not None
+        self._stage_factories = stage_factories  # None: photolib.stages.STAGE_FACTORIES
         self._catalog: Catalog | None = None
-        self._keeper: IndexKeeper | None = None
+        self._keepers: dict[Space, IndexKeeper] = {}
         self._lock_depth = 0
 
     # -- lazily built parts ---------------------------------------------------
@@ -113,6 +125,28 @@ class Library:
         return self.providers.embedder
 
     @property
+    def image_embedder(self) -> Any:
+        """The image space's model (an `ImageEmbedder`), or None when none is installed or configured."""
+        if not self._image_embedder_built:
+            try:
+                from photolib.providers.clip import make_image_embedder
+            except ImportError:
+                self._image_embedder = None
+            else:
+                self._image_embedder = make_image_embedder(self.settings)
+            self._image_embedder_built = True
+        return self._image_embedder
+
+    def stages(self) -> list["PipelineStage"]:
+        """The enabled enrichment stages (see `photolib.stages`)."""
+        from photolib.stages import STAGE_FACTORIES, StageContext, build_stages
+
+        context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
+                               lambda: self.image_embedder, lambda: self.embedder, lambda: self.thumbnails)
+        factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
+        return build_stages(context, factories)
+
+    @property
     def imagine_vision(self) -> "Vision":
         """The vision provider that writes imagine prompts: [imagine] when configured, else [vision]."""
         return self.providers.imagine_vision
@@ -125,7 +159,7 @@ class Library:
         if self._catalog is not None:
             self._changes_closed = self.catalog_changes()
             self._catalog.close()
-            self._catalog, self._keeper = None, None
+            self._catalog, self._keepers = None, {}
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -193,15 +227,48 @@ class Library:
     def index_folder(self) -> Path:
         return self.root / INDEX_FOLDER
 
+    def index_folder_of(self, space: "Space | str") -> Path:
+        return self.root / INDEX_FOLDER / str(space)
+
     @property
     def keeper(self) -> "IndexKeeper":
-        """Keeps the index in step with the catalog (see `photolib.keeper`)."""
-        if self._keeper is None:
+        """Keeps the description space's index in step with the catalog (see `photolib.keeper`)."""
+        return self.keeper_of(Space.DESCRIPTION)
+
+    def keeper_of(self, space: "Space | str") -> "IndexKeeper":
+        """Keeps one space's index in step with the catalog."""
+        space = Space(space)
+        if space not in self._keepers:
             from photolib.keeper import IndexKeeper
 
-            self._keeper = IndexKeeper(self.catalog, self.index_folder, self.root / LOCK_NAME,
-                                       lambda: self.embedder.model_name, self.notify)
-        return self._keeper
+            if space == Space.DESCRIPTION:
+                model, legacy = (lambda: self.embedder.model_name), self.index_folder
+            else:
+                model, legacy = (lambda: getattr(self.image_embedder, "model_name", "none")), None
+            self._keepers[space] = IndexKeeper(self.catalog, self.index_folder_of(space), self.root / LOCK_NAME,
+                                               model, self.notify, space, legacy_folder=legacy)
+        return self._keepers[space]
+
+    def kept_spaces(self) -> list[Space]:
+        """Spaces whose index is kept: description always, others once they hold vectors or an index."""
+        return [space for space in Space if space == Space.DESCRIPTION
+                or self.catalog.embedding_model_bounds(space) is not None or self.index_folder_of(space).exists()]
+
+    def sync_indexes(self) -> None:
+        """For writers holding the lock: bring every space's index up to the catalog and save it."""
+        for space in self.kept_spaces():
+            self.keeper_of(space).sync_and_save()
+
+    def _checkpoint(self) -> Any:
+        """During a long run, save the indexes now and then (see `IndexKeeper.checkpoint`)."""
+        checks = [self.keeper_of(space).checkpoint() for space in Space]
+
+        def maybe_save() -> None:
+            for space, check in zip(Space, checks):
+                if space in self.kept_spaces():
+                    check()
+
+        return maybe_save
 
     @property
     def text_store(self) -> "TextStore":
@@ -227,8 +294,12 @@ class Library:
         return stored
 
     def index(self, save: bool = True) -> "VectorIndex":
-        """The index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
+        """The description index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
         return self.keeper.current(save=save)
+
+    def index_of(self, space: "Space | str", save: bool = True) -> "VectorIndex":
+        """One space's index, as `index` does it for the description space."""
+        return self.keeper_of(space).current(save=save)
 
     # -- commands -----------------------------------------------------------------
 
@@ -257,16 +328,58 @@ class Library:
                                 jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
                                 progress=progress, on_commit=self.keeper.checkpoint(),
                                 photo_texts=self._photo_texts(),
-                                thumbnails=self.thumbnails if self.settings.thumbnails_enabled else None)
+                                thumbnails=None)  # made by the thumbnail stage, from the pipeline's decode
             try:
                 importer.run(todo, report)
-                self._enrich(roots, report, progress)
+                self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
+                report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
+                report.visual_search_hint = self._visual_search_hint()
+                report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
+                                     for path, reason in stage.failed)
             except KeyboardInterrupt:
                 report.interrupted = True
                 raise
             finally:
-                self.keeper.sync_and_save()
+                self.sync_indexes()
         return report
+
+    def _visual_search_hint(self) -> str | None:
+        """Without an image model: the one line that says how to turn visual search on."""
+        if self.image_embedder is not None or not self.settings.image.enabled:
+            return None
+        from photolib.image_models import human_size, known_model
+
+        try:
+            size = f" (a {human_size(known_model(self.settings.image.model).download_bytes)} download)"
+        except PhotolibError:
+            size = ""
+        return (f"Visual search is off: `photolib models pull {self.settings.image.model}`{size} lets photolib "
+                "see what is in the photos, offline; the next `add` or `photolib enrich` embeds them.")
+
+    def enrich(self, *, progress: Progress | None = None, retry_failed: bool = False,
+               jobs: int | None = None) -> list["StageReport"]:
+        """Work off every enabled stage's backlog library-wide (after enabling a stage or changing
+        its model); no scan, no file outside the catalog is looked at."""
+        with self.write_lock():
+            try:
+                return self._run_stages(None, progress, jobs, retry_failed)
+            finally:
+                self.sync_indexes()
+
+    def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
+                    retry_failed: bool = False) -> list["StageReport"]:
+        from photolib.stages import StageRunner
+
+        stages = self.stages()
+        if not stages:
+            return []
+        runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
+                             jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
+                             progress=progress, on_commit=self._checkpoint())
+        try:
+            return runner.run(roots, retry_failed=retry_failed)
+        finally:
+            (progress or NoProgress()).finish()
 
     def _photo_texts(self) -> "Any":
         """Where the words found in photos come from for embedding: only a local embedder sees them
@@ -276,38 +389,6 @@ class Library:
         from photolib.catalog_text import TextStore
 
         return TextStore(self.catalog).texts_for
-
-    def _enrich(self, roots: list[Path], report: AddReport, progress: Progress | None) -> None:
-        """The OCR and face stages over their backlogs under `roots` (see `photolib.enrich`)."""
-        from photolib import enrich
-
-        if self.settings.ocr_enabled:
-            from photolib import ocr
-            from photolib.catalog_text import TextStore
-
-            todo = _under_paths(TextStore(self.catalog).photos_needing_ocr(ocr.model_name()), roots)
-            embed, checkpoint = self._photo_texts() is not None, self.keeper.checkpoint()
-
-            def reembed(photo_ids: list[int]) -> None:
-                if embed:
-                    enrich.embed_with_text(self.catalog, self.embedder, photo_ids)
-                checkpoint()
-
-            if todo:
-                stage = enrich.run_ocr(self.catalog, todo, min_confidence=self.settings.ocr_min_confidence,
-                                       progress=progress, on_commit=reembed,
-                                       batch=min(self.settings.batch_size, enrich.BATCH))
-                report.stages["ocr"] = stage.as_dict()
-        if self.settings.faces_enabled:
-            from photolib import faces
-            from photolib.catalog_faces import FaceStore
-
-            todo = _under_paths(FaceStore(self.catalog).photos_needing_faces(faces.DETECTOR), roots)
-            if todo:
-                stage = enrich.run_faces(self.catalog, todo, min_score=self.settings.faces_min_score,
-                                         threshold=self.settings.faces_threshold, progress=progress,
-                                         batch=min(self.settings.batch_size, enrich.BATCH))
-                report.stages["faces"] = stage.as_dict()
 
     def _dry_run(self, roots: list[Path], report: AddReport, progress: Progress | None) -> AddReport:
         """What `add` would do and send; takes no lock and writes nothing, not even a new catalog."""
@@ -335,8 +416,9 @@ class Library:
         return plan
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
-               exact: bool = False, sort: str | None = None, offset: int = 0,
-               all_results: bool = False, collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
+               exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
+               space: str = "all", image_threshold: float | None = None,
+               collapse: str | None = None, person: str | None = None) -> list[SearchHit]:
         """Photos matching `query` in the query language (`photolib.query`), best first.
 
         Filters select photos in SQL before anything is ranked; free words rank
@@ -346,44 +428,99 @@ class Library:
         (`photolib.relevance`). A query of filters only lists the matching
         photos without embedding anything. `person` (a number or name from
         `people`) is the filter `person:`.
+
+        When the library has an image space, the words are also looked for in
+        the pixels (the image model's text tower) and both rankings are fused
+        (`photolib.search`); `space` limits the search to "description" or
+        "image". `threshold` is the description space's cut-off (the image
+        space's with `space="image"`); `image_threshold` the image space's.
         """
         from photolib.query import parse, with_flags
 
         if not query.strip() and person is None:
             raise UsageError("the search query is empty: say what to look for, e.g. photolib search \"sunset beach\"")
-        return self.find(parse(with_flags(query, {"person": person})), limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
-                         all_results=all_results, collapse=collapse)
+        return self.find(parse(with_flags(query, {"person": person})), limit=limit, threshold=threshold, exact=exact,
+                         sort=sort, offset=offset, all_results=all_results, collapse=collapse, space=space,
+                         image_threshold=image_threshold)
 
     def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
              exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
-             around: Any = None, leave_out: int | None = None, collapse: str | None = None) -> list[SearchHit]:
+             around: Any = None, leave_out: int | None = None, collapse: str | None = None,
+             space: str = "description", image_threshold: float | None = None) -> list[SearchHit]:
         """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
-        `collapse` shows each group of copies once (see `photolib.duplicates`)."""
-        from photolib.finder import FindOptions
+        `collapse` shows each group of copies once (see `photolib.duplicates`); `space` "all" or
+        "image" brings in the image space for the free words (not with `around`)."""
+        from photolib.finder import FindOptions, Ranked
         from photolib.relevance import check_sort
 
         if parsed.empty and around is None:
             raise UsageError("the query says nothing to look for: add words or filters, e.g. beach year:2019")
+        chosen_space = None if space == "all" else _space(space)
         options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset),
                               threshold=self.settings.search_threshold if threshold is None else threshold,
                               sort=check_sort(sort), all_results=all_results, exact=exact)
         if not parsed.semantic and around is None:
             return self._hits(self.finder.listing(parsed, options))
+        with_pixels = around is None and chosen_space != Space.DESCRIPTION and \
+            self._image_space_ready(required=chosen_space == Space.IMAGE)
+        if with_pixels:
+            return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
         if self._check_embedder_matches() is None:
             self.finder.selection(parsed)  # a bad filter is still an error in an empty library
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        from photolib.finder import Ranked
-
         ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
         kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
         return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
 
-    def _collapsed(self, chosen: list[tuple[int, float]], collapse: str | None) -> list[tuple[int, float]]:
+    def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
+                      image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
+        """The description and image rankings of the same query (each with its filters, exact words
+        and cut-off) fused into one (`photolib.search.fuse_rankings`), then sorted and paged."""
+        from dataclasses import replace as changed
+
+        from photolib.search import fuse_rankings
+
+        stop = None if options.limit < 0 else options.offset + options.limit
+        whole = changed(options, offset=0, limit=-1 if stop is None else stop * 2, sort="relevance")
+        rankings, vectors = {}, {}
+        if space is None and self._check_embedder_matches() is not None:
+            rankings[Space.DESCRIPTION] = self.finder.find(parsed, whole)
+            vectors[Space.DESCRIPTION] = self.finder.query_vector(parsed)
+        cut = image_threshold if image_threshold is not None else options.threshold if space == Space.IMAGE \
+            else None
+        rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
+        vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
+        fused = fuse_rankings(rankings, self.catalog, vectors)
+        fused = self.finder._sorted(fused, options) if options.sort != "relevance" else fused
+        folded = self._collapsed([(f.id, f) for f in fused], collapse)
+        return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
+
+    def _collapsed(self, chosen: list[tuple[int, Any]], collapse: str | None) -> list[tuple[int, Any]]:
         """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
         from photolib.duplicates import Collapse
         from photolib.duplicates import collapse as fold
 
         return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
+
+    def _image_space_ready(self, required: bool = False) -> bool:
+        """Whether the image space can answer: it holds vectors of the configured image model."""
+        stored = self.keeper_of(Space.IMAGE).stored_model()
+        embedder = self.image_embedder if (stored or required) else None
+        if stored and embedder is not None and stored[0] == embedder.model_name:
+            return True
+        if stored and embedder is not None:
+            self.notify(f"The image space holds vectors of {stored[0]}, not of the configured {embedder.model_name}: "
+                        "`photolib enrich` embeds the photos with it; searching without the image space meanwhile.")
+        if required:
+            raise UsageError(_no_image_space(embedder is None))
+        return False
+
+    def _image_threshold(self, given: float | None) -> float:
+        from photolib.config import image_threshold
+
+        if given is not None:
+            return given
+        return image_threshold(self.settings, getattr(self.image_embedder, "family", None))
 
     def explain(self, query: str) -> dict[str, Any]:
         """How `query` is understood: its parts, and how many photos its filters leave."""
@@ -405,41 +542,103 @@ class Library:
                                   self.album_ids)
         return self._finder
 
+    @property
+    def image_finder(self) -> "Finder":
+        """The query language over the image space: words embedded by the image model's text tower."""
+        from photolib.finder import Finder
+        from photolib.search import image_query_vector
+
+        if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
+            self._image_finder = Finder(self.catalog, lambda: self.index_of(Space.IMAGE),
+                                        lambda text: image_query_vector(self.image_embedder, text), self.album_ids,
+                                        vectors_of=lambda ids: self.catalog.vectors_for(ids, Space.IMAGE))
+        return self._image_finder
+
     def album_ids(self, name: str) -> list[int] | None:
         """Photo ids of the album called `name`: a smart album (evaluated) or a saved one; None if neither."""
         from photolib.albums_query import album_ids
 
         return album_ids(self, name)
 
-    def _hits(self, chosen: "list[Ranked]") -> list[SearchHit]:
+    def _hits(self, chosen: list[Any]) -> list[SearchHit]:
+        """Hits for `Ranked` results of one space, or `FusedRanked` ones of several."""
+        from photolib.search import FusedRanked
+
         photos = self.catalog.get_many([r.id for r in chosen])
         return [
             SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
-                      photos[r.id].data.get("taken_at"), r.score)
+                      photos[r.id].data.get("taken_at"), r.score,
+                      r.distances if isinstance(r, FusedRanked) else None,
+                      round(r.fusion, 6) if isinstance(r, FusedRanked) else None)
             for r in chosen if r.id in photos
         ]
 
     def similar(self, photo_ref: str, *, limit: int | None = None, threshold: float | None = None,
                 exact: bool = False, query: str | None = None, sort: str | None = None, offset: int = 0,
                 all_results: bool = False, collapse: str | None = None) -> list[SearchHit]:
-        """Photos nearest to a photo of the library (the photo itself left out).
+        """Photos nearest to a photo: by the image space when the library has one, else by description.
 
-        `query` (the query language) restricts the neighbours to photos its
-        filters allow and moves the comparison by its words and +/- terms.
+        `photo_ref` is a photo of the library (id or path; the photo itself is left out), or the
+        path of an image file that is not in it: that one is embedded on the fly and stored nowhere.
+        `query` (the query language) restricts the neighbours to photos its filters allow and moves
+        the comparison by its words and +/- terms (embedded in the space compared).
         """
+        from photolib.finder import FindOptions, Ranked
         from photolib.query import parse
+        from photolib.relevance import check_sort
 
-        photo = self.resolve(photo_ref)
         parsed = parse(query or "")
+        photo, vector, space = self._similar_source(photo_ref)
+        skip = photo.id if photo is not None else None
+        if space == Space.DESCRIPTION:
+            return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+                             all_results=True if all_results or not parsed.semantic else False,
+                             around=vector, leave_out=skip, collapse=collapse)
+        from photolib.config import image_similar_threshold
+
+        if threshold is None:
+            threshold = image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None))
+        options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset), threshold=threshold,
+                              sort=check_sort(sort), all_results=True if all_results or not parsed.semantic else False,
+                              exact=exact)
+        ranked = self.image_finder.find(parsed, options, around=vector, leave_out=skip)
+        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
+        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != skip])
+
+    def _similar_source(self, ref: str) -> tuple["StoredPhoto | None", Any, Space]:
+        """(library photo or None, its vector, the space to search) for `similar`."""
+        import numpy as np
+
+        text = str(ref).strip()
+        if not text.isdigit() and os.path.isfile(absolute(text)) and \
+                self.catalog.get_by_path(str(absolute(text))) is None:
+            return None, self._embed_outside_file(absolute(text)), (
+                Space.IMAGE if self._image_space_ready() else Space.DESCRIPTION)
+        photo = self.resolve(ref)
+        if self._image_space_ready():
+            blob = self.catalog.vectors_for([photo.id], Space.IMAGE).get(photo.id)
+            if blob is not None:
+                return photo, np.frombuffer(blob, dtype=np.float32), Space.IMAGE
         blob = self.catalog.vectors_for([photo.id]).get(photo.id)
         if blob is None:
             raise UsageError(_not_embedded(photo))
+        return photo, np.frombuffer(blob, dtype=np.float32), Space.DESCRIPTION
+
+    def _embed_outside_file(self, path: Path) -> Any:
+        """A vector for an image file that is not in the library, in the space `similar` will search."""
         import numpy as np
 
-        return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
-                         all_results=True if all_results or not parsed.semantic else False,
-                         around=np.frombuffer(blob, dtype=np.float32), leave_out=photo.id,
-                         collapse=collapse)
+        from photolib import geocode, media
+        from photolib.models import PhotoForVision
+
+        if self._image_space_ready():
+            return np.asarray(self.image_embedder.embed_images([media.decode_upright(path, 384)]), np.float32)[0]
+        if self._check_embedder_matches() is None:
+            raise UsageError("the library has no embedded photos yet: `photolib add` a folder first")
+        metadata = media.read_photo(path)
+        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
+        description = self.vision.describe(PhotoForVision(path, metadata, place, path.parent))
+        return np.asarray(self.embedder.embed_documents([description.embedding_text()]), np.float32)[0]
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""
@@ -561,27 +760,62 @@ class Library:
         hashes = hashes_of(self.catalog, ids)
         with self.catalog.transaction():
             self.catalog.delete_photos(ids)
-        self.keeper.sync_and_save()
+        self.sync_indexes()
         self.thumbnails.drop(hashes - hashes_in_use(self.catalog, list(hashes)))
 
-    def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-        """Rebuild the index from the catalog; with `reembed`, recompute every vector first."""
+    def reindex(self, *, reembed: bool = False, space: str | None = None,
+                progress: Progress | None = None) -> dict[str, Any]:
+        """Rebuild each space's index (or `space`'s) from the catalog; with `reembed`, recompute the
+        vectors first (description: from the stored descriptions; image: the image stage over every photo)."""
         from photolib.reembed import reembed_all
 
+        chosen = [_space(space)] if space else None
         with self.write_lock():
-            texts = self.text_store.texts_for(self.text_store.photo_ids_with_text()) if self._photo_texts() else None
-            embedded = reembed_all(self.catalog, self.embedder, progress, texts) if reembed else 0
-            index = self.keeper.rebuild()
-            self.keeper.save()
-        return {"vectors": index.count, "model": index.model, "dimension": index.dimension, "reembedded": embedded}
+            spaces = chosen or self.kept_spaces()
+            embedded = 0
+            if reembed and Space.DESCRIPTION in spaces:
+                texts = (self.text_store.texts_for(self.text_store.photo_ids_with_text())
+                         if self._photo_texts() else None)
+                embedded += reembed_all(self.catalog, self.embedder, progress, texts)
+            if reembed and Space.IMAGE in spaces:
+                embedded += self._reembed_images(progress)
+            result: dict[str, Any] = {"reembedded": embedded, "spaces": {}}
+            for name in spaces:
+                index = self.keeper_of(name).rebuild()
+                self.keeper_of(name).save()
+                result["spaces"][str(name)] = {"vectors": index.count, "model": index.model,
+                                               "dimension": index.dimension}
+        first = result["spaces"].get(str(Space.DESCRIPTION)) or next(iter(result["spaces"].values()))
+        return {**first, **result}
+
+    def _reembed_images(self, progress: Progress | None) -> int:
+        from photolib.stage_states import StageStates
+        from photolib.stages import StageName
+
+        if not any(stage.name == StageName.IMAGE for stage in self.stages()):
+            raise UsageError("no image model is installed or configured: see `photolib models list`, "
+                             "then `photolib models pull NAME`")
+        with self.catalog.transaction():
+            StageStates(self.catalog).forget_stage(StageName.IMAGE)
+        reports = self._run_stages(None, progress, None)
+        return sum(report.done for report in reports if report.name == StageName.IMAGE)
 
     def stats(self) -> dict[str, Any]:
-        from photolib.views import library_stats
+        from photolib.views import library_stats, space_stats, stage_counts, stage_problems
 
+        result = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
+        spaces = self.kept_spaces()
+        description_index = self.keeper.current() if result["catalog_vectors"] and not any(
+            "index cannot be used" in problem for problem in result["problems"]) else None
+        result["spaces"], problems, repaired = space_stats(
+            self.catalog, {space: self.keeper_of(space) for space in spaces},
+            {space: self.index_folder_of(space) for space in spaces}, description_index)
+        result["stages"] = stage_counts(self.catalog, self.stages(), self.settings, self.providers)
+        result["problems"] += problems + stage_problems(result["stages"])
+        result["repaired"] += repaired
         from photolib.pairs import PhotoFiles
 
-        stats = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
-        return stats | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}
+        return result | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -754,8 +988,21 @@ class Library:
         progress.finish()
 
     def _image_vectors(self) -> Any:
-        raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
-                         "turn on the image model (see `photolib models list`), run `photolib add` again, then retry")
+        """(photo ids, unit-vector matrix) of the image space, of its one model; a `UsageError` saying
+        how to make them when the library has none."""
+        import numpy as np
+
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        dimension = 0
+        for batch_ids, batch_blobs, _model, dimension in self.catalog.iter_vectors(space=Space.IMAGE):
+            ids += batch_ids
+            blobs += batch_blobs
+        if len(ids) < 1:
+            raise UsageError("`duplicates --similar` compares image vectors, and this library has none yet: "
+                             "turn on the image model (see `photolib models list`), run `photolib enrich`, "
+                             "then retry")
+        return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dimension)
 
     def backup(self, destination: str | os.PathLike) -> dict[str, Any]:
         """A consistent snapshot (catalog via SQLite's backup API, plus the index) in `destination`."""
@@ -810,7 +1057,7 @@ class Library:
             try:
                 return import_embedded(self.catalog, photos, model)
             finally:
-                self.keeper.sync_and_save()
+                self.sync_indexes()
 
     def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
         """Generate images inspired by a photo; see `photolib.imagine`."""
@@ -930,18 +1177,19 @@ def _check_export(export: str | os.PathLike | None, copy: bool) -> None:
         raise UsageError(f"{absolute(export)} is a file: give --export a folder (it is created if missing)")
 
 
+def _space(name: str) -> Space:
+    try:
+        return Space(name)
+    except ValueError:
+        raise UsageError(f"--space {name!r} is not a vector space: use one of "
+                         f"{', '.join(str(s) for s in Space)}") from None
+
+
 def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:
     """The photos at or below one of `roots`: `add PATH` works on PATH, and sends nothing from elsewhere."""
     prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
     names = {str(root) for root in roots}
     return [p for p in photos if p.path in names or p.path.startswith(prefixes)]
-
-
-def _under_paths(photos: list[tuple[int, str]], roots: list[Path]) -> list[tuple[int, str]]:
-    """(id, path) pairs at or below one of `roots`."""
-    prefixes = tuple(str(root).rstrip(os.sep) + os.sep for root in roots)
-    names = {str(root) for root in roots}
-    return [(pid, path) for pid, path in photos if path in names or path.startswith(prefixes)]
 
 
 def _not_embedded(photo: "StoredPhoto") -> str:
@@ -950,6 +1198,13 @@ def _not_embedded(photo: "StoredPhoto") -> str:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"
+
+
+def _no_image_space(no_model: bool) -> str:
+    if no_model:
+        return ("the image space needs an image model, and none is installed: see `photolib models list`, "
+                "then `photolib models pull NAME`")
+    return "no photo has been embedded into the image space yet: run `photolib enrich`"
 
 
 def _list_options(limit: int | None, sort: str, offset: int) -> Any:

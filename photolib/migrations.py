@@ -133,10 +133,57 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     create_table(db)
 
 
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """Per-photo state of the enrichment pipeline's stages (see `photolib.stages`), taking over the
+    OCR and face stages' own states (migration 8)."""
+    from photolib.stage_states import create_stage_state_table
+
+    if db["stage_state"].exists():  # idempotent: a catalog whose schema number was rewound still opens
+        return
+    create_stage_state_table(db)
+    # What the OCR and face stages did before they joined the pipeline stays done (or failed).
+    for table, stage in (("photo_text", "ocr"), ("face_scans", "faces")):
+        db.execute(f"INSERT OR IGNORE INTO stage_state (photo_id, stage, status, model, input_hash, error, updated_at) "
+                   f"SELECT t.photo_id, '{stage}', t.state, t.model, p.hash, t.error, t.updated_at "
+                   f"FROM {table} t JOIN photos p ON p.id = t.photo_id")
+
+
+def _migration_11(db: sqlite_utils.Database) -> None:
+    """Vector spaces: vectors keyed by (photo, space), each with its model and input hash (the text
+    hash for `description`, the content hash for `image`); today's vectors become the description
+    space, forgotten photos are remembered per space, and photos keep the labels the image model gave."""
+    if "image_labels" not in {column.name for column in db["photos"].columns}:
+        db.execute("ALTER TABLE photos ADD COLUMN image_labels TEXT")  # labels the image model gave (also in tags)
+    if "space" in {column.name for column in db["embeddings"].columns}:
+        return  # already keyed by space (a catalog whose schema number was rewound by hand)
+    db.execute("""
+        CREATE TABLE vectors_by_space (
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            space TEXT NOT NULL,
+            model TEXT NOT NULL,
+            dimension INTEGER NOT NULL,
+            input_hash TEXT,
+            vector BLOB NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (photo_id, space))""")
+    db.execute("INSERT INTO vectors_by_space SELECT photo_id, 'description', model, dimension, text_hash, vector, "
+               "revision FROM embeddings")
+    db.execute("DROP TABLE embeddings")
+    db.execute("ALTER TABLE vectors_by_space RENAME TO embeddings")
+    db.execute("CREATE INDEX embeddings_model ON embeddings (space, model, dimension)")
+    db.execute("CREATE INDEX embeddings_revision ON embeddings (space, revision)")
+    db.execute("CREATE TABLE forgotten_by_space (photo_id INTEGER NOT NULL, space TEXT NOT NULL, "
+               "revision INTEGER NOT NULL, PRIMARY KEY (photo_id, space))")
+    db.execute("INSERT INTO forgotten_by_space SELECT photo_id, 'description', revision FROM forgotten")
+    db.execute("DROP TABLE forgotten")
+    db.execute("ALTER TABLE forgotten_by_space RENAME TO forgotten")
+    db.execute("CREATE INDEX forgotten_revision ON forgotten (space, revision)")
+
+
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
-    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9,
+    6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9, 10: _migration_10, 11: _migration_11,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

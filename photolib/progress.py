@@ -16,6 +16,11 @@ class Progress(Protocol):
 
     def finish(self) -> None: ...
 
+    def line(self, description: str, total: int | None) -> "Progress":
+        """One more progress line shown with the others (one per running pipeline stage);
+        `finish` of the owner ends them all."""
+        ...
+
 
 class NoProgress:
     def start(self, total: int | None, description: str) -> None:
@@ -26,6 +31,9 @@ class NoProgress:
 
     def finish(self) -> None:
         pass
+
+    def line(self, description: str, total: int | None) -> "Progress":
+        return self
 
 
 Notify = Callable[[str], None]

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn)
@@ -256,12 +257,18 @@ def photo_panel(photo: dict[str, Any], preview: Any = None) -> None:
         ("size", _size(photo)),
         ("tags", ", ".join(photo.get("tags") or [])), ("caption", photo.get("caption")),
         ("description", photo.get("description")), ("vision model", photo.get("vision_model")),
-        ("embedding model", _with_dimension(photo)), ("raw model output", photo.get("raw_output")),
+        ("image labels", ", ".join(photo.get("image_labels") or []) + " (from the image model)"
+         if photo.get("image_labels") else None),
+        ("embedding model", _with_dimension(photo)), ("image model", photo.get("image_model")),
+        ("raw model output", photo.get("raw_output")),
         ("hash", photo.get("hash")), ("added", photo.get("added_at")),
     ]
     for name, value in rows:
         if value not in (None, ""):
             table.add_row(name, cell(value))
+    for stage, state in (photo.get("stages") or {}).items():
+        table.add_row(f"{stage} stage", cell(f"{state['status']} ({state['model']})"
+                                             + (f": {state['error']}" if state.get("error") else "")))
     for second in (photo.get("files") or [])[1:]:
         table.add_row(f"{second['role']} file", cell(second["path"]))
     if photo.get("text"):
@@ -312,11 +319,14 @@ def add_summary(report: Any) -> None:
     table.add_row(str(report.new), str(report.updated), str(report.moved), str(report.unchanged),
                   str(report.retried), Text(str(len(report.failed)), style=failed_style), str(report.described))
     stdout.print(table)
+    stage_lines([stage for stage in report.stages if stage.done or stage.failed])
     if report.failed:
         failures = _table("Failed files", [("path", {"overflow": "fold"}), ("reason", {"overflow": "fold"})])
         for path, reason in report.failed:
             failures.add_row(cell(path, "cyan"), cell(reason))
         stdout.print(failures)
+    if report.visual_search_hint:
+        message(report.visual_search_hint)
     if report.paired:
         stdout.print(f"RAW+JPEG: {report.paired} RAW files kept as the second file of their JPEG's photo.")
     not_imported(report.not_imported())
@@ -326,17 +336,40 @@ def add_summary(report: Any) -> None:
     for path, reason in report.warnings:
         message(f"warning: {safe(path)}: {safe(reason)}" if not reason.startswith(path) else f"warning: {safe(reason)}",
                 "yellow")
-    for name, stage in report.stages.items():
-        found = {"ocr": "with text", "faces": "with faces"}.get(name, "found")
-        line = f"{name}: {stage['done']} photos read, {stage['found']} {found}"
-        if "faces" in stage:
-            line += f" ({stage['faces']} faces)"
-        if stage["failed"]:
-            line += f", {stage['failed']} failed (first: {stage['failures'][0]['path']}: {stage['failures'][0]['reason']})"
-        message(line, "yellow" if stage["failed"] else "")
     if report.elsewhere:
         message(f"{report.elsewhere} photos elsewhere in the library still need work: "
                 "run `photolib add` on their folders to finish them.", "yellow")
+
+
+FOUND_WORDS = {"ocr": "with text", "faces": "with faces"}  # what a stage's "found" counts
+
+
+def stage_lines(stages: list[Any]) -> None:
+    """One line per pipeline stage that ran: what it did, found and what failed."""
+    for stage in stages:
+        found = (f", {stage.counts['found']} {FOUND_WORDS.get(stage.name, 'found')}"
+                 if "found" in stage.counts else "")
+        if "faces" in stage.counts:
+            found += f" ({stage.counts['faces']} faces)"
+        failed = f", {len(stage.failed)} failed" if stage.failed else ""
+        message(f"{stage.name}: {stage.done} done with {safe(stage.model)}{found}{failed}",
+                "red" if stage.failed else "")
+
+
+def enrich_summary(stages: list[Any]) -> None:
+    if not stages:
+        message("No enrichment stage is enabled: nothing to do.", "yellow")
+        return
+    if not any(stage.done or stage.failed for stage in stages):
+        message("Every stage is up to date: nothing to do.", "green")
+        return
+    stage_lines(stages)
+    failures = [(path, f"{stage.name}: {reason}") for stage in stages for path, reason in stage.failed]
+    if failures:
+        table = _table("Failed files", [("path", {"overflow": "fold"}), ("reason", {"overflow": "fold"})])
+        for path, reason in failures:
+            table.add_row(cell(path, "cyan"), cell(reason))
+        stdout.print(table)
 
 
 def _xmp_line(count: int) -> None:
@@ -481,9 +514,10 @@ def stats_panel(stats: dict[str, Any]) -> None:
                   + (f" ({stats['index_dimension']}-d)" if stats["index_dimension"] else "")
                   + (f", {stats['index_kind']}" if stats["index_kind"] else "")),
         ("snapshots", _snapshot_lines(stats.get("snapshots", []))),
-    ]:
+    ] + [(f"{name} space", f"{space['catalog_vectors']} vectors of {space['model'] or '-'}, index {space['index_vectors']}")
+         for name, space in stats.get("spaces", {}).items() if name != "description"]:
         table.add_row(name, cell(value))
-    for name, line in _stage_lines(stats.get("stages") or {}):
+    for name, line in _stage_lines(stats.get("stages") or []):
         table.add_row(name, cell(line))
     if "thumbnails" in stats:
         thumbs = stats["thumbnails"]
@@ -491,23 +525,27 @@ def stats_panel(stats: dict[str, Any]) -> None:
     if stats.get("raw_pairs"):
         table.add_row("RAW+JPEG pairs", cell(f"{stats['raw_pairs']} photos with a RAW second file"))
     stdout.print(Panel(table, title="photolib", expand=False))
+    stages = _table("Stages", [("stage", {"style": "bold"}), ("model", {"overflow": "fold"}), ("done", {"justify": "right"}),
+                               ("pending", {"justify": "right"}), ("failed", {"justify": "right"})])
+    for row in stats.get("stages", []):
+        model = row["model"] if row.get("enabled", True) else "(not enabled)"
+        stages.add_row(cell(row["stage"]), cell(model or "-"), str(row["done"]), str(row["pending"]),
+                       Text(str(row["failed"]), style="red" if row["failed"] else ""))
+    stdout.print(stages)
     for problem in stats["problems"]:
         message(f"! {problem}", "yellow")
     if not stats["problems"]:
         message("Everything is consistent" + (" now." if stats["repaired"] else "."), "green")
 
 
-def _stage_lines(stages: dict[str, Any]) -> list[tuple[str, str]]:
+def _stage_lines(stages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What the OCR and face stages found (their done / pending / failed are in the Stages table)."""
     lines = []
-    if "ocr" in stages:
-        ocr = stages["ocr"]
-        lines.append(("text in photos", f"{ocr['done']} read ({ocr['with_text']} with text), {ocr['failed']} failed, "
-                                        f"{ocr['pending']} pending" + ("" if ocr["enabled"] else " (off)")))
-    if "faces" in stages:
-        faces = stages["faces"]
-        lines.append(("faces", f"{faces['scanned']} photos scanned, {faces['faces']} faces of {faces['people']} people, "
-                               f"{faces['failed']} failed, {faces['pending']} pending"
-                               + ("" if faces["enabled"] else " (off)")))
+    for row in stages:
+        if row["stage"] == "ocr":
+            lines.append(("text in photos", f"{row['with_text']} photos with text"))
+        elif row["stage"] == "faces":
+            lines.append(("faces", f"{row['faces']} faces of {row['people']} people"))
     return lines
 
 
@@ -568,39 +606,75 @@ def repair_summary(report: dict[str, Any]) -> None:
 
 
 class RichProgress:
-    """Adapter from the library's Progress hooks to a Rich progress bar on stderr."""
+    """Adapter from the library's Progress hooks to a Rich progress bar on stderr.
+
+    `start` begins a new single-line phase; `line` adds a line beside the others
+    (one per pipeline stage), each with its own count and rate.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._progress: Progress | None = None
         self._task: Any = None
 
+    def _open(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
+                console=stderr, transient=False,
+            )
+            self._progress.start()
+        return self._progress
+
     def start(self, total: int | None, description: str) -> None:
         if not self.enabled:
             return
         self.finish()
-        self._progress = Progress(
-            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
-            console=stderr, transient=False,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(description, total=total, rate="", calls="")
+        self._task = self._open().add_task(escape(safe(description)), total=total, rate="", calls="")
 
     def advance(self, count: int = 1, **counters: int) -> None:
-        if self._progress is None:
-            return
-        self._progress.advance(self._task, count)
-        task = self._progress.tasks[0]
-        speed = task.finished_speed or task.speed
-        calls = " ".join(f"{name}: {value}" for name, value in counters.items())
-        self._progress.update(self._task, rate=f"{speed:.1f} photos/s" if speed else "", calls=calls)
+        if self._progress is not None and self._task is not None:
+            _advance(self._progress, self._task, count, counters)
+
+    def line(self, description: str, total: int | None) -> "_ProgressLine | RichProgress":
+        if not self.enabled:
+            return RichProgress(enabled=False)
+        progress = self._open()
+        return _ProgressLine(progress, progress.add_task(escape(safe(description)), total=total, rate="", calls=""))
 
     def finish(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-            self._progress = None
+            self._progress, self._task = None, None
+
+
+class _ProgressLine:
+    """One stage's line in a shared Rich progress display."""
+
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def start(self, total: int | None, description: str) -> None:
+        self._progress.update(self._task, total=total, description=escape(safe(description)))
+
+    def advance(self, count: int = 1, **counters: int) -> None:
+        _advance(self._progress, self._task, count, counters)
+
+    def line(self, description: str, total: int | None) -> "_ProgressLine":
+        return _ProgressLine(self._progress, self._progress.add_task(escape(safe(description)), total=total, rate="", calls=""))
+
+    def finish(self) -> None:
+        self._progress.refresh()
+
+
+def _advance(progress: Progress, task_id: Any, count: int, counters: dict[str, int]) -> None:
+    progress.advance(task_id, count)
+    task = next(t for t in progress.tasks if t.id == task_id)
+    speed = task.finished_speed or task.speed
+    calls = " ".join(f"{name}: {value}" for name, value in counters.items())
+    progress.update(task_id, rate=f"{speed:.1f} photos/s" if speed else "", calls=calls)
 
 
 def imagine_panel(result: dict[str, Any]) -> None:

@@ -207,3 +207,12 @@ class ThumbnailStage:
 
     def store(self, catalog: Any, outcomes: list[Any]) -> None:
         """Nothing to add to the catalog: the files are written by `process`."""
+
+
+def make_stage(context: Any) -> ThumbnailStage | None:
+    """The thumbnail stage of the enrichment pipeline, unless `[thumbnails] enabled` is false."""
+    from photolib.stages import StageName
+
+    if not context.settings.thumbnails_enabled or context.thumbnails is None:
+        return None
+    return ThumbnailStage(context.thumbnails(), StageName.THUMBNAILS)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from photolib.catalog import Catalog, StoredPhoto
 from photolib.config import PROVIDER_KINDS
 from photolib.models import camera_name
+from photolib.stage_states import StageStates
 
 if TYPE_CHECKING:
     from photolib.config import Settings
@@ -30,6 +31,7 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
     data = photo.data
     gps = ({"lat": data["gps_lat"], "lon": data["gps_lon"]} if data.get("gps_lat") is not None else None)
     embedding = catalog.embedding_of(photo.id)
+    image = catalog.embedding_of(photo.id, "image")
     camera = camera_name(data.get("camera_make"), data.get("camera_model"))
     user = catalog.user_metadata([photo.id]).get(photo.id)
     return {
@@ -45,6 +47,9 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
         "vision_model": data.get("vision_model"),
         "embedding_model": embedding[0] if embedding else None,
         "embedding_dimension": embedding[1] if embedding else None,
+        "image_model": image[0] if image else None,
+        "image_labels": _labels(data.get("image_labels")),
+        "stages": StageStates(catalog).of_photo(photo.id),
         "raw_output": data.get("raw_output"), "added_at": data.get("added_at"),
         "updated_at": data.get("updated_at"),
         "generations": [{"id": g["id"], "path": g["path"], "model": g["model"], "created_at": g["created_at"],
@@ -52,6 +57,15 @@ def photo_details(photo: StoredPhoto, catalog: Catalog) -> dict[str, Any]:
                         for g in catalog.generations(photo.id)],
         "files": _files(photo, catalog),
     }
+
+
+def _labels(stored: str | None) -> list[str]:
+    import json
+
+    try:
+        return list(json.loads(stored or "[]"))
+    except ValueError:
+        return []
 
 
 def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
@@ -96,11 +110,99 @@ def library_stats(catalog: Catalog, keeper: "IndexKeeper", settings: "Settings",
         "providers": {kind: _provider_line(settings, providers, kind) for kind in PROVIDER_KINDS},
         "problems": _problems(settings, providers, counts, models, index, index_error),
         "repaired": repaired,
-        "stages": pixel_stage_counts(catalog, settings),
         "snapshots": _snapshots(root),
     }
 
 
+def space_stats(catalog: Catalog, keepers: dict[str, "IndexKeeper"], folders: dict[str, Path],
+                description_index: Any) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Each kept space (`keepers`): its catalog vectors and its index, opened as a search would;
+    and its problems and repairs. The description index is the one `library_stats` opened."""
+    from photolib.errors import PhotolibError
+    from photolib.spaces import Space
+
+    spaces, problems, repaired = {}, [], []
+    for space, keeper in keepers.items():
+        models = catalog.embedding_models(space)
+        index = description_index if space == Space.DESCRIPTION else None
+        if space != Space.DESCRIPTION and models:
+            try:
+                index, fixed = keeper.current_and_repairs()
+                repaired.extend(fixed)
+            except PhotolibError as failure:
+                problems.append(f"the {space} index cannot be used: {failure}")
+            vectors = sum(n for _m, _d, n in models)
+            if index is not None and index.count != vectors:
+                problems.append(f"the {space} index holds {index.count} vectors, the catalog {vectors}: "
+                                f"run `photolib reindex --space {space}`")
+        spaces[str(space)] = {
+            "catalog_vectors": sum(n for _m, _d, n in models),
+            "model": models[0][0] if models else None, "dimension": models[0][1] if models else None,
+            "index_vectors": index.count if index else 0, "index_model": index.model if index else None,
+            "index_revision": index.revision if index else None,
+            "index_folder": str(folders[space]),
+        }
+    return spaces, problems, repaired
+
+
+def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
+                 providers: "Providers") -> list[dict[str, Any]]:
+    """done / failed / pending of every stage: the first pass's from the photo rows, the
+    pipeline's (`stages`: the enabled ones) from their states (a stage that is not enabled
+    shows what it did before)."""
+    from photolib.stages import FIRST_PASS, StageName
+
+    states = StageStates(catalog)
+    counts = states.first_pass_counts()
+    total, read_failed, read_done = counts["photos"], counts["read_failed"], counts["read"]
+    described, vision_failed = counts["described"], counts["vision_failed"]
+    embedded, embed_failed = counts["embedded"], counts["embedding_failed"]
+    first = {
+        StageName.READ: (None, read_done, read_failed, max(0, total - read_done - read_failed)),
+        StageName.DESCRIBE: (_provider_line(settings, providers, "vision"), described, vision_failed,
+                             max(0, total - read_failed - described - vision_failed)),
+        StageName.EMBED: (_provider_line(settings, providers, "embedding"), embedded, embed_failed,
+                          max(0, total - read_failed - embedded - embed_failed)),
+    }
+    rows = [{"stage": str(name), "model": first[name][0], "done": first[name][1], "failed": first[name][2],
+             "pending": first[name][3]} for name in FIRST_PASS]
+    enabled = {stage.name: stage.model for stage in stages}
+    for name in StageName:
+        if name in FIRST_PASS:
+            continue
+        found = states.counts(name, enabled.get(name))
+        if name in enabled or found["done"] or found["failed"]:
+            rows.append({"stage": str(name), "model": enabled.get(name), **found, "enabled": name in enabled,
+                         **_findings(catalog, name)})
+    return rows
+
+
+def _findings(catalog: Catalog, stage: str) -> dict[str, int]:
+    """What the OCR and face stages found, beside their counts."""
+    if stage == "ocr":
+        from photolib.catalog_text import TextStore
+
+        return {"with_text": TextStore(catalog).count_with_text()}
+    if stage == "faces":
+        from photolib.catalog_faces import FaceStore
+
+        return FaceStore(catalog).found()
+    return {}
+
+
+def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
+    from photolib.stages import FIRST_PASS
+
+    problems = []
+    for row in stages:
+        if row["stage"] in FIRST_PASS:
+            continue
+        if row["pending"]:
+            problems.append(f"{row['pending']} photos wait for the {row['stage']} stage: run `photolib enrich`")
+        if row["failed"]:
+            problems.append(f"{row['failed']} photos failed in the {row['stage']} stage: `photolib enrich "
+                            "--retry-failed` retries them")
+    return problems
 def _snapshots(root: Path) -> list[dict[str, Any]]:
     from photolib.snapshots import list_snapshots
 
@@ -136,17 +238,3 @@ def _problems(settings: "Settings", providers: "Providers", counts: dict[str, in
         problems.append(f"{counts['failed']} photos failed: see `photolib list --status failed`; "
                         "`photolib add` retries model failures")
     return problems
-
-
-def pixel_stage_counts(catalog: Catalog, settings: "Settings") -> dict[str, Any]:
-    """The OCR and face stages: what is done, found, failed and still pending (their backlog)."""
-    from photolib import faces, ocr
-    from photolib.catalog_faces import FaceStore
-    from photolib.catalog_text import TextStore
-
-    text = TextStore(catalog).backlog(ocr.model_name())
-    return {
-        "ocr": {"enabled": settings.ocr_enabled, "done": text.done, "with_text": text.with_text,
-                "failed": text.failed, "pending": text.pending},
-        "faces": {"enabled": settings.faces_enabled, **FaceStore(catalog).counts(faces.DETECTOR)},
-    }

@@ -72,7 +72,7 @@ def test_a_waiting_writer_says_it_is_waiting(make_library, tmp_path):
 def test_a_corrupt_index_file_is_rebuilt_and_said_so(tmp_path, library_path):
     make_photo(tmp_path / "p" / "a.jpg")
     invoke("-L", library_path, "add", tmp_path / "p")
-    for data in (library_path / "index").glob("vectors-*"):
+    for data in (library_path / "index" / "description").glob("vectors-*"):
         data.write_bytes(b"garbage" * 100)
     result = invoke("-L", library_path, "doctor", "--json")
     assert result.exit_code == 0

@@ -34,19 +34,19 @@ def test_a_long_lived_library_sees_what_another_one_added(make_library, trips):
 
 def test_an_index_left_behind_catches_up_without_a_rebuild(make_library, trips, library_path):
     make_library().add([trips / "Paris weekend"])
-    stamp = read_stamp(library_path / "index")
-    saved = {p.name: p.read_bytes() for p in (library_path / "index").iterdir()}
+    stamp = read_stamp(library_path / "index" / "description")
+    saved = {p.name: p.read_bytes() for p in (library_path / "index" / "description").iterdir()}
     make_library().add([trips / "Sydney harbour"])
-    for name in os.listdir(library_path / "index"):  # as if the second add was killed before saving
-        os.unlink(library_path / "index" / name)
+    for name in os.listdir(library_path / "index" / "description"):  # as if the second add was killed before saving
+        os.unlink(library_path / "index" / "description" / name)
     for name, data in saved.items():
-        (library_path / "index" / name).write_bytes(data)
-    assert read_stamp(library_path / "index").revision == stamp.revision
+        (library_path / "index" / "description" / name).write_bytes(data)
+    assert read_stamp(library_path / "index" / "description").revision == stamp.revision
 
     library = make_library()
     assert {h.path.split("/")[-2] for h in library.search("sydney harbour", limit=3)} == {"Sydney harbour"}
     assert library.messages == []
-    assert read_stamp(library_path / "index").count == 6  # the caught-up index was saved for the next command
+    assert read_stamp(library_path / "index" / "description").count == 6  # the caught-up index was saved for the next command
 
 
 def test_index_that_does_not_add_up_is_rebuilt_with_a_message(make_library, trips, library_path):
@@ -182,4 +182,4 @@ def test_a_first_add_creates_the_index_without_talking_of_repairs(make_library, 
     library = make_library()
     assert library.add([trips]).new == 6
     assert library.messages == []
-    assert read_stamp(library.index_folder).count == 6
+    assert read_stamp(library.index_folder_of("description")).count == 6

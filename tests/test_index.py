@@ -84,7 +84,7 @@ def test_library_switches_to_ivf_when_large_and_keeps_recall(make_library, monke
     monkeypatch.setattr(index_module, "APPROXIMATE_FROM", 1000)
     library = make_library()
     library.import_embedded(embedded_photos(library.embedder, tmp_path, 3000, spread=0.15), library.embedder.model_name)
-    stamp = read_stamp(library.index_folder)
+    stamp = read_stamp(library.index_folder_of("description"))
     assert stamp.kind == "ivf" and stamp.count == 3000 and stamp.params["nprobe"] < stamp.params["nlist"]
     ids, vectors = catalog_vectors(library)
     rng = np.random.default_rng(5)

@@ -106,7 +106,9 @@ def test_changing_embedding_model_requires_reembed(make_library, trips):
     with pytest.raises(IndexMismatchError, match="reindex --reembed"):
         other.add([trips])
     result = other.reindex(reembed=True)
-    assert result == {"vectors": 6, "model": "other/model", "dimension": 128, "reembedded": 6}
+    assert result | {"spaces": None} == {"vectors": 6, "model": "other/model", "dimension": 128, "reembedded": 6,
+                                         "spaces": None}
+    assert result["spaces"] == {"description": {"vectors": 6, "model": "other/model", "dimension": 128}}
     assert "Paris" in other.search("paris")[0].path
 
 

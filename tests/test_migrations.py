@@ -9,18 +9,46 @@ from photolib.migrations import SCHEMA_VERSION
 
 
 def _as_before_the_rename(library_path) -> None:
-    """Turn a current library back into what schema 4 wrote: the change counter named `generation`
-    in the catalog (meta key, columns, indexes) and in the index stamp."""
-    connection = sqlite3.connect(library_path / "catalog.db", isolation_level=None)
+    """Turn a current library back into what schema 4 wrote: one vector per photo in `embeddings`, the
+    change counter named `generation` in the catalog (meta key, columns, indexes) and in the index
+    stamp, and the index right in `index/` (before vector spaces)."""
+    import shutil
+
+    import sqlite_utils
+
+    from photolib.migrations import MIGRATIONS
+
+    current = sqlite3.connect(library_path / "catalog.db")
+    old_path = library_path / "old.db"
+    old = sqlite_utils.Database(old_path)
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for number in (1, 2, 3, 4):
+        MIGRATIONS[number](old)
     try:
-        for table in ("embeddings", "forgotten"):
-            connection.execute(f"DROP INDEX {table}_revision")
-            connection.execute(f"ALTER TABLE {table} RENAME COLUMN revision TO generation")
-            connection.execute(f"CREATE INDEX {table}_generation ON {table} (generation)")
-        connection.execute("UPDATE meta SET key = 'generation' WHERE key = 'revision'")
-        connection.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        columns = [c.name for c in old["photos"].columns]
+        rows = current.execute(f"SELECT {', '.join(columns)} FROM photos").fetchall()
+        old.conn.executemany(f"INSERT INTO photos ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+        old.conn.executemany("INSERT INTO embeddings (photo_id, model, dimension, text_hash, vector, generation) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", current.execute(
+                                 "SELECT photo_id, model, dimension, input_hash, vector, revision FROM embeddings "
+                                 "WHERE space = 'description'").fetchall())
+        old.conn.executemany("INSERT INTO forgotten (photo_id, generation) VALUES (?, ?)", current.execute(
+            "SELECT photo_id, revision FROM forgotten WHERE space = 'description'").fetchall())
+        meta = dict(current.execute("SELECT key, value FROM meta").fetchall())
+        old.execute("DELETE FROM meta")
+        old.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+            ("generation", meta["revision"]), ("history_from", meta["history_from"]), ("schema_version", "4")])
+        old.conn.commit()
     finally:
-        connection.close()
+        current.close()
+        old.close()
+    for suffix in ("", "-wal", "-shm"):
+        (library_path / f"catalog.db{suffix}").unlink(missing_ok=True)
+    old_path.rename(library_path / "catalog.db")
+    spaces = library_path / "index" / "description"
+    for entry in spaces.iterdir():
+        shutil.move(str(entry), library_path / "index" / entry.name)
+    spaces.rmdir()
     stamp_path = library_path / "index" / "stamp.json"
     stamp = json.loads(stamp_path.read_text())
     stamp["generation"] = stamp.pop("revision")
@@ -49,3 +77,6 @@ def test_schema_4_catalog_keeps_its_counter_and_its_index(make_library, trips, l
     reopened.add([trips / "Sydney harbour"])  # history recorded before the rename is caught up from
     assert reopened.catalog.revision == revision + 1
     assert reopened.index().count == 5 and reopened.messages == []
+    assert (library_path / "index" / "description" / "stamp.json").is_file()  # moved by the writer
+    assert not (library_path / "index" / "stamp.json").exists()
+    assert reopened.catalog.vector_count("description") == 5

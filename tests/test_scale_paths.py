@@ -58,7 +58,7 @@ def test_search_exact_flag_on_an_approximate_library(make_library, monkeypatch, 
     monkeypatch.setattr(index_module, "APPROXIMATE_FROM", 1000)
     library = make_library()
     library.import_embedded(embedded_photos(library.embedder, tmp_path, 3000, spread=0.15), library.embedder.model_name)
-    stamp = read_stamp(library_path / "index")
+    stamp = read_stamp(library_path / "index" / "description")
     assert stamp.kind == "ivf" and stamp.params["nprobe"] < stamp.params["nlist"]
     ids, vectors = catalog_vectors(library)
     truth = list(ids[np.argsort(-(vectors @ library.embedder.embed_query("a walk by the lake")))[:20]])
@@ -75,11 +75,11 @@ def test_reindex_switches_kind_with_the_size_threshold(make_library, monkeypatch
     _two_trips(tmp_path / "p")
     library = make_library()
     library.add([tmp_path / "p"])
-    stamp = read_stamp(library.index_folder)
+    stamp = read_stamp(library.index_folder_of("description"))
     assert stamp.kind == "ivf" and stamp.params["nlist"] >= 1 and stamp.params["nprobe"] >= 1
     monkeypatch.setattr(index_module, "APPROXIMATE_FROM", 1000)
     library.reindex()
-    stamp = read_stamp(library.index_folder)
+    stamp = read_stamp(library.index_folder_of("description"))
     assert stamp.kind == "flat" and stamp.count == 12
     assert "Lake walk" in library.search("lake walk")[0].path
 
@@ -100,10 +100,10 @@ def test_bulk_import_grows_an_approximate_index_without_rebuilding(make_library,
             yield EmbeddedPhoto(str(tmp_path / f"{i}.jpg"), Description([], f"photo {i}", ""), vector / np.linalg.norm(vector))
 
     library.import_embedded(photos(0, 300), model)
-    first = read_stamp(library.index_folder)
+    first = read_stamp(library.index_folder_of("description"))
     assert first.kind == "ivf" and first.count == 300
     library.import_embedded(photos(300, 50), model)
-    second = read_stamp(library.index_folder)
+    second = read_stamp(library.index_folder_of("description"))
     assert second.kind == "ivf" and second.count == 350 and second.params == first.params
     query = library.embedder.embed_query("snow on mountains")
     index = library.index()
@@ -121,11 +121,11 @@ def test_adding_to_a_large_library_writes_only_the_changes(make_library, tmp_pat
     noisy = centres[rng.integers(0, 3, 400)] + 0.05 * rng.standard_normal((400, centres.shape[1])).astype(np.float32)
     library.import_embedded((EmbeddedPhoto(f"/old/{i}.jpg", Description([], f"old photo {i}", ""), v / np.linalg.norm(v))
                              for i, v in enumerate(noisy)), library.embedder.model_name)
-    base = read_stamp(library.index_folder).file
+    base = read_stamp(library.index_folder_of("description")).file
 
     _two_trips(tmp_path / "p")
     assert make_library().add([tmp_path / "p"]).new == 12
-    stamp = read_stamp(library.index_folder)
+    stamp = read_stamp(library.index_folder_of("description"))
     assert stamp.file == base and stamp.delta and stamp.count == 412
     lake = [h for h in make_library().search("lake walk") if "Lake walk" in h.path]
     assert len(lake) == 6
@@ -136,5 +136,5 @@ def test_adding_to_a_large_library_writes_only_the_changes(make_library, tmp_pat
     assert make_library().stats()["problems"] == []
     rebuilt = make_library()
     rebuilt.reindex()
-    assert not read_stamp(library.index_folder).delta
+    assert not read_stamp(library.index_folder_of("description")).delta
     assert [h.id for h in rebuilt.search("lake walk", limit=20)] == searched

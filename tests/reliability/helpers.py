@@ -91,20 +91,25 @@ def _has_schema(connection: sqlite3.Connection) -> bool:
 
 
 def index_matches_catalog(library: Path) -> bool:
-    """True when the stamp names existing files and agrees with the catalog's revision and vector count
-    (or when there is neither a stamp nor a vector: nothing to index yet)."""
+    """True when, for every vector space, the stamp names existing files and agrees with the catalog's
+    revision and the space's vector count (or there is neither a stamp nor a vector: nothing to index yet)."""
+    return all(space_index_matches_catalog(library, space) for space in ("description", "image"))
+
+
+def space_index_matches_catalog(library: Path, space: str) -> bool:
     rows = catalog_query(library, "SELECT (SELECT value FROM meta WHERE key = 'revision'), "
-                                  "(SELECT count(*) FROM embeddings)")
+                                  "(SELECT count(*) FROM embeddings WHERE space = ?)", (space,))
     revision, vectors = (int(rows[0][0] or 0), rows[0][1]) if rows else (0, 0)
+    folder = library / "index" / space
     try:
-        stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+        stamp = json.loads((folder / "stamp.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return vectors == 0
     except (OSError, ValueError):
         return False
     files = [name for name in (stamp.get("file"), stamp.get("delta")) if name]
     return (stamp.get("revision") == revision and stamp.get("count") == vectors
-            and all((library / "index" / name).is_file() for name in files))
+            and all((folder / name).is_file() for name in files))
 
 
 # -- the background snapshot --------------------------------------------------------

@@ -80,7 +80,7 @@ def test_fault_leaves_photos_retryable(tmp_path, pictures, library_path, fault):
 def stored_vectors(library) -> list[tuple]:
     connection = sqlite3.connect(str(library / "catalog.db"))
     try:
-        return connection.execute("SELECT photo_id, model, dimension, text_hash, vector FROM embeddings ORDER BY photo_id").fetchall()
+        return connection.execute("SELECT photo_id, model, dimension, input_hash, vector FROM embeddings ORDER BY photo_id").fetchall()
     finally:
         connection.close()
 

@@ -24,7 +24,7 @@ def test_backup_then_restore_into_a_new_library(tmp_path):
     before = json.loads(cli(library, "search", "sailing", "--json").stdout)
     snapshot = tmp_path / "snapshot"
     assert cli(library, "backup", str(snapshot)).exit_code == 0
-    assert (snapshot / "catalog.db").is_file() and (snapshot / "index" / "stamp.json").is_file()
+    assert (snapshot / "catalog.db").is_file() and (snapshot / "index" / "description" / "stamp.json").is_file()
     assert cli(library, "backup", str(snapshot)).exit_code == 2  # never overwrites a backup
     restored = tmp_path / "restored"
     result = cli(restored, "restore", str(snapshot))

@@ -177,6 +177,9 @@ def check_index(library: Path, env: dict, name: str) -> None:
     result = photolib(library, "similar", str(photo_id), "--json", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     json.loads(result.stdout)
+    if not index_matches_catalog(library):  # `similar` used one space; `stats` opens every space's index
+        result = photolib(library, "stats", "--json", env=env)
+        assert "Traceback" not in result.stderr, result.stderr
     assert index_matches_catalog(library), f"the next command left a stale index: {result.stderr}"
     how = "rebuilt it, with a message" if REBUILT in result.stderr else "caught it up"
     TRIALS[f"kill -9 during {name}: index stale, the next command {how}"] += 1
@@ -185,9 +188,9 @@ def check_index(library: Path, env: dict, name: str) -> None:
 def assert_no_orphaned_index_files(library: Path) -> None:
     """After a successful save, the index folder holds no data file its stamp does not name: what a killed
     save left behind (a half-written or unreferenced vectors/delta file) is cleaned up, not kept forever."""
-    stamp = json.loads((library / "index" / "stamp.json").read_text(encoding="utf-8"))
+    stamp = json.loads((library / "index" / "description" / "stamp.json").read_text(encoding="utf-8"))
     named = {stamp.get("file"), stamp.get("delta")}
-    data = {entry.name for entry in (library / "index").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
+    data = {entry.name for entry in (library / "index" / "description").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
     assert data <= named, f"orphaned index files: {sorted(data - named)}"
 
 
@@ -204,7 +207,7 @@ def assert_add_finishes(library: Path, pictures: Path, env: dict, expected_total
     assert ok_real_photos(library) == PHOTOS
     assert index_matches_catalog(library)
     assert_no_orphaned_index_files(library)
-    assert catalog_query(library, "SELECT count(*) FROM embeddings")[0][0] == expected_total
+    assert catalog_query(library, "SELECT count(*) FROM embeddings WHERE space = 'description'")[0][0] == expected_total
 
 
 # -- add ---------------------------------------------------------------------------------
@@ -381,7 +384,8 @@ def reembed_kill_loop(tmp_path, template, trials, seed, name):
         fresh_copy(template, library)
 
         def models() -> dict:
-            return dict(catalog_query(library, "SELECT model, count(*) FROM embeddings GROUP BY model"))
+            return dict(catalog_query(library, "SELECT model, count(*) FROM embeddings WHERE space = 'description' "
+                                               "GROUP BY model"))
 
         def after_kill(run: Run) -> None:
             check_catalog(library)
@@ -426,6 +430,58 @@ def test_kill_during_reembed(tmp_path, template):
 @pytest.mark.slow
 def test_kill_during_reembed_many_times(tmp_path, template):
     reembed_kill_loop(tmp_path, template, SLOW_TRIALS, 9, "reindex --reembed (slow)")
+
+
+# -- the image space: kill -9 while the image stage embeds pixels ---------------------------------
+
+
+def image_stage_done(library: Path) -> int:
+    rows = catalog_query(library, "SELECT count(*) FROM stage_state WHERE stage = 'image' AND status = 'done'")
+    return rows[0][0] if rows else 0
+
+
+def test_kill_during_the_image_stage(tmp_path, pictures):
+    """`add` with an image model: killed after the first pass, while the image stage commits batch by batch.
+    Every finished stage is kept (descriptions and the image vectors committed so far), both spaces' indexes
+    match the catalog or are repaired, and the next `add` embeds only the photos the image stage has not done."""
+    from tests.onnx_models import build_tiny_clip
+
+    model = build_tiny_clip(tmp_path / "tiny-clip")
+    config = tmp_path / "image.toml"
+    config.write_text(f'[add]\nbatch_size = {BATCH}\n[image]\nmodel = "test/tiny-clip"\nmodel_path = "{model}"\n')
+    env = {"PHOTOLIB_CONFIG": str(config)}
+    library, name = tmp_path / "library", "add (image stage)"
+    measured = run_photolib(tmp_path / "measured", ["add", str(pictures)], env=env, logs=tmp_path / "measured-logs")
+    assert measured.returncode == 0, measured.stderr
+    assert image_stage_done(tmp_path / "measured") == PHOTOS
+
+    def after_kill(run: Run) -> None:
+        if (library / "catalog.db").exists():
+            check_catalog(library)
+            vectors = catalog_query(library, "SELECT count(*) FROM embeddings WHERE space = 'image'")[0][0]
+            assert vectors == image_stage_done(library), "an image vector without its stage state, or the reverse"
+        check_index(library, env, name)
+
+    def after_finish(run: Run) -> None:
+        assert image_stage_done(library) == PHOTOS and index_matches_catalog(library)
+
+    run = run_photolib(library, ["add", str(pictures)], env=env, logs=tmp_path / "logs" / "aimed",
+                       kill_when=lambda: image_stage_done(library) >= BATCH)
+    assert run.killed, f"the add finished before its image stage could be killed: {run.stderr}"
+    assert ok_real_photos(library) == PHOTOS, "the first pass had not finished before the image stage began"
+    assert BATCH <= image_stage_done(library) < PHOTOS, "the image stage was not committed batch by batch"
+    TRIALS[f"kill -9 during {name}"] += 1
+    after_kill(run)
+    kill_loop(name, library, ["add", str(pictures)], env=env, duration=measured.locked_for,
+              trials=TRIALS_PER_COMMAND - 1, seed=11, logs=tmp_path / "logs",
+              progress=lambda: image_stage_done(library) / PHOTOS, reset=lambda: shutil.rmtree(library),
+              after_kill=after_kill, after_finish=after_finish)
+    result = photolib(library, "add", str(pictures), "--json", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert image_stage_done(library) == PHOTOS and index_matches_catalog(library)
+    again = json.loads(photolib(library, "add", str(pictures), "--json", env=env).stdout)
+    assert {name: (stage["done"], stage["failed"]) for name, stage in again["stages"].items()} == {
+        "thumbnails": (0, 0), "image": (0, 0)}
 
 
 # -- automatic snapshots and doctor --repair ------------------------------------------------
