@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
+from tests.conftest import STAGES_OFF
 from tests.photos import make_trip
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -30,7 +31,8 @@ def cli(library: Path, *args: str):
     """Run a command, then wait for the snapshot it may have left to a background process."""
     from photolib.snapshot_runner import wait
 
-    result = CliRunner().invoke(app, ["--library", str(library), *[str(a) for a in args]])
+    # STAGES_OFF: the module's template is built before the autouse fixture turns OCR and faces off
+    result = CliRunner().invoke(app, ["--library", str(library), *[str(a) for a in args]], env=STAGES_OFF)
     assert wait(library, 60), "a background snapshot did not finish in 60 s"
     return result
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from tests.browser import Browser, chromium_path
+from tests.conftest import STAGES_OFF
 from tests.photos import make_photo
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
@@ -51,7 +52,7 @@ def site(tmp_path_factory):
     make_photo(pics / "Oslo" / "fjord 100%.png", taken_at=datetime(2022, 1, 5), color=(20, 60, 40))
     library = root / "library"
     runner = CliRunner()
-    env = {"HOME": str(root), "XDG_CONFIG_HOME": str(root / "config")}
+    env = {"HOME": str(root), "XDG_CONFIG_HOME": str(root / "config"), **STAGES_OFF}
     assert runner.invoke(app, ["-L", str(library), "add", str(pics)], env=env).exit_code == 0
     generated = library / "generated" / "photo1-seed7.png"
     generated.parent.mkdir(parents=True, exist_ok=True)

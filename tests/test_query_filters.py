@@ -36,7 +36,9 @@ def library(tmp_path_factory, embedder):
 
     root = tmp_path_factory.mktemp("filters")
     made = _photos(root / "pics")
-    library = Library(load_settings(library_path=root / "library"), embedder=embedder)
+    settings = load_settings(library_path=root / "library")
+    settings.ocr_enabled = settings.faces_enabled = False  # module fixtures run before conftest turns them off
+    library = Library(settings, embedder=embedder)
     report = library.add([root / "pics"])
     assert not report.failed
     library.ids = {name: library.catalog.get_by_path(str(path)).id for name, path in made.items()}
