@@ -257,28 +257,15 @@ def parse(query: str) -> ParsedQuery:
             text = _clean(token.text)
             if text:
                 parsed.excluded.append(text)
-        elif token.kind == "phrase":
+        else:  # a word or a "phrase", weighted by its sign; a plain phrase must also appear as written
             text = _clean(token.text)
-            if not text:
-                i += 1
-                continue
-            if token.sign == "-":
+            if text and token.sign == "-":
                 parsed.negative.append(Term(text, MINUS_WEIGHT))
-            elif token.sign == "+":
+            elif text and token.sign == "+":
                 parsed.positive.append(Term(text, PLUS_WEIGHT))
-            else:
-                parsed.phrases.append(text)
-                words.append(text)
-        else:
-            text = _clean(token.text)
-            if not text:
-                i += 1
-                continue
-            if token.sign == "-":
-                parsed.negative.append(Term(text, MINUS_WEIGHT))
-            elif token.sign == "+":
-                parsed.positive.append(Term(text, PLUS_WEIGHT))
-            else:
+            elif text:
+                if token.kind == "phrase":
+                    parsed.phrases.append(text)
                 words.append(text)
         i += 1
     parsed.text = " ".join(words)
