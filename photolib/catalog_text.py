@@ -15,6 +15,8 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.catalog_sql import rows_in
+
 if TYPE_CHECKING:
     from photolib.catalog import Catalog
     from photolib.ocr import PhotoText
@@ -74,14 +76,8 @@ class TextStore:
 
     def texts_for(self, photo_ids: Sequence[int]) -> dict[int, str]:
         """Joined text of those photos that have some."""
-        found: dict[int, str] = {}
-        ids = list(photo_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update((row[0], row[1]) for row in self.db.execute(
-                f"SELECT photo_id, text FROM photo_text WHERE text <> '' AND photo_id IN ({marks})", chunk))
-        return found
+        return dict(rows_in(self.db, "SELECT photo_id, text FROM photo_text WHERE text <> '' AND photo_id IN ({marks})",
+                            photo_ids))
 
     def photo_ids_with_text(self) -> list[int]:
         return [row[0] for row in self.db.execute("SELECT photo_id FROM photo_text WHERE text <> '' ORDER BY photo_id")]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
+from photolib.catalog_sql import rows_in
+
 if TYPE_CHECKING:
     import sqlite_utils
 
@@ -59,14 +61,10 @@ class PhotoFiles:
 
     def of_photos(self, photo_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         found: dict[int, list[dict[str, Any]]] = {}
-        for start in range(0, len(photo_ids), 500):
-            chunk = list(photo_ids[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            for photo_id, path, role, size, digest in self.db.execute(
-                f"SELECT photo_id, path, role, size, hash FROM photo_files WHERE photo_id IN ({marks}) ORDER BY path",
-                chunk,
-            ):
-                found.setdefault(photo_id, []).append({"path": path, "role": role, "size": size, "hash": digest})
+        for photo_id, path, role, size, digest in rows_in(
+                self.db, "SELECT photo_id, path, role, size, hash FROM photo_files WHERE photo_id IN ({marks}) ORDER BY path",
+                photo_ids):
+            found.setdefault(photo_id, []).append({"path": path, "role": role, "size": size, "hash": digest})
         return found
 
     def count(self) -> int:
