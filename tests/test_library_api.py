@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from photolib.errors import IndexMismatchError, LibraryLockedError
+from photolib.core.errors import IndexMismatchError, LibraryLockedError
 from tests.photos import make_photo, make_trip
 
 
@@ -204,8 +204,8 @@ def test_new_photo_after_file_is_rewritten(make_library, tmp_path):
 
 
 def test_import_embedded_photos_then_search_and_rescan(make_library, tmp_path):
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     library = make_library()
     texts = ["a red kite over the dunes", "snowy mountain summit at dawn", "a bowl of ramen in a busy bar"]

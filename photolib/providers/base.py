@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from photolib.errors import ConfigError
+from photolib.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from photolib.models import Description, PhotoForVision
+    from photolib.core.records import Description, PhotoForVision
 
 
 @dataclass
@@ -98,7 +98,7 @@ class ImageEmbedder(Protocol):
     text–text ones. Images must already be upright (EXIF orientation applied)
     and may be in any mode; both methods return float32 (n, dimension) rows,
     L2-normalised, in input order. Built by
-    `photolib.providers.clip.make_image_embedder(settings)`.
+    `photolib.models.clip.make_image_embedder(settings)`.
     """
 
     model_name: str
@@ -141,7 +141,7 @@ _BACKENDS: dict[str, dict[str, str]] = {
         "openai": "photolib.providers.openai_compat:OpenAIVision",
     },
     "embedding": {
-        "local": "photolib.providers.minilm:MiniLMEmbedder",
+        "local": "photolib.models.minilm:MiniLMEmbedder",
         "huggingface": "photolib.providers.huggingface:HuggingFaceEmbedder",
         "openai": "photolib.providers.openai_compat:OpenAIEmbedder",
     },
@@ -217,7 +217,7 @@ class Providers:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            from photolib.errors import GeneratorNotConfiguredError
+            from photolib.core.errors import GeneratorNotConfiguredError
 
             if self.settings.generation is None:
                 raise GeneratorNotConfiguredError(

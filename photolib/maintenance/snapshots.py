@@ -1,0 +1,278 @@
+"""Rotating catalog snapshots kept inside the library, taken without anyone asking.
+
+After a writing command changed the catalog, `maybe_take` copies it with
+SQLite's online backup API into `snapshots/catalog-<UTC time>.db`, at most
+once per `[library] snapshot_interval` hours, keeping the newest
+`snapshot_keep`. A snapshot is written to a hidden temporary file, synced and
+renamed into place, so a kill or power loss leaves either the old set or the
+new one (a leftover temporary file is removed by the next snapshot). The FAISS
+index is not kept: it is rebuilt from the catalog. Apart from rotating them,
+commands only read snapshots (`stats`, `doctor --repair`, `restore --snapshot`).
+
+The catalog files of a library are only ever moved aside, never deleted:
+`keep_aside` hard-links them (catalog, -wal, -shm) into `aside/` before a
+restore or repair replaces them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from photolib.core.errors import UsageError
+from photolib.core.layout import ASIDE_FOLDER, SNAPSHOT_FOLDER
+
+if TYPE_CHECKING:
+    from photolib.app.library import Library
+
+_NAME = re.compile(r"^catalog-(\d{8}T\d{6}Z)\.db$")
+_STAMP = "%Y%m%dT%H%M%SZ"
+_PARTIAL_PREFIX = ".partial-"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    taken_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "taken_at": self.taken_at.isoformat(timespec="seconds"),
+                "size": self.path.stat().st_size if self.path.exists() else 0, "photos": photo_count(self.path)}
+
+
+def list_snapshots(root: Path) -> list[Snapshot]:
+    """The library's snapshots, newest first (temporary files of an interrupted snapshot are not listed)."""
+    folder = Path(root) / SNAPSHOT_FOLDER
+    found = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        match = _NAME.match(entry.name)
+        if match and entry.is_file():
+            taken = datetime.strptime(match.group(1), _STAMP).replace(tzinfo=timezone.utc)
+            found.append(Snapshot(entry, taken))
+    return sorted(found, key=lambda s: s.taken_at, reverse=True)
+
+
+def due(root: Path, interval_hours: float, keep: int, now: datetime | None = None) -> bool:
+    """Whether a catalog change now deserves a snapshot: keeping is on and the newest is old enough."""
+    if keep < 1:
+        return False
+    snapshots = list_snapshots(root)
+    if not snapshots:
+        return True
+    now = now or datetime.now(timezone.utc)
+    return now - snapshots[0].taken_at >= timedelta(hours=interval_hours)
+
+
+def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | None = None) -> Snapshot:
+    """Copy the catalog behind `connection` into a new snapshot (atomically), then rotate to `keep`.
+
+    Only one process may take snapshots of a library at a time (`snapshot_runner` holds the lock), since
+    temporary files left by a killed one are removed here. A copy that fails `quick_check` is not kept.
+    """
+    folder = Path(root) / SNAPSHOT_FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    final = folder / f"catalog-{now.strftime(_STAMP)}.db"
+    for leftover in folder.glob(_PARTIAL_PREFIX + "*"):
+        leftover.unlink(missing_ok=True)  # from a snapshot killed halfway
+    temp = folder / f"{_PARTIAL_PREFIX}{os.getpid()}-{final.name}"
+    target = sqlite3.connect(str(temp))
+    try:
+        os.chmod(temp, 0o600)
+        target.execute("PRAGMA synchronous=OFF")  # the whole file is synced once, below
+        connection.backup(target)  # all pages in one step: one read transaction, so one consistent moment
+        target.execute("PRAGMA journal_mode=DELETE")  # a lone file: reading it never creates -wal/-shm beside it
+        verdict = target.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        target.close()
+    if verdict != "ok":  # a damaged catalog never rotates a sound snapshot out
+        temp.unlink(missing_ok=True)
+        raise sqlite3.DatabaseError(f"the copy fails SQLite's quick_check ({verdict}): see `photolib doctor`")
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, final)
+    _fsync_folder(folder)
+    rotate(root, keep)
+    return Snapshot(final, now)
+
+
+def rotate(root: Path, keep: int) -> list[Path]:
+    """Remove all but the newest `keep` snapshots; returns what was removed."""
+    removed = [s.path for s in list_snapshots(root)[max(keep, 1):]]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def find(root: Path, reference: str) -> Snapshot:
+    """A snapshot by file name, by day (YYYY-MM-DD, UTC: the newest of that day), or `latest`."""
+    snapshots = list_snapshots(root)
+    text = reference.strip()
+    if not snapshots:
+        raise UsageError(f"{Path(root) / SNAPSHOT_FOLDER} holds no snapshot: the library has none yet "
+                         "(see `photolib stats`)")
+    if text == "latest":
+        return snapshots[0]
+    for snapshot in snapshots:
+        if text in (snapshot.name, snapshot.name.removesuffix(".db"), str(snapshot.path)):
+            return snapshot
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        for snapshot in snapshots:
+            if snapshot.taken_at.date() == day:
+                return snapshot
+    names = ", ".join(s.name for s in snapshots)
+    raise UsageError(f"no snapshot {text!r} in {Path(root) / SNAPSHOT_FOLDER}: give a day (YYYY-MM-DD), a name "
+                     f"or `latest`; there are {names}")
+
+
+def photo_count(catalog: Path) -> int | None:
+    """Photos in a catalog file, read without writing anything beside it; None if unreadable."""
+    try:
+        connection = sqlite3.connect(f"file:{catalog}?immutable=1", uri=True)
+        try:
+            return int(connection.execute("SELECT count(*) FROM photos").fetchone()[0])
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+
+
+def keep_aside(catalog: Path, why: str, now: datetime | None = None) -> Path:
+    """Link the catalog and its -wal into `aside/` (never deleting them); returns the kept catalog path.
+
+    Hard links keep the files in place too, so until the caller swaps the
+    catalog, the library is exactly as it was. Where links are not possible
+    (some network shares), the files are copied.
+    """
+    catalog = Path(catalog)
+    folder = catalog.parent / ASIDE_FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = (now or datetime.now(timezone.utc)).strftime(_STAMP)
+    kept = folder / f"catalog-{stamp}-{why}.db"
+    number = 1
+    while kept.exists():
+        number += 1
+        kept = folder / f"catalog-{stamp}-{why}-{number}.db"
+    for suffix in ("", "-wal"):  # the -shm is only an index of the -wal: rebuilt by whoever reads it
+        source = Path(str(catalog) + suffix)
+        if not source.exists():
+            continue
+        destination = Path(str(kept) + suffix)
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copy2(source, destination)
+    _fsync_folder(folder)
+    return kept
+
+
+def replace_catalog(catalog: Path, new: Path) -> None:
+    """Put the finished catalog file `new` in place of `catalog`.
+
+    The old -wal and -shm go first: SQLite applies any -wal it finds beside a
+    catalog, so the new file must never meet the old one's. A kill between the
+    two steps leaves the old catalog as of its last checkpoint (and, whole, in
+    `aside/` when the caller kept it there first).
+    """
+    for suffix in ("-wal", "-shm"):
+        Path(str(catalog) + suffix).unlink(missing_ok=True)
+    os.replace(new, catalog)
+    os.chmod(catalog, 0o600)
+    _fsync_folder(Path(catalog).parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def maybe_take(connection: sqlite3.Connection | None, root: Path, interval_hours: float, keep: int,
+               notify: Any = None, background: bool = False) -> bool:
+    """Keep a snapshot if one is due: in a detached low-priority process (`background`, see
+    `snapshot_runner`), else here with `connection` (or a connection of its own when None).
+
+    A failure (disk full...) is reported, never fails the command that wrote. Returns whether one was
+    taken or started.
+    """
+    from photolib.maintenance import snapshot_runner
+
+    if not due(root, interval_hours, keep):
+        return False
+    try:
+        if background and snapshot_runner.BACKGROUND_SUPPORTED:
+            return snapshot_runner.start(root, keep)
+        return snapshot_runner.take_here(connection, root, keep) is not None
+    except (OSError, sqlite3.Error, ValueError) as error:
+        if notify is not None:
+            notify(f"Could not keep a snapshot of the catalog in {Path(root) / SNAPSHOT_FOLDER} ({error}); "
+                   "the command itself finished")
+        return False
+
+
+def wait_for_snapshot(library: "Library") -> None:
+    """Before replacing the catalog or reading snapshots to do so: let a snapshot being taken finish."""
+    from photolib.maintenance import snapshot_runner
+    from photolib.core.errors import LibraryLockedError
+
+    if snapshot_runner.wait(library.root, 0.5):
+        return
+    library.notify("A snapshot of the catalog is being taken; waiting for it to finish.")
+    if not snapshot_runner.wait(library.root, max(library.settings.lock_timeout, 60.0)):
+        raise LibraryLockedError(f"a snapshot of {library.root / 'catalog.db'} is still being taken; "
+                                 "try again in a minute")
+
+
+def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
+    """Put a snapshot in place of the library's catalog; the catalog it replaces is kept in `aside/`.
+
+    Works on a damaged catalog too (it is never opened). The index is removed
+    and rebuilt from the restored catalog on next use.
+    """
+    from photolib.maintenance import damage
+    from photolib.core.layout import CATALOG_NAME
+
+    wait_for_snapshot(library)
+    snapshot = find(library.root, reference)
+    verdict = damage.quick_check(snapshot.path)
+    if verdict != "ok" or not damage.has_photolib_tables(snapshot.path):
+        raise UsageError(f"{snapshot.path} fails SQLite's check ({verdict}); nothing was restored: "
+                         "pick another snapshot (see `photolib stats`)")
+    catalog = library.root / CATALOG_NAME
+    with library.write_lock():
+        library.close()
+        temp = library.root / (CATALOG_NAME + ".restoring")
+        shutil.copyfile(snapshot.path, temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        kept = keep_aside(catalog, "replaced") if catalog.exists() else None
+        shutil.rmtree(library.index_folder, ignore_errors=True)  # rebuilt from the restored catalog
+        replace_catalog(catalog, temp)
+        library.close()
+    return {"snapshot": snapshot.name, "taken_at": snapshot.taken_at.isoformat(timespec="seconds"),
+            "photos": photo_count(catalog), "kept_aside": str(kept) if kept else None, "path": str(snapshot.path)}
