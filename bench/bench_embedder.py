@@ -13,7 +13,7 @@ import argparse
 import random
 import time
 
-from photolib.providers.base import ProviderSettings
+from photolib.core.protocols import ProviderSettings
 from photolib.models.minilm import MiniLMEmbedder
 
 SUBJECTS = ["a golden retriever", "two children", "an old fisherman", "a red bicycle", "a snowy mountain",

@@ -152,7 +152,7 @@ def case_rescan(count: int) -> None:
 
 def case_embedder(count: int) -> None:
     from bench.bench_embedder import captions as make_captions
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.models.minilm import MiniLMEmbedder
 
     captions = make_captions(count)
@@ -181,7 +181,7 @@ def base_vectors():
     path = CACHE / "caption-vectors.npy"
     if not path.exists():
         from bench.bench_embedder import captions as make_captions
-        from photolib.providers.base import ProviderSettings
+        from photolib.core.protocols import ProviderSettings
         from photolib.models.minilm import MiniLMEmbedder
 
         CACHE.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch, geonames_cache):
 @pytest.fixture(scope="session")
 def embedder():
     """One loaded MiniLM for the whole session: loading weights is the slow part."""
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.models.minilm import MiniLMEmbedder
 
     model = MiniLMEmbedder(ProviderSettings(provider="local"))

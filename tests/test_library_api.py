@@ -30,7 +30,7 @@ def test_interrupted_add_resumes(make_library, trips):
 
         def __init__(self):
             from photolib.providers.local import LocalVision
-            from photolib.providers.base import ProviderSettings
+            from photolib.core.protocols import ProviderSettings
 
             self.inner = LocalVision(ProviderSettings(provider="local"))
             self.calls = 0
@@ -114,7 +114,7 @@ def test_changing_embedding_model_requires_reembed(make_library, trips):
 
 def test_search_during_add_sees_what_is_committed(make_library, trips, tmp_path):
     """A reader searching while `add` is half done sees exactly the batches committed so far, then the rest."""
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.providers.local import LocalVision
 
     class PausingOnTheLastPhoto(LocalVision):
@@ -177,7 +177,7 @@ def test_help_does_not_import_heavy_modules():
 
 def test_duplicate_copies_reuse_descriptions(make_library, trips, tmp_path):
     """A vision model that looks only at the pixels (as remote ones do) is not asked twice about the same bytes."""
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.providers.local import LocalVision
 
     class PixelsOnly(LocalVision):

@@ -13,7 +13,7 @@ from photolib.core.errors import UnreadablePhotoError
 from photolib.media.geocode import place_name
 from photolib.media.read import encode_for_upload, file_hash, read_photo
 from photolib.core.records import PhotoForVision
-from photolib.providers.base import ProviderSettings
+from photolib.core.protocols import ProviderSettings
 from photolib.providers.local import LocalVision, name_words
 from tests.photos import EXIF_IFD, GPS_IFD, make_photo
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from photolib.core.errors import ProviderUnavailableError
-from photolib.providers.base import Embedder, ProviderSettings, make_provider
+from photolib.providers.base import make_provider
+from photolib.core.protocols import Embedder, ProviderSettings
 from photolib.models.minilm import MiniLMEmbedder
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text(encoding="utf-8"))

@@ -24,7 +24,8 @@ from photolib.core.records import PhotoForVision
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog, StoredPhoto
-    from photolib.providers.base import Providers, Vision
+    from photolib.providers.base import Providers
+    from photolib.core.protocols import Vision
 
 
 @dataclass

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from photolib.store.index import VectorIndex
     from photolib.store.keeper import IndexKeeper
     from photolib.maintenance.salvage import RepairReport
-    from photolib.providers.base import Embedder, Generator, Vision
+    from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
     from photolib.pipeline.engine import Stage as PipelineStage
     from photolib.pipeline.engine import StageReport

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from photolib.core.errors import ConfigError
-from photolib.providers.base import ProviderSettings, provider_names
+from photolib.core.protocols import ProviderSettings, provider_names
 
 APP_NAME = "photolib"
 PROVIDER_KINDS = ("vision", "embedding", "generation")

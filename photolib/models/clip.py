@@ -48,7 +48,7 @@ from photolib.models.query_cache import QueryCache
 if TYPE_CHECKING:
     from PIL import Image
 
-    from photolib.providers.base import ImageEmbedder
+    from photolib.core.protocols import ImageEmbedder
 
 OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)

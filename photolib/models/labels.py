@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     import numpy as np
 
-    from photolib.providers.base import ImageEmbedder
+    from photolib.core.protocols import ImageEmbedder
 
 VOCABULARY_FILE = Path(__file__).parent / "data" / "labels.txt"
 LOGIT_SCALE = 100.0

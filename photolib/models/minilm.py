@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from photolib.core.errors import ProviderUnavailableError
-from photolib.providers.base import Provider, ProviderSettings
+from photolib.core.protocols import Provider, ProviderSettings
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_FILES = ("model.safetensors", "tokenizer.json", "config.json")

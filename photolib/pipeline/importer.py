@@ -28,7 +28,7 @@ from photolib.core.progress import NoProgress, Progress
 if TYPE_CHECKING:
     from photolib.pipeline.scan import ScanPlan, Skipped
     from photolib.store.catalog import Catalog, StoredPhoto
-    from photolib.providers.base import Embedder, Vision
+    from photolib.core.protocols import Embedder, Vision
     from photolib.media.thumbnails import ThumbnailCache
     from photolib.pipeline.engine import StageReport
 

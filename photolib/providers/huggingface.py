@@ -19,7 +19,7 @@ from typing import Any
 from photolib.core.errors import ConfigError
 from photolib.media.read import png_bytes
 from photolib.providers.prompts import PROMPT_VERSION
-from photolib.providers.base import Provider, ProviderSettings
+from photolib.core.protocols import Provider, ProviderSettings
 from photolib.providers.remote_common import ChatVision, RemoteEmbedder, host_of
 from photolib.providers.retry import remote_call
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from photolib.core.records import Description, PhotoForVision, PhotoMetadata, camera_name
-from photolib.providers.base import ProviderSettings, VisionProvider
+from photolib.core.protocols import ProviderSettings, VisionProvider
 from photolib.core.vocabulary import GRAYSCALE, MONTHS, mood, season, shape, time_of_day
 
 NOISE = re.compile(  # words in file and folder names that say nothing about the photo

@@ -11,7 +11,7 @@ import numpy as np
 from photolib.core.errors import MalformedOutputError, ProviderError
 from photolib.core.records import Description, PhotoForVision
 from photolib.providers.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
-from photolib.providers.base import Provider, ProviderSettings, VisionProvider
+from photolib.core.protocols import Provider, ProviderSettings, VisionProvider
 
 
 QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
