@@ -70,7 +70,7 @@ def _labels(stored: str | None) -> list[str]:
 
 def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
     """Every file of the photo: the one shown first, then second files (the RAW of a RAW+JPEG pair)."""
-    from photolib.pipeline.pairs import PhotoFiles
+    from photolib.store.photo_files import PhotoFiles
 
     shown = {"path": photo.path, "role": "shown", "size": photo.data.get("size"), "hash": photo.data.get("hash")}
     return [shown, *PhotoFiles(catalog.db).of_photos([photo.id]).get(photo.id, [])]

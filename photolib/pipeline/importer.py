@@ -22,7 +22,7 @@ from photolib.core.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.core.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
 from photolib.core.records import Description, PhotoForVision, Stage, with_photo_text
-from photolib.pipeline.pairs import PhotoFiles, record_pairs
+from photolib.pipeline.pairs import record_pairs, would_pair
 from photolib.core.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -384,16 +384,10 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
     report.sidecars_changed = len(plan.sidecar_changed)
-    report.paired = _would_pair(catalog, plan)
+    report.paired = would_pair(catalog, plan)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
-
-
-def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
-    """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
-    known = PhotoFiles(catalog.db).states() if catalog is not None else {}
-    return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
 
 
 def absolute(path: str | os.PathLike) -> Path:

@@ -22,7 +22,7 @@ from photolib.core.records import PhotoStatus, Stage
 
 if TYPE_CHECKING:
     from photolib.store.catalog import FileState
-    from photolib.pipeline.pairs import SecondFile
+    from photolib.store.photo_files import SecondFile
 
 
 PROGRESS_EVERY = 256

@@ -108,8 +108,8 @@ def _migration_6(db: sqlite_utils.Database) -> None:
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:
-    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pipeline.pairs`."""
-    from photolib.pipeline.pairs import create_table
+    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.store.photo_files`."""
+    from photolib.store.photo_files import create_table
 
     create_table(db)
 
