@@ -6,6 +6,7 @@ small conversions, so tests and other programs can build them directly.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,3 +108,9 @@ def with_photo_text(embedded: str, photo_text: str | None) -> str:
     """The text embedded for a photo whose pixels hold words: its description's text, then those words."""
     words = " ".join((photo_text or "").split())
     return f"{embedded}. Text in the photo: {words}" if words else embedded
+
+
+def text_hash(text: str) -> str:
+    """What a description vector was made from, stored beside it: the same text under the same
+    model is never embedded twice (a first pass, a stage or `reindex --reembed` compare it)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()

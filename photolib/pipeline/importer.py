@@ -9,7 +9,6 @@ folder makes no model call at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from photolib.core.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.core.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.core.records import Description, PhotoForVision, Stage, with_photo_text
+from photolib.core.records import (Description, PhotoForVision, Stage, text_hash,  # noqa: F401 - text_hash re-exported
+                                   with_photo_text)
 from photolib.pipeline.pairs import record_pairs, would_pair
 from photolib.core.progress import NoProgress, Progress
 
@@ -118,10 +118,6 @@ class _Prepared:
 
     def embedding_text(self) -> str:
         return self.description.embedding_text(self.user.words() if self.user is not None else "")
-
-
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import ProviderError
-from photolib.core.records import Description
+from photolib.core.records import Description, text_hash
 from photolib.core.spaces import Space
 from photolib.pipeline.engine import Outcome, PhotoWork, StageName
 
@@ -70,7 +70,6 @@ class ImageStage:
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
         import numpy as np
 
-        from photolib.pipeline.importer import text_hash
         from photolib.models.labels import labels_for
 
         try:

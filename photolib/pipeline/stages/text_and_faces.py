@@ -123,8 +123,7 @@ def embed_with_text(catalog: "Catalog", embedder: Any, photo_ids: Sequence[int])
     transaction when there is one."""
     import numpy as np
 
-    from photolib.pipeline.importer import text_hash
-    from photolib.core.records import Description
+    from photolib.core.records import Description, text_hash
 
     if not photo_ids:
         return 0
