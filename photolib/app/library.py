@@ -19,7 +19,7 @@ from photolib.core.config import Settings
 from photolib.core.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
 from photolib.pipeline.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
-from photolib.core.records import PhotoStatus, Stage
+from photolib.core.records import FailedStep, PhotoStatus
 from photolib.core.progress import NoProgress, Notify, Progress, ignore
 from photolib.providers.base import Providers
 from photolib.core.spaces import Space
@@ -1196,7 +1196,7 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == FailedStep.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

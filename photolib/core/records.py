@@ -23,15 +23,20 @@ class PhotoStatus(StrEnum):
     FAILED = "failed"  # see `failed_stage` and `error`
 
 
-class Stage(StrEnum):
-    """The step of `add` a photo failed at (`photos.failed_stage`)."""
+class FailedStep(StrEnum):
+    """The step of the first pass a photo failed at (`photos.failed_stage`).
+
+    Not a stage name: the first pass is one stage of the pipeline whose steps
+    are named read, describe and embed in progress, `stats` and the engine;
+    these are the values the catalog has always stored for them.
+    """
 
     READ = "read"  # the file could not be read as a photo: retried only when its bytes change
-    VISION = "vision"  # the vision model failed: retried by the next `add`
-    EMBEDDING = "embedding"  # the embedder failed: retried by the next `add`
+    VISION = "vision"  # the describe step: the vision model failed; retried by the next `add`
+    EMBEDDING = "embedding"  # the embed step: the embedder failed; retried by the next `add`
 
 
-RETRIED_STAGES = (Stage.VISION, Stage.EMBEDDING)  # model failures, worth another `add`
+RETRIED_STEPS = (FailedStep.VISION, FailedStep.EMBEDDING)  # model failures, worth another `add`
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from photolib.core.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 from photolib.core.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
                              ProviderUnavailableError)
-from photolib.core.records import (Description, PhotoForVision, Stage, text_hash,  # noqa: F401 - text_hash re-exported
+from photolib.core.records import (Description, FailedStep, PhotoForVision, text_hash,  # noqa: F401 - text_hash re-exported
                                    with_photo_text)
 from photolib.pipeline.pairs import record_pairs, would_pair
 from photolib.core.progress import NoProgress, Progress
@@ -108,7 +108,7 @@ class _Prepared:
     description: Description | None = None
     metadata: tuple | None = None  # (PhotoMetadata, place)
     error: str | None = None
-    stage: Stage = Stage.READ
+    step: FailedStep = FailedStep.READ
     raw: str | None = None
     called_vision: bool = False
     vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
@@ -139,7 +139,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                 continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
-            catalog.mark_failed(photo_id, Stage.READ, problem.reason)
+            catalog.mark_failed(photo_id, FailedStep.READ, problem.reason)
     report.new += len(plan.new)
     report.updated += len(plan.changed) + len(plan.repointed)
     report.moved += len(plan.moved)
@@ -244,7 +244,7 @@ class Importer:
         except OSError as error:
             result.error = f"cannot read file: {error.strerror or error}"
             return result
-        result.stage = Stage.VISION
+        result.step = FailedStep.VISION
         if self.thumbnails is not None:
             self.thumbnails.ensure(photo.data.get("hash"), path)  # a photo without one is still imported
         _read_user_words(result, path, metadata)
@@ -319,7 +319,7 @@ class Importer:
             raise
         except PhotolibError as error:
             for item in todo:
-                item.error, item.stage = f"embedding failed: {error}", Stage.EMBEDDING
+                item.error, item.step = f"embedding failed: {error}", FailedStep.EMBEDDING
             return []
         self.embedded_count += len(todo)
         return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
@@ -344,7 +344,7 @@ class Importer:
                 self.catalog.cache_description(item.photo.data["hash"], self.vision.model_name,
                                                self.vision.prompt_version, item.vision_description or item.description)
         if item.error:
-            self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
+            self.catalog.mark_failed(item.photo.id, item.step, item.error, item.raw)
 
 
 def _read_user_words(result: _Prepared, path: Path, metadata: Any) -> None:
