@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from photolib.core.errors import PhotolibError
 from photolib.core.progress import NoProgress, Progress
-from photolib.pipeline.registry import StageName  # noqa: F401 - re-exported: stage names beside the engine
-from photolib.pipeline.stage import (Outcome, PhotoWork, RunControl, Stage, StageBase, StageContext,  # noqa: F401
-                                     StageReport, StageStatus, StateBook, as_stage_base)
+from photolib.pipeline.registry import StageName  # noqa: F401 - re-exported: a stage's name, state and outcome
+from photolib.pipeline.stage import StageStatus  # noqa: F401 - beside the engine that records them
+from photolib.pipeline.stage import (Outcome, PhotoWork, RunControl, Stage, StageBase, StageReport, StateBook,
+                                     as_stage_base)
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog, StoredPhoto
