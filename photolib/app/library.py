@@ -197,7 +197,7 @@ class Library:
 
     def _snapshot_if_changed(self) -> None:
         """If the catalog changed since the last look: a rotating snapshot, if one is due (`snapshots`)."""
-        from photolib.maintenance.snapshots import maybe_take
+        from photolib.maintenance.snapshot_runner import maybe_take
 
         changes = self.catalog_changes()
         if changes == self._changes_considered:
@@ -1047,7 +1047,7 @@ class Library:
 
     def restore_snapshot(self, reference: str) -> dict[str, Any]:
         """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
-        from photolib.maintenance.snapshots import restore_snapshot
+        from photolib.maintenance.restore import restore_snapshot
 
         return restore_snapshot(self, reference)
 

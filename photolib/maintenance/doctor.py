@@ -9,9 +9,9 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from photolib.maintenance import damage
+from photolib.store import damage
 from photolib.core.errors import CatalogDamagedError
-from photolib.maintenance.snapshots import list_snapshots
+from photolib.store.snapshots import list_snapshots
 
 if TYPE_CHECKING:
     from photolib.app.library import Library

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photolib.maintenance import damage
-from photolib.maintenance.snapshots import keep_aside, list_snapshots, replace_catalog, wait_for_snapshot
+from photolib.store import damage
+from photolib.maintenance.snapshot_runner import wait_for_snapshot
+from photolib.store.snapshots import keep_aside, list_snapshots, replace_catalog
 
 if TYPE_CHECKING:
     from photolib.app.library import Library
@@ -92,7 +93,7 @@ def repair(library: "Library") -> RepairReport:
     catalog = library.root / CATALOG_NAME
     with library.write_lock():
         library.close()
-        wait_for_snapshot(library)
+        wait_for_snapshot(library.root, library.notify, library.settings.lock_timeout)
         problem = catalog_problem(catalog)
         if problem is None:
             return RepairReport(needed=False)

@@ -137,7 +137,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
-        from photolib.maintenance import damage
+        from photolib.store import damage
 
         self.path = Path(path)
         suspicious = damage.precheck(self.path)
@@ -170,7 +170,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        from photolib.maintenance import damage
+        from photolib.store import damage
 
         version = schema_version(self.db)
         if version > SCHEMA_VERSION:
