@@ -902,8 +902,10 @@ class Library:
         """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
         threshold = self.settings.faces_threshold if threshold is None else threshold
         with self.write_lock(), self.catalog.transaction():
+            from photolib.models.people import group
+
             self.face_store.ungroup_unnamed()
-            self.face_store.group_new_faces(threshold)
+            self.face_store.group_new_faces(threshold, group)
         return self.face_store.people()
 
     def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:

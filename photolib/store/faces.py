@@ -18,8 +18,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 from photolib.core.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from photolib.core.records import FoundFace
     from photolib.store.catalog import Catalog
-    from photolib.models.faces import FoundFace
+
+    # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
+    GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
 
 OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
 
@@ -98,11 +103,10 @@ class FaceStore:
         self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
                         "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), _now()])
 
-    def group_new_faces(self, threshold: float) -> int:
-        """Give every ungrouped face a person (see `photolib.models.people`); returns how many were grouped."""
+    def group_new_faces(self, threshold: float, group: "GroupFaces") -> int:
+        """Give every ungrouped face a person, as `group` decides (`photolib.models.people.group`: the
+        grouping rule belongs to the face model, the rows to the store); returns how many were grouped."""
         import numpy as np
-
-        from photolib.models.people import group
 
         new = self.db.execute("SELECT id, descriptor FROM faces WHERE person_id IS NULL ORDER BY id").fetchall()
         if not new:
@@ -194,11 +198,11 @@ class FaceStore:
 def _matrix(blobs: list[bytes]) -> Any:
     import numpy as np
 
-    from photolib.models.faces import DIMENSION
+    from photolib.core.records import FACE_DIMENSION
 
     if not blobs:
-        return np.empty((0, DIMENSION), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), DIMENSION)
+        return np.empty((0, FACE_DIMENSION), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), FACE_DIMENSION)
 
 
 def _now() -> str:

@@ -19,7 +19,7 @@ from photolib.store.sql import rows_in
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
-    from photolib.models.ocr import PhotoText
+    from photolib.core.records import PhotoText
 
 HAS_TEXT = "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')"  # a `list`/query filter
 

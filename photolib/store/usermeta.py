@@ -12,7 +12,7 @@ import json
 from typing import Any, Sequence
 
 from photolib.store.sql import CatalogPart, now, rows_in
-from photolib.media.xmp import UserMetadata
+from photolib.core.records import UserMetadata
 
 USER_FTS_COLUMNS = ["title", "caption", "words"]
 
