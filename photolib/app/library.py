@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.core.config import Settings
 from photolib.core.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
-from photolib.pipeline.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
+from photolib.core.files import absolute
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
 from photolib.core.records import PhotoStatus, Stage
 from photolib.core.progress import NoProgress, Notify, Progress, ignore

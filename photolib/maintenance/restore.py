@@ -11,6 +11,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from photolib.core.files import fsync_file
 from photolib.core.errors import UsageError
 from photolib.core.layout import CATALOG_NAME
 from photolib.maintenance.snapshot_runner import wait_for_snapshot
@@ -38,8 +39,7 @@ def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
         library.close()
         temp = library.root / (CATALOG_NAME + ".restoring")
         shutil.copyfile(snapshot.path, temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(temp)
         kept = keep_aside(catalog, "replaced") if catalog.exists() else None
         shutil.rmtree(library.index_folder, ignore_errors=True)  # rebuilt from the restored catalog
         replace_catalog(catalog, temp)

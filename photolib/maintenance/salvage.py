@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.core.files import fsync_file
 from photolib.store import damage
 from photolib.maintenance.snapshot_runner import wait_for_snapshot
 from photolib.store.snapshots import keep_aside, list_snapshots, replace_catalog
@@ -140,8 +141,7 @@ def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> 
         report.photos_from_snapshot_only = len((snapshot_ids - damaged_ids) & _ids(connection))
     finally:
         new.close()
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
 
 
 def _ids(connection: sqlite3.Connection) -> set[int]:

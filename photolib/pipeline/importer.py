@@ -396,8 +396,3 @@ def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
     known = PhotoFiles(catalog.db).states() if catalog is not None else {}
     return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
 
-
-def absolute(path: str | os.PathLike) -> Path:
-    """Absolute path without resolving symlinks: the path the user sees is the one stored."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
-

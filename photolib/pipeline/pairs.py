@@ -11,7 +11,7 @@ show them as a pair. What the scan decided (`ScanPlan.companions`,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 from photolib.store.sql import rows_in
@@ -78,7 +78,7 @@ class PhotoFiles:
 
     def link(self, path: str, photo_id: int, size: int, mtime_ns: int, digest: str | None) -> None:
         """Record `path` as a second file of `photo_id` (a None hash keeps the one stored)."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         self.db.execute(
             "INSERT INTO photo_files (path, photo_id, role, size, mtime_ns, hash, added_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET photo_id=excluded.photo_id, "

@@ -341,13 +341,12 @@ def shown_instead(catalog: Any, photo_ids: Sequence[int], mode: Collapse) -> dic
 def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
     """A CSV of every group (one row per photo, the best marked `keep`), for the user's own tools."""
     import csv
-    import os
-    import tempfile
     from pathlib import Path
 
+    from photolib.core.files import atomic_file
+
     path = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["group", "kind", "rank", "keep", "id", "path", "width", "height", "size", "rating",
                          "reason"])
@@ -364,5 +363,4 @@ def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
                 writer.writerow([number, str(group.kind), position, "yes" if position == 1 else "no", photo.id,
                                  photo.path, photo.width, photo.height, photo.size, photo.rating or "",
                                  group.reason if position == 1 else ""])
-    os.replace(temp, path)
     return sum(len(g.files or g.photos) for g in groups)

@@ -27,7 +27,8 @@ from typing import Any, Iterator, NamedTuple, Sequence
 import sqlite_utils
 
 from photolib.store.records import AlbumRecords, DescriptionCache, ImagineRecords
-from photolib.store.sql import execute_in, now, rows_in
+from photolib.store.sql import execute_in, rows_in
+from photolib.core.clock import now
 from photolib.store.vectors import VectorRecords
 from photolib.store.usermeta import UserMetadataRecords, keyword_filter, rating_filter
 from photolib.store.faces import OF_PERSON

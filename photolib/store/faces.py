@@ -12,9 +12,9 @@ sees it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.core.clock import now
 from photolib.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class FaceStore:
             [(photo_id, *face.box, face.score, model, np.asarray(face.descriptor, dtype=np.float32).tobytes())
              for face in found])
         self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
-                        "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), _now()])
+                        "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), now()])
 
     def group_new_faces(self, threshold: float, group: "GroupFaces") -> int:
         """Give every ungrouped face a person, as `group` decides (`photolib.models.people.group`: the
@@ -119,7 +119,7 @@ class FaceStore:
         updates = []
         for (face_id, _blob), label in zip(new, labels):
             if label < 0 and label not in created:
-                created[label] = self.db.execute("INSERT INTO people (created_at) VALUES (?)", [_now()]).lastrowid
+                created[label] = self.db.execute("INSERT INTO people (created_at) VALUES (?)", [now()]).lastrowid
             updates.append((created.get(label, label), face_id))
         self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", updates)
         return len(updates)
@@ -205,5 +205,3 @@ def _matrix(blobs: list[bytes]) -> Any:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), FACE_DIMENSION)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

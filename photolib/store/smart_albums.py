@@ -10,7 +10,7 @@ names may have gone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import UsageError
@@ -65,7 +65,7 @@ class SmartAlbumStore:
             raise UsageError(f"smart album {name!r} needs a query, e.g. photolib albums smart {name!r} 'beach year:2019'")
         if parse(query).empty:
             raise UsageError(f"the query of smart album {name!r} says nothing to look for: add words or filters")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         with self.catalog.transaction():
             existing = self.get(name)
             if existing is not None and not replace:

@@ -10,7 +10,7 @@ is pending: that is the stage's backlog. Rows go when their photo goes
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class StageStates:
 
     def record(self, stage: str, model: str, outcomes: Sequence[tuple[int, str | None, str | None]]) -> None:
         """outcomes: (photo id, content hash read, error or None); call inside a transaction."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         self._db.conn.executemany(
             "INSERT OR REPLACE INTO stage_state (photo_id, stage, status, model, input_hash, error, updated_at) "
             "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",

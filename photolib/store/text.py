@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.core.clock import now
 from photolib.store.sql import rows_in
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class TextStore:
             "INSERT OR REPLACE INTO photo_text (photo_id, model, state, error, text, boxes, gated, min_confidence, "
             "updated_at) VALUES (?, ?, 'done', NULL, ?, ?, ?, ?, ?)",
             [photo_id, model, result.text, json.dumps([b.as_dict() for b in result.boxes], ensure_ascii=False),
-             int(result.gated), min_confidence, _now()])
+             int(result.gated), min_confidence, now()])
 
     def text_of(self, photo_id: int) -> dict[str, Any] | None:
         """The stored result of one photo: text, boxes, state, model; None if not read yet."""
@@ -109,5 +109,3 @@ class TextStore:
         return self.db.execute("SELECT count(*) FROM photo_text WHERE text <> ''").fetchone()[0]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from photolib.store.sql import CatalogPart, now, rows_in
+from photolib.store.sql import CatalogPart, rows_in
+from photolib.core.clock import now
 from photolib.core.records import UserMetadata
 
 USER_FTS_COLUMNS = ["title", "caption", "words"]
