@@ -7,7 +7,6 @@ catalog on next use.
 
 from __future__ import annotations
 
-import os
 import shutil
 from typing import TYPE_CHECKING, Any
 

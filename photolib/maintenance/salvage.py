@@ -19,7 +19,6 @@ the library) is left out: the catalog file alone is read.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from dataclasses import asdict, dataclass, field

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from xml.etree import ElementTree
 
 from photolib.core.errors import PhotolibError

@@ -35,17 +35,6 @@ class SecondFile(NamedTuple):
     photo_path: str  # the file the photo is shown by
 
 
-def create_table(db: "sqlite_utils.Database") -> None:
-    """Migration: second files of photos; removed with their photo (ON DELETE CASCADE)."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS photo_files (path TEXT PRIMARY KEY, "
-        "photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE, role TEXT NOT NULL, "
-        "size INTEGER, mtime_ns INTEGER, hash TEXT, added_at TEXT)"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_photo ON photo_files (photo_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_hash ON photo_files (hash)")
-
-
 class PhotoFiles:
     """Queries over `photo_files`: the catalog's knowledge of each photo's second files."""
 

@@ -295,8 +295,6 @@ def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = Fa
         listed = {p.id for g in groups for p in g.photos}
         similar_found = similar_groups([by_id[ids[i]] for i in keep], matrix[keep], similar_distance)
         groups += [g for g in similar_found if len({p.id for p in g.photos} - listed) > 0]
-    from photolib.search.stacks import as_pair, raw_pairs
-
     separate = [as_pair(g) if g.kind == DuplicateKind.NEAR else None for g in groups]
     stacks = [pair for pair in separate if pair is not None]
     groups = [g for g, pair in zip(groups, separate) if pair is None]
@@ -364,3 +362,50 @@ def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
                                  photo.path, photo.width, photo.height, photo.size, photo.rating or "",
                                  group.reason if position == 1 else ""])
     return sum(len(g.files or g.photos) for g in groups)
+
+
+# -- RAW+JPEG pairs as `duplicates` shows them: stacks (one shot in two files, both kept), never copies --
+
+PAIR_REASON = "RAW+JPEG: one shot, two files; keep both"
+
+
+def raw_pairs(catalog: Any) -> list[DuplicateGroup]:
+    """Every RAW+JPEG pair as a stack: the photo with its shown file and its RAW (`PhotoFiles.pairs`)."""
+    from photolib.pipeline.pairs import PhotoFiles
+
+    files = PhotoFiles(catalog.db)
+    found = files.pairs()
+    if not found:
+        return []
+    loaded = {c.id: c for c in candidates(catalog, sorted({pid for pid, _, _ in found}))}
+    sizes = {f["path"]: f["size"] for rows in files.of_photos(sorted(loaded)).values() for f in rows}
+    groups: dict[int, DuplicateGroup] = {}
+    for photo_id, shown, raw in found:
+        if photo_id not in loaded:
+            continue
+        group = groups.get(photo_id)
+        if group is None:
+            photo = loaded[photo_id]
+            group = groups[photo_id] = DuplicateGroup(DuplicateKind.PAIR, [photo], PAIR_REASON, files=[
+                {"path": shown, "role": "shown", "size": photo.size, "photo": photo_id}])
+        group.files.append({"path": raw, "role": "raw", "size": sizes.get(raw), "photo": photo_id})
+    return list(groups.values())
+
+
+def as_pair(group: DuplicateGroup) -> DuplicateGroup | None:
+    """A near-copy group that is only a RAW and its JPEG imported as two photos (`[add] raw = "separate"`)."""
+    import os
+
+    from photolib.media.formats import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, extension
+
+    if len(group.photos) != 2:
+        return None
+    stems = {os.path.splitext(p.path)[0].lower() for p in group.photos}
+    kinds = sorted(extension(p.path) in RAW_EXTENSIONS for p in group.photos)
+    if len(stems) != 1 or kinds != [False, True] or not any(extension(p.path) in DEVELOPED_EXTENSIONS
+                                                           for p in group.photos):
+        return None
+    shown, raw = sorted(group.photos, key=lambda p: extension(p.path) in RAW_EXTENSIONS)
+    return DuplicateGroup(DuplicateKind.PAIR, [shown, raw], PAIR_REASON, group.distance, files=[
+        {"path": shown.path, "role": "shown", "size": shown.size, "photo": shown.id},
+        {"path": raw.path, "role": "raw", "size": raw.size, "photo": raw.id}])

@@ -21,47 +21,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from photolib.core.records import FoundFace
-    from photolib.store.catalog import Catalog
+    from photolib.store.sql import CatalogPart
 
     # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
     GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
 
 OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
-
-
-def create_schema(db: Any) -> None:
-    """Tables, indexes and triggers (part of a numbered migration)."""
-    db.execute("""
-        CREATE TABLE people (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            name TEXT UNIQUE COLLATE NOCASE,
-            created_at TEXT
-        )""")
-    db.execute("""
-        CREATE TABLE faces (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
-            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,  -- 0-1 of the upright photo
-            score REAL,
-            detector TEXT NOT NULL,
-            descriptor BLOB NOT NULL
-        )""")
-    db.execute("CREATE INDEX faces_photo ON faces (photo_id)")
-    db.execute("CREATE INDEX faces_person ON faces (person_id)")
-    db.execute("""
-        CREATE TABLE face_scans (
-            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            state TEXT NOT NULL,          -- done | failed
-            error TEXT,
-            faces INTEGER NOT NULL DEFAULT 0,
-            updated_at TEXT
-        )""")
-    db.execute("""CREATE TRIGGER faces_new_content AFTER UPDATE OF hash ON photos
-        WHEN old.hash IS NOT new.hash BEGIN
-        DELETE FROM faces WHERE photo_id = new.id;
-        DELETE FROM face_scans WHERE photo_id = new.id; END""")
 
 
 @dataclass
@@ -84,7 +49,7 @@ class Person:
 class FaceStore:
     """Queries over the face tables of one catalog; no policy, no printing."""
 
-    def __init__(self, catalog: "Catalog") -> None:
+    def __init__(self, catalog: "CatalogPart") -> None:
         self.catalog = catalog
         self.db = catalog.db
 

@@ -33,12 +33,6 @@ class SmartAlbum:
                 "created_at": self.created_at, "updated_at": self.updated_at}
 
 
-def create_table(db: Any) -> None:
-    """Schema of smart albums (called from the catalog's numbered migration)."""
-    db.execute("CREATE TABLE IF NOT EXISTS smart_albums (id INTEGER PRIMARY KEY, name TEXT NOT NULL "
-               "COLLATE NOCASE UNIQUE, query TEXT NOT NULL, created_at TEXT, updated_at TEXT)")
-
-
 class SmartAlbumStore:
     """Smart album rows in the catalog."""
 

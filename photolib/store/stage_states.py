@@ -19,22 +19,6 @@ if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
 
 
-def create_stage_state_table(db: "sqlite_utils.Database") -> None:
-    """Migration: the per-photo state of every pipeline stage."""
-    db.execute("""
-        CREATE TABLE stage_state (
-            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-            stage TEXT NOT NULL,
-            status TEXT NOT NULL,
-            model TEXT NOT NULL,
-            input_hash TEXT,
-            error TEXT,
-            updated_at TEXT,
-            PRIMARY KEY (photo_id, stage)
-        ) WITHOUT ROWID""")
-    db.execute("CREATE INDEX stage_state_by_stage ON stage_state (stage, status, model)")
-
-
 # Photos whose file was read (the first pass stored its metadata): the ones pipeline stages can work on.
 _READABLE = "p.format IS NOT NULL AND p.hash IS NOT NULL AND NOT (p.status = 'failed' AND p.failed_stage = 'read')"
 
