@@ -36,12 +36,11 @@ def commands() -> list[tuple[tuple[str, ...], Any]]:
 
 def help_text(path: tuple[str, ...]) -> str:
     """`photolib PATH --help` as a user sees it on a terminal HELP_WIDTH columns wide."""
-    from click.testing import CliRunner
-    from typer.main import get_command
+    from typer.testing import CliRunner
 
     from photolib.cli import app
 
-    result = CliRunner().invoke(get_command(app), [*path, "--help"], prog_name="photolib", color=False,
+    result = CliRunner().invoke(app, [*path, "--help"], prog_name="photolib", color=False,
                                 terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH)
     if result.exit_code != 0:
         raise RuntimeError(f"photolib {' '.join(path)} --help failed: {result.output}")
