@@ -404,6 +404,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     if args.docs:
+        if not RESULTS_FILE.exists():
+            raise SystemExit(f"{RESULTS_FILE} does not exist: run `python -m bench` first")
         write_docs(json.loads(RESULTS_FILE.read_text(encoding="utf-8")))
         return
     os.environ.setdefault("PYTHONPATH", str(ROOT))
