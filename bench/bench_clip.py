@@ -2,7 +2,7 @@
 
 Uses a model with the real ViT-B/32 architecture and random weights
 (bench/vit_b32.py, cached in bench/.cache/), in Immich's layout, through
-photolib.providers.clip. Prints, on this machine's cores:
+photolib.models.clip. Prints, on this machine's cores:
 
 * raw ONNX Runtime: images/s of the image tower as shipped, fully optimised by
   ONNX Runtime with the same thread settings, on ready (1, 3, 224, 224) tensors;
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.vit_b32 import build  # noqa: E402
-from photolib.providers.clip import ClipEmbedder  # noqa: E402
+from photolib.models.clip import ClipEmbedder  # noqa: E402
 
 PHOTOS = Path(__file__).parent / ".cache" / "clip-photos"
 
@@ -85,7 +85,7 @@ def throughput(folder: Path, paths: list[Path], chunk: int, rounds: int) -> dict
     """Best of `rounds` alternating rounds of each measure: the machine may be shared."""
     import onnxruntime as ort
 
-    from photolib.providers.clip import session_options
+    from photolib.models.clip import session_options
 
     embedder = ClipEmbedder(folder, "bench/ViT-B-32-random", cache_dir=Path(tempfile.mkdtemp(prefix="clip-bench-")))
     embedder._load_visual()
@@ -147,7 +147,7 @@ COLD = """
 import sys, time
 started = time.perf_counter()
 from pathlib import Path
-from photolib.providers.clip import ClipEmbedder
+from photolib.models.clip import ClipEmbedder
 embedder = ClipEmbedder(Path(sys.argv[1]), "bench/ViT-B-32-random", cache_dir=Path(sys.argv[2]))
 built = time.perf_counter()
 vector = embedder.embed_texts([sys.argv[3]])
@@ -157,7 +157,7 @@ print(f"{built - started:.3f} {done - built:.3f} {embedder.timings.get('textual_
 BASELINE = """
 import time
 started = time.perf_counter()
-import photolib.cli, photolib.config, numpy
+import photolib.cli, photolib.core.config, numpy
 print(f"{time.perf_counter() - started:.3f}")
 """
 
@@ -192,7 +192,7 @@ def cold_text(folder: Path) -> dict:
 
 def label_vocabulary(folder: Path, sample: int = 48) -> dict:
     """Per-prompt text-tower time, extrapolated to the shipped vocabulary (embedded once per model, then cached)."""
-    from photolib.labels import default_vocabulary
+    from photolib.models.labels import default_vocabulary
 
     embedder = ClipEmbedder(folder, "bench/ViT-B-32-random")
     prompts = default_vocabulary().prompts()

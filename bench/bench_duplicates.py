@@ -25,8 +25,8 @@ from bench.run import realistic_photos, record
 def case_hash_cost(count: int = 60) -> None:
     from PIL import Image
 
-    from photolib import media
-    from photolib.phash import perceptual_hash
+    from photolib.media import read as media
+    from photolib.media.phash import perceptual_hash
 
     files = sorted(realistic_photos(count).rglob("*.jpg"))[:count]
     start = time.perf_counter()
@@ -53,7 +53,7 @@ def build_catalog(path: Path, count: int, seed: int = 5) -> dict:
     """A catalog of `count` photos with random hashes and planted copies; returns what was planted."""
     import numpy as np
 
-    from photolib.catalog import Catalog
+    from photolib.store.catalog import Catalog
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 1 << 63, size=count, dtype=np.int64).astype(np.uint64)
@@ -78,8 +78,8 @@ def build_catalog(path: Path, count: int, seed: int = 5) -> dict:
 
 
 def case_duplicates(count: int) -> None:
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     with tempfile.TemporaryDirectory() as folder:
         library_path = Path(folder)

@@ -13,8 +13,8 @@ import argparse
 import random
 import time
 
-from photolib.providers.base import ProviderSettings
-from photolib.providers.minilm import MiniLMEmbedder
+from photolib.core.protocols import ProviderSettings
+from photolib.models.minilm import MiniLMEmbedder
 
 SUBJECTS = ["a golden retriever", "two children", "an old fisherman", "a red bicycle", "a snowy mountain",
             "a crowded market", "a small sailboat", "a bowl of ramen", "a stone bridge", "a tabby cat"]

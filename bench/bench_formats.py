@@ -64,8 +64,8 @@ def make_set(count: int, size: tuple[int, int]) -> dict[str, list[Path]]:
 
 
 def time_add(paths: list[Path]) -> float:
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     with tempfile.TemporaryDirectory() as library_folder:
         library = Library(load_settings(library_path=Path(library_folder)))
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--size", default="4000x3000")
     args = parser.parse_args()
     size = tuple(int(part) for part in args.size.lower().split("x"))
-    from photolib.media import decode_upright, file_hash, read_photo
+    from photolib.media.read import decode_upright, file_hash, read_photo
 
     sets = make_set(args.count, size)  # type: ignore[arg-type]
     print(f"{args.count} photos of {size[0]}x{size[1]} per format; photos/s and ratio to JPEG")

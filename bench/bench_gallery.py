@@ -33,8 +33,8 @@ def _per_photo(function, files: list[Path]) -> float:
 
 def case_thumbnail_cost(count: int, record) -> None:
     from bench.run import realistic_photos
-    from photolib import media
-    from photolib.thumbnails import ThumbnailCache
+    from photolib.media import read as media
+    from photolib.media.thumbnails import ThumbnailCache
 
     for preview in (True, False):
         folder = realistic_photos(count, camera_preview=preview)
@@ -56,10 +56,10 @@ def case_gallery(count: int, record) -> None:
     import numpy as np
     from PIL import Image
 
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.config import load_settings
-    from photolib.library import Library
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
+    from photolib.core.records import Description
 
     with tempfile.TemporaryDirectory() as work:
         library = Library(load_settings(library_path=Path(work) / "library"), embedder=object())

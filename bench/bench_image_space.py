@@ -76,8 +76,8 @@ class FirstPassClock:
 
 def timed_add(photos: Path, library: Path, model: Path | None) -> tuple[float, float, int]:
     """(first pass seconds, whole add seconds, photos) of one `add` in this process."""
-    from photolib.config import ImageSettings, load_settings
-    from photolib.library import Library
+    from photolib.core.config import ImageSettings, load_settings
+    from photolib.app.library import Library
 
     settings = load_settings(library_path=library)
     settings.image = ImageSettings(enabled=model is not None, model="bench/vit-b-32", model_path=model)

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def _library(path: str, background: bool, interval: float):
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     settings = load_settings(library_path=Path(path))
     settings.snapshot_interval = interval
@@ -48,7 +48,8 @@ def _add(library, tag: str) -> None:
 
 def step(name: str, path: str) -> dict:
     """One measurement, in a fresh process."""
-    from photolib import snapshot_runner, snapshots
+    from photolib.maintenance import snapshot_runner
+    from photolib.store import snapshots
 
     if name == "add":
         library = _library(path, background=True, interval=1e9)
@@ -100,7 +101,7 @@ def run_step(name: str, library: Path) -> dict:
 
 def measure(library: Path) -> dict:
     """All figures on `library` (photos are added to it); ratios are to the plain `add`."""
-    from photolib import snapshot_runner
+    from photolib.maintenance import snapshot_runner
 
     snapshot_runner.wait(library, 600)
     run_step("add", library)  # warm the page cache and the index

@@ -68,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--roll", type=int, default=40, help="photos in the one-in-ten roll")
     options = parser.parse_args()
-    from photolib import faces, media, ocr
+    from photolib.models import faces
+    from photolib.media import read as media
+    from photolib.models import ocr
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
@@ -104,8 +106,8 @@ def main() -> None:
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(source.read_bytes())
             roll.append(target)
-        from photolib.catalog import Catalog
-        from photolib.enrich import run_ocr
+        from photolib.store.catalog import Catalog
+        from photolib.pipeline.stages.text_and_faces import run_ocr
 
         catalog = Catalog(folder / "library" / "catalog.db")
         with catalog.transaction():

@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="passes over the queries per case")
     args = parser.parse_args()
 
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     path = CACHE / f"filters-{args.count}"
     library = Library(load_settings(library_path=path))

@@ -129,10 +129,10 @@ def _timed(command: list[str]) -> float:
 def case_rescan(count: int) -> None:
     import numpy as np
 
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.config import load_settings
-    from photolib.library import Library
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
+    from photolib.core.records import Description
 
     with tempfile.TemporaryDirectory() as work:
         tree = Path(work) / "tree"
@@ -157,8 +157,8 @@ def case_rescan(count: int) -> None:
 
 def case_embedder(count: int) -> None:
     from bench.bench_embedder import captions as make_captions
-    from photolib.providers.base import ProviderSettings
-    from photolib.providers.minilm import MiniLMEmbedder
+    from photolib.core.protocols import ProviderSettings
+    from photolib.models.minilm import MiniLMEmbedder
 
     captions = make_captions(count)
     model = MiniLMEmbedder(ProviderSettings(provider="local"))
@@ -186,8 +186,8 @@ def base_vectors():
     path = CACHE / "caption-vectors.npy"
     if not path.exists():
         from bench.bench_embedder import captions as make_captions
-        from photolib.providers.base import ProviderSettings
-        from photolib.providers.minilm import MiniLMEmbedder
+        from photolib.core.protocols import ProviderSettings
+        from photolib.models.minilm import MiniLMEmbedder
 
         CACHE.mkdir(parents=True, exist_ok=True)
         vectors = MiniLMEmbedder(ProviderSettings(provider="local")).embed_documents(make_captions(4000))
@@ -199,8 +199,8 @@ def synthetic_photos(count: int, seed: int, prefix: str):
     """MiniLM-shaped unit vectors: a caption embedding plus noise, renormalised, generated lazily."""
     import numpy as np
 
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     centres = base_vectors()
     rng = np.random.default_rng(seed)
@@ -215,8 +215,8 @@ def synthetic_photos(count: int, seed: int, prefix: str):
 
 
 def child_build(count: int, library_path: str) -> dict:
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     library = Library(load_settings(library_path=Path(library_path)))
     start = time.perf_counter()
@@ -228,8 +228,8 @@ def child_query(count: int, library_path: str) -> dict:
     """Search-only process: the index is memory-mapped, as `photolib search` does."""
     import numpy as np
 
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     library = Library(load_settings(library_path=Path(library_path)))
     library.embedder.embed_query("warm up")
@@ -255,8 +255,8 @@ def child_query(count: int, library_path: str) -> dict:
 
 
 def child_add(count: int, library_path: str) -> dict:
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     library = Library(load_settings(library_path=Path(library_path)))
     model = library.embedder.model_name

@@ -18,11 +18,11 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from photolib import __version__
-from photolib.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
+from photolib.core.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
                              DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
 
 if TYPE_CHECKING:
-    from photolib.library import Library
+    from photolib.app.library import Library
 
 
 class _ErrorHandlingGroup(TyperGroup):
@@ -41,7 +41,7 @@ class _ErrorHandlingGroup(TyperGroup):
 
 
 def _report_error(ctx: typer.Context, exc: Exception) -> int:
-    from photolib.errors import PhotolibError
+    from photolib.core.errors import PhotolibError
 
     verbose = bool(ctx.obj and ctx.obj.get("verbose"))
     if verbose:
@@ -64,7 +64,7 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
 
 def _damaged_catalog(ctx: typer.Context, exc: Exception) -> str | None:
     """The one-line message for SQLite reporting a damaged catalog in the middle of a command."""
-    from photolib import damage
+    from photolib.store import damage
 
     library = (ctx.find_root().obj or {}).get("library")
     if library is None or not damage.is_corruption(exc):
@@ -112,7 +112,7 @@ app.add_typer(export_app, name="export")
 
 
 def _render() -> Any:
-    from photolib import render
+    from photolib.render import console as render
 
     return render
 
@@ -137,8 +137,8 @@ def main_options(
 
 
 def _library(ctx: typer.Context) -> "Library":
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     obj = ctx.find_root().obj
     if "library" not in obj:
@@ -175,7 +175,7 @@ def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: li
     The shared helper of every command that lists photos."""
     if file is None:
         if open_page:
-            from photolib.errors import UsageError
+            from photolib.core.errors import UsageError
 
             raise UsageError("--open opens the page written by --html FILE: add --html")
         return False
@@ -190,7 +190,7 @@ def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: li
 def _open_in_browser(path: str) -> None:
     import webbrowser
 
-    from photolib.html_pages import file_url
+    from photolib.render.html import file_url
 
     if not webbrowser.open(file_url(path)):
         _render().message(f"No web browser found; open {path} yourself.", "yellow")
@@ -306,7 +306,7 @@ def search(
 ) -> None:
     """Search in plain words and filters: descriptions, pixels (with an image model) and exact words (also
     words read in photos), in one ranking; each hit with a 0-100 match score."""
-    from photolib.query import with_flags
+    from photolib.query.parser import with_flags
 
     library = _library(ctx)
     text = with_flags(query, {"tag": tag, **(filters or {})})
@@ -352,7 +352,7 @@ def similar(
 ) -> None:
     """Photos nearest to a given photo, by its pixels when the library has an image space (optionally only
     those a query allows)."""
-    from photolib.query import with_flags
+    from photolib.query.parser import with_flags
 
     text = with_flags(query, {"tag": tag, **(filters or {})})
     hits = [h.as_dict() for h in _library(ctx).similar(photo, limit=limit, threshold=threshold, exact=exact,
@@ -490,7 +490,7 @@ def restore(ctx: typer.Context,
                                                    "snapshots, by day (YYYY-MM-DD), name or `latest` (see `stats`)."),
             force: bool = typer.Option(False, "--force", help="Replace a library that already holds photos.")) -> None:
     """Restore a backup made by `photolib backup`, or one of the library's snapshots (checked first)."""
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     if (source is None) == (snapshot is None):
         raise UsageError("restore needs a backup folder or --snapshot DAY|NAME|latest (one of them)")
@@ -524,8 +524,8 @@ def imagine(
     open_page: bool = OPEN,
 ) -> None:
     """Generate new images inspired by a photo (vision prompt, then FLUX or another generator)."""
-    from photolib.errors import UsageError
-    from photolib.imagine import ImagineRequest
+    from photolib.core.errors import UsageError
+    from photolib.app.imagine import ImagineRequest
 
     library = _library(ctx)
     if list_past:
@@ -742,7 +742,7 @@ def people_recluster(ctx: typer.Context,
 
 
 def _settings(ctx: typer.Context) -> Any:
-    from photolib.config import load_settings
+    from photolib.core.config import load_settings
 
     obj = ctx.find_root().obj
     if "settings" not in obj:
@@ -753,7 +753,7 @@ def _settings(ctx: typer.Context) -> Any:
 @models_app.command("list")
 def models_list(ctx: typer.Context, json_out: bool = JSON) -> None:
     """Known image models: download size, installed or not, where; the configured one is marked."""
-    from photolib.model_store import list_models
+    from photolib.models.download import list_models
 
     rows = list_models(_settings(ctx).image)
     _render().print_json(rows) if json_out else _render().models_table(rows)
@@ -763,7 +763,7 @@ def models_list(ctx: typer.Context, json_out: bool = JSON) -> None:
 def models_pull(ctx: typer.Context, name: str = typer.Argument(..., help="Model name from `photolib models list`."),
                 json_out: bool = JSON) -> None:
     """Download an image model from Hugging Face (immich-app/NAME) into its cache; resumes if interrupted."""
-    from photolib.model_store import pull_model
+    from photolib.models.download import pull_model
 
     settings = _settings(ctx)
     result = pull_model(name)
@@ -779,8 +779,8 @@ def models_pull(ctx: typer.Context, name: str = typer.Argument(..., help="Model 
 @models_app.command("remove")
 def models_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Model name."), json_out: bool = JSON) -> None:
     """Delete an image model from the Hugging Face cache (vectors already in libraries stay)."""
-    from photolib.image_models import human_size
-    from photolib.model_store import remove_model
+    from photolib.models.registry import human_size
+    from photolib.models.download import remove_model
 
     result = remove_model(name)
     _render().print_json(result) if json_out else _render().message(
@@ -788,7 +788,7 @@ def models_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Mode
 
 
 def _collapse(value: str | None) -> str | None:
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     if value is not None and value not in ("none", "exact", "marked"):
         raise UsageError(f"--collapse-duplicates {value!r}: use none, exact or marked")

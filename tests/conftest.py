@@ -17,7 +17,7 @@ STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true"}
 @pytest.fixture(scope="session")
 def geonames_cache(tmp_path_factory) -> Path:
     """The offline geocoder's parsed data, built once per session (parsing costs ~3 s a process)."""
-    from photolib import geocode
+    from photolib.media import geocode
 
     cache_home = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
@@ -50,8 +50,8 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch, geonames_cache):
 @pytest.fixture(scope="session")
 def embedder():
     """One loaded MiniLM for the whole session: loading weights is the slow part."""
-    from photolib.providers.base import ProviderSettings
-    from photolib.providers.minilm import MiniLMEmbedder
+    from photolib.core.protocols import ProviderSettings
+    from photolib.models.minilm import MiniLMEmbedder
 
     model = MiniLMEmbedder(ProviderSettings(provider="local"))
     model.embed_query("warm up")
@@ -66,8 +66,8 @@ def library_path(tmp_path) -> Path:
 @pytest.fixture
 def make_library(library_path, embedder):
     """Build a Library on the test's folder with local providers (shared embedder)."""
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     opened = []
 

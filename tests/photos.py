@@ -114,8 +114,8 @@ def embedded_photos(embedder, root, count: int, seed: int = 0, spread: float = 0
     big enough for an approximate index, without reading or describing a single file."""
     import numpy as np
 
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     rng = np.random.default_rng(seed)
     centres = embedder.embed_documents(list(SCENES))

@@ -47,8 +47,8 @@ def library_folder(tmp_path_factory) -> Path:
 def imported(library_folder, embedder, tmp_path_factory) -> Path:
     """The library imported once for the module (the tests only read it), with user dirs isolated
     as conftest does for each test."""
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     home, path = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("library")
     with pytest.MonkeyPatch.context() as patch:

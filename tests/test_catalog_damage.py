@@ -29,7 +29,7 @@ REAL = 6
 
 def cli(library: Path, *args: str):
     """Run a command, then wait for the snapshot it may have left to a background process."""
-    from photolib.snapshot_runner import wait
+    from photolib.maintenance.snapshot_runner import wait
 
     # STAGES_OFF: the module's template is built before the autouse fixture turns OCR and faces off
     result = CliRunner().invoke(app, ["--library", str(library), *[str(a) for a in args]], env=STAGES_OFF)
@@ -45,10 +45,10 @@ def cli_json(library: Path, *args: str):
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.config import load_settings
-    from photolib.library import Library
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
+    from photolib.core.records import Description
 
     root = tmp_path_factory.mktemp("damage")
     pictures = root / "pics"

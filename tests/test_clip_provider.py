@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photolib.config import load_settings
-from photolib.errors import ConfigError
-from photolib.providers.base import ImageEmbedder
-from photolib.providers.clip import ClipEmbedder, Preprocessor, make_image_embedder
+from photolib.core.config import load_settings
+from photolib.core.errors import ConfigError
+from photolib.core.protocols import ImageEmbedder
+from photolib.models.clip import ClipEmbedder, Preprocessor, make_image_embedder
 from tests.onnx_models import COLOURS, GREY, build_tiny_clip, direction, solid_photo
 
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.config import load_settings
-from photolib.errors import ConfigError
+from photolib.core.config import load_settings
+from photolib.core.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:
@@ -113,7 +113,7 @@ def _documented_keys(example: str) -> dict[str, set[str]]:
 
 
 def test_example_config_documents_every_key_in_its_section(tmp_path):
-    from photolib.config import COMMON_PROVIDER_KEYS, PLAIN_SECTIONS, PROVIDER_KINDS, PROVIDER_OPTIONS
+    from photolib.core.config import COMMON_PROVIDER_KEYS, PLAIN_SECTIONS, PROVIDER_KINDS, PROVIDER_OPTIONS
 
     documented = _documented_keys(EXAMPLE.read_text())
     for section, keys in PLAIN_SECTIONS.items():
@@ -153,7 +153,7 @@ def test_the_documented_key_check_tells_lock_timeout_from_timeout():
 def test_example_config_states_the_built_in_defaults(tmp_path):
     import tomllib
 
-    from photolib.config import PLAIN_SECTIONS
+    from photolib.core.config import PLAIN_SECTIONS
 
     example = tomllib.loads(EXAMPLE.read_text())
     for section, keys in PLAIN_SECTIONS.items():

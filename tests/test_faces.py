@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from photolib import faces
+from photolib.models import faces
 from photolib.cli import app
 from tests import stage_photos
 from tests.conftest import STAGES_ON
@@ -51,7 +51,7 @@ def test_the_same_face_in_other_crops_sizes_and_formats(reference, variant, tmp_
 
 @pytest.mark.parametrize("orientation", [6, 3])
 def test_exif_rotated_photos_are_read_upright(reference, orientation, tmp_path):
-    from photolib import media
+    from photolib.media import read as media
 
     path = stage_photos.with_orientation(stage_photos.astronaut(), tmp_path / "turned.jpg", orientation)
     found = faces.find_faces(media.upright_image(path, 2000))
@@ -62,7 +62,7 @@ def test_exif_rotated_photos_are_read_upright(reference, orientation, tmp_path):
 
 
 def test_a_huge_photo_is_searched_on_a_smaller_copy(reference, tmp_path):
-    from photolib import media
+    from photolib.media import read as media
 
     path = stage_photos.huge_with_face(tmp_path / "huge.jpg")
     found = faces.find_faces(media.upright_image(path, 2000))
@@ -105,8 +105,8 @@ def people(library) -> list[dict]:
 @pytest.fixture(scope="module")
 def face_library(tmp_path_factory, embedder):
     """Three photos of the astronaut (crop, EXIF-rotated, greyscale PNG), one of another person, a cat."""
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     root = tmp_path_factory.mktemp("faces")
     pictures = root / "pics"

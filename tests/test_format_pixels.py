@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photolib import media, terminal
-from photolib.html_pages import image_data_url
+from photolib.media import read as media
+
+from photolib.render import terminal
+from photolib.render.html import image_data_url
 from tests.format_files import make_dng, two_colour
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photolib.media import decode_upright, read_photo
+from photolib.media.read import decode_upright, read_photo
 from tests.format_files import make_avif, make_dng, make_heic, two_colour
 
 PARIS = (48.8584, 2.2945)
@@ -133,7 +133,7 @@ def test_transparency_is_laid_on_white(tmp_path):
 
 
 def test_the_dng_preview_is_found_by_photolib_itself_without_libraw(tmp_path, monkeypatch):
-    from photolib import formats
+    from photolib.media import formats
 
     def no_libraw(*_args):
         raise AssertionError("LibRaw was asked, the TIFF walk should have found the preview")

@@ -57,7 +57,7 @@ def site(tmp_path_factory):
     generated = library / "generated" / "photo1-seed7.png"
     generated.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (96, 64), (250, 200, 10)).save(generated)
-    from photolib.catalog import Catalog
+    from photolib.store.catalog import Catalog
 
     catalog = Catalog(library / "catalog.db")
     with catalog.transaction():

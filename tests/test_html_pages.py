@@ -6,8 +6,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 import pytest
 
-from photolib.errors import UsageError
-from photolib.html_pages import file_url, text
+from photolib.core.errors import UsageError
+from photolib.render.html import file_url, text
 
 
 @pytest.mark.parametrize("path, url", [

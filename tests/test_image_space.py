@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.config import ImageSettings
+from photolib.core.config import ImageSettings
 from tests.onnx_models import build_tiny_clip
 from tests.photos import make_photo
 
@@ -126,7 +126,7 @@ def test_labels_become_tags_and_caption_words_and_stay_through_a_new_description
                                                                                    monkeypatch):
     """The tiny model's vocabulary: colour words. A label is a tag marked as the image model's, the first
     word of the local caption, found by exact-word search, and kept when the photo is described again."""
-    from photolib import labels
+    from photolib.models import labels
 
     vocabulary = labels.parse_vocabulary("@template a photo of {}.\nred\nblue\ngreen\nyellow\n")
     monkeypatch.setattr(labels, "default_vocabulary", lambda: vocabulary)
@@ -143,8 +143,8 @@ def test_labels_become_tags_and_caption_words_and_stay_through_a_new_description
     assert library.show(grey.id)["image_labels"] == []  # a photo of nothing in particular gets no label
     assert [h.id for h in library.search("red", space="description")][:1] == [red.id]
     stored = library.catalog.embedding_states([red.id], library.embedder.model_name)[red.id][0]
-    from photolib.importer import text_hash
-    from photolib.models import Description
+    from photolib.pipeline.importer import text_hash
+    from photolib.core.records import Description
 
     labelled = library.catalog.get(red.id)
     assert stored == text_hash(Description(labelled.tags, labelled.data["caption"],

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.imagine import _write_png
+from photolib.app.imagine import _write_png
 from tests.fake_servers import FakeModelServer, png_bytes
 from tests.photos import make_trip
 

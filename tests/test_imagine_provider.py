@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.config import load_settings
+from photolib.core.config import load_settings
 from tests.fake_servers import FakeModelServer
 from tests.photos import make_trip
 
@@ -44,7 +44,7 @@ def test_imagine_section_defaults_to_vision_and_inherits_its_keys(tmp_path):
                                "[imagine]", 'provider = "huggingface"'])
     imagine = load_settings(other, tmp_path / "lib", environ={"HF_TOKEN": "hf_x"}).imagine
     assert (imagine.provider, imagine.base_url, imagine.api_key_env) == ("huggingface", None, "HF_TOKEN")
-    from photolib.errors import ConfigError
+    from photolib.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"\[imagine\]"):
         load_settings(_config(tmp_path, ["[imagine]", "colour = 1"]), tmp_path / "lib", environ={})

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.errors import ProviderUnavailableError
-from photolib.index import read_stamp
+from photolib.core.errors import ProviderUnavailableError
+from photolib.store.index import read_stamp
 from tests.fake_servers import FakeModelServer, Reply
 from tests.photos import make_photo
 
@@ -79,7 +79,7 @@ def test_add_path_finishes_only_that_path(make_library, trips):
         model_name, prompt_version, remote_host, describes_from_path = "failing-vision", "1", None, False
 
         def describe(self, photo):
-            from photolib.errors import ProviderError
+            from photolib.core.errors import ProviderError
 
             raise ProviderError("the model is overloaded")
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import photolib.index as index_module
-from photolib.index import VectorIndex, read_stamp
+import photolib.store.index as index_module
+from photolib.store.index import VectorIndex, read_stamp
 
 
 def clustered(n: int, d: int = 32, seed: int = 0) -> np.ndarray:

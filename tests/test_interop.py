@@ -226,7 +226,7 @@ def test_duplicates_hashes_photos_imported_before_hashes_existed(make_library, c
 
 
 def test_similar_duplicates_without_image_vectors_says_what_to_do(make_library, copies):
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     library = make_library()
     library.add([copies])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photolib.labels import choose_labels, default_vocabulary, labels_for, parse_vocabulary, vocabulary_vectors
-from photolib.providers.clip import ClipEmbedder
+from photolib.models.labels import choose_labels, default_vocabulary, labels_for, parse_vocabulary, vocabulary_vectors
+from photolib.models.clip import ClipEmbedder
 from tests.onnx_models import COLOURS, GREY, build_tiny_clip, solid_photo
 
 

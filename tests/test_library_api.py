@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from photolib.errors import IndexMismatchError, LibraryLockedError
+from photolib.core.errors import IndexMismatchError, LibraryLockedError
 from tests.photos import make_photo, make_trip
 
 
@@ -30,7 +30,7 @@ def test_interrupted_add_resumes(make_library, trips):
 
         def __init__(self):
             from photolib.providers.local import LocalVision
-            from photolib.providers.base import ProviderSettings
+            from photolib.core.protocols import ProviderSettings
 
             self.inner = LocalVision(ProviderSettings(provider="local"))
             self.calls = 0
@@ -114,7 +114,7 @@ def test_changing_embedding_model_requires_reembed(make_library, trips):
 
 def test_search_during_add_sees_what_is_committed(make_library, trips, tmp_path):
     """A reader searching while `add` is half done sees exactly the batches committed so far, then the rest."""
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.providers.local import LocalVision
 
     class PausingOnTheLastPhoto(LocalVision):
@@ -177,7 +177,7 @@ def test_help_does_not_import_heavy_modules():
 
 def test_duplicate_copies_reuse_descriptions(make_library, trips, tmp_path):
     """A vision model that looks only at the pixels (as remote ones do) is not asked twice about the same bytes."""
-    from photolib.providers.base import ProviderSettings
+    from photolib.core.protocols import ProviderSettings
     from photolib.providers.local import LocalVision
 
     class PixelsOnly(LocalVision):
@@ -204,8 +204,8 @@ def test_new_photo_after_file_is_rewritten(make_library, tmp_path):
 
 
 def test_import_embedded_photos_then_search_and_rescan(make_library, tmp_path):
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     library = make_library()
     texts = ["a red kite over the dunes", "snowy mountain summit at dawn", "a bowl of ramen in a busy bar"]

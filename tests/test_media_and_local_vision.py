@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photolib.errors import UnreadablePhotoError
-from photolib.geocode import place_name
-from photolib.media import encode_for_upload, file_hash, read_photo
-from photolib.models import PhotoForVision
-from photolib.providers.base import ProviderSettings
+from photolib.core.errors import UnreadablePhotoError
+from photolib.media.geocode import place_name
+from photolib.media.read import encode_for_upload, file_hash, read_photo
+from photolib.core.records import PhotoForVision
+from photolib.core.protocols import ProviderSettings
 from photolib.providers.local import LocalVision, name_words
 from tests.photos import EXIF_IFD, GPS_IFD, make_photo
 
@@ -212,7 +212,7 @@ def test_no_place_far_from_land(lat, lon):
 def test_place_names_come_back_the_same_from_the_cache_and_despite_a_damaged_one(tmp_path, monkeypatch):
     """The parsed GeoNames data is cached (a new process reads it back instead of parsing ~3 s of JSON);
     a damaged cache file is rebuilt, never trusted."""
-    from photolib import geocode
+    from photolib.media import geocode
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(geocode, "_places", {})

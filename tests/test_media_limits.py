@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.media import PixelBudget
+from photolib.media.read import PixelBudget
 
 
 def test_a_large_real_photo_is_not_taken_for_a_bomb(tmp_path, library_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from photolib.migrations import SCHEMA_VERSION
+from photolib.store.migrations import SCHEMA_VERSION
 
 
 def _as_before_the_rename(library_path) -> None:
@@ -16,7 +16,7 @@ def _as_before_the_rename(library_path) -> None:
 
     import sqlite_utils
 
-    from photolib.migrations import MIGRATIONS
+    from photolib.store.migrations import MIGRATIONS
 
     current = sqlite3.connect(library_path / "catalog.db")
     old_path = library_path / "old.db"

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photolib.errors import ProviderUnavailableError
-from photolib.providers.base import Embedder, ProviderSettings, make_provider
-from photolib.providers.minilm import MiniLMEmbedder
+from photolib.core.errors import ProviderUnavailableError
+from photolib.providers.base import make_provider
+from photolib.core.protocols import Embedder, ProviderSettings
+from photolib.models.minilm import MiniLMEmbedder
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text(encoding="utf-8"))
 TEXTS = [item["text"] for item in REFERENCE["items"]]

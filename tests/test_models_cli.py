@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.config import load_settings
-from photolib.image_models import KNOWN_MODELS
-from photolib.providers.clip import make_image_embedder
+from photolib.core.config import load_settings
+from photolib.models.registry import KNOWN_MODELS
+from photolib.models.clip import make_image_embedder
 from tests.fake_hub import FakeHub
 from tests.onnx_models import COLOURS, build_tiny_clip, solid_photo
 
@@ -78,7 +78,7 @@ def test_pull_use_and_remove_a_model(tmp_path, hub_env):
     assert float(embedder.embed_texts(["red"])[0] @ red[0]) > 0.99
 
     red_again = embedder.embed_texts(["red"])
-    from photolib.providers.clip import optimized_copies_folder
+    from photolib.models.clip import optimized_copies_folder
     assert list(optimized_copies_folder().glob("*/model.onnx"))  # both towers, optimised once for fast loads
     removed = run("models", "remove", "ViT-B-32__openai")
     assert removed.exit_code == 0 and "freed" in removed.output

@@ -7,7 +7,7 @@ import json
 from PIL import Image
 from typer.testing import CliRunner
 
-from photolib import formats
+from photolib.media import formats
 from photolib.cli import app
 from tests.format_files import make_heic
 from tests.photos import make_photo

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from photolib import ocr
+from photolib.models import ocr
 from photolib.cli import app
 from tests import stage_photos
 from tests.conftest import STAGES_ON
@@ -63,8 +63,8 @@ def text_library(tmp_path_factory, embedder):
 
     Built through the Library with the session's embedder (the CLI is driven where output is checked).
     """
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
     from tests.photos import make_photo
 
     root = tmp_path_factory.mktemp("ocr")
@@ -113,8 +113,8 @@ def test_search_finds_part_of_a_word(text_library):
 
 def test_the_description_embedding_sees_the_words(text_library):
     """With the local embedder, the vector of the receipt was made from its description and its words."""
-    from photolib.importer import text_hash
-    from photolib.models import Description, with_photo_text
+    from photolib.pipeline.importer import text_hash
+    from photolib.core.records import Description, with_photo_text
 
     library, pictures, _report = text_library
     photo = library.resolve(str(pictures / "scan_0001.jpg"))

@@ -26,7 +26,7 @@ def _stage(stats, name):
 
 
 def test_enrich_reads_text_and_faces_library_wide_after_they_are_turned_on(tmp_path, make_library, monkeypatch):
-    from photolib import media
+    from photolib.media import read as media
 
     pictures = _pictures(tmp_path / "pics")
     library = make_library()  # OCR and faces off (tests' default)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from photolib.errors import MalformedOutputError
-from photolib.prompts import MAX_RAW_KEPT, clean_prompt_text, parse_description
+from photolib.core.errors import MalformedOutputError
+from photolib.providers.prompts import MAX_RAW_KEPT, clean_prompt_text, parse_description
 
 
 @pytest.mark.parametrize("raw", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from photolib.query import QueryError, parse, with_flags
+from photolib.query.parser import QueryError, parse, with_flags
 
 
 def brief(query: str) -> dict:

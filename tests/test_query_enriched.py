@@ -22,10 +22,11 @@ def enriched(tmp_path_factory, embedder):
     whose face and the tram photo's face are one person, named "Zoë"."""
     import numpy as np
 
-    from photolib.config import load_settings
-    from photolib.faces import DIMENSION, FoundFace
-    from photolib.library import Library
-    from photolib.ocr import PhotoText, TextBox
+    from photolib.app.library import Library
+    from photolib.core.config import load_settings
+    from photolib.core.records import FACE_DIMENSION as DIMENSION
+    from photolib.core.records import FoundFace, PhotoText, TextBox
+    from photolib.models.people import group
 
     root = tmp_path_factory.mktemp("enriched")
     pictures = root / "pics"
@@ -47,7 +48,7 @@ def enriched(tmp_path_factory, embedder):
         library.text_store.store(ids["sunset"], "test-ocr", PhotoText(), 0.8)  # read, no text
         for name in ("tram", "portrait"):
             library.face_store.store(ids[name], "test-faces", [FoundFace((0.2, 0.2, 0.5, 0.6), 0.99, face)])
-        library.face_store.group_new_faces(0.6)
+        library.face_store.group_new_faces(0.6, group)
         person = library.face_store.people()[0]
         library.face_store.name(person.id, "Zoë")
     library.ids = ids
@@ -91,7 +92,7 @@ def test_enriched_filters_alone_and_with_words(enriched, query, expected):
 
 
 def test_person_by_number_and_unknown_names(enriched):
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     assert found(enriched, f"person:{enriched.person_id}") == ["portrait", "tram"]
     with pytest.raises(UsageError, match=r"no person 'Zoey'.*did you mean person:'Zoë'\?.*named people: Anna, Zoë\)"):
@@ -100,10 +101,10 @@ def test_person_by_number_and_unknown_names(enriched):
 
 def test_filters_through_the_index_id_selector(enriched, monkeypatch):
     """The same answers when the filters become a FAISS id selector (large libraries' path)."""
-    import photolib.finder
+    import photolib.search.finder
 
-    monkeypatch.setattr(photolib.finder.Finder, "_nearest_then_filtered", lambda *args: None)
-    monkeypatch.setattr(photolib.finder, "SMALL_SELECTION", 0)
+    monkeypatch.setattr(photolib.search.finder.Finder, "_nearest_then_filtered", lambda *args: None)
+    monkeypatch.setattr(photolib.search.finder, "SMALL_SELECTION", 0)
     for query, expected in [("rating>=4", ["anna", "tram"]), ("text:invoice", ["receipt"]),
                             ("person:zoe", ["portrait", "tram"]), ("keyword:Lisbon", ["tram"])]:
         assert found(enriched, f"photo {query}", all_results=True, threshold=4.0) == expected

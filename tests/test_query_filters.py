@@ -31,8 +31,8 @@ def _photos(root):
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, embedder):
-    from photolib.config import load_settings
-    from photolib.library import Library
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
 
     root = tmp_path_factory.mktemp("filters")
     made = _photos(root / "pics")
@@ -148,7 +148,7 @@ def test_sort_and_paging(library):
     ("rating:6", "expected a star rating 0-5"),
 ])
 def test_filters_naming_what_is_not_there_are_one_line_errors(library, query, message):
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     with pytest.raises(UsageError) as raised:
         library.search(query)
@@ -180,10 +180,10 @@ def test_cli_filters_flags_explain_and_json(library, tmp_path):
 @pytest.mark.parametrize("query,expected", [c for c in CASES if c[1]][::2])
 def test_filters_through_the_index_id_selector(library, monkeypatch, query, expected):
     """The same answers when the filters become a FAISS id selector (large libraries' path)."""
-    import photolib.finder
+    import photolib.search.finder
 
-    monkeypatch.setattr(photolib.finder.Finder, "_nearest_then_filtered", lambda *args: None)
-    monkeypatch.setattr(photolib.finder, "SMALL_SELECTION", 0)
+    monkeypatch.setattr(photolib.search.finder.Finder, "_nearest_then_filtered", lambda *args: None)
+    monkeypatch.setattr(photolib.search.finder, "SMALL_SELECTION", 0)
     found = library.search(f"photo {query}", limit=50, all_results=True, threshold=4.0)
     by_id = {v: k for k, v in library.ids.items()}
     assert sorted(by_id[hit.id] for hit in found) == sorted(expected)
@@ -192,8 +192,8 @@ def test_filters_through_the_index_id_selector(library, monkeypatch, query, expe
 def test_a_filter_too_narrow_for_the_nearest_photos_skips_the_whole_library_search(library, monkeypatch):
     """A sample of the library tells narrow filters from broad ones: a narrow one goes straight to the
     selection (no search of the whole index whose results would be thrown away), a broad one not."""
-    from photolib.index import VectorIndex
-    from photolib.query import parse
+    from photolib.store.index import VectorIndex
+    from photolib.query.parser import parse
 
     finder = library.finder
     assert finder.allowed(parse("date:2019")).share() == pytest.approx(3 / 7)

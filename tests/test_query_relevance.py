@@ -133,7 +133,7 @@ def test_smart_album_shows_a_photo_added_later(scenes, tmp_path):
 
 def test_a_smart_album_naming_itself_is_an_error_not_a_loop(scenes):
     library, _root = scenes
-    from photolib.errors import UsageError
+    from photolib.core.errors import UsageError
 
     library.smart_album("A", "tag:beach")
     library.smart_album("B", "album:A year:2020")

@@ -22,10 +22,10 @@ def roll(seeing_library, camera_roll):  # noqa: F811
 @pytest.mark.parametrize("selector", [False, True])
 def test_filters_apply_in_every_space(roll, monkeypatch, selector):
     if selector:  # as on a large library: each space's index searched with an id selector
-        import photolib.finder
+        import photolib.search.finder
 
-        monkeypatch.setattr(photolib.finder.Finder, "_nearest_then_filtered", lambda *args: None)
-        monkeypatch.setattr(photolib.finder, "SMALL_SELECTION", 0)
+        monkeypatch.setattr(photolib.search.finder.Finder, "_nearest_then_filtered", lambda *args: None)
+        monkeypatch.setattr(photolib.search.finder, "SMALL_SELECTION", 0)
     assert _names(roll.search("strawberry", space="image")) == RED
     assert _names(roll.search("strawberry -path:*IMG_0001*", space="image")) == RED - {"IMG_0001.JPG"}
     assert _names(roll.search("strawberry path:*IMG_000[1-3]*", space="image")) == {"IMG_0001.JPG", "IMG_0003.JPG"}

@@ -13,8 +13,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.pairs import PhotoFiles
-from photolib.scan import FileKind, classify
+from photolib.pipeline.pairs import PhotoFiles
+from photolib.pipeline.scan import FileKind, classify
 from tests.format_files import make_cr3_without_preview, make_raf, make_rw2, two_colour
 from tests.photos import make_photo
 

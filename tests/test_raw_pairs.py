@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.pairs import PhotoFiles
+from photolib.pipeline.pairs import PhotoFiles
 from tests.format_files import make_dng, two_colour
 from tests.photos import make_photo
 

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photolib.errors import ConfigError, MalformedOutputError, ProviderAuthError, ProviderError
-from photolib.media import read_photo
-from photolib.models import PhotoForVision
-from photolib.providers.base import ProviderSettings, make_provider
+from photolib.core.errors import ConfigError, MalformedOutputError, ProviderAuthError, ProviderError
+from photolib.media.read import read_photo
+from photolib.core.records import PhotoForVision
+from photolib.providers.base import make_provider
+from photolib.core.protocols import ProviderSettings
 from photolib.providers.remote_common import QWEN3_QUERY_INSTRUCTION
 from tests.fake_servers import FakeModelServer, Reply, chat_reply
 from tests.photos import make_photo

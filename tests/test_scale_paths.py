@@ -11,10 +11,10 @@ from datetime import datetime
 import numpy as np
 from typer.testing import CliRunner
 
-import photolib.index as index_module
+import photolib.store.index as index_module
 from photolib.cli import app
-from photolib.index import read_stamp
-from photolib.media import read_photo
+from photolib.store.index import read_stamp
+from photolib.media.read import read_photo
 from tests.photos import exif_with_preview, make_photo, make_trip
 
 
@@ -85,8 +85,8 @@ def test_reindex_switches_kind_with_the_size_threshold(make_library, monkeypatch
 
 
 def test_bulk_import_grows_an_approximate_index_without_rebuilding(make_library, monkeypatch, tmp_path):
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     monkeypatch.setattr(index_module, "APPROXIMATE_FROM", 200)
     library = make_library()
@@ -112,8 +112,8 @@ def test_bulk_import_grows_an_approximate_index_without_rebuilding(make_library,
 
 def test_adding_to_a_large_library_writes_only_the_changes(make_library, tmp_path):
     """A few new photos leave the big base file alone; a new process, and a reindex, see the same library."""
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.records import Description
 
     library = make_library()
     rng = np.random.default_rng(5)

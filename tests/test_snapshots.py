@@ -13,8 +13,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.snapshot_runner import wait
-from photolib.snapshots import list_snapshots, take
+from photolib.maintenance.snapshot_runner import wait
+from photolib.store.snapshots import list_snapshots, take
 from tests.photos import make_photo, make_trip
 
 

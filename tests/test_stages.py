@@ -1,14 +1,14 @@
 """The enrichment pipeline: stages after the first pass, each with its own state, backlog and commits.
 
 `MeanColourStage` is also the small complete example of a stage that
-`photolib.stages` points to: it stores each photo's mean colour in its own table.
+`photolib.pipeline.engine` points to: it stores each photo's mean colour in its own table.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from photolib.stages import Outcome, StageName, StageStatus
+from photolib.pipeline.engine import Outcome, StageName, StageStatus
 
 TEST_FACTORIES = ("tests.test_stages:make_colour_stage", "tests.test_stages:make_size_stage")
 
@@ -77,7 +77,7 @@ def colour(monkeypatch):
 @pytest.fixture
 def decodes(monkeypatch):
     """Counts real decodes per path (the real decoder runs)."""
-    from photolib import media
+    from photolib.media import read as media
 
     counted: dict[str, int] = {}
     real = media.decode_upright

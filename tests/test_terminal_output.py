@@ -18,9 +18,9 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from photolib import render
+from photolib.render import console as render
 from photolib.cli import app
-from photolib.terminal import caption_beyond_path, display_path, image_protocol, middle_ellipsis, sixel
+from photolib.render.terminal import caption_beyond_path, display_path, image_protocol, middle_ellipsis, sixel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 HOME = "/home/ana"

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.thumbnails import THUMBNAIL_FOLDER
+from photolib.media.thumbnails import THUMBNAIL_FOLDER
 from tests.photos import make_photo
 
 

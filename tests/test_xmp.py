@@ -6,7 +6,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from photolib import xmp
+from photolib.media import xmp
 from tests import xmp_samples
 
 

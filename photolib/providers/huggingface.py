@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from photolib.errors import ConfigError
-from photolib.media import png_bytes
-from photolib.prompts import PROMPT_VERSION
-from photolib.providers.base import Provider, ProviderSettings
+from photolib.core.errors import ConfigError
+from photolib.media.read import png_bytes
+from photolib.providers.prompts import PROMPT_VERSION
+from photolib.core.protocols import Provider, ProviderSettings
 from photolib.providers.remote_common import ChatVision, RemoteEmbedder, host_of
 from photolib.providers.retry import remote_call
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from photolib.models import Description, PhotoForVision, PhotoMetadata, camera_name
-from photolib.providers.base import ProviderSettings, VisionProvider
-from photolib.vocabulary import GRAYSCALE, MONTHS, mood, season, shape, time_of_day
+from photolib.core.records import Description, PhotoForVision, PhotoMetadata, camera_name
+from photolib.core.protocols import ProviderSettings, VisionProvider
+from photolib.core.vocabulary import GRAYSCALE, MONTHS, mood, season, shape, time_of_day
 
 NOISE = re.compile(  # words in file and folder names that say nothing about the photo
     r"^(img|dsc|dscn|dscf|pxl|mvimg|vid|pict|pic|pics|photo|photos|image|images|picture|pictures|"

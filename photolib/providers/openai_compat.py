@@ -17,10 +17,10 @@ import base64
 from typing import Any
 from urllib.parse import urlparse
 
-from photolib.errors import MalformedOutputError, ProviderError
-from photolib.media import png_bytes
-from photolib.prompts import PROMPT_VERSION
-from photolib.providers.base import Provider, ProviderSettings
+from photolib.core.errors import MalformedOutputError, ProviderError
+from photolib.media.read import png_bytes
+from photolib.providers.prompts import PROMPT_VERSION
+from photolib.core.protocols import Provider, ProviderSettings
 from photolib.providers.remote_common import ChatVision, RemoteEmbedder, host_of, not_json
 from photolib.providers.retry import remote_call
 

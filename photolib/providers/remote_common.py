@@ -8,10 +8,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from photolib.errors import MalformedOutputError, ProviderError
-from photolib.models import Description, PhotoForVision
-from photolib.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
-from photolib.providers.base import Provider, ProviderSettings, VisionProvider
+from photolib.core.errors import MalformedOutputError, ProviderError
+from photolib.core.records import Description, PhotoForVision
+from photolib.providers.prompts import DESCRIBE_PROMPT, DESCRIPTION_JSON_SCHEMA, IMAGINE_PROMPT, clean_prompt_text, parse_description
+from photolib.core.protocols import Provider, ProviderSettings, VisionProvider
 
 
 QWEN3_QUERY_INSTRUCTION = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
@@ -59,7 +59,7 @@ def embedding_identity(model: str, options: dict[str, Any]) -> str:
 
 def image_data_url(photo: PhotoForVision, options: dict[str, Any]) -> str:
     """The photo as an inline data URL: downscaled, upright, never uploaded anywhere else."""
-    from photolib.media import encode_for_upload
+    from photolib.media.read import encode_for_upload
 
     jpeg = encode_for_upload(photo.path, int(options.get("max_side", 1024)))
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")

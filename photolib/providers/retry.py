@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, TypeVar
 
-from photolib.errors import ProviderAuthError, ProviderError, TransientProviderError
+from photolib.core.errors import ProviderAuthError, ProviderError, TransientProviderError
 
 T = TypeVar("T")
 MAX_MESSAGE = 300

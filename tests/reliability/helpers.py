@@ -117,7 +117,7 @@ def space_index_matches_catalog(library: Path, space: str) -> bool:
 
 def settle(library: Path, timeout: float = 120) -> None:
     """Wait for the snapshot a finished command may have left to its detached process."""
-    from photolib.snapshot_runner import wait
+    from photolib.maintenance.snapshot_runner import wait
 
     assert wait(library, timeout), f"the background snapshot of {library} did not finish in {timeout} s"
 
@@ -141,7 +141,7 @@ def snapshot_child(pid: int) -> int | None:
     for child in children:
         try:
             with open(f"/proc/{child}/cmdline", "rb") as handle:
-                if b"photolib.snapshot_runner" in handle.read():
+                if b"photolib.maintenance.snapshot_runner" in handle.read():
                     return int(child)
         except OSError:
             continue

@@ -90,10 +90,10 @@ def add_duration(workspace, pictures, local_env) -> float:
 @pytest.fixture(scope="module")
 def template(workspace, add_duration, local_env) -> Path:
     """The 18 real photos plus 1 000 imported ones (described, embedded, files gone): the starting library."""
-    from photolib.bulk import EmbeddedPhoto
-    from photolib.config import load_settings
-    from photolib.library import Library
-    from photolib.models import Description
+    from photolib.pipeline.bulk import EmbeddedPhoto
+    from photolib.core.config import load_settings
+    from photolib.app.library import Library
+    from photolib.core.records import Description
 
     library_path = workspace / "template"
     shutil.copytree(workspace / "measured-add", library_path)
@@ -489,7 +489,7 @@ def test_kill_during_the_image_stage(tmp_path, pictures):
 
 def sound_photo_count(catalog: Path) -> int | None:
     """Photos in a catalog file that passes quick_check (read apart, so nothing is written beside it)."""
-    from photolib import damage
+    from photolib.store import damage
 
     if damage.quick_check(catalog) != "ok":
         return None
@@ -540,7 +540,7 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     """Kill the detached process that takes the snapshot after `albums --save` (interval 0, so every run
     leaves one): the snapshots listed are always whole (never a half-written one), at most `snapshot_keep`,
     and the next one cleans up."""
-    from photolib.snapshots import list_snapshots
+    from photolib.store.snapshots import list_snapshots
 
     config = tmp_path / "snapshots.toml"
     config.write_text(Path(local_env["PHOTOLIB_CONFIG"]).read_text() + "[library]\nsnapshot_interval = 0\n"

@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from photolib.media import SUPPORTED_EXTENSIONS
+from photolib.media.read import SUPPORTED_EXTENSIONS
 from tests.photos import make_photo
 from tests.reliability.conftest import TRIALS
 from tests.reliability.exif_bytes import exif_bytes

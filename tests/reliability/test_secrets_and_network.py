@@ -130,9 +130,9 @@ def test_local_providers_make_no_network_connection(tmp_path):
 IMAGE_MODEL_USE = """
 from pathlib import Path
 from PIL import Image
-from photolib.config import load_settings
-from photolib.labels import labels_for
-from photolib.providers.clip import make_image_embedder
+from photolib.core.config import load_settings
+from photolib.models.labels import labels_for
+from photolib.models.clip import make_image_embedder
 
 embedder = make_image_embedder(load_settings())
 vectors = embedder.embed_images([Image.new("RGB", (40, 30), (210, 30, 35))])

@@ -1,0 +1,1 @@
+"""Keeping a library whole: snapshots, damage recognition, salvage, doctor, backup."""

@@ -1,0 +1,3 @@
+"""Photo files: formats, the one upright decode, EXIF, XMP, geocoding, hashes, thumbnails.
+
+Imports `core` and `store` only."""

@@ -1,0 +1,105 @@
+"""Faces in photos, offline: dlib's HOG detector, 5-point landmarks and ResNet descriptor.
+
+The model files come from the `face-recognition-models` package and dlib from
+the prebuilt `dlib-bin` wheel: nothing is downloaded, nothing leaves the
+machine. Only the **5-point** landmark model is used (it is what aligns a face
+for the descriptor); the 68-point model's training data forbids commercial use
+and is never loaded.
+
+Detection runs on an upright RGB copy at most `DETECT_SIDE` pixels wide (huge
+photos are downscaled, boxes mapped back); small pictures are upsampled once,
+which finds faces down to ~40 px, because that is cheap at their size. A photo
+without a face costs one detector pass. Each face gets a 128-d descriptor:
+two photos of one person are usually 0.0-0.4 apart, two people ~0.6-0.9
+(dlib's usual same-person threshold is 0.6).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from photolib.core.records import FACE_DIMENSION, FoundFace
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DETECTOR = "dlib-hog/5-point/resnet-v1"
+DETECT_SIDE = 1600  # longest side of the copy faces are looked for in
+UPSAMPLE_BELOW = 640_000  # pixels: smaller copies are upsampled once (finds smaller faces, 4x the cost)
+DIMENSION = FACE_DIMENSION
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"  # never the 68-point model (non-commercial data)
+DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+_models: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def find_faces(image: Any, min_score: float = 0.3) -> list[FoundFace]:
+    """Faces of an upright PIL image (any mode, any size), left to right."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = image.convert("RGB")
+    scale = min(1.0, DETECT_SIDE / max(rgb.size))
+    if scale < 1.0:
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                         Image.Resampling.BILINEAR)
+    pixels = np.ascontiguousarray(np.asarray(rgb))
+    detector, landmarks, encoder = _load()
+    upsample = 1 if rgb.width * rgb.height <= UPSAMPLE_BELOW else 0
+    with _lock:  # dlib's objects are not documented as thread-safe
+        rectangles, scores, _kinds = detector.run(pixels, upsample, 0.0)
+        found = []
+        for rectangle, score in zip(rectangles, scores):
+            if score < min_score:
+                continue
+            shape = landmarks(pixels, rectangle)
+            descriptor = np.asarray(encoder.compute_face_descriptor(pixels, shape), dtype=np.float32)
+            found.append(FoundFace(_unit_box(rectangle, rgb.width, rgb.height), float(score), descriptor))
+    return sorted(found, key=lambda face: (face.box[0], face.box[1]))
+
+
+def _unit_box(rectangle: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    def unit(value: float, size: int) -> float:
+        return round(min(1.0, max(0.0, value / size)), 4)
+
+    return (unit(rectangle.left(), width), unit(rectangle.top(), height),
+            unit(rectangle.right() + 1, width), unit(rectangle.bottom() + 1, height))
+
+
+def _model_folder() -> "Path":
+    """The package's model folder, found without importing it (its __init__ needs pkg_resources,
+    which new setuptools no longer has)."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("No module named 'face_recognition_models'")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    for name in (LANDMARKS_FILE, DESCRIPTOR_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} is missing")
+    return folder
+
+
+def _load() -> tuple[Any, Any, Any]:
+    """The detector and the two model files, once per process."""
+    with _lock:
+        if not _models:
+            from photolib.core.errors import ProviderUnavailableError
+
+            try:
+                import dlib
+
+                folder = _model_folder()
+            except (ImportError, FileNotFoundError) as error:
+                raise ProviderUnavailableError(
+                    f"face detection needs dlib-bin and face-recognition-models ({error}): reinstall photolib, "
+                    "or set [faces] enabled = false") from None
+            _models["detector"] = dlib.get_frontal_face_detector()
+            _models["landmarks"] = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
+            _models["encoder"] = dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE))
+        return _models["detector"], _models["landmarks"], _models["encoder"]

@@ -1,0 +1,113 @@
+"""RAW+JPEG pairs: one photo, two files.
+
+A camera set to RAW+JPEG writes `IMG_0001.CR2` and `IMG_0001.JPG`: one shot.
+The JPEG is the photo photolib shows, describes and searches; the RAW is kept
+as the photo's second file (path, size, mtime, content hash) in the
+`photo_files` table, so `show` lists both and a duplicates or stack view can
+show them as a pair. What the scan decided (`ScanPlan.companions`,
+`repointed`, `merged_away`, `stale_companions`) is recorded here, inside the
+`add` transaction.
+"""
+
+from __future__ import annotations
+
+from photolib.core.clock import now as clock_now
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+
+from photolib.store.sql import rows_in
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from photolib.store.catalog import Catalog
+    from photolib.pipeline.scan import ScanPlan
+
+ROLE_RAW = "raw"
+
+
+class SecondFile(NamedTuple):
+    """What a stat-only rescan knows of a photo's second file."""
+
+    photo_id: int
+    size: int
+    mtime_ns: int
+    hash: str | None
+    photo_path: str  # the file the photo is shown by
+
+
+def create_table(db: "sqlite_utils.Database") -> None:
+    """Migration: second files of photos; removed with their photo (ON DELETE CASCADE)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS photo_files (path TEXT PRIMARY KEY, "
+        "photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE, role TEXT NOT NULL, "
+        "size INTEGER, mtime_ns INTEGER, hash TEXT, added_at TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS photo_files_photo ON photo_files (photo_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS photo_files_hash ON photo_files (hash)")
+
+
+class PhotoFiles:
+    """Queries over `photo_files`: the catalog's knowledge of each photo's second files."""
+
+    def __init__(self, db: "sqlite_utils.Database") -> None:
+        self.db = db
+
+    def states(self) -> dict[str, SecondFile]:
+        """path -> what a stat-only rescan needs to know of each second file."""
+        rows = self.db.execute(
+            "SELECT f.path, f.photo_id, f.size, f.mtime_ns, f.hash, p.path FROM photo_files f "
+            "JOIN photos p ON p.id = f.photo_id")
+        return {row[0]: SecondFile(*row[1:]) for row in rows}
+
+    def of_photos(self, photo_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        found: dict[int, list[dict[str, Any]]] = {}
+        for photo_id, path, role, size, digest in rows_in(
+                self.db, "SELECT photo_id, path, role, size, hash FROM photo_files WHERE photo_id IN ({marks}) ORDER BY path",
+                photo_ids):
+            found.setdefault(photo_id, []).append({"path": path, "role": role, "size": size, "hash": digest})
+        return found
+
+    def count(self) -> int:
+        """Photos that have a RAW second file (RAW+JPEG pairs)."""
+        return self.db.execute("SELECT COUNT(DISTINCT photo_id) FROM photo_files").fetchone()[0]
+
+    def pairs(self) -> list[tuple[int, str, str]]:
+        """(photo id, shown path, RAW path) of every pair: what a stack view shows together."""
+        return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
+            "SELECT p.id, p.path, f.path FROM photo_files f JOIN photos p ON p.id = f.photo_id ORDER BY p.id, f.path")]
+
+    def link(self, path: str, photo_id: int, size: int, mtime_ns: int, digest: str | None) -> None:
+        """Record `path` as a second file of `photo_id` (a None hash keeps the one stored)."""
+        now = clock_now()
+        self.db.execute(
+            "INSERT INTO photo_files (path, photo_id, role, size, mtime_ns, hash, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET photo_id=excluded.photo_id, "
+            "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=COALESCE(excluded.hash, photo_files.hash)",
+            [path, photo_id, ROLE_RAW, size, mtime_ns, digest, now],
+        )
+
+    def forget(self, paths: Sequence[str]) -> None:
+        self.db.conn.executemany("DELETE FROM photo_files WHERE path = ?", [(path,) for path in paths])
+
+
+def record_pairs(catalog: "Catalog", plan: "ScanPlan") -> int:
+    """Store the pairs the scan found (after its new and moved photos are stored); returns RAW files newly paired."""
+    files = PhotoFiles(catalog.db)
+    if plan.merged_away:
+        catalog.delete_photos(plan.merged_away)
+    for photo_id, found, digest in plan.repointed:
+        catalog.update_file(photo_id, path=str(found.path), source_root=str(found.root))
+        catalog.reset_for_new_content(photo_id, found.size, found.mtime_ns, digest)
+    files.forget(plan.stale_companions)
+    known = files.states()
+    ids = catalog.ids_for_paths([shown for _, shown, _ in plan.companions])
+    linked = 0
+    for found, shown, digest in plan.companions:
+        photo_id = ids.get(shown)
+        if photo_id is None:
+            continue
+        state = known.get(str(found.path))
+        if state is None or digest is not None or state.photo_id != photo_id:
+            files.link(str(found.path), photo_id, found.size, found.mtime_ns, digest)
+            linked += state is None or state.photo_id != photo_id
+    return linked

@@ -1,0 +1,524 @@
+"""The query language of `search`, `list`, `similar`, `albums` and smart albums.
+
+One small grammar, parsed here into a typed `ParsedQuery` without touching the
+catalog (so it is testable as a table of strings to parsed forms):
+
+* free words are the semantic query; `"a phrase"` must also appear as a phrase;
+* `-word` / `-"a phrase"` push the query vector away from a concept, `+word`
+  pulls it towards one (a weighted sum of vectors, as rclip's `-`/`+`);
+* `NOT word` / `NOT "a phrase"` drop photos whose text contains it exactly;
+* `key:value` filters (see `FILTERS`), also `key>value`, `key>=value`,
+  `key<value`, `key<=value` and ranges `key:a..b`; `-key:value` or
+  `NOT key:value` negates a filter; `OR` joins filters of one key
+  (`place:Lisbon OR place:Porto`); filters of different keys all apply.
+
+Values are checked here, so a bad date or an unknown key is a one-line error
+that names the key and says what is expected. `photolib.query.sql` turns the
+filters into SQL over the catalog.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from photolib.core.errors import UsageError
+
+PLUS_WEIGHT = 1.0  # weight of a `+word` vector added to the query's
+MINUS_WEIGHT = 1.0  # weight of a `-word` vector subtracted from it
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+               "october", "november", "december")
+STATUSES = ("pending", "ok", "failed")
+ORIENTATIONS = ("portrait", "landscape", "square")
+HAS_VALUES = ("gps", "place", "description", "text", "faces")
+TYPE_ALIASES = {"jpg": "JPEG", "jpeg": "JPEG", "jpe": "JPEG", "tif": "TIFF", "tiff": "TIFF", "heic": "HEIF",
+                "heif": "HEIF", "png": "PNG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "avif": "AVIF"}
+DISTANCE_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
+DEFAULT_NEAR_KM = 1.0
+OPERATORS = (">=", "<=", ">", "<", "=")
+
+# key -> (what the value is, the operators it takes besides `:`)
+FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "date": ("a date: 2019, 2019-07, 2019-07-14 or a range 2019-07-01..2019-07-31", OPERATORS),
+    "after": ("a date: 2019, 2019-07 or 2019-07-14 (photos taken after it)", ()),
+    "before": ("a date: 2019, 2019-07 or 2019-07-14 (photos taken before it)", ()),
+    "year": ("a year like 2019, or a range 2018..2020", OPERATORS),
+    "month": ("a month of any year: july, jul or 7", ()),
+    "place": ("a place name from the photos' GPS, e.g. Lisbon", ()),
+    "near": ("LAT,LON[,RADIUS] with RADIUS in km, m or mi, e.g. 38.72,-9.14,5km", ()),
+    "camera": ("part of the camera's make or model, e.g. canon", ()),
+    "lens": ("part of the lens name, e.g. 24-105", ()),
+    "tag": ("a tag, e.g. beach", ()),
+    "album": ("an album name, e.g. \"Lisbon Beach Holiday\"", ()),
+    "person": ("a person's name or number from `photolib people`", ()),
+    "text": ("words read in the photo (OCR)", ()),
+    "status": ("one of " + ", ".join(STATUSES), ()),
+    "path": ("a glob under the added folder, e.g. 2019/ or */beach/*.jpg", ()),
+    "type": ("a file type, e.g. jpg, png, heic", ()),
+    "orientation": ("one of " + ", ".join(ORIENTATIONS), ()),
+    "width": ("a number of pixels, e.g. width>4000", OPERATORS),
+    "height": ("a number of pixels, e.g. height>=3000", OPERATORS),
+    "has": ("one of " + ", ".join(HAS_VALUES), ()),
+    "rating": ("a star rating 0-5, e.g. rating:>=4", OPERATORS),
+    "keyword": ("a keyword from the photo's XMP metadata", ()),
+}
+
+
+class QueryError(UsageError):
+    """The query cannot be understood; the message names the part and what is expected."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase with the weight its vector adds to (or, negative, takes from) the query's."""
+
+    text: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One `key<op>value`; `value` is typed: (start, end) ISO bounds for dates, ints, floats, text."""
+
+    key: str
+    op: str
+    value: Any
+    source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
+class FilterGroup:
+    """Conditions on one key joined by OR; `negated` keeps the photos none of them matches."""
+
+    key: str
+    conditions: tuple[Condition, ...]
+    negated: bool = False
+
+    def __str__(self) -> str:
+        text = " OR ".join(str(c) for c in self.conditions)
+        return f"NOT ({text})" if self.negated else text
+
+
+@dataclass
+class ParsedQuery:
+    """What a query asks for; empty parts are empty lists / an empty string."""
+
+    text: str = ""  # the semantic query: free words and phrases, in order
+    positive: list[Term] = field(default_factory=list)  # +word: extra vectors added
+    negative: list[Term] = field(default_factory=list)  # -word: vectors subtracted
+    phrases: list[str] = field(default_factory=list)  # "a phrase": must appear (full-text)
+    excluded: list[str] = field(default_factory=list)  # NOT word: exact matches dropped
+    filters: list[FilterGroup] = field(default_factory=list)
+
+    @property
+    def semantic(self) -> bool:
+        """True when the query needs a vector search (anything besides filters and exclusions)."""
+        return bool(self.text or self.positive or self.negative)
+
+    @property
+    def restricts(self) -> bool:
+        """True when some photos are left out before ranking (filters, phrases, exclusions)."""
+        return bool(self.filters or self.phrases or self.excluded)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.semantic or self.restricts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "positive": [{"text": t.text, "weight": t.weight} for t in self.positive],
+            "negative": [{"text": t.text, "weight": t.weight} for t in self.negative],
+            "phrases": list(self.phrases),
+            "excluded": list(self.excluded),
+            "filters": [{"key": g.key, "negated": g.negated, "any_of": [c.source for c in g.conditions]}
+                        for g in self.filters],
+        }
+
+
+# -- tokens ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # word, phrase, filter, or, not
+    text: str = ""
+    sign: str = ""  # "", "+" or "-"
+    key: str = ""
+    op: str = ""
+
+
+_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201c"}
+_KEY = re.compile(r"([A-Za-z_]+)(>=|<=|:|>|<|=)")
+
+
+def tokenize(query: str) -> list[_Token]:
+    """Split a query into words, phrases, filters and the OR / NOT keywords."""
+    tokens: list[_Token] = []
+    i, n = 0, len(query)
+    while i < n:
+        if query[i].isspace():
+            i += 1
+            continue
+        sign = ""
+        if query[i] in "+-" and i + 1 < n and not query[i + 1].isspace() and query[i + 1] not in "+-":
+            sign, i = query[i], i + 1
+        if query[i] in _QUOTES:
+            text, i = _quoted(query, i)
+            tokens.append(_Token("phrase", text, sign))
+            continue
+        match = _KEY.match(query, i)
+        if match and (match.group(2) == ":" or match.group(1).lower() in set(FILTERS) | _near_misses(match.group(1))):
+            key, op = match.group(1).lower(), match.group(2)
+            i = match.end()
+            if i < n and query[i] in _QUOTES:
+                value, i = _quoted(query, i)
+            else:
+                start = i
+                while i < n and not query[i].isspace():
+                    i += 1
+                value = query[start:i]
+            tokens.append(_Token("filter", value, sign, key, op))
+            continue
+        start = i
+        while i < n and not query[i].isspace():
+            i += 1
+        word = query[start:i]
+        if not sign and word in ("OR", "NOT"):
+            tokens.append(_Token(word.lower()))
+        elif sign and word in ("OR", "NOT"):
+            raise QueryError(f"`{sign}{word}` cannot be signed: write `{word}` alone between words")
+        else:
+            tokens.append(_Token("word", word, sign))
+    return tokens
+
+
+def _near_misses(key: str) -> set[str]:
+    """A key that looks like a misspelt filter is a filter (so it errors), not a word."""
+    key = key.lower()
+    return {key} if difflib.get_close_matches(key, FILTERS, n=1, cutoff=0.75) else set()
+
+
+def _quoted(query: str, i: int) -> tuple[str, int]:
+    closing = _QUOTES[query[i]]
+    end = query.find(closing, i + 1)
+    if end < 0 and closing != '"':
+        end = query.find('"', i + 1)
+    if end < 0:
+        raise QueryError(f"unterminated quote in {query!r}: close the phrase started at "
+                         f"{query[i:i + 20]!r} with {closing}")
+    return query[i + 1:end].strip(), end + 1
+
+
+# -- parsing -------------------------------------------------------------------------
+
+def parse(query: str) -> ParsedQuery:
+    """The parsed form of `query`; raises `QueryError` (one line) for anything malformed."""
+    tokens = tokenize(query or "")
+    parsed = ParsedQuery()
+    words: list[str] = []
+    groups: list[list[Any]] = []  # [key, negated, [conditions]]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.kind == "or":
+            raise QueryError("OR must stand between two filters of one key, e.g. place:Lisbon OR place:Porto")
+        negate_next = token.kind == "not"
+        if negate_next:
+            i += 1
+            if i >= len(tokens) or tokens[i].kind in ("or", "not"):
+                raise QueryError("NOT needs a word, \"phrase\" or filter after it, e.g. beach NOT people")
+            token = tokens[i]
+            if token.sign:
+                raise QueryError(f"NOT {token.sign}{token.text}: write NOT {token.text}, without the sign")
+        if token.kind == "filter":
+            condition = _condition(token)
+            negated = negate_next or token.sign == "-"
+            if token.sign == "+":
+                raise QueryError(f"`+{token.key}:` is not a thing: filters always apply; drop the +")
+            group = [token.key, negated, [condition]]
+            while i + 1 < len(tokens) and tokens[i + 1].kind == "or":
+                if i + 2 >= len(tokens) or tokens[i + 2].kind != "filter":
+                    raise QueryError(f"OR after {token.key}:{token.text} needs another {token.key}: filter after it")
+                other = tokens[i + 2]
+                if other.key != token.key or other.sign:
+                    raise QueryError(f"OR joins filters of one key: `{token.key}:... OR {other.sign}{other.key}:...` "
+                                     f"mixes keys; write {token.key}:A OR {token.key}:B")
+                group[2].append(_condition(other))
+                i += 2
+            groups.append(group)
+        elif negate_next:
+            text = _clean(token.text)
+            if text:
+                parsed.excluded.append(text)
+        else:  # a word or a "phrase", weighted by its sign; a plain phrase must also appear as written
+            text = _clean(token.text)
+            if text and token.sign == "-":
+                parsed.negative.append(Term(text, MINUS_WEIGHT))
+            elif text and token.sign == "+":
+                parsed.positive.append(Term(text, PLUS_WEIGHT))
+            elif text:
+                if token.kind == "phrase":
+                    parsed.phrases.append(text)
+                words.append(text)
+        i += 1
+    parsed.text = " ".join(words)
+    parsed.filters = [FilterGroup(key, tuple(conditions), negated) for key, negated, conditions in groups]
+    return parsed
+
+
+def _clean(text: str) -> str:
+    """Text as the user meant it: NFC-normalised, control characters dropped, spaces collapsed."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    return " ".join(text.split())
+
+
+def with_flags(query: str | None, flags: dict[str, str | None]) -> str:
+    """The query with `--key VALUE` options appended as `key:"VALUE"` filters."""
+    parts = [query or ""]
+    for key, value in flags.items():
+        if value is None:
+            continue
+        value = str(value)
+        if value[:2] in (">=", "<=") or value[:1] in "<>":
+            parts.append(f"{key}:{value}")
+        else:
+            parts.append(f'{key}:"{value}"' if '"' not in value else f"{key}:{value}")
+    return " ".join(part for part in parts if part)
+
+
+# -- values ----------------------------------------------------------------------------
+
+def _condition(token: _Token) -> Condition:
+    key, op, raw = token.key, token.op, _clean(token.text)
+    if key not in FILTERS:
+        raise QueryError(_unknown_key_message(key))
+    expected, operators = FILTERS[key]
+    source = f"{key}{op}{raw}" if op != ":" else (f'{key}:"{raw}"' if " " in raw else f"{key}:{raw}")
+    if op == ":" and raw[:2] in (">=", "<=") and operators:
+        op, raw = raw[:2], raw[2:].strip()
+    elif op == ":" and raw[:1] in "<>=" and raw and operators:
+        op, raw = raw[:1], raw[1:].strip()
+    if op != ":" and op not in operators:
+        raise QueryError(f"{key}: takes `{key}:VALUE`, not `{key}{op}`: expected {expected}")
+    if not raw:
+        raise QueryError(f"{key}: needs a value: expected {expected}")
+    value = _VALUE_PARSERS.get(key, _text)(key, op, raw, expected)
+    return Condition(key, "=" if op == ":" else op, value, source)
+
+
+def _unknown_key_message(key: str) -> str:
+    close = difflib.get_close_matches(key, FILTERS, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}:`?" if close else ""
+    return f"unknown filter `{key}:`{hint} (filters: {', '.join(sorted(FILTERS))})"
+
+
+def _bad(key: str, raw: str, expected: str) -> QueryError:
+    return QueryError(f"{key}:{raw} is not valid: expected {expected}")
+
+
+def _text(key: str, op: str, raw: str, expected: str) -> str:
+    return raw
+
+
+def _period(text: str) -> tuple[str, str] | None:
+    """The [start, end) ISO dates of `2019`, `2019-07` or `2019-07-14`, or None."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            year = int(text)
+            return date(year, 1, 1).isoformat(), date(year + 1, 1, 1).isoformat()
+        if re.fullmatch(r"\d{4}-\d{1,2}", text):
+            year, month = map(int, text.split("-"))
+            start = date(year, month, 1)
+            return start.isoformat(), (date(year + month // 12, month % 12 + 1, 1)).isoformat()
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
+            day = date(*map(int, text.split("-")))
+            return day.isoformat(), (day + timedelta(days=1)).isoformat()
+    except ValueError:
+        return None
+    return None
+
+
+def _date(key: str, op: str, raw: str, expected: str) -> tuple[str | None, str | None]:
+    """[start, end) bounds, either side open (None)."""
+    if ".." in raw:
+        left, _, right = raw.partition("..")
+        first = _period(left) if left.strip() else (None, None)
+        last = _period(right) if right.strip() else (None, None)
+        if first is None or last is None or (first[0] is None and last[1] is None):
+            raise _bad(key, raw, expected)
+        if first[0] and last[1] and first[0] >= last[1]:
+            raise QueryError(f"{key}:{raw} is an empty range: put the earlier date first")
+        return first[0], last[1]
+    period = _period(raw)
+    if period is None:
+        raise _bad(key, raw, expected)
+    start, end = period
+    if key == "after" or op == ">":
+        return end, None
+    if key == "before" or op == "<":
+        return None, start
+    if op == ">=":
+        return start, None
+    if op == "<=":
+        return None, end
+    return start, end
+
+
+def _integer_range(key: str, op: str, raw: str, expected: str, low: int, high: int) -> tuple[int | None, int | None]:
+    """Inclusive [low, high] bounds from `N`, `A..B` or an operator."""
+    def number(text: str) -> int:
+        text = text.strip()
+        if not re.fullmatch(r"\d+", text) or not low <= int(text) <= high:
+            raise _bad(key, raw, expected)
+        return int(text)
+
+    if ".." in raw:
+        left, _, right = raw.partition("..")
+        first = number(left) if left.strip() else None
+        last = number(right) if right.strip() else None
+        if first is None and last is None:
+            raise _bad(key, raw, expected)
+        if first is not None and last is not None and first > last:
+            raise QueryError(f"{key}:{raw} is an empty range: put the smaller number first")
+        return first, last
+    value = number(raw)
+    return {"=": (value, value), ">": (value + 1, None), ">=": (value, None),
+            "<": (None, value - 1), "<=": (None, value)}[op if op != ":" else "="]
+
+
+def _year(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
+    return _integer_range(key, op, raw, expected, 1000, 9999)
+
+
+def _pixels(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
+    return _integer_range(key, op, raw, expected, 0, 10_000_000)
+
+
+def _rating(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
+    return _integer_range(key, op, raw, expected, 0, 5)
+
+
+def _month(key: str, op: str, raw: str, expected: str) -> int:
+    text = raw.strip().lower().rstrip(".")
+    if text.isdigit() and 1 <= int(text) <= 12:
+        return int(text)
+    for number, name in enumerate(MONTH_NAMES, 1):
+        if text == name or (len(text) >= 3 and name.startswith(text)):
+            return number
+    raise _bad(key, raw, expected)
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    def parse_choice(key: str, op: str, raw: str, expected: str) -> str:
+        text = raw.strip().lower()
+        if text not in choices:
+            close = difflib.get_close_matches(text, choices, n=1)
+            hint = f"; did you mean {key}:{close[0]}?" if close else ""
+            raise QueryError(f"{key}:{raw} is not valid{hint} (use one of {', '.join(choices)})")
+        return text
+    return parse_choice
+
+
+def _type(key: str, op: str, raw: str, expected: str) -> str:
+    text = raw.strip().lower().lstrip(".")
+    if not re.fullmatch(r"[a-z0-9]+", text):
+        raise _bad(key, raw, expected)
+    return TYPE_ALIASES.get(text, text.upper())
+
+
+def _near(key: str, op: str, raw: str, expected: str) -> tuple[float, float, float]:
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) not in (2, 3):
+        raise _bad(key, raw, expected)
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise _bad(key, raw, expected) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise QueryError(f"{key}:{raw}: latitude must be within -90..90 and longitude within -180..180")
+    km = DEFAULT_NEAR_KM
+    if len(parts) == 3:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(km|mi|m)?", parts[2].lower())
+        if not match or float(match.group(1)) <= 0:
+            raise _bad(key, raw, expected)
+        km = float(match.group(1)) * DISTANCE_UNITS[match.group(2) or "km"]
+    return lat, lon, km
+
+
+_VALUE_PARSERS = {
+    "date": _date, "after": _date, "before": _date, "year": _year, "month": _month, "near": _near,
+    "width": _pixels, "height": _pixels, "rating": _rating, "type": _type,
+    "status": _choice(STATUSES), "orientation": _choice(ORIENTATIONS), "has": _choice(HAS_VALUES),
+}
+
+
+def fold(text: str | None) -> str:
+    """Case- and accent-free text, punctuation as spaces: how place names are compared."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in bare).split())
+
+
+def explain(parsed: ParsedQuery) -> list[tuple[str, str]]:
+    """(part, how it is understood) lines for `search --explain`."""
+    lines: list[tuple[str, str]] = []
+    if parsed.text:
+        lines.append(("meaning", f"close to {parsed.text!r}"))
+    for term in parsed.positive:
+        lines.append(("more of", f"{term.text!r} (vector weight +{term.weight:g})"))
+    for term in parsed.negative:
+        lines.append(("less of", f"{term.text!r} (vector weight -{term.weight:g})"))
+    for phrase in parsed.phrases:
+        lines.append(("must contain", f"the phrase {phrase!r} (caption, description or tags)"))
+    for text in parsed.excluded:
+        lines.append(("excluded", f"photos whose text contains {text!r}"))
+    for group in parsed.filters:
+        lines.append(("filter", str(group) + "  (" + _describe_group(group) + ")"))
+    if not parsed.semantic:
+        lines.append(("ranking", "none: matching photos are listed without embedding the query"))
+    return lines
+
+
+def _describe_group(group: FilterGroup) -> str:
+    parts = [_describe(c) for c in group.conditions]
+    text = " or ".join(parts)
+    return f"not {text}" if group.negated else text
+
+
+def _describe(condition: Condition) -> str:
+    key, value = condition.key, condition.value
+    if key in ("date", "after", "before"):
+        start, end = value
+        if start and end:
+            return f"taken from {start} up to (not including) {end}"
+        return f"taken on or after {start}" if start else f"taken before {end}"
+    if key in ("year", "width", "height", "rating"):
+        low, high = value
+        unit = {"width": " px wide", "height": " px high", "rating": " stars"}.get(key, "")
+        if low == high:
+            return f"{key} {low}{unit}"
+        if low is not None and high is not None:
+            return f"{key} {low}..{high}{unit}"
+        return f"{key} >= {low}{unit}" if low is not None else f"{key} <= {high}{unit}"
+    if key == "month":
+        return f"taken in {MONTH_NAMES[value - 1].title()} of any year"
+    if key == "near":
+        return f"within {value[2]:g} km of {value[0]:g},{value[1]:g}"
+    if key == "place":
+        return f"place name contains {value!r} (any case, any accents)"
+    if key in ("camera", "lens"):
+        return f"{key} contains {value!r}"
+    if key == "path":
+        return f"path under the added folder matches {value!r}"
+    return f"{key} is {value!r}"

@@ -1,0 +1,1 @@
+"""Everything the user sees: console, tables, panels, progress, terminal previews, HTML pages and the gallery."""

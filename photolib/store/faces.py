@@ -1,0 +1,207 @@
+"""The catalog's face tables: faces, the people they are grouped into, and the stage's state.
+
+`face_scans` holds one row per photo the face stage has scanned (with the
+detector that did it and how many faces it found); the stage's state per
+photo (done / failed / pending) is the pipeline's (`stage_states`). `faces` keeps each face's box (0-1 of the upright photo),
+detector score and 128-d descriptor (float32 BLOB), and its person. Triggers
+drop a photo's faces when its bytes change; forgetting a photo drops them by
+cascade. Face data is only ever read by this module and `people`: no provider
+sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from photolib.core.clock import now
+from photolib.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from photolib.core.records import FoundFace
+    from photolib.store.catalog import Catalog
+
+    # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
+    GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
+
+OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
+
+
+def create_schema(db: Any) -> None:
+    """Tables, indexes and triggers (part of a numbered migration)."""
+    db.execute("""
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT UNIQUE COLLATE NOCASE,
+            created_at TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,  -- 0-1 of the upright photo
+            score REAL,
+            detector TEXT NOT NULL,
+            descriptor BLOB NOT NULL
+        )""")
+    db.execute("CREATE INDEX faces_photo ON faces (photo_id)")
+    db.execute("CREATE INDEX faces_person ON faces (person_id)")
+    db.execute("""
+        CREATE TABLE face_scans (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            state TEXT NOT NULL,          -- done | failed
+            error TEXT,
+            faces INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT
+        )""")
+    db.execute("""CREATE TRIGGER faces_new_content AFTER UPDATE OF hash ON photos
+        WHEN old.hash IS NOT new.hash BEGIN
+        DELETE FROM faces WHERE photo_id = new.id;
+        DELETE FROM face_scans WHERE photo_id = new.id; END""")
+
+
+@dataclass
+class Person:
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    sample_photo: int | None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Person {self.id}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "label": self.label, "faces": self.faces, "photos": self.photos,
+                "sample_photo": self.sample_photo}
+
+
+class FaceStore:
+    """Queries over the face tables of one catalog; no policy, no printing."""
+
+    def __init__(self, catalog: "Catalog") -> None:
+        self.catalog = catalog
+        self.db = catalog.db
+
+    # -- the stage -------------------------------------------------------------
+
+    def store(self, photo_id: int, model: str, found: "Sequence[FoundFace]") -> None:
+        """Replace a photo's faces (ungrouped until `group_new_faces`) and mark its scan done."""
+        import numpy as np
+
+        self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
+        self.db.conn.executemany(
+            "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, detector, descriptor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(photo_id, *face.box, face.score, model, np.asarray(face.descriptor, dtype=np.float32).tobytes())
+             for face in found])
+        self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
+                        "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), now()])
+
+    def group_new_faces(self, threshold: float, group: "GroupFaces") -> int:
+        """Give every ungrouped face a person, as `group` decides (`photolib.models.people.group`: the
+        grouping rule belongs to the face model, the rows to the store); returns how many were grouped."""
+        import numpy as np
+
+        new = self.db.execute("SELECT id, descriptor FROM faces WHERE person_id IS NULL ORDER BY id").fetchall()
+        if not new:
+            return 0
+        known = self.db.execute(
+            "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL ORDER BY id").fetchall()
+        known_matrix = _matrix([row[1] for row in known])
+        labels = group(known_matrix, [row[0] for row in known], _matrix([row[1] for row in new]), threshold)
+        created: dict[int, int] = {}
+        updates = []
+        for (face_id, _blob), label in zip(new, labels):
+            if label < 0 and label not in created:
+                created[label] = self.db.execute("INSERT INTO people (created_at) VALUES (?)", [now()]).lastrowid
+            updates.append((created.get(label, label), face_id))
+        self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", updates)
+        return len(updates)
+
+    # -- people ------------------------------------------------------------------
+
+    def people(self) -> list[Person]:
+        """Everyone with a face, and named people even without one; most faces first."""
+        rows = self.db.execute(
+            "SELECT p.id, p.name, count(f.id), count(DISTINCT f.photo_id), min(f.photo_id) FROM people p "
+            "LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id HAVING count(f.id) > 0 OR p.name IS NOT NULL "
+            "ORDER BY count(f.id) DESC, p.id").fetchall()
+        return [Person(*row) for row in rows]
+
+    def person(self, ref: str | int) -> Person:
+        """A person by number or by name (any case); a `UsageError` naming `people` if there is none."""
+        text = str(ref).strip()
+        if text.isdigit():
+            where, params = "p.id = ?", [int(text)]
+        else:
+            where, params = "p.name = ?", [text]
+        row = self.db.execute(
+            "SELECT p.id, p.name, count(f.id), count(DISTINCT f.photo_id), min(f.photo_id) FROM people p "
+            f"LEFT JOIN faces f ON f.person_id = p.id WHERE {where} GROUP BY p.id", params).fetchone()
+        if row is None or (row[2] == 0 and row[1] is None):
+            raise UsageError(f"no person {text!r} in the library: see `photolib people` for numbers and names")
+        return Person(*row)
+
+    def photo_ids_of_person(self, person_id: int) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT DISTINCT photo_id FROM faces WHERE person_id = ? ORDER BY photo_id", [person_id])]
+
+    def faces_of_photo(self, photo_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT f.id, f.person_id, p.name, f.x0, f.y0, f.x1, f.y1, f.score FROM faces f "
+            "LEFT JOIN people p ON p.id = f.person_id WHERE f.photo_id = ? ORDER BY f.x0, f.id", [photo_id])
+        return [{"face": row[0], "person_id": row[1], "person": row[2] or (f"Person {row[1]}" if row[1] else None),
+                 "box": [row[3], row[4], row[5], row[6]], "score": round(row[7] or 0.0, 3)} for row in rows]
+
+    def faces_of_person(self, person_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, photo_id, x0, y0, x1, y1 FROM faces WHERE person_id = ? "
+                               "ORDER BY photo_id, id", [person_id])
+        return [{"face": row[0], "photo_id": row[1], "box": list(row[2:6])} for row in rows]
+
+    def name(self, person_id: int, name: str) -> None:
+        other = self.db.execute("SELECT id FROM people WHERE name = ? AND id <> ?", [name, person_id]).fetchone()
+        if other is not None:
+            raise UsageError(f"person {other[0]} is already called {name!r}: if they are the same person, run "
+                             f"`photolib people merge {other[0]} {person_id}`")
+        self.db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+
+    def merge(self, keep: Person, other: Person) -> None:
+        """`other`'s faces become `keep`'s; `keep` takes `other`'s name if it has none."""
+        self.db.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", [keep.id, other.id])
+        self.db.execute("DELETE FROM people WHERE id = ?", [other.id])
+        if keep.name is None and other.name is not None:
+            self.db.execute("UPDATE people SET name = ? WHERE id = ?", [other.name, keep.id])
+
+    def forget(self, person_id: int) -> int:
+        """Drop a person and their faces (their photos are not scanned again); returns the faces dropped."""
+        dropped = self.db.execute("DELETE FROM faces WHERE person_id = ?", [person_id]).rowcount
+        self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        return dropped
+
+    def ungroup_unnamed(self) -> None:
+        """Before regrouping: the faces of unnamed people lose their person; named people keep theirs."""
+        self.db.execute("UPDATE faces SET person_id = NULL WHERE person_id IN (SELECT id FROM people WHERE name IS NULL)")
+        self.db.execute("DELETE FROM people WHERE name IS NULL")
+
+    def found(self) -> dict[str, int]:
+        """How many faces are stored, and of how many people."""
+        row = self.db.execute("SELECT count(*), count(DISTINCT person_id) FROM faces").fetchone()
+        return {"faces": row[0] or 0, "people": row[1] or 0}
+
+
+def _matrix(blobs: list[bytes]) -> Any:
+    import numpy as np
+
+    from photolib.core.records import FACE_DIMENSION
+
+    if not blobs:
+        return np.empty((0, FACE_DIMENSION), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), FACE_DIMENSION)
+
+

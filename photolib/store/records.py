@@ -1,0 +1,72 @@
+"""The catalog's records beside the photos (parts of `Catalog`): the description cache,
+saved albums, and the images made by `imagine` (the `generations` table)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from photolib.store.sql import CatalogPart
+from photolib.core.clock import now
+from photolib.core.records import Description
+
+
+class DescriptionCache(CatalogPart):
+    """Descriptions by (content hash, model, prompt version): a re-added or copied photo is not described twice."""
+
+    def cache_description(self, digest: str, model: str, prompt_version: str, description: Description) -> None:
+        self.db["descriptions"].insert(
+            {"hash": digest, "model": model, "prompt_version": prompt_version,
+             "tags": json.dumps(description.tags, ensure_ascii=False), "caption": description.caption,
+             "description": description.description, "created_at": now()},
+            replace=True,
+        )
+
+    def cached_description(self, digest: str, model: str, prompt_version: str) -> Description | None:
+        row = self.db.execute(
+            "SELECT tags, caption, description FROM descriptions WHERE hash=? AND model=? AND prompt_version=?",
+            [digest, model, prompt_version],
+        ).fetchone()
+        if row is None:
+            return None
+        return Description(tags=json.loads(row[0] or "[]"), caption=row[1] or "", description=row[2] or "")
+
+
+class AlbumRecords(CatalogPart):
+    def replace_albums(self, albums: Sequence[tuple[str, list[int]]], threshold: float, seed: int | None) -> None:
+        self.db.execute("DELETE FROM album_photos")
+        self.db.execute("DELETE FROM albums")
+        stamp = now()
+        for name, photo_ids in albums:
+            album_id = self.db["albums"].insert(
+                {"name": name, "threshold": threshold, "seed": seed, "created_at": stamp}
+            ).last_pk
+            self.db["album_photos"].insert_all(
+                {"album_id": album_id, "photo_id": pid, "position": i} for i, pid in enumerate(photo_ids)
+            )
+
+    def saved_albums(self) -> list[tuple[int, str, list[int]]]:
+        albums = []
+        for album_id, name in self.db.execute("SELECT id, name FROM albums ORDER BY id").fetchall():
+            ids = [r[0] for r in self.db.execute(
+                "SELECT photo_id FROM album_photos WHERE album_id=? ORDER BY position", [album_id])]
+            albums.append((album_id, name, ids))
+        return albums
+
+
+class ImagineRecords(CatalogPart):
+    """Images made by `imagine`: a generation is one image, with its prompt, model and seed."""
+
+    def record_generation(self, photo_id: int, prompt: str, model: str, seed: int | None, path: str) -> int:
+        return self.db["generations"].insert(
+            {"photo_id": photo_id, "prompt": prompt, "model": model, "seed": seed, "path": path,
+             "created_at": now()}
+        ).last_pk
+
+    def generations(self, photo_id: int | None = None) -> list[dict[str, Any]]:
+        if photo_id is None:
+            cursor = self.db.execute("SELECT * FROM generations ORDER BY id")
+        else:
+            cursor = self.db.execute("SELECT * FROM generations WHERE photo_id = ? ORDER BY id", [photo_id])
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]

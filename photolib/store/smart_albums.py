@@ -1,0 +1,88 @@
+"""Smart albums: a named query, evaluated each time the album is shown.
+
+Only the query text is stored (table `smart_albums`), never its photos, so a
+photo added later that matches appears the next time the album is shown,
+with nothing to re-run. The query is checked when it is saved (a query that
+does not parse is refused) and again when it is evaluated, since an album it
+names may have gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from photolib.core.clock import now as clock_now
+from typing import TYPE_CHECKING, Any
+
+from photolib.core.errors import UsageError
+from photolib.query.parser import parse
+
+if TYPE_CHECKING:
+    from photolib.store.catalog import Catalog
+
+
+@dataclass
+class SmartAlbum:
+    id: int
+    name: str
+    query: str
+    created_at: str
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "query": self.query, "smart": True,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+def create_table(db: Any) -> None:
+    """Schema of smart albums (called from the catalog's numbered migration)."""
+    db.execute("CREATE TABLE IF NOT EXISTS smart_albums (id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+               "COLLATE NOCASE UNIQUE, query TEXT NOT NULL, created_at TEXT, updated_at TEXT)")
+
+
+class SmartAlbumStore:
+    """Smart album rows in the catalog."""
+
+    def __init__(self, catalog: "Catalog") -> None:
+        self.catalog = catalog
+
+    def all(self) -> list[SmartAlbum]:
+        rows = self.catalog.db.execute(
+            "SELECT id, name, query, created_at, updated_at FROM smart_albums ORDER BY name COLLATE NOCASE, id")
+        return [SmartAlbum(*row) for row in rows.fetchall()]
+
+    def get(self, name: str) -> SmartAlbum | None:
+        row = self.catalog.db.execute(
+            "SELECT id, name, query, created_at, updated_at FROM smart_albums WHERE name = ? COLLATE NOCASE",
+            [name.strip()]).fetchone()
+        return SmartAlbum(*row) if row else None
+
+    def save(self, name: str, query: str, replace: bool = False) -> SmartAlbum:
+        """Store a query under `name`; an existing album is replaced only when asked."""
+        name = " ".join(name.split())
+        if not name:
+            raise UsageError("a smart album needs a name: photolib albums smart NAME QUERY")
+        if not query.strip():
+            raise UsageError(f"smart album {name!r} needs a query, e.g. photolib albums smart {name!r} 'beach year:2019'")
+        if parse(query).empty:
+            raise UsageError(f"the query of smart album {name!r} says nothing to look for: add words or filters")
+        now = clock_now()
+        with self.catalog.transaction():
+            existing = self.get(name)
+            if existing is not None and not replace:
+                raise UsageError(f"smart album {existing.name!r} already exists (query {existing.query!r}): "
+                                 "add --replace to change its query, or `photolib albums delete` it")
+            if existing is not None:
+                self.catalog.db.execute("UPDATE smart_albums SET query = ?, updated_at = ? WHERE id = ?",
+                                        [query, now, existing.id])
+            else:
+                self.catalog.db.execute(
+                    "INSERT INTO smart_albums (name, query, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    [name, query, now, now])
+        found = self.get(name)
+        assert found is not None
+        return found
+
+    def delete(self, name: str) -> bool:
+        with self.catalog.transaction():
+            cursor = self.catalog.db.execute("DELETE FROM smart_albums WHERE name = ? COLLATE NOCASE", [name.strip()])
+        return cursor.rowcount > 0
