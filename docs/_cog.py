@@ -57,8 +57,8 @@ def cli_reference() -> str:
 
 
 def filter_table() -> str:
-    """The query language's filters, from the parser's table of keys (`photolib.query.FILTERS`)."""
-    from photolib.query import FILTERS
+    """The query language's filters, from the parser's table of keys (`photolib.query.parser.FILTERS`)."""
+    from photolib.query.parser import FILTERS
 
     rows = ["| filter | value | also written as |", "|---|---|---|"]
     for key, (expected, operators) in FILTERS.items():
@@ -68,8 +68,8 @@ def filter_table() -> str:
 
 
 def stage_table() -> str:
-    """The stages of `add`, from the stage registry (`photolib.stages`): names, labels, factories in order."""
-    from photolib.stages import FIRST_PASS, STAGE_FACTORIES, STAGE_LABELS, StageName
+    """The stages of `add`, from the stage registry (`photolib.pipeline.engine`): names, labels, factories in order."""
+    from photolib.pipeline.engine import FIRST_PASS, STAGE_FACTORIES, STAGE_LABELS, StageName
 
     rows = ["| stage | part of | progress line |", "|---|---|---|"]
     for name in StageName:
@@ -81,8 +81,8 @@ def stage_table() -> str:
 
 
 def config_table() -> str:
-    """Every key the config loader accepts (`photolib.config`), with its type, default and variable."""
-    from photolib import config
+    """Every key the config loader accepts (`photolib.core.config`), with its type, default and variable."""
+    from photolib.core import config
 
     types = {int: "integer", float: "number", bool: "true/false", str: "string"}
     rows = ["| key | type | default | environment variable |", "|---|---|---|---|"]

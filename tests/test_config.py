@@ -133,7 +133,7 @@ def _section_text(example: str, name: str) -> str:
 def test_docs_config_table_holds_every_key_of_the_example():
     """docs/configuration.md's key table (generated from the loader) has every key config.example.toml
     documents, in its section: the example documents no key the loader would refuse."""
-    from photolib.config import PROVIDER_KINDS
+    from photolib.core.config import PROVIDER_KINDS
 
     page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     documented = _documented_keys(EXAMPLE.read_text())

@@ -119,7 +119,7 @@ def test_links_and_anchors_resolve():
 
 
 def test_every_filter_has_an_example():
-    from photolib.query import FILTERS
+    from photolib.query.parser import FILTERS
 
     page = (DOCS / "query-language.md").read_text(encoding="utf-8")
     examples = page.split("## Filters by example", 1)[1].split("\n## ", 1)[0]
