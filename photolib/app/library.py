@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from photolib.app.imagine import ImagineRequest, ImagineResult
     from photolib.store.index import VectorIndex
     from photolib.store.keeper import IndexKeeper
-    from photolib.maintenance.salvage import RepairReport
+    from photolib.store.salvage import RepairReport
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
     from photolib.pipeline.engine import Stage as PipelineStage
@@ -1044,7 +1044,7 @@ class Library:
 
     def repair(self) -> "RepairReport":
         """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.maintenance.salvage`)."""
-        from photolib.maintenance.salvage import repair
+        from photolib.maintenance.repair import repair
 
         return repair(self)
 

@@ -167,6 +167,10 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def close(self) -> None:
         self.db.close()
 
+    def integrity_check(self, limit: int = 50) -> list[str]:
+        """SQLite's full `integrity_check` of the open catalog: ["ok"], or up to `limit` findings."""
+        return [str(row[0]) for row in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+
     # -- schema, transactions, revision -------------------------------------
 
     def _migrate(self) -> None:
