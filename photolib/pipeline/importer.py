@@ -11,9 +11,7 @@ summary and `--json`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photolib.core.records import FailedStep, text_hash  # noqa: F401 - text_hash re-exported
@@ -161,9 +159,4 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
-
-
-def absolute(path: str | os.PathLike) -> Path:
-    """Absolute path without resolving symlinks: the path the user sees is the one stored."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 

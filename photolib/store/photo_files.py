@@ -2,7 +2,8 @@
 
 A camera set to RAW+JPEG writes `IMG_0001.CR2` and `IMG_0001.JPG`: one shot.
 The JPEG is the photo photolib shows, describes and searches; the RAW is kept
-here as the photo's second file (path, size, mtime, content hash), so `show`
+here as the photo's second file (path, size, mtime, content hash; the table is
+made by migration 7), so `show`
 lists both and a duplicates or stack view can show them as a pair. Which files
 pair up is decided by the scan (`photolib.pipeline.scan`) and recorded by
 `photolib.pipeline.pairs`; this module only stores and reads it.
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
-from photolib.store.sql import now, rows_in
+from photolib.core.clock import now
+from photolib.store.sql import rows_in
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -28,17 +30,6 @@ class SecondFile(NamedTuple):
     mtime_ns: int
     hash: str | None
     photo_path: str  # the file the photo is shown by
-
-
-def create_table(db: "sqlite_utils.Database") -> None:
-    """Migration: second files of photos; removed with their photo (ON DELETE CASCADE)."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS photo_files (path TEXT PRIMARY KEY, "
-        "photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE, role TEXT NOT NULL, "
-        "size INTEGER, mtime_ns INTEGER, hash TEXT, added_at TEXT)"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_photo ON photo_files (photo_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_hash ON photo_files (hash)")
 
 
 class PhotoFiles:

@@ -53,7 +53,7 @@ class Prepared:
     raw: str | None = None
     called_vision: bool = False
     vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
-    user: Any = None  # xmp.UserMetadata: the user's words from the file and its sidecars
+    user: Any = None  # records.UserMetadata: the user's words from the file and its sidecars
     sidecar_sig: str | None = None
     warnings: list[str] = field(default_factory=list)
     text_hash: str | None = None  # of the text embedded in this run, with `vector`
@@ -263,7 +263,8 @@ def _outcome(item: Prepared) -> Outcome:
 
 def _read_user_words(result: Prepared, path: Path, metadata: Any) -> None:
     """The user's own words: sidecars first (what their tools edit), then what the file embeds."""
-    from photolib.media.xmp import UserMetadata, read_sidecars, sidecar_candidates, sidecar_signature
+    from photolib.core.records import UserMetadata
+    from photolib.media.xmp import read_sidecars, sidecar_candidates, sidecar_signature
 
     sidecars = [p for p in sidecar_candidates(path) if p.is_file()]
     from_sidecars, warnings = read_sidecars(sidecars)
