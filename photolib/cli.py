@@ -202,11 +202,17 @@ COLLAPSE = typer.Option(None, "--collapse-duplicates",
                              f"{DEFAULT_COLLAPSE}.")
 
 
+WORKERS = typer.Option(None, "--workers", "-w", min=1,
+                       help="Processes for the pixel stages, each on its own photo (default: [add] workers, else "
+                            "one per core).")
+
+
 @app.command()
 def add(
     ctx: typer.Context,
     paths: List[Path] = typer.Argument(..., help="Folders (searched recursively) or photo files."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help=f"Parallel model calls (default: [add] jobs, else {DEFAULT_JOBS})."),
+    workers: Optional[int] = WORKERS,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported and sent; change nothing."),
     json_out: bool = JSON,
 ) -> None:
@@ -216,7 +222,8 @@ def add(
     host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
-    report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
+    report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs,
+                         workers=workers)
     render.print_json(report.as_dict()) if json_out else render.add_summary(report)
     if report.failed:
         raise typer.Exit(1)
@@ -264,11 +271,12 @@ def enrich(
     ctx: typer.Context,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry photos a stage failed on."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel decodes (default from config)."),
+    workers: Optional[int] = WORKERS,
     json_out: bool = JSON,
 ) -> None:
     render = _render()
     reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
-                                   jobs=jobs)
+                                   jobs=jobs, workers=workers)
     render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
     if any(r.failed for r in reports):
         raise typer.Exit(1)

@@ -190,7 +190,7 @@ def test_backup_and_restore_carry_every_space(seeing_library, camera_roll, tmp_p
 
 def test_an_image_the_model_fails_on_fails_alone(seeing_library, camera_roll):
     """One photo the model cannot take is recorded as failed with the reason; its batch-mates are embedded."""
-    library = seeing_library(settings={"batch_size": 3})
+    library = seeing_library(settings={"batch_size": 3, "workers": 1})  # one worker: a thread of this process
     embedder = library.image_embedder
     real = embedder.embed_images
 

@@ -304,7 +304,7 @@ class Library:
     # -- commands -----------------------------------------------------------------
 
     def add(self, paths: list[str | os.PathLike], *, progress: Progress | None = None,
-            dry_run: bool = False, jobs: int | None = None) -> AddReport:
+            dry_run: bool = False, jobs: int | None = None, workers: int | None = None) -> AddReport:
         """Import photos under `paths`; see `importer` for what is and is not redone."""
         roots = [absolute(p) for p in paths]
         for root in roots:
@@ -334,7 +334,7 @@ class Library:
             try:
                 run_first_pass(engine, first_pass, todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
-                report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
+                report.stages = self._run_stages([str(root) for root in roots], progress, jobs, workers=workers)
                 report.visual_search_hint = self._visual_search_hint()
                 report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
                                      for path, reason in stage.failed)
@@ -359,17 +359,17 @@ class Library:
                 "see what is in the photos, offline; the next `add` or `photolib enrich` embeds them.")
 
     def enrich(self, *, progress: Progress | None = None, retry_failed: bool = False,
-               jobs: int | None = None) -> list["StageReport"]:
+               jobs: int | None = None, workers: int | None = None) -> list["StageReport"]:
         """Work off every enabled stage's backlog library-wide (after enabling a stage or changing
         its model); no scan, no file outside the catalog is looked at."""
         with self.write_lock():
             try:
-                return self._run_stages(None, progress, jobs, retry_failed)
+                return self._run_stages(None, progress, jobs, retry_failed, workers)
             finally:
                 self.sync_indexes()
 
     def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
-                    retry_failed: bool = False) -> list["StageReport"]:
+                    retry_failed: bool = False, workers: int | None = None) -> list["StageReport"]:
         from photolib.pipeline.engine import BatchEngine
 
         stages = self.stages()
@@ -377,6 +377,7 @@ class Library:
             return []
         engine = BatchEngine(self.catalog, batch_size=self.settings.batch_size,
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
+                             workers=workers or self.settings.workers or None,
                              progress=progress, on_commit=self._checkpoint())
         try:
             return engine.run(stages, roots=roots, retry_failed=retry_failed)

@@ -53,6 +53,7 @@ DEFAULT_SNAPSHOT_INTERVAL = 24.0  # hours between automatic catalog snapshots
 DEFAULT_SNAPSHOT_KEEP = 3  # automatic snapshots kept; 0 takes none
 DEFAULT_JOBS = 16  # parallel model calls in `add`
 DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
+DEFAULT_WORKERS = 0  # processes for the pixel stages (thumbnails, image, OCR, faces); 0: one per core
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
 DEFAULT_ALBUM_MIN_SIZE = 2
@@ -70,7 +71,8 @@ DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part 
 PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "library": {"path": (str, None), "lock_timeout": (float, DEFAULT_LOCK_TIMEOUT),
                 "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
-    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
+    "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW),
+            "workers": (int, DEFAULT_WORKERS)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD),
                "image_threshold": (float, None)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
@@ -139,6 +141,7 @@ class Settings:
     snapshot_keep: int = DEFAULT_SNAPSHOT_KEEP
     jobs: int = DEFAULT_JOBS
     batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int = DEFAULT_WORKERS  # 0: one per core
     raw_files: str = DEFAULT_RAW  # [add] raw: "pair" | "separate" | "skip"
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
@@ -202,6 +205,7 @@ def load_settings(
         snapshot_keep=plain["library"]["snapshot_keep"],
         jobs=plain["add"]["jobs"],
         batch_size=plain["add"]["batch_size"],
+        workers=plain["add"]["workers"],
         raw_files=plain["add"]["raw"],
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],

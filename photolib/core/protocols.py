@@ -98,11 +98,18 @@ class ImageEmbedder(Protocol):
     and may be in any mode; both methods return float32 (n, dimension) rows,
     L2-normalised, in input order. Built by
     `photolib.models.clip.make_image_embedder(settings)`.
+
+    `runs_in_workers`: the model can be sent to the pipeline's worker
+    processes (it pickles as a recipe that builds it there, once per
+    process), so the image stage embeds on every core; False keeps
+    `embed_images` in this process (a model behind a server: its calls wait
+    on the network).
     """
 
     model_name: str
     dimension: int
     family: str
+    runs_in_workers: bool
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 

@@ -248,6 +248,20 @@ def upright(image: Any, orientation: int) -> Any:
     return image.transpose(getattr(Image.Transpose, name)) if name else image
 
 
+def reduced(image: Any, size: tuple[int, int]) -> Any:
+    """`image` scaled down to `size`: averaged by whole pixel blocks first, then bilinear (as a
+    thumbnail is made; ~3x cheaper than one bilinear pass over a large image). Never scales up."""
+    from PIL import Image
+
+    width, height = size
+    if width >= image.width and height >= image.height:
+        return image
+    factor = min(image.width // max(1, width), image.height // max(1, height))
+    if factor >= 2:
+        image = image.reduce(factor)
+    return image.resize((width, height), Image.Resampling.BILINEAR) if image.size != (width, height) else image
+
+
 def to_rgb(image: Any) -> Any:
     """8-bit RGB of any Pillow mode, converted as a viewer would.
 

@@ -72,16 +72,12 @@ class ThumbnailCache:
 
     def make_from_image(self, digest: str, image: "Image.Image") -> None:
         """Write every size from an upright RGB image (the caller's image is not changed)."""
-        from PIL import Image as PILImage
+        self.write(digest, encode_sizes(image, self.sizes))
 
-        frame = image
-        for size in sorted(self.sizes, reverse=True):  # each size from the previous one: cheaper
-            if max(frame.size) > size:
-                frame = frame.copy()
-                frame.thumbnail((size, size), PILImage.Resampling.BICUBIC, reducing_gap=2.0)
-            buffer = io.BytesIO()
-            frame.save(buffer, format="JPEG", quality=QUALITY)
-            self._write(self.path(digest, size), buffer.getvalue())
+    def write(self, digest: str, encoded: dict[int, bytes]) -> None:
+        """Write thumbnails made by `encode_sizes` (size -> JPEG bytes)."""
+        for size, data in encoded.items():
+            self._write(self.path(digest, size), data)
 
     def make_from_file(self, digest: str, path: Path) -> None:
         """Decode `path` (at a reduced scale when the format allows), upright, and write every size."""
@@ -149,6 +145,22 @@ class ThumbnailCache:
             files += 1
             hashes.add(file.name.split("-", 1)[0])
         return CacheUsage(files, size, len(hashes))
+
+
+def encode_sizes(image: "Image.Image", sizes: Iterable[int]) -> dict[int, bytes]:
+    """JPEG bytes of an upright RGB image at each size (longest side), each made from the next larger one
+    (averaged by pixel blocks, then bilinear: `photolib.media.read.reduced`)."""
+    from photolib.media.read import reduced
+
+    frame, encoded = image, {}
+    for size in sorted(sizes, reverse=True):  # each size from the previous one: cheaper
+        if max(frame.size) > size:
+            scale = size / max(frame.size)
+            frame = reduced(frame, (max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
+        buffer = io.BytesIO()
+        frame.save(buffer, format="JPEG", quality=QUALITY)
+        encoded[size] = buffer.getvalue()
+    return encoded
 
 
 def decode_upright(path: Path, longest: int) -> "Image.Image":

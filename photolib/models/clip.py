@@ -36,12 +36,14 @@ import string
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from photolib.models import registry as image_models
+from photolib.models import runtime
 from photolib.core.errors import ConfigError, ProviderUnavailableError
 from photolib.store.query_cache import QueryCache
 
@@ -95,13 +97,15 @@ def optimized_copies_folder() -> Path:
 class ClipEmbedder:
     """An `ImageEmbedder` over one model folder in Immich's layout."""
 
+    runs_in_workers = True  # pickles as a recipe: the image stage embeds on every core
+
     def __init__(self, folder: Path, model_name: str, *, cache_dir: Path | None = None, threads: int | None = None) -> None:
         self.folder = Path(folder)
         self.model_name = model_name
         self.config = _read_json(self.folder / image_models.CONFIG_FILE)
         self.preprocess_cfg = _read_json(self.folder / image_models.VISUAL_PREPROCESS)
         self.family = image_models.family_of(model_name, self.config)
-        self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self.threads = threads or max(1, min(runtime.threads(), 8))
         self.preprocess = Preprocessor(self.preprocess_cfg)
         self._cache_dir = cache_dir
         self._lock = threading.Lock()
@@ -110,6 +114,11 @@ class ClipEmbedder:
         self.timings: dict[str, float] = {}  # seconds spent loading each tower (for bench and --verbose)
         self._queries = QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
         self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Sent to a worker process (`photolib.pipeline.workers`) as the recipe that builds it there, once
+        per process, on that process's share of the cores: never its loaded sessions."""
+        return (_built_from, (ClipRecipe(self.folder, self.model_name, self._cache_dir),))
 
     # -- images ---------------------------------------------------------------
 
@@ -200,6 +209,28 @@ class ClipEmbedder:
         except OSError:
             raise ProviderUnavailableError(f"{source} is missing: pull the model again or fix [image] model_path") from None
         return f"{self.model_name}|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+@dataclass(frozen=True)
+class ClipRecipe:
+    """What a worker process needs to build the same `ClipEmbedder`: its folder, its name and the cache of
+    optimised copies."""
+
+    folder: Path
+    model_name: str
+    cache_dir: Path | None
+
+
+_built: dict[ClipRecipe, ClipEmbedder] = {}
+_built_lock = threading.Lock()
+
+
+def _built_from(recipe: ClipRecipe) -> ClipEmbedder:
+    """The `ClipEmbedder` of a recipe, built once per process."""
+    with _built_lock:
+        if recipe not in _built:
+            _built[recipe] = ClipEmbedder(recipe.folder, recipe.model_name, cache_dir=recipe.cache_dir)
+        return _built[recipe]
 
 
 class Preprocessor:

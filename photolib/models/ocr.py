@@ -1,11 +1,23 @@
 """Text in photos, offline: RapidOCR's PP-OCR models, shipped inside the `rapidocr` wheel.
 
-Nothing is downloaded: the detection and recognition models are files of the
-installed package, run by onnxruntime. Reading a whole photo costs 1.5-3 s on
-two cores, and most photos hold no text, so a photo first goes through a cheap
-gate: the text *detector* alone on a copy at most `GATE_SIDE` pixels wide
-(0.1-0.3 s). Only when it finds a text region does the full pass (detection at
-`DETECT_SIDE`, direction classifier, recognition) run.
+Nothing is downloaded: the detection, direction and recognition models are
+files of the installed package, run by onnxruntime. Most photos hold no text,
+and many hold textures a text detector likes (brick, gravel, coins, foliage,
+cells under a microscope), so a photo is read in three steps, each only when
+the one before found something:
+
+1. the gate: the text *detector* on a copy at most `GATE_SIDE` pixels wide
+   (~40 ms on one core). Its boxes are judged by what the detector itself says
+   of them (`text_like`): a box counts when the detector's mean text
+   probability in it reaches `BOX_SCORE`, it is a line (at least `MIN_ASPECT`
+   times longer than high, either way round, for vertical CJK) and it covers
+   at most `MAX_AREA` of the photo. A texture makes one blob-shaped box or
+   one over the whole frame; lines of text make long thin ones. No such box:
+   the photo is done (`PhotoText.gated`);
+2. the detector again on a copy at most `DETECT_SIDE` pixels wide (Immich's
+   default, 736), for boxes accurate enough to read, judged by the same rule;
+3. recognition (with the 0/180 degree direction classifier) only of the boxes
+   that passed, each cut from the photo at up to `RECOGNITION_SIDE` pixels.
 
 What is kept is only confident text: a box is kept when the recogniser's
 confidence is at least `min_confidence` (default 0.8) and it holds at least
@@ -17,6 +29,7 @@ The shipped recognition model (PP-OCRv6 small) is multilingual: English,
 Chinese, Japanese and about 45 Latin-script languages (French, German,
 Spanish, Portuguese, Italian, Dutch, Polish, Turkish, Vietnamese...). Other
 scripts need models the package would download, so they are not offered.
+The models run on `photolib.models.runtime.threads()` threads.
 """
 
 from __future__ import annotations
@@ -29,11 +42,14 @@ from typing import Any
 from photolib.core.records import PhotoText, TextBox
 
 GATE_SIDE = 384  # longest side of the copy the gate's detector sees
-DETECT_SIDE = 960  # longest side the full pass's detector works at
+DETECT_SIDE = 736  # longest side the detector reads a photo at once it passed the gate
 RECOGNITION_SIDE = 2000  # longest side of the copy that text crops are cut from
+BOX_SCORE = 0.6  # the detector's mean text probability inside a box that counts
+MIN_ASPECT = 1.5  # a box that counts is a line: this many times longer than high (or high than long)
+MAX_AREA = 0.3  # ... and covers at most this share of the photo (a texture's box covers most of it)
 MIN_ALNUM = 3  # letters or digits a kept box must hold (2 when it holds CJK ideographs)
-RULES_VERSION = "1"
-DET_FILE, CLS_FILE, REC_FILE = "PP-OCRv6_det_small.onnx", "ch_ppocr_mobile_v2.0_cls_mobile.onnx", "PP-OCRv6_rec_small.onnx"  # bump when what is kept changes, so photos are read again
+RULES_VERSION = "2"  # bump when what is kept changes, so photos are read again
+DET_FILE, CLS_FILE, REC_FILE = "PP-OCRv6_det_small.onnx", "ch_ppocr_mobile_v2.0_cls_mobile.onnx", "PP-OCRv6_rec_small.onnx"
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -51,23 +67,28 @@ def model_name() -> str:
 
 
 def read_text(image: Any, min_confidence: float = 0.8) -> PhotoText:
-    """The confident text of an upright PIL image (any mode), gated by a cheap detection pass."""
+    """The confident text of an upright PIL image (any mode): gate, detection, recognition of what passed."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if not _text_like_boxes(rgb, GATE_SIDE):
+        return PhotoText(gated=True)
+    boxes = _text_like_boxes(rgb, DETECT_SIDE)
+    if not boxes:
+        return PhotoText()
+    return PhotoText(boxes=_recognised(rgb, boxes, min_confidence))
+
+
+def text_like(quad: Any, score: float, width: int, height: int) -> bool:
+    """Whether a detector box is a line of text by what the detector says of it: its score, its shape
+    and its area (`width` x `height`: the image the box is in)."""
     import numpy as np
 
-    rgb = image.convert("RGB")
-    if not _gate_finds_text(rgb):
-        return PhotoText(gated=True)
-    scale = min(1.0, RECOGNITION_SIDE / max(rgb.size))
-    work = _resized(rgb, scale)
-    result = _engine("full")(np.asarray(work), use_det=True, use_cls=True, use_rec=True)
-    boxes = []
-    width, height = work.size
-    for quad, text, score in zip(result.boxes if result.boxes is not None else [],
-                                 result.txts or (), result.scores or ()):
-        text = " ".join(str(text).split())
-        if float(score) >= min_confidence and worth_keeping(text):
-            boxes.append(TextBox(text, float(score), _unit_box(quad, width, height)))
-    return PhotoText(boxes=boxes)
+    points = np.asarray(quad, dtype=np.float32)
+    long_side = float(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
+    short_side = float(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+    long_side, short_side = max(long_side, short_side), min(long_side, short_side)
+    if score < BOX_SCORE or short_side <= 0:
+        return False
+    return long_side / short_side >= MIN_ASPECT and long_side * short_side <= MAX_AREA * width * height
 
 
 def worth_keeping(text: str) -> bool:
@@ -78,43 +99,77 @@ def worth_keeping(text: str) -> bool:
     return len(alnum) == 2 and any(ord(c) >= 0x2E80 for c in alnum)
 
 
-def _gate_finds_text(rgb: Any) -> bool:
+def _text_like_boxes(rgb: Any, side: int) -> list[tuple[Any, float]]:
+    """The text-like boxes the detector finds on a copy at most `side` wide, as (quad in 0-1 of the
+    photo, score)."""
     import numpy as np
 
-    small = _resized(rgb, min(1.0, GATE_SIDE / max(rgb.size)))
-    result = _engine("gate")(np.asarray(small), use_det=True, use_cls=False, use_rec=False)
-    return result.boxes is not None and len(result.boxes) > 0
+    small = _resized(rgb, min(1.0, side / max(rgb.size)))
+    found = _models().detector(np.asarray(small))
+    if found.boxes is None:
+        return []
+    width, height = small.size
+    return [(np.asarray(quad, dtype=np.float32) / (width, height), float(score))
+            for quad, score in zip(found.boxes, found.scores or ()) if text_like(quad, score, width, height)]
+
+
+def _recognised(rgb: Any, boxes: list[tuple[Any, float]], min_confidence: float) -> list[TextBox]:
+    """Read each box from the photo at up to `RECOGNITION_SIDE` px; keep what is confident words."""
+    import numpy as np
+    from rapidocr.ch_ppocr_rec import TextRecInput
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    source = _resized(rgb, min(1.0, RECOGNITION_SIDE / max(rgb.size)))
+    pixels = np.asarray(source)
+    width, height = source.size
+    crops = [get_rotate_crop_image(pixels, (quad * (width, height)).astype(np.float32)) for quad, _score in boxes]
+    models = _models()
+    upright = models.classifier(crops).img_list
+    read = models.recogniser(TextRecInput(img=upright, return_word_box=False))
+    kept = []
+    for (quad, _score), text, confidence in zip(boxes, read.txts or (), read.scores or ()):
+        text = " ".join(str(text).split())
+        if float(confidence) >= min_confidence and worth_keeping(text):
+            kept.append(TextBox(text, float(confidence), _unit_box(quad)))
+    return kept
 
 
 def _resized(rgb: Any, scale: float) -> Any:
-    from PIL import Image
+    from photolib.media.read import reduced
 
     if scale >= 1.0:
         return rgb
-    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-    return rgb.resize(size, Image.Resampling.BILINEAR)
+    return reduced(rgb, (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
 
 
-def _unit_box(quad: Any, width: int, height: int) -> tuple[float, float, float, float]:
-    xs = [float(point[0]) for point in quad]
-    ys = [float(point[1]) for point in quad]
+def _unit_box(quad: Any) -> tuple[float, float, float, float]:
+    """A quad in 0-1 coordinates as (left, top, right, bottom), clipped to the photo."""
 
-    def unit(value: float, size: int) -> float:
-        return round(min(1.0, max(0.0, value / size)), 4)
+    def unit(value: float) -> float:
+        return round(min(1.0, max(0.0, float(value))), 4)
 
-    return unit(min(xs), width), unit(min(ys), height), unit(max(xs), width), unit(max(ys), height)
+    return unit(quad[:, 0].min()), unit(quad[:, 1].min()), unit(quad[:, 0].max()), unit(quad[:, 1].max())
 
 
-def _engine(kind: str) -> Any:
-    """One RapidOCR per kind per process (loading the models takes a second)."""
+class _Models:
+    """RapidOCR's detector, direction classifier and recogniser, loaded once per process."""
+
+    def __init__(self, engine: Any) -> None:
+        self.detector = engine._load_det_model()  # RapidOCR builds each part from its config on first use
+        self.classifier = engine._load_cls_model()
+        self.recogniser = engine._load_rec_model()
+
+
+def _models() -> _Models:
     with _lock:
-        if kind not in _engines:
-            _engines[kind] = _build(kind)
-        return _engines[kind]
+        if "models" not in _engines:
+            _engines["models"] = _Models(_build())
+        return _engines["models"]
 
 
-def _build(kind: str) -> Any:
+def _build() -> Any:
     from photolib.core.errors import ProviderUnavailableError
+    from photolib.models.runtime import threads
 
     try:
         import rapidocr
@@ -123,7 +178,6 @@ def _build(kind: str) -> Any:
         raise ProviderUnavailableError(f"OCR needs the rapidocr package ({error}): reinstall photolib, or set "
                                        "[ocr] enabled = false") from None
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    side = GATE_SIDE if kind == "gate" else DETECT_SIDE
     folder = Path(rapidocr.__file__).parent / "models"
     files = {"Det": DET_FILE, "Cls": CLS_FILE, "Rec": REC_FILE}
     missing = [name for name in files.values() if not (folder / name).is_file()]
@@ -133,11 +187,10 @@ def _build(kind: str) -> Any:
     params = {f"{part}.model_path": str(folder / name) for part, name in files.items()}  # never a download
     params |= {
         "Global.log_level": "error",
-        "Global.max_side_len": RECOGNITION_SIDE,
-        "Global.use_cls": kind != "gate",
-        "Global.use_rec": kind != "gate",
-        "Det.limit_side_len": side,
+        "Det.limit_side_len": 1 << 16,  # the copies are made at the right size here: the detector only rounds to /32
         "Det.limit_type": "max",
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads(),
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     }
     engine = RapidOCR(params=params)
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)

@@ -58,7 +58,14 @@ its `stats` row (`findings`). The class declares:
   together. It may return counts of what it found (e.g. ``{"found": 3}``),
   added up in the stage's report.
 
-Optional, with defaults in `StageBase`: ``process_photo(work, run)`` is
+Optional, with defaults in `StageBase`: ``pixel_job()`` is the stage's
+per-photo pixel work as a `PixelJob`, which the engine runs in its worker
+processes, on every core, from the one decode of the photo
+(`photolib.pipeline.workers`); `process` then finds each photo's result in
+``work.made[name]`` instead of an image (a stage without one gets the image
+in `process`, decoded in this process). ``runs_ahead`` makes a stage go over
+its whole backlog before the others start (the image stage: every photo
+searchable by its pixels first). ``process_photo(work, run)`` is
 per-photo work the engine runs in its worker pool, ahead of the batch being
 committed (the first pass reads and describes there; it must not touch the
 catalog); ``prefetch(catalog, photos)`` reads what that work needs from the
@@ -100,6 +107,7 @@ class PhotoWork:
     photo: "StoredPhoto"
     image: "Image.Image | None" = None
     error: str | None = None  # why the pixels could not be decoded: each pixel stage fails the photo with it
+    failed: dict[str, str] = field(default_factory=dict)  # stage name -> why its pixel job failed on this photo
     inputs: dict[str, Any] = field(default_factory=dict)  # stage name -> what its `prefetch` read for this photo
     made: dict[str, Any] = field(default_factory=dict)  # stage name -> what its `process_photo` made
 
@@ -125,6 +133,24 @@ class Stage(Protocol):
     def process(self, work: list[PhotoWork]) -> list[Outcome]: ...
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int] | None: ...
+
+
+class PixelJob(Protocol):
+    """A pixel stage's work on one photo, run in a worker process (`photolib.pipeline.workers`).
+
+    Small and picklable: it carries settings and file locations, never a
+    catalog or a loaded model; calling it loads what it needs once per worker
+    process. `job(image)` gets the photo's decoded upright RGB image (shared
+    with the other stages' jobs: never change it in place) and returns the
+    photo's value, small and picklable, which `process` finds in
+    ``work.made[stage.name]``. A `PhotolibError` is that photo's failure with
+    its message; any other exception too, as `failure` with the exception's
+    type; the stage's `run_stopping` errors stop the run.
+    """
+
+    failure: str
+
+    def __call__(self, image: "Image.Image") -> Any: ...
 
 
 class RunControl:
@@ -199,6 +225,7 @@ class StageBase:
     min_side: ClassVar[int | None] = None
     run_stopping: ClassVar[tuple[type[BaseException], ...]] = ()  # errors after which no further call can succeed
     progress_counts: ClassVar[tuple[str, ...]] = ()  # report counts shown on the progress line
+    runs_ahead: ClassVar[bool] = False  # goes over its whole backlog before the other stages start
     model: str
 
     @classmethod
@@ -220,6 +247,10 @@ class StageBase:
     def prefetch(self, catalog: "Catalog", photos: list["StoredPhoto"]) -> dict[int, Any]:
         """photo id -> what `process_photo` needs from the catalog; read on the committing thread."""
         return {}
+
+    def pixel_job(self) -> PixelJob | None:
+        """The per-photo pixel work the engine runs in its worker processes (None: `process` gets images)."""
+        return None
 
     def process_photo(self, work: PhotoWork, run: RunControl) -> None:
         """Per-photo work in the engine's worker pool, ahead of the batch's commit (result in `work.made`)."""

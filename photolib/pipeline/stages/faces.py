@@ -7,14 +7,28 @@ sent anywhere, whatever providers are configured.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext, outcome_of
+from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
 
-FACES_MIN_SIDE = 1200  # shortest side decoded for faces (looked for in a copy of 1600 px at most)
+FACES_MIN_SIDE = 960  # shortest side decoded for faces (looked for in a copy of 1280 px at most)
+
+
+@dataclass(frozen=True)
+class FindFaces:
+    """The face stage's work on one photo, in a worker: its faces (`photolib.models.faces`)."""
+
+    min_score: float
+    failure: ClassVar[str] = "face detection failed"
+
+    def __call__(self, image: Any) -> Any:
+        from photolib.models import faces
+
+        return faces.find_faces(image, self.min_score)
 
 
 class FaceStage(StageBase):
@@ -47,11 +61,11 @@ class FaceStage(StageBase):
 
         return FaceStore(catalog).found()
 
-    def process(self, work: list[PhotoWork]) -> list[Outcome]:
-        from photolib.models import faces
+    def pixel_job(self) -> FindFaces:
+        return FindFaces(self.min_score)
 
-        return [outcome_of(item, lambda image: faces.find_faces(image, self.min_score), "face detection failed")
-                for item in work]
+    def process(self, work: list[PhotoWork]) -> list[Outcome]:
+        return [Outcome(item.photo.id, value=item.made[self.name]) for item in work]
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
         from photolib.models.people import group

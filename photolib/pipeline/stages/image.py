@@ -2,7 +2,10 @@
 
 The model is the configured `ImageEmbedder` (local CLIP-family models on ONNX
 Runtime, `photolib.models.clip`); without one installed the stage is not
-enabled and photolib works on descriptions alone. Vectors are stored with the
+enabled and photolib works on descriptions alone. It runs ahead of the other
+pixel stages (`runs_ahead`): every photo is searchable by its pixels before
+thumbnails, OCR and faces go over the library. A local model runs in the
+engine's worker processes (`EmbedPixels`), one photo per core. Vectors are stored with the
 model's name and the file's content hash, so a changed file or a new model
 puts the photo back in this stage's backlog, and nothing else is redone.
 When the model changes, the vectors of the old model are dropped as soon as
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from photolib.core.errors import ProviderError
 from photolib.core.records import Description, text_hash
@@ -48,6 +51,23 @@ class ImageResult:
     text_vector: Any = None
 
 
+@dataclass(frozen=True)
+class EmbedPixels:
+    """The image stage's work on one photo, in a worker: its unit vector (the model is sent to a worker
+    process as the recipe that builds it there: `ImageEmbedder.runs_in_workers`)."""
+
+    embedder: Any
+    failure: ClassVar[str] = "the image model failed on it"
+
+    def __call__(self, image: Any) -> Any:
+        import numpy as np
+
+        vector = np.asarray(self.embedder.embed_images([image]), dtype=np.float32)
+        if vector.shape[0] != 1 or not np.isfinite(vector).all():
+            raise ProviderError(f"the image model {self.embedder.model_name} returned unusable vectors")
+        return vector[0]
+
+
 class ImageStage(StageBase):
     """Pixels -> unit vector of the image space and labels, one batch through the model at a time."""
 
@@ -56,6 +76,7 @@ class ImageStage(StageBase):
     config_section = "image"
     needs_pixels = True
     min_side = MIN_SIDE
+    runs_ahead = True
 
     def __init__(self, embedder: Any, text_embedder: Any = None, cache_dir: Path | None = None,
                  label_captions: bool = True, catalog: "Catalog | None" = None, photo_words: bool = False) -> None:
@@ -78,26 +99,20 @@ class ImageStage(StageBase):
         return cls(embedder, context.text_embedder(), context.cache_dir, label_captions=local,
                    catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")
 
+    def pixel_job(self) -> EmbedPixels | None:
+        return EmbedPixels(self.embedder) if self.embedder.runs_in_workers else None
+
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
         import numpy as np
 
         from photolib.models.labels import labels_for
 
-        try:
-            matrix = self._embed([item.image for item in work])
-        except Exception:  # noqa: BLE001 - one odd image must not fail (or stop) its whole batch: retry one by one
-            failed = []
-            good = []
-            for item in work:
-                try:
-                    good.append((item, self._embed([item.image])[0]))
-                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
-                    failed.append(Outcome(item.photo.id, error=f"the image model failed on it: {error}"))
-            if not good:
-                return failed
-            work, matrix = [item for item, _ in good], np.vstack([vector for _, vector in good])
+        if all(self.name in item.made for item in work):  # embedded in the engine's workers
+            matrix, failed = np.vstack([item.made[self.name] for item in work]), []
         else:
-            failed = []
+            matrix, work, failed = self._embed_here(work)
+            if not work:
+                return failed
         labels = labels_for(self.embedder, matrix, self.cache_dir)
         results = [ImageResult(item.photo.data.get("hash"), matrix[row], labels[row]) for row, item in enumerate(work)]
         relabelled = []
@@ -112,6 +127,25 @@ class ImageStage(StageBase):
             for result, text, vector in zip(relabelled, texts, vectors):
                 result.text_hash, result.text_vector = text_hash(text), vector
         return failed + [Outcome(item.photo.id, value=result) for item, result in zip(work, results)]
+
+    def _embed_here(self, work: list[PhotoWork]) -> tuple[Any, list[PhotoWork], list[Outcome]]:
+        """The batch's images through the model in this process (a model without a worker recipe):
+        (vectors, the photos they are of, failures)."""
+        import numpy as np
+
+        try:
+            return self._embed([item.image for item in work]), work, []
+        except Exception:  # noqa: BLE001 - one odd image must not fail (or stop) its whole batch: retry one by one
+            failed = []
+            good = []
+            for item in work:
+                try:
+                    good.append((item, self._embed([item.image])[0]))
+                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
+                    failed.append(Outcome(item.photo.id, error=f"the image model failed on it: {error}"))
+            if not good:
+                return None, [], failed
+            return np.vstack([vector for _, vector in good]), [item for item, _ in good], failed
 
     def _texts(self, relabelled: dict[int, ImageResult]) -> list[str]:
         """What the description space embeds for each relabelled photo, by the first pass's rule."""

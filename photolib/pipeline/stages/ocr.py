@@ -10,15 +10,29 @@ photo is embedded again with its words, in the same commit, so a search for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from photolib.pipeline.description_text import embed_with_text
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext, outcome_of
+from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
 
-OCR_MIN_SIDE = 1500  # shortest side decoded for OCR (its text crops are cut from a copy of 2000 px at most)
+OCR_MIN_SIDE = 1000  # shortest side decoded for OCR (a 12 MP JPEG at half scale; crops are cut from it)
+
+
+@dataclass(frozen=True)
+class ReadText:
+    """The OCR stage's work on one photo, in a worker: its confident text (`photolib.models.ocr`)."""
+
+    min_confidence: float
+    failure: ClassVar[str] = "OCR failed"
+
+    def __call__(self, image: Any) -> Any:
+        from photolib.models import ocr
+
+        return ocr.read_text(image, self.min_confidence)
 
 
 class OcrStage(StageBase):
@@ -52,11 +66,11 @@ class OcrStage(StageBase):
 
         return {"with_text": TextStore(catalog).count_with_text()}
 
-    def process(self, work: list[PhotoWork]) -> list[Outcome]:
-        from photolib.models import ocr
+    def pixel_job(self) -> ReadText:
+        return ReadText(self.min_confidence)
 
-        return [outcome_of(item, lambda image: ocr.read_text(image, self.min_confidence), "OCR failed")
-                for item in work]
+    def process(self, work: list[PhotoWork]) -> list[Outcome]:
+        return [Outcome(item.photo.id, value=item.made[self.name]) for item in work]
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
         from photolib.store.text import TextStore

@@ -1,20 +1,36 @@
 """The thumbnail stage: fills the thumbnail cache (`photolib.media.thumbnails`) from the engine's decode.
 
-It gets the decoded upright image the engine makes once per file for every
-pixel stage and writes the cache's files; the cache folder is its store, the
-stage state records what was done. A copy of a photo seen before finds its
-thumbnails already there (they are keyed by content hash).
+A worker process encodes the JPEGs from the decoded upright image the engine
+makes once per file for every pixel stage (`EncodeThumbnails`); the stage
+writes them into the cache folder as each batch is processed. The cache
+folder is its store, the stage state records what was done. A copy of a
+photo seen before finds its thumbnails already there (they are keyed by
+content hash).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from photolib.media.thumbnails import QUALITY
 from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
 
 if TYPE_CHECKING:
     from photolib.media.thumbnails import ThumbnailCache
+
+
+@dataclass(frozen=True)
+class EncodeThumbnails:
+    """The thumbnail stage's work on one photo, in a worker: JPEG bytes of each size."""
+
+    sizes: tuple[int, ...]
+    failure: ClassVar[str] = "cannot make thumbnails"
+
+    def __call__(self, image: Any) -> dict[int, bytes]:
+        from photolib.media.thumbnails import encode_sizes
+
+        return encode_sizes(image, self.sizes)
 
 
 class ThumbnailStage(StageBase):
@@ -37,6 +53,9 @@ class ThumbnailStage(StageBase):
             return None
         return cls(context.thumbnails())
 
+    def pixel_job(self) -> EncodeThumbnails:
+        return EncodeThumbnails(tuple(self.cache.sizes))
+
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
         outcomes = []
         for item in work:
@@ -46,7 +65,7 @@ class ThumbnailStage(StageBase):
                 continue
             try:
                 if not self.cache.has(digest):  # a copy of a photo seen before: already there
-                    self.cache.make_from_image(digest, item.image)
+                    self.cache.write(digest, item.made[self.name])
             except OSError as error:
                 outcomes.append(Outcome(item.photo.id, error=f"cannot write thumbnail: {error.strerror or error}"))
                 continue
