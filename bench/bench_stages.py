@@ -73,17 +73,17 @@ def ocr_stage_rate(folder: Path, roll: list[Path]) -> tuple[float, int]:
     from photolib.app.library import Library
     from photolib.core.config import ImageSettings, load_settings
 
-    def library(ocr: bool) -> Library:
+    def library(ocr: bool, embedder=None) -> Library:
         settings = load_settings(library_path=folder / "library")
         settings.ocr_enabled, settings.faces_enabled, settings.thumbnails_enabled = ocr, False, False
         settings.image = ImageSettings(enabled=False)
-        return Library(settings)
+        return Library(settings, embedder=embedder)
 
     adding = library(ocr=False)
     adding.add([roll[0].parent])
     adding.close()
-    enriching = library(ocr=True)
-    enriching.embedder.embed_query("warm up")  # the text embedder's load is not the stage's cost
+    enriching = library(ocr=True, embedder=adding.embedder)  # loaded already: its load is not the stage's cost
+    enriching.embedder.embed_query("warm up")
     start = time.perf_counter()
     report = next(stage for stage in enriching.enrich() if stage.name == "ocr")
     seconds = time.perf_counter() - start
