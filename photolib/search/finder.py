@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from photolib.core.errors import UsageError
 from photolib.query.parser import ParsedQuery
-from photolib.query.sql import FilterCompiler, selected_ids
-from photolib.search.relevance import SQL_ORDER, adaptive_cutoff, match_score, sort_key
+from photolib.query.sql import FilterCompiler
+from photolib.search.relevance import adaptive_cutoff, match_score, sort_key
+from photolib.store import filter_sql
+from photolib.store.filter_sql import Clause
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,15 +77,14 @@ class Finder:
 
     def selection(self, parsed: ParsedQuery) -> "np.ndarray | None":
         """Sorted ids the query allows, or None when it allows every photo."""
-        where, params = self.compiler.where(parsed)
-        return None if where == "1" else selected_ids(self.catalog, where, params)
+        where = self.compiler.where(parsed)
+        return None if where[0] == "1" else filter_sql.selected_ids(self.catalog, where)
 
     def listing(self, parsed: ParsedQuery, options: FindOptions) -> list[Ranked]:
         """The photos the filters allow, in `options.sort` order (by date when there is nothing to rank)."""
-        where, params = self.compiler.where(parsed)
-        sql = f"SELECT id FROM photos WHERE {where} ORDER BY {SQL_ORDER[options.sort]} LIMIT ? OFFSET ?"
-        rows = self.catalog.db.conn.execute(sql, [*params, options.limit, options.offset]).fetchall()
-        return [Ranked(row[0], None) for row in rows]
+        ids = filter_sql.listed_ids(self.catalog, self.compiler.where(parsed), options.sort, options.limit,
+                                    options.offset)
+        return [Ranked(pid, None) for pid in ids]
 
     def find(self, parsed: ParsedQuery, options: FindOptions, *, around: "np.ndarray | None" = None,
              leave_out: int | None = None) -> list[Ranked]:
@@ -94,7 +95,7 @@ class Finder:
         vector = self.query_vector(parsed, around)
         stop = None if options.limit < 0 else options.offset + options.limit
         nearest = self.nearest(vector, allowed, stop, exact=options.exact, leave_out=leave_out)
-        exact_words = self._exact_word_matches(parsed, allowed.where, allowed.params, leave_out)
+        exact_words = self._exact_word_matches(parsed, allowed.where, leave_out)
         missing = [pid for pid in exact_words if pid not in nearest]
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
@@ -110,8 +111,7 @@ class Finder:
 
     def allowed(self, parsed: ParsedQuery) -> "Allowed":
         """What the query's filters allow, compiled once for every index it is searched in."""
-        where, params = self.compiler.where(parsed)
-        return Allowed(self.catalog, where, params)
+        return Allowed(self.catalog, self.compiler.where(parsed))
 
     def nearest(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, *, exact: bool = False,
                 leave_out: int | None = None, index: "Callable[[], VectorIndex] | None" = None,
@@ -122,7 +122,7 @@ class Finder:
         index = index or self.index
         k = max(4 * (stop or 0), CANDIDATES)
         nearest = None
-        if allowed.where != "1":
+        if allowed.where[0] != "1":
             nearest = self._nearest_then_filtered(vector, allowed, k, stop, exact, index)
         if nearest is None:
             selected = allowed.ids()
@@ -176,26 +176,16 @@ class Finder:
         best = np.argsort(distances, kind="stable")[:k]
         return {keys[i]: float(distances[i]) for i in best}
 
-    def _exact_word_matches(self, parsed: ParsedQuery, where: str, params: list[Any],
-                            leave_out: int | None) -> list[int]:
+    def _exact_word_matches(self, parsed: ParsedQuery, where: Clause, leave_out: int | None) -> list[int]:
         if not parsed.text:
             return []
         words = self.catalog.fts_match(parsed.text, EXACT_WORDS)  # description, tags, the user's words
         read = self.compiler.texts.photo_ids_matching(parsed.text, EXACT_WORDS)  # text read in photos (OCR)
         found = [pid for pid in dict.fromkeys(words + read) if pid != leave_out]
-        if where == "1" or not found:
+        if where[0] == "1" or not found:
             return found
-        allowed = self._allowed(found, where, params)
+        allowed = filter_sql.allowed_among(self.catalog, found, where)
         return [pid for pid in found if pid in allowed]
-
-    def _allowed(self, ids: list[int], where: str, params: list[Any]) -> set[int]:
-        """Which of `ids` the filters allow (one query, however many ids)."""
-        from photolib.query.sql import _json_ids
-
-        # CROSS JOIN keeps the candidates as the outer loop: a million-row index scan never starts
-        sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) SELECT photos.id "
-               f"FROM candidate CROSS JOIN photos ON photos.id = candidate.photo_id WHERE {where}")
-        return {row[0] for row in self.catalog.db.conn.execute(sql, [_json_ids(ids), *params])}
 
     def _index_for(self, vector: "np.ndarray", index: "Callable[[], VectorIndex] | None" = None) -> "VectorIndex":
         index = (index or self.index)()
@@ -222,7 +212,7 @@ class Finder:
             return None  # too few would pass: the selection path at once, not after a wasted search
         distances, ids = searched.search(vector, wanted, exact=exact)
         found = [int(i) for i in ids[0] if i >= 0]
-        passed = self._allowed(found, allowed.where, allowed.params) if found else set()
+        passed = filter_sql.allowed_among(self.catalog, found, allowed.where) if found else set()
         nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0 and int(i) in passed}
         if len(nearest) > stop or len(found) >= searched.count:
             return nearest
@@ -243,39 +233,25 @@ class Allowed:
     """The photos a query's filters allow: its WHERE clause, and (computed once, when asked) the
     share of the library it allows and the selected ids, shared by every index searched."""
 
-    def __init__(self, catalog: "Catalog", where: str, params: list[Any]) -> None:
+    def __init__(self, catalog: "Catalog", where: Clause) -> None:
         self.catalog = catalog
         self.where = where
-        self.params = params
         self._share: float | None = None
         self._ids: "np.ndarray | None" = None
 
     def ids(self) -> "np.ndarray | None":
         """Sorted ids the filters allow, or None when they allow every photo."""
-        if self.where == "1":
+        if self.where[0] == "1":
             return None
         if self._ids is None:
-            self._ids = selected_ids(self.catalog, self.where, self.params)
+            self._ids = filter_sql.selected_ids(self.catalog, self.where)
         return self._ids
 
     def share(self) -> float:
-        if self._share is None:
-            self._share = self._sampled_share()
-        return self._share
-
-    def _sampled_share(self) -> float:
         """About which share of the library the filters allow, from `SAMPLE` ids spread evenly over
         the id range (every photo of a small library). Costs ~0.3 ms at a million photos;
         kept small so its rows leave SQLite's default page cache (~500 pages) to the candidates
         checked next (256 ids made the whole search ~3 ms slower, 512 ids ten times that)."""
-        import numpy as np
-
-        from photolib.query.sql import _json_ids
-
-        top = self.catalog.db.conn.execute("SELECT max(id) FROM photos").fetchone()[0] or 0
-        ids = np.unique(np.linspace(1, max(top, 1), SAMPLE).astype(np.int64)).tolist()
-        sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) "
-               f"SELECT count(*), sum(coalesce(({self.where}), 0)) FROM candidate CROSS JOIN photos "
-               f"ON photos.id = candidate.photo_id")
-        seen, allowed = self.catalog.db.conn.execute(sql, [_json_ids(ids), *self.params]).fetchone()
-        return (allowed or 0) / seen if seen else 1.0
+        if self._share is None:
+            self._share = filter_sql.sampled_share(self.catalog, self.where, SAMPLE)
+        return self._share

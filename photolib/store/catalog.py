@@ -31,6 +31,7 @@ from photolib.store.sql import execute_in, now, rows_in
 from photolib.store.vectors import VectorRecords
 from photolib.store.usermeta import UserMetadataRecords
 from photolib.core.errors import PhotolibError, UsageError
+from photolib.core.matching import like_escape
 from photolib.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from photolib.core.records import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
 
@@ -400,9 +401,4 @@ def inspect_catalog_file(path: Path) -> tuple[str, int]:
 
 def _like_prefix(folder: str) -> str:
     """A LIKE pattern (escape character backslash) matching every path below `folder`."""
-    return _like_escape(folder.rstrip(os.sep)) + os.sep + "%"
-
-
-def _like_escape(text: str) -> str:
-    """`text` matched literally by LIKE ... ESCAPE '\\'."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return like_escape(folder.rstrip(os.sep)) + os.sep + "%"

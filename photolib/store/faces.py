@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
     from photolib.models.faces import FoundFace
 
-OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
 
 
 def create_schema(db: Any) -> None:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
     from photolib.models.ocr import PhotoText
 
-HAS_TEXT = "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')"  # a `list`/query filter
 
 
 def create_schema(db: Any) -> None:
