@@ -12,7 +12,7 @@ saved album, or a smart album evaluated), `person:` and `text:`.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from photolib.core.errors import UsageError
 from photolib.core.matching import fold
@@ -27,15 +27,19 @@ if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
 
 
-AlbumIds = Callable[[str], "list[int] | None"]  # album name -> its photo ids (smart albums evaluated)
+class AlbumPhotos(Protocol):
+    """Resolves album names for `album:` (see `photolib.search.finder.AlbumFilter`)."""
+
+    def photo_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the album called `name` (a smart album evaluated), or None if there is none."""
 
 
 class FilterCompiler:
     """Builds WHERE clauses for one catalog (knowing which optional tables it has)."""
 
-    def __init__(self, catalog: "Catalog", album_ids: AlbumIds) -> None:
+    def __init__(self, catalog: "Catalog", albums: AlbumPhotos) -> None:
         self.catalog = catalog
-        self.album_ids = album_ids
+        self.albums = albums
         self.faces = FaceStore(catalog)
         self.texts = TextStore(catalog)
         filter_sql.register_functions(catalog.db.conn)
@@ -53,7 +57,7 @@ class FilterCompiler:
     # -- the filters that look their value up (`photolib.query.filters.Lookups`) -------------------
 
     def album(self, name: str) -> Clause:
-        ids = self.album_ids(name)
+        ids = self.albums.photo_ids(name)
         if ids is None:
             raise QueryError(f"album:{name!r}: no album has that name; see `photolib albums list`")
         return filter_sql.photo_ids(ids)
