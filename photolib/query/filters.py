@@ -67,7 +67,7 @@ class Filter:
     operators: tuple[str, ...] = ()  # taken besides `:`, e.g. `width>4000`
     flag: str | None = None  # the option `--flag VALUE` of search, similar and list, same as `key:VALUE`
     flag_help: str = ""  # what VALUE is, in the option's help
-    no_flag: str = ""  # why there is no such option (the commands' own options, or query only)
+    options: tuple[str, ...] = ()  # without a flag: the commands' own options for it, e.g. "list --status"
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ FILTERS: dict[str, Filter] = {f.name: f for f in (
     Filter("lens", "part of the lens name, e.g. 24-105", _text, _contains, lambda _, v: filter_sql.lens_contains(v),
            "part of the lens name", "`lens:24-105`", flag="lens", flag_help="part of the lens name"),
     Filter("tag", "a tag, e.g. beach", _text, _is, lambda _, v: filter_sql.has_tag(fold(v)),
-           "has this tag (any case)", "`tag:beach`", no_flag="search, similar and list have their own --tag"),
+           "has this tag (any case)", "`tag:beach`", options=("search --tag", "similar --tag", "list --tag")),
     Filter("album", "an album name, e.g. \"Lisbon Beach Holiday\"", _text, _is, lambda lookups, v: lookups.album(v),
            "in this saved or smart album (by name, any case)", "`album:\"Lisbon Beach Holiday\"`",
            flag="album", flag_help="an album name"),
@@ -270,12 +270,12 @@ FILTERS: dict[str, Filter] = {f.name: f for f in (
            lambda lookups, v: lookups.person(v),
            "shows this person (name, any case or accents, or number from `people`), found by face recognition "
            "or named in the photo's XMP metadata", "`person:Anna`, `person:3`",
-           no_flag="search and list have their own --person"),
+           options=("search --person", "list --person")),
     Filter("text", "words read in the photo (OCR)", _text, _is, lambda lookups, v: lookups.read_text(v),
            "the text read in the photo (OCR) contains every word (any part of a word of 3+ letters, any case)",
-           "`text:invoice`, `text:\"acme ltd\"`", no_flag="query only"),
+           "`text:invoice`, `text:\"acme ltd\"`"),
     Filter("status", "one of " + ", ".join(STATUSES), _choice(STATUSES), _is, lambda _, v: filter_sql.status_is(v),
-           "`ok`, `failed` or `pending`", "`status:failed`", no_flag="list has its own --status"),
+           "`ok`, `failed` or `pending`", "`status:failed`", options=("list --status",)),
     Filter("type", "a file type, e.g. jpg, png, heic", _type, _is, lambda _, v: filter_sql.format_is(v),
            "file type", "`type:png`, `type:jpg`, `type:heic`", flag="type", flag_help="jpg, png, heic..."),
     Filter("path", "a glob under the added folder, e.g. 2019/ or */beach/*.jpg", _text,
@@ -289,19 +289,19 @@ FILTERS: dict[str, Filter] = {f.name: f for f in (
            flag="orientation", flag_help="portrait, landscape or square"),
     Filter("width", "a number of pixels, e.g. width>4000", _integer_range(0, 10_000_000), _within(" px wide"),
            lambda _, v: filter_sql.width_between(*v), "pixels wide (as displayed)",
-           "`width>4000`, `width:1000..2000`", OPERATORS, no_flag="query only"),
+           "`width>4000`, `width:1000..2000`", OPERATORS),
     Filter("height", "a number of pixels, e.g. height>=3000", _integer_range(0, 10_000_000), _within(" px high"),
            lambda _, v: filter_sql.height_between(*v), "pixels high (as displayed)",
-           "`height>=3000`, `height:1000..2000`", OPERATORS, no_flag="query only"),
+           "`height>=3000`, `height:1000..2000`", OPERATORS),
     Filter("has", "one of " + ", ".join(HAS_VALUES), _choice(HAS_VALUES), _is, lambda _, v: filter_sql.has(v),
            "`gps`, `place`, `description`, `text` (text read by OCR), `faces` (a face was found)",
-           "`has:gps`, `-has:gps`, `has:text`", no_flag="list has --has-text"),
+           "`has:gps`, `-has:gps`, `has:text`", options=("list --has-text",)),
     Filter("rating", "a star rating 0-5, e.g. rating:>=4", _integer_range(0, 5), _within(" stars"),
            lambda _, v: filter_sql.rating_between(*v), "your XMP star rating 0-5 (unrated counts as 0)",
-           "`rating:5`, `rating>=4`, `rating:<=1`", OPERATORS, no_flag="list has its own --rating (a minimum)"),
+           "`rating:5`, `rating>=4`, `rating:<=1`", OPERATORS, options=("list --rating",)),
     Filter("keyword", "a keyword from the photo's XMP metadata", _text, _is, lambda _, v: filter_sql.has_keyword(v),
            "your XMP/IPTC keyword, or a whole level of a hierarchical one (any case)",
-           "`keyword:Lisbon` (matches `Places/Portugal/Lisbon`)", no_flag="list has its own --keyword"),
+           "`keyword:Lisbon` (matches the keyword Places/Portugal/Lisbon)", options=("list --keyword",)),
 )}
 
 
@@ -318,12 +318,12 @@ def unknown_key_message(key: str) -> str:
 
 def markdown_table() -> str:
     """The docs' table of filters (Markdown, one row per filter, in registry order): key, meaning,
-    example, and the option that does the same."""
+    example, and the options that do the same (none: "query only")."""
     rows = ["| Filter | Meaning | Example | Option |", "|---|---|---|---|"]
     for f in FILTERS.values():
         key = f"`{f.name}:`"
         if f.operators:
             key += ", " + ", ".join(f"`{f.name}{op}`" for op in OPERATORS if op != "=")
-        option = f"`--{f.flag} VALUE`" if f.flag else f.no_flag
+        option = f"`--{f.flag} VALUE`" if f.flag else ", ".join(f"`{o}`" for o in f.options) or "query only"
         rows.append(f"| {key} | {f.meaning} | {f.example} | {option} |")
     return "\n".join(rows) + "\n"
