@@ -5,7 +5,10 @@ from it: the parser checks and types the value with `parse`, `--explain`
 says what it means with `describe`, `photolib.query.sql` turns the value into
 a WHERE condition with `sql` (built from `photolib.store.filter_sql`, where
 the SQL lives), the CLI gives `search`, `similar` and `list` the option
-`--flag` with `flag_help`, and the docs' table comes from `markdown_table`.
+`--flag` with `flag_help` (`photolib.cli.with_filter_flags`), and the docs'
+table comes from `markdown_table`. A filter without that shared option names
+the commands' own options for it in `options` (the docs show them), or is
+written in the query only.
 
 Adding a filter is one entry in `FILTERS` (and, when its SQL is new, one
 builder in `photolib.store.filter_sql`).

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from photolib.core.errors import IndexMismatchError, UsageError
-from photolib.core.spaces import Space
 from photolib.query.filters import QueryError
 from photolib.query.parser import ParsedQuery, parse
 from photolib.query.sql import FilterCompiler
