@@ -49,7 +49,7 @@ def _add(library, tag: str) -> None:
 def step(name: str, path: str) -> dict:
     """One measurement, in a fresh process."""
     from photolib.maintenance import snapshot_runner
-    from photolib.maintenance import snapshots
+    from photolib.store import snapshots
 
     if name == "add":
         library = _library(path, background=True, interval=1e9)

@@ -64,7 +64,7 @@ def _report_error(ctx: typer.Context, exc: Exception) -> int:
 
 def _damaged_catalog(ctx: typer.Context, exc: Exception) -> str | None:
     """The one-line message for SQLite reporting a damaged catalog in the middle of a command."""
-    from photolib.maintenance import damage
+    from photolib.store import damage
 
     library = (ctx.find_root().obj or {}).get("library")
     if library is None or not damage.is_corruption(exc):

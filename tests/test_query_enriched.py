@@ -22,10 +22,11 @@ def enriched(tmp_path_factory, embedder):
     whose face and the tram photo's face are one person, named "Zoë"."""
     import numpy as np
 
-    from photolib.core.config import load_settings
-    from photolib.models.faces import DIMENSION, FoundFace
     from photolib.app.library import Library
-    from photolib.models.ocr import PhotoText, TextBox
+    from photolib.core.config import load_settings
+    from photolib.core.records import FACE_DIMENSION as DIMENSION
+    from photolib.core.records import FoundFace, PhotoText, TextBox
+    from photolib.models.people import group
 
     root = tmp_path_factory.mktemp("enriched")
     pictures = root / "pics"
@@ -47,7 +48,7 @@ def enriched(tmp_path_factory, embedder):
         library.text_store.store(ids["sunset"], "test-ocr", PhotoText(), 0.8)  # read, no text
         for name in ("tram", "portrait"):
             library.face_store.store(ids[name], "test-faces", [FoundFace((0.2, 0.2, 0.5, 0.6), 0.99, face)])
-        library.face_store.group_new_faces(0.6)
+        library.face_store.group_new_faces(0.6, group)
         person = library.face_store.people()[0]
         library.face_store.name(person.id, "Zoë")
     library.ids = ids

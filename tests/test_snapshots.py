@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from photolib.maintenance.snapshot_runner import wait
-from photolib.maintenance.snapshots import list_snapshots, take
+from photolib.store.snapshots import list_snapshots, take
 from tests.photos import make_photo, make_trip
 
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.core.config import Settings
 from photolib.core.errors import LibraryLockedError, PhotolibError, UsageError
-from photolib.pipeline.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
+from photolib.core.files import absolute
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
 from photolib.core.records import PhotoStatus, Stage
 from photolib.core.progress import NoProgress, Notify, Progress, ignore
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from photolib.app.imagine import ImagineRequest, ImagineResult
     from photolib.store.index import VectorIndex
     from photolib.store.keeper import IndexKeeper
-    from photolib.maintenance.salvage import RepairReport
+    from photolib.store.salvage import RepairReport
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
     from photolib.pipeline.engine import Stage as PipelineStage
@@ -197,7 +198,7 @@ class Library:
 
     def _snapshot_if_changed(self) -> None:
         """If the catalog changed since the last look: a rotating snapshot, if one is due (`snapshots`)."""
-        from photolib.maintenance.snapshots import maybe_take
+        from photolib.maintenance.snapshot_runner import maybe_take
 
         changes = self.catalog_changes()
         if changes == self._changes_considered:
@@ -888,8 +889,10 @@ class Library:
         """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
         threshold = self.settings.faces_threshold if threshold is None else threshold
         with self.write_lock(), self.catalog.transaction():
+            from photolib.models.people import group
+
             self.face_store.ungroup_unnamed()
-            self.face_store.group_new_faces(threshold)
+            self.face_store.group_new_faces(threshold, group)
         return self.face_store.people()
 
     def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
@@ -1027,13 +1030,13 @@ class Library:
 
     def repair(self) -> "RepairReport":
         """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.maintenance.salvage`)."""
-        from photolib.maintenance.salvage import repair
+        from photolib.maintenance.repair import repair
 
         return repair(self)
 
     def restore_snapshot(self, reference: str) -> dict[str, Any]:
         """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
-        from photolib.maintenance.snapshots import restore_snapshot
+        from photolib.maintenance.restore import restore_snapshot
 
         return restore_snapshot(self, reference)
 

@@ -204,7 +204,7 @@ def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
                             "--retry-failed` retries them")
     return problems
 def _snapshots(root: Path) -> list[dict[str, Any]]:
-    from photolib.maintenance.snapshots import list_snapshots
+    from photolib.store.snapshots import list_snapshots
 
     return [snapshot.as_dict() for snapshot in list_snapshots(root)]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 class PhotoStatus(StrEnum):
@@ -58,7 +58,7 @@ class PhotoMetadata:
     dominant_colors: list[str] = field(default_factory=list)  # colour names, most common first
     grayscale: bool = False
     phash: str | None = None  # perceptual hash of the upright photo (photolib.media.phash)
-    user: Any = None  # the user's words embedded in the file (xmp.UserMetadata), never a model's
+    user: Any = None  # the user's words embedded in the file (UserMetadata), never a model's
     xmp_warning: str | None = None  # why embedded XMP was ignored
 
     @property
@@ -107,3 +107,105 @@ def with_photo_text(embedded: str, photo_text: str | None) -> str:
     """The text embedded for a photo whose pixels hold words: its description's text, then those words."""
     words = " ".join((photo_text or "").split())
     return f"{embedded}. Text in the photo: {words}" if words else embedded
+
+
+MAX_KEYWORDS = 500
+
+
+@dataclass
+class UserMetadata:
+    """What the user (or their other tools) said about a photo. Never written by a model."""
+
+    keywords: list[str] = field(default_factory=list)  # hierarchies kept, "/"-separated
+    title: str | None = None
+    caption: str | None = None
+    rating: int | None = None  # 0..5; -1 is "rejected" in Lightroom
+    people: list[str] = field(default_factory=list)  # names of MWG face regions
+
+    def is_empty(self) -> bool:
+        return not (self.keywords or self.title or self.caption or self.rating is not None or self.people)
+
+    def words(self) -> str:
+        """What the description embedding and exact-word search see of the user's words."""
+        parts = [self.title or "", self.caption or "", ", ".join(k.replace("/", " ") for k in self.keywords),
+                 ", ".join(self.people)]
+        return ". ".join(part for part in parts if part)
+
+    def merged(self, other: "UserMetadata") -> "UserMetadata":
+        """`self` wins for single values (the sidecar is read first); keywords and people are united."""
+        return UserMetadata(
+            keywords=merge_keywords([*self.keywords, *other.keywords]),
+            title=self.title or other.title, caption=self.caption or other.caption,
+            rating=self.rating if self.rating is not None else other.rating,
+            people=unique_casefold([*self.people, *other.people]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"keywords": self.keywords, "title": self.title, "caption": self.caption, "rating": self.rating,
+                "people": self.people}
+
+
+def merge_keywords(keywords: Iterable[str]) -> list[str]:
+    """One list, no duplicates (case-insensitive), hierarchies kept ("Places/Portugal/Lisbon").
+
+    A flat keyword that is a level of a kept hierarchy ("Lisbon", "Portugal")
+    is the same keyword written twice by the tool that wrote both fields.
+    """
+    cleaned = [" / ".join(p.strip() for p in k.split("/") if p.strip()).replace(" / ", "/") for k in keywords]
+    cleaned = [k for k in cleaned if k]
+    levels = {part.casefold() for k in cleaned if "/" in k for part in k.split("/")}
+    hierarchies = {k.casefold() for k in cleaned if "/" in k}
+    kept = []
+    for keyword in cleaned:
+        folded = keyword.casefold()
+        if "/" not in keyword and folded in levels:
+            continue
+        if "/" in keyword and any(other.startswith(folded + "/") for other in hierarchies):
+            continue  # "Places/Portugal" is a level of "Places/Portugal/Lisbon"
+        kept.append(keyword)
+    return unique_casefold(kept)[:MAX_KEYWORDS]
+
+
+def unique_casefold(items: Iterable[str]) -> list[str]:
+    seen, result = set(), []
+    for item in items:
+        if item.casefold() not in seen:
+            seen.add(item.casefold())
+            result.append(item)
+    return result
+
+
+@dataclass
+class TextBox:
+    """One line of text: what it says, how sure the model is, where it is (0-1, upright photo)."""
+
+    text: str
+    confidence: float
+    box: tuple[float, float, float, float]  # left, top, right, bottom
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box)}
+
+
+@dataclass
+class PhotoText:
+    """What the OCR stage learnt about one photo."""
+
+    boxes: list[TextBox] = field(default_factory=list)
+    gated: bool = False  # True: the gate found no text, recognition did not run
+
+    @property
+    def text(self) -> str:
+        return "\n".join(box.text for box in self.boxes)
+
+
+FACE_DIMENSION = 128  # dlib's ResNet face descriptor
+
+
+@dataclass
+class FoundFace:
+    """A face: where it is (0-1 of the upright photo), how sure the detector is, its descriptor."""
+
+    box: tuple[float, float, float, float]  # left, top, right, bottom
+    score: float
+    descriptor: Any  # float32 array of FACE_DIMENSION

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from photolib.maintenance import damage
+from photolib.store import damage
 from photolib.core.errors import CatalogDamagedError
-from photolib.maintenance.snapshots import list_snapshots
+from photolib.store.snapshots import list_snapshots
 
 if TYPE_CHECKING:
     from photolib.app.library import Library
@@ -24,7 +24,7 @@ def doctor(library: "Library") -> dict[str, Any]:
     catalog = library.root / CATALOG_NAME
     try:
         result = library.stats()
-        integrity = [str(row[0]) for row in library.catalog.db.execute("PRAGMA integrity_check(50)").fetchall()]
+        integrity = library.catalog.integrity_check()
     except CatalogDamagedError as error:
         return _damaged(library, str(error))
     except sqlite3.DatabaseError as error:

@@ -1,6 +1,6 @@
 """Taking the automatic snapshot without making anyone wait for it.
 
-A command that changed the catalog hands the due snapshot (`photolib.maintenance.snapshots`)
+A command that changed the catalog hands the due snapshot (`photolib.store.snapshots`)
 to a detached process at low CPU and I/O priority, started after the command's
 own output and after its catalog connection is closed, so the user gets the
 prompt back at once. What the caller can rely on:
@@ -28,9 +28,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
-from photolib.core.layout import CATALOG_NAME, SNAPSHOT_FAILED_NAME, SNAPSHOT_LOCK_NAME
+from photolib.core.layout import CATALOG_NAME, SNAPSHOT_FAILED_NAME, SNAPSHOT_FOLDER, SNAPSHOT_LOCK_NAME
+from photolib.store.snapshots import due
 
 try:
     import fcntl
@@ -80,7 +80,7 @@ def take_here(connection: sqlite3.Connection | None, root: Path, keep: int) -> A
 
     Returns the Snapshot, or None when another process is taking one.
     """
-    from photolib.maintenance.snapshots import take
+    from photolib.store.snapshots import take
 
     if fcntl is None:
         return take(connection, root, keep) if connection is not None else _take_from_file(root, keep)
@@ -122,15 +122,9 @@ def report_failure(root: Path, notify: Callable[[str], None]) -> None:
 
 
 def _take_from_file(root: Path, keep: int) -> Any:
-    from photolib.maintenance.snapshots import take
+    from photolib.store.snapshots import take_from_catalog_file
 
-    catalog = Path(root) / CATALOG_NAME
-    connection = sqlite3.connect(f"file:{quote(str(catalog))}?mode=rw", uri=True, timeout=30)  # never creates one
-    try:
-        connection.execute("PRAGMA query_only=1")
-        return take(connection, root, keep)
-    finally:
-        connection.close()
+    return take_from_catalog_file(root, keep)
 
 
 def _lower_priority() -> None:
@@ -170,3 +164,36 @@ def _child(root: Path, keep: int, descriptor: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(_child(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+
+
+def maybe_take(connection: sqlite3.Connection | None, root: Path, interval_hours: float, keep: int,
+               notify: Any = None, background: bool = False) -> bool:
+    """Keep a snapshot if one is due: in a detached low-priority process (`background`, see
+    `snapshot_runner`), else here with `connection` (or a connection of its own when None).
+
+    A failure (disk full...) is reported, never fails the command that wrote. Returns whether one was
+    taken or started.
+    """
+    if not due(root, interval_hours, keep):
+        return False
+    try:
+        if background and BACKGROUND_SUPPORTED:
+            return start(root, keep)
+        return take_here(connection, root, keep) is not None
+    except (OSError, sqlite3.Error, ValueError) as error:
+        if notify is not None:
+            notify(f"Could not keep a snapshot of the catalog in {Path(root) / SNAPSHOT_FOLDER} ({error}); "
+                   "the command itself finished")
+        return False
+
+
+def wait_for_snapshot(root: Path, notify: Callable[[str], None], lock_timeout: float) -> None:
+    """Before replacing the catalog or reading snapshots to do so: let a snapshot being taken finish."""
+    from photolib.core.errors import LibraryLockedError
+
+    if wait(root, 0.5):
+        return
+    notify("A snapshot of the catalog is being taken; waiting for it to finish.")
+    if not wait(root, max(lock_timeout, 60.0)):
+        raise LibraryLockedError(f"a snapshot of {Path(root) / CATALOG_NAME} is still being taken; "
+                                 "try again in a minute")

@@ -299,7 +299,7 @@ def _user_words(image: Any) -> tuple[Any, str | None]:
     try:
         return read_embedded(image)
     except Exception as error:  # noqa: BLE001 - the user's words are extra: never cost the photo
-        from photolib.media.xmp import UserMetadata
+        from photolib.core.records import UserMetadata
 
         return UserMetadata(), f"embedded metadata ignored ({type(error).__name__})"
 

@@ -17,15 +17,15 @@ own tags for the user's keywords.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from xml.etree import ElementTree
 
 from photolib.core.errors import PhotolibError
+from photolib.core.files import atomic_write
+from photolib.core.records import MAX_KEYWORDS, UserMetadata, merge_keywords, unique_casefold
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -41,7 +41,6 @@ NS = {
 }
 PHOTOLIB_ROOT = "photolib"  # root of photolib's tags in hierarchical keyword fields
 MAX_XMP_BYTES = 4 << 20  # a sidecar or packet larger than this is not a keyword list
-MAX_KEYWORDS = 500
 MAX_TEXT = 2000
 XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 XPACKET_END = '\n<?xpacket end="w"?>\n'
@@ -54,39 +53,6 @@ class MalformedSidecarError(PhotolibError):
 
 def _q(prefix: str, name: str) -> str:
     return f"{{{NS[prefix]}}}{name}"
-
-
-@dataclass
-class UserMetadata:
-    """What the user (or their other tools) said about a photo. Never written by a model."""
-
-    keywords: list[str] = field(default_factory=list)  # hierarchies kept, "/"-separated
-    title: str | None = None
-    caption: str | None = None
-    rating: int | None = None  # 0..5; -1 is "rejected" in Lightroom
-    people: list[str] = field(default_factory=list)  # names of MWG face regions
-
-    def is_empty(self) -> bool:
-        return not (self.keywords or self.title or self.caption or self.rating is not None or self.people)
-
-    def words(self) -> str:
-        """What the description embedding and exact-word search see of the user's words."""
-        parts = [self.title or "", self.caption or "", ", ".join(k.replace("/", " ") for k in self.keywords),
-                 ", ".join(self.people)]
-        return ". ".join(part for part in parts if part)
-
-    def merged(self, other: "UserMetadata") -> "UserMetadata":
-        """`self` wins for single values (the sidecar is read first); keywords and people are united."""
-        return UserMetadata(
-            keywords=merge_keywords([*self.keywords, *other.keywords]),
-            title=self.title or other.title, caption=self.caption or other.caption,
-            rating=self.rating if self.rating is not None else other.rating,
-            people=_unique([*self.people, *other.people]),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"keywords": self.keywords, "title": self.title, "caption": self.caption, "rating": self.rating,
-                "people": self.people}
 
 
 # -- reading ------------------------------------------------------------------
@@ -190,42 +156,12 @@ def _people(root: ElementTree.Element) -> list[str]:
         name = description.attrib.get(_q("mwg-rs", "Name")) or _text_of(description, "mwg-rs", "Name")
         if name and (kind or "Face") == "Face":
             names.append(_clean(name))
-    return _unique([n for n in names if n])
+    return unique_casefold([n for n in names if n])
 
 
 def _text_of(element: ElementTree.Element, prefix: str, name: str) -> str | None:
     child = element.find(_q(prefix, name))
     return child.text if child is not None else None
-
-
-def merge_keywords(keywords: Iterable[str]) -> list[str]:
-    """One list, no duplicates (case-insensitive), hierarchies kept ("Places/Portugal/Lisbon").
-
-    A flat keyword that is a level of a kept hierarchy ("Lisbon", "Portugal")
-    is the same keyword written twice by the tool that wrote both fields.
-    """
-    cleaned = [" / ".join(p.strip() for p in k.split("/") if p.strip()).replace(" / ", "/") for k in keywords]
-    cleaned = [k for k in cleaned if k]
-    levels = {part.casefold() for k in cleaned if "/" in k for part in k.split("/")}
-    hierarchies = {k.casefold() for k in cleaned if "/" in k}
-    kept = []
-    for keyword in cleaned:
-        folded = keyword.casefold()
-        if "/" not in keyword and folded in levels:
-            continue
-        if "/" in keyword and any(other.startswith(folded + "/") for other in hierarchies):
-            continue  # "Places/Portugal" is a level of "Places/Portugal/Lisbon"
-        kept.append(keyword)
-    return _unique(kept)[:MAX_KEYWORDS]
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    seen, result = set(), []
-    for item in items:
-        if item.casefold() not in seen:
-            seen.add(item.casefold())
-            result.append(item)
-    return result
 
 
 def embedded_xmp(image: Any) -> bytes | None:
@@ -363,7 +299,7 @@ def plan_sidecar(sidecar: Path, tags: Sequence[str], caption: str | None) -> tup
             f'<rdf:Description rdf:about=""/></rdf:RDF></x:xmpmeta>')
     description = _own_description(root)
     user = read_xmp_document(root)
-    tags = _unique(t for t in (" ".join(re.sub(r"[/|]", " ", tag).split()) for tag in tags) if t)
+    tags = unique_casefold(t for t in (" ".join(re.sub(r"[/|]", " ", tag).split()) for tag in tags) if t)
     every = list(root.iter(_q("rdf", "Description")))
     before = {k.replace("|", "/").split("/", 1)[-1].casefold()
               for k in _values(every, "lr", "hierarchicalSubject") + _values(every, "digiKam", "TagsList")
@@ -437,7 +373,7 @@ def _set_bag(root: ElementTree.Element, description: ElementTree.Element, prefix
             if not list(element) and element.text and element.text.strip():
                 existing.append(element.text)
             holder.remove(element)
-    values = _unique([*(v for v in existing if keep(v)), *add])
+    values = unique_casefold([*(v for v in existing if keep(v)), *add])
     if not values:
         return
     container = ElementTree.SubElement(ElementTree.SubElement(description, tag), _q("rdf", kind))
@@ -453,19 +389,6 @@ def _set_alt(root: ElementTree.Element, description: ElementTree.Element, prefix
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: a reader sees the old sidecar or the new one."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            os.chmod(temp, path.stat().st_mode & 0o777)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    """Temp file in the same folder, fsync, rename: a reader sees the old sidecar or the new one (which keeps
+    the permissions the user gave the old one)."""
+    atomic_write(path, data, keep_mode=True)

@@ -17,8 +17,9 @@ two photos of one person are usually 0.0-0.4 apart, two people ~0.6-0.9
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from photolib.core.records import FACE_DIMENSION, FoundFace
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,21 +27,12 @@ if TYPE_CHECKING:
 DETECTOR = "dlib-hog/5-point/resnet-v1"
 DETECT_SIDE = 1600  # longest side of the copy faces are looked for in
 UPSAMPLE_BELOW = 640_000  # pixels: smaller copies are upsampled once (finds smaller faces, 4x the cost)
-DIMENSION = 128
+DIMENSION = FACE_DIMENSION
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"  # never the 68-point model (non-commercial data)
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
-
-
-@dataclass
-class FoundFace:
-    """A face: where it is (0-1 of the upright photo), how sure the detector is, its descriptor."""
-
-    box: tuple[float, float, float, float]  # left, top, right, bottom
-    score: float
-    descriptor: Any  # float32 array of DIMENSION
 
 
 def find_faces(image: Any, min_score: float = 0.3) -> list[FoundFace]:

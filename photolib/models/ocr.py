@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from photolib.core.records import PhotoText, TextBox
 
 GATE_SIDE = 384  # longest side of the copy the gate's detector sees
 DETECT_SIDE = 960  # longest side the full pass's detector works at
@@ -36,30 +37,6 @@ DET_FILE, CLS_FILE, REC_FILE = "PP-OCRv6_det_small.onnx", "ch_ppocr_mobile_v2.0_
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
-
-
-@dataclass
-class TextBox:
-    """One line of text: what it says, how sure the model is, where it is (0-1, upright photo)."""
-
-    text: str
-    confidence: float
-    box: tuple[float, float, float, float]  # left, top, right, bottom
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "confidence": round(self.confidence, 4), "box": list(self.box)}
-
-
-@dataclass
-class PhotoText:
-    """What the OCR stage learnt about one photo."""
-
-    boxes: list[TextBox] = field(default_factory=list)
-    gated: bool = False  # True: the gate found no text, recognition did not run
-
-    @property
-    def text(self) -> str:
-        return "\n".join(box.text for box in self.boxes)
 
 
 def model_name() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -112,7 +111,7 @@ class _Prepared:
     raw: str | None = None
     called_vision: bool = False
     vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
-    user: Any = None  # xmp.UserMetadata: the user's words from the file and its sidecars
+    user: Any = None  # records.UserMetadata: the user's words from the file and its sidecars
     sidecar_sig: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -353,7 +352,8 @@ class Importer:
 
 def _read_user_words(result: _Prepared, path: Path, metadata: Any) -> None:
     """The user's own words: sidecars first (what their tools edit), then what the file embeds."""
-    from photolib.media.xmp import UserMetadata, read_sidecars, sidecar_candidates, sidecar_signature
+    from photolib.media.xmp import read_sidecars, sidecar_candidates, sidecar_signature
+    from photolib.core.records import UserMetadata
 
     sidecars = [p for p in sidecar_candidates(path) if p.is_file()]
     from_sidecars, warnings = read_sidecars(sidecars)
@@ -394,9 +394,4 @@ def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
     """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
     known = PhotoFiles(catalog.db).states() if catalog is not None else {}
     return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
-
-
-def absolute(path: str | os.PathLike) -> Path:
-    """Absolute path without resolving symlinks: the path the user sees is the one stored."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 

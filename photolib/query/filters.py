@@ -232,7 +232,7 @@ def _contains(key: str, value: str) -> str:
 _DATE = "a date: 2019, 2019-07 or 2019-07-14"
 
 FILTERS: dict[str, Filter] = {f.name: f for f in (
-    Filter("date", _DATE + " or a range 2019-07-01..2019-07-31", _date, _taken,
+    Filter("date", "a date: 2019, 2019-07, 2019-07-14 or a range 2019-07-01..2019-07-31", _date, _taken,
            lambda _, v: filter_sql.taken_between(*v),
            "taken in a year, month, day or range (either side may be open)",
            "`date:2019`, `date:2019-07`, `date:2019-07-01..2019-07-31`, `date>=2019-07-14`",

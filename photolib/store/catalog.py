@@ -27,7 +27,8 @@ from typing import Any, Iterator, NamedTuple, Sequence
 import sqlite_utils
 
 from photolib.store.records import AlbumRecords, DescriptionCache, ImagineRecords
-from photolib.store.sql import execute_in, now, rows_in
+from photolib.store.sql import execute_in, rows_in
+from photolib.core.clock import now
 from photolib.store.vectors import VectorRecords
 from photolib.store.usermeta import UserMetadataRecords
 from photolib.core.errors import PhotolibError, UsageError
@@ -106,7 +107,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     """Typed queries over the library database; no printing, no policy."""
 
     def __init__(self, path: Path) -> None:
-        from photolib.maintenance import damage
+        from photolib.store import damage
 
         self.path = Path(path)
         suspicious = damage.precheck(self.path)
@@ -135,11 +136,15 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def close(self) -> None:
         self.db.close()
 
+    def integrity_check(self, limit: int = 50) -> list[str]:
+        """SQLite's full `integrity_check` of the open catalog: ["ok"], or up to `limit` findings."""
+        return [str(row[0]) for row in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+
     # -- schema, transactions, revision -------------------------------------
 
     def _migrate(self) -> None:
         """Bring the schema up to date; a current one is only read, so readers never wait for a writer."""
-        from photolib.maintenance import damage
+        from photolib.store import damage
 
         version = schema_version(self.db)
         if version > SCHEMA_VERSION:

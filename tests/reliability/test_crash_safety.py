@@ -489,7 +489,7 @@ def test_kill_during_the_image_stage(tmp_path, pictures):
 
 def sound_photo_count(catalog: Path) -> int | None:
     """Photos in a catalog file that passes quick_check (read apart, so nothing is written beside it)."""
-    from photolib.maintenance import damage
+    from photolib.store import damage
 
     if damage.quick_check(catalog) != "ok":
         return None
@@ -540,7 +540,7 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     """Kill the detached process that takes the snapshot after `albums --save` (interval 0, so every run
     leaves one): the snapshots listed are always whole (never a half-written one), at most `snapshot_keep`,
     and the next one cleans up."""
-    from photolib.maintenance.snapshots import list_snapshots
+    from photolib.store.snapshots import list_snapshots
 
     config = tmp_path / "snapshots.toml"
     config.write_text(Path(local_env["PHOTOLIB_CONFIG"]).read_text() + "[library]\nsnapshot_interval = 0\n"

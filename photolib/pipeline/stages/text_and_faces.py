@@ -81,12 +81,13 @@ class FaceStage:
                 for item in work]
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
+        from photolib.models.people import group
         from photolib.store.faces import FaceStore
 
         store = FaceStore(catalog)
         for outcome in outcomes:
             store.store(outcome.photo_id, self.model, outcome.value)
-        store.group_new_faces(self.threshold)
+        store.group_new_faces(self.threshold, group)
         return {"found": sum(1 for o in outcomes if o.value), "faces": sum(len(o.value) for o in outcomes)}
 
 

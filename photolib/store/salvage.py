@@ -1,4 +1,4 @@
-"""`photolib doctor --repair`: a new catalog from the newest snapshot plus every row still readable.
+"""Salvage for `photolib doctor --repair`: a new catalog from the newest snapshot plus every row still readable.
 
 The damaged catalog (with its -wal and -shm) is first linked into `aside/`;
 nothing is ever deleted. The new catalog is built at a temporary path: a copy
@@ -19,18 +19,15 @@ the library) is left out: the catalog file alone is read.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from photolib.maintenance import damage
-from photolib.maintenance.snapshots import keep_aside, list_snapshots, replace_catalog, wait_for_snapshot
-
-if TYPE_CHECKING:
-    from photolib.app.library import Library
+from photolib.core.files import fsync_file
+from photolib.store import damage
+from photolib.store.snapshots import list_snapshots
 
 _CHUNK = 512
 _SKIPPED_TABLES = ("sqlite_",)
@@ -85,36 +82,8 @@ def catalog_problem(catalog: Path) -> str | None:
     return None if found is None else str(found)
 
 
-def repair(library: "Library") -> RepairReport:
-    """Salvage a damaged catalog in place (see the module docstring); a healthy one is left as it is."""
-    from photolib.core.layout import CATALOG_NAME
-
-    catalog = library.root / CATALOG_NAME
-    with library.write_lock():
-        library.close()
-        wait_for_snapshot(library)
-        problem = catalog_problem(catalog)
-        if problem is None:
-            return RepairReport(needed=False)
-        report = RepairReport(needed=True, problem=problem)
-        kept = keep_aside(catalog, "damaged")
-        report.kept_aside = str(kept)
-        temp = library.root / (CATALOG_NAME + ".repairing")
-        _remove_database(temp)
-        _build(temp, kept, library.root, report)
-        shutil.rmtree(library.index_folder, ignore_errors=True)  # rebuilt from the new catalog below
-        replace_catalog(catalog, temp)
-        library.close()
-        if report.photos:
-            try:
-                library.keeper.rebuild()
-                library.keeper.save()
-            except Exception as error:  # noqa: BLE001 - the catalog is repaired; the index is rebuilt on next use
-                library.notify(f"The index will be rebuilt on next use ({error}).")
-    return report
-
-
-def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> None:
+def build_salvaged_catalog(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> None:
+    """Write at `temp` the newest sound snapshot of `root` with every readable row of `damaged_file` over it."""
     from photolib.store.catalog import Catalog
 
     snapshot = _newest_sound_snapshot(root)
@@ -139,8 +108,7 @@ def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> 
         report.photos_from_snapshot_only = len((snapshot_ids - damaged_ids) & _ids(connection))
     finally:
         new.close()
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
 
 
 def _ids(connection: sqlite3.Connection) -> set[int]:
@@ -356,7 +324,7 @@ class _transaction:
         self.connection.execute("ROLLBACK" if kind else "COMMIT")
 
 
-def _remove_database(path: Path) -> None:
+def remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 

@@ -27,7 +27,7 @@ from typing import Iterator
 from photolib.core.errors import (CatalogBusyError, CatalogDamagedError, CatalogTooNewError, NotACatalogError,
                              PhotolibError, UsageError)
 from photolib.core.layout import INDEX_FOLDER, SNAPSHOT_FOLDER
-from photolib.maintenance.snapshots import list_snapshots
+from photolib.store.snapshots import list_snapshots
 
 MAGIC = b"SQLite format 3\x00"
 _CORRUPTION_WORDS = ("malformed", "not a database", "disk image", "corrupt", "database schema")

@@ -23,13 +23,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import quote
 
+from photolib.core.clock import utc_now
 from photolib.core.errors import UsageError
-from photolib.core.layout import ASIDE_FOLDER, SNAPSHOT_FOLDER
-
-if TYPE_CHECKING:
-    from photolib.app.library import Library
+from photolib.core.files import fsync_file, fsync_folder
+from photolib.core.layout import ASIDE_FOLDER, CATALOG_NAME, SNAPSHOT_FOLDER
 
 _NAME = re.compile(r"^catalog-(\d{8}T\d{6}Z)\.db$")
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -73,7 +73,7 @@ def due(root: Path, interval_hours: float, keep: int, now: datetime | None = Non
     snapshots = list_snapshots(root)
     if not snapshots:
         return True
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     return now - snapshots[0].taken_at >= timedelta(hours=interval_hours)
 
 
@@ -85,7 +85,7 @@ def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | 
     """
     folder = Path(root) / SNAPSHOT_FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or utc_now()).replace(microsecond=0)
     final = folder / f"catalog-{now.strftime(_STAMP)}.db"
     for leftover in folder.glob(_PARTIAL_PREFIX + "*"):
         leftover.unlink(missing_ok=True)  # from a snapshot killed halfway
@@ -102,10 +102,9 @@ def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | 
     if verdict != "ok":  # a damaged catalog never rotates a sound snapshot out
         temp.unlink(missing_ok=True)
         raise sqlite3.DatabaseError(f"the copy fails SQLite's quick_check ({verdict}): see `photolib doctor`")
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
     os.replace(temp, final)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     rotate(root, keep)
     return Snapshot(final, now)
 
@@ -165,7 +164,7 @@ def keep_aside(catalog: Path, why: str, now: datetime | None = None) -> Path:
     catalog = Path(catalog)
     folder = catalog.parent / ASIDE_FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
-    stamp = (now or datetime.now(timezone.utc)).strftime(_STAMP)
+    stamp = (now or utc_now()).strftime(_STAMP)
     kept = folder / f"catalog-{stamp}-{why}.db"
     number = 1
     while kept.exists():
@@ -180,7 +179,7 @@ def keep_aside(catalog: Path, why: str, now: datetime | None = None) -> Path:
             os.link(source, destination)
         except OSError:
             shutil.copy2(source, destination)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return kept
 
 
@@ -196,83 +195,16 @@ def replace_catalog(catalog: Path, new: Path) -> None:
         Path(str(catalog) + suffix).unlink(missing_ok=True)
     os.replace(new, catalog)
     os.chmod(catalog, 0o600)
-    _fsync_folder(Path(catalog).parent)
+    fsync_folder(Path(catalog).parent)
 
 
-def _fsync_folder(folder: Path) -> None:
+def take_from_catalog_file(root: Path, keep: int) -> Snapshot:
+    """`take` through a read-only connection of its own to the library's catalog (never creating one): what
+    the detached snapshot process does."""
+    catalog = Path(root) / CATALOG_NAME
+    connection = sqlite3.connect(f"file:{quote(str(catalog))}?mode=rw", uri=True, timeout=30)
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
+        connection.execute("PRAGMA query_only=1")
+        return take(connection, root, keep)
     finally:
-        os.close(descriptor)
-
-
-def maybe_take(connection: sqlite3.Connection | None, root: Path, interval_hours: float, keep: int,
-               notify: Any = None, background: bool = False) -> bool:
-    """Keep a snapshot if one is due: in a detached low-priority process (`background`, see
-    `snapshot_runner`), else here with `connection` (or a connection of its own when None).
-
-    A failure (disk full...) is reported, never fails the command that wrote. Returns whether one was
-    taken or started.
-    """
-    from photolib.maintenance import snapshot_runner
-
-    if not due(root, interval_hours, keep):
-        return False
-    try:
-        if background and snapshot_runner.BACKGROUND_SUPPORTED:
-            return snapshot_runner.start(root, keep)
-        return snapshot_runner.take_here(connection, root, keep) is not None
-    except (OSError, sqlite3.Error, ValueError) as error:
-        if notify is not None:
-            notify(f"Could not keep a snapshot of the catalog in {Path(root) / SNAPSHOT_FOLDER} ({error}); "
-                   "the command itself finished")
-        return False
-
-
-def wait_for_snapshot(library: "Library") -> None:
-    """Before replacing the catalog or reading snapshots to do so: let a snapshot being taken finish."""
-    from photolib.maintenance import snapshot_runner
-    from photolib.core.errors import LibraryLockedError
-
-    if snapshot_runner.wait(library.root, 0.5):
-        return
-    library.notify("A snapshot of the catalog is being taken; waiting for it to finish.")
-    if not snapshot_runner.wait(library.root, max(library.settings.lock_timeout, 60.0)):
-        raise LibraryLockedError(f"a snapshot of {library.root / 'catalog.db'} is still being taken; "
-                                 "try again in a minute")
-
-
-def restore_snapshot(library: "Library", reference: str) -> dict[str, Any]:
-    """Put a snapshot in place of the library's catalog; the catalog it replaces is kept in `aside/`.
-
-    Works on a damaged catalog too (it is never opened). The index is removed
-    and rebuilt from the restored catalog on next use.
-    """
-    from photolib.maintenance import damage
-    from photolib.core.layout import CATALOG_NAME
-
-    wait_for_snapshot(library)
-    snapshot = find(library.root, reference)
-    verdict = damage.quick_check(snapshot.path)
-    if verdict != "ok" or not damage.has_photolib_tables(snapshot.path):
-        raise UsageError(f"{snapshot.path} fails SQLite's check ({verdict}); nothing was restored: "
-                         "pick another snapshot (see `photolib stats`)")
-    catalog = library.root / CATALOG_NAME
-    with library.write_lock():
-        library.close()
-        temp = library.root / (CATALOG_NAME + ".restoring")
-        shutil.copyfile(snapshot.path, temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        kept = keep_aside(catalog, "replaced") if catalog.exists() else None
-        shutil.rmtree(library.index_folder, ignore_errors=True)  # rebuilt from the restored catalog
-        replace_catalog(catalog, temp)
-        library.close()
-    return {"snapshot": snapshot.name, "taken_at": snapshot.taken_at.isoformat(timespec="seconds"),
-            "photos": photo_count(catalog), "kept_aside": str(kept) if kept else None, "path": str(snapshot.path)}
+        connection.close()
