@@ -67,6 +67,13 @@ def filter_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def filter_examples() -> str:
+    """A row per filter: what it keeps, examples and its option (`photolib.query.filters.markdown_table`)."""
+    from photolib.query.filters import markdown_table
+
+    return markdown_table()
+
+
 def stage_table() -> str:
     """The stages of `add`, from the stage registry (`photolib.pipeline.engine`): names, labels, factories in order."""
     from photolib.pipeline.engine import FIRST_PASS, STAGE_FACTORIES, STAGE_LABELS, StageName
