@@ -518,7 +518,7 @@ class Library:
 
         parsed = parse(query)
         selection = self.finder.selection(parsed)
-        total = self.catalog.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        total = self.catalog.photo_count()
         return {"query": query, "parsed": parsed.as_dict(),
                 "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
                 "photos": total, "allowed": total if selection is None else len(selection)}
