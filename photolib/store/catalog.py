@@ -63,7 +63,7 @@ _ORDER_SQL = {PhotoOrder.ID: "id", PhotoOrder.TAKEN: "taken_at IS NULL, taken_at
 class PhotoFilter:
     """Which photos `Catalog.find_photos` returns; every field given narrows the set.
 
-    Only what `remove` and `reembed` ask for: every other selection is a filter of the query
+    Only what `remove` and `export xmp` ask for: every other selection is a filter of the query
     language, with its one SQL."""
 
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
