@@ -75,6 +75,25 @@ def test_a_second_add_embeds_nothing_and_a_new_photo_only_itself(seeing_library,
     assert "IMG_0007.JPG" in _names(again.search("strawberry", space="image"))
 
 
+def test_the_label_vocabulary_is_embedded_once_per_machine(seeing_library, camera_roll, tmp_path):
+    """The first library embeds the shipped vocabulary into the user's cache, keyed by the model; a second
+    library with the same model labels its photos without embedding a single prompt."""
+    from photolib.models.labels import labels_cache_dir
+
+    first = seeing_library()
+    first.add([camera_roll])
+    assert len(list(labels_cache_dir().glob("labels-test_tiny-clip-*.npy"))) == 1
+    assert not list(first.root.rglob("labels-*.npy"))
+    second = seeing_library(path=tmp_path / "second")
+    embedder, prompts = second.image_embedder, []
+    real = embedder.embed_texts
+    embedder.embed_texts = lambda texts: prompts.extend(texts) or real(texts)
+    assert [(s.name, s.done) for s in second.add([camera_roll]).stages] == [("thumbnails", 6), ("image", 6)]
+    assert prompts == []
+    labelled = [second.catalog.get(hit.id).data["image_labels"] for hit in second.search("strawberry", space="image")]
+    assert labelled and all("strawberry" in labels for labels in labelled)
+
+
 def test_similar_uses_the_pixels_and_accepts_a_file_outside_the_library(seeing_library, camera_roll, tmp_path):
     library = seeing_library()
     library.add([camera_roll])

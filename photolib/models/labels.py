@@ -2,8 +2,10 @@
 
 The vocabulary (`photolib/data/labels.txt`, a few hundred concepts: animals,
 objects, food, scenes, weather, events, documents, screenshots) is embedded
-once per image model with its prompt templates and cached in the library's
-cache folder, keyed by the model and the vocabulary file's hash.
+once per image model per machine with its prompt templates (~20 s of a
+ViT-B/32 text tower) and cached in the user's cache folder
+(`labels_cache_dir`), keyed by the model's identity and the vocabulary's
+hash: every library on the machine reuses it.
 
 The rule, for each photo (CLIP's own zero-shot classification, plus a floor):
   1. cosine similarity of the photo to every concept, softmax over the whole
@@ -79,30 +81,46 @@ def default_vocabulary() -> Vocabulary:
     return parse_vocabulary(VOCABULARY_FILE.read_text(encoding="utf-8"))
 
 
-def vocabulary_vectors(embedder: ImageEmbedder, cache_dir: Path | None, vocabulary: Vocabulary | None = None) -> np.ndarray:
-    """(concepts, dimension) unit vectors: each concept's prompts averaged; cached per model and vocabulary."""
+def labels_cache_dir() -> Path:
+    """Per machine, shared by every library: the embedded vocabularies."""
+    from platformdirs import user_cache_path
+
+    return user_cache_path("photolib") / "labels"
+
+
+def vocabulary_vectors(embedder: ImageEmbedder, cache_dir: Path | None = None,
+                       vocabulary: Vocabulary | None = None) -> np.ndarray:
+    """(concepts, dimension) unit vectors: each concept's prompts averaged; cached per model identity and
+    vocabulary in `cache_dir` (None: the machine's, `labels_cache_dir()`)."""
     import numpy as np
 
     vocabulary = vocabulary or default_vocabulary()
     shape = (len(vocabulary.phrases), embedder.dimension)
-    path = None
-    if cache_dir is not None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", embedder.model_name)
-        path = Path(cache_dir) / f"labels-{slug}-{vocabulary.digest}.npy"
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == shape and cached.dtype == np.float32:
-                return cached
-        except (OSError, ValueError):
-            pass
+    path = Path(cache_dir or labels_cache_dir()) / cache_name(embedder.model_name, vocabulary)
+    try:
+        cached = np.load(path, allow_pickle=False)
+        if cached.shape == shape and cached.dtype == np.float32:
+            return cached
+    except (OSError, ValueError):
+        pass
     prompts = embedder.embed_texts(vocabulary.prompts())
     vectors = prompts.reshape(shape[0], len(vocabulary.templates), -1).mean(axis=1)
     vectors = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    if path is not None:
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path, fsync=False) as out:
             np.save(out, vectors, allow_pickle=False)
+    except OSError:  # only a cache: a read-only home costs an embedding per run, not the run
+        pass
     return vectors
+
+
+def cache_name(model: str, vocabulary: Vocabulary) -> str:
+    """The cached vocabulary's file name: the model's name (readable) and a hash of its whole identity
+    (two identities never share a file, even when their names read alike), then the vocabulary's hash."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)[:80]
+    identity = hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
+    return f"labels-{slug}-{identity}-{vocabulary.digest}.npy"
 
 
 def choose_labels(similarities: np.ndarray, labels: Sequence[str], family: str = "clip") -> list[list[str]]:
@@ -123,7 +141,7 @@ def choose_labels(similarities: np.ndarray, labels: Sequence[str], family: str =
     return chosen
 
 
-def labels_for(embedder: ImageEmbedder, vectors: np.ndarray, cache_dir: Path | None,
+def labels_for(embedder: ImageEmbedder, vectors: np.ndarray, cache_dir: Path | None = None,
                vocabulary: Vocabulary | None = None) -> list[list[str]]:
     """For each photo vector (from `embedder.embed_images`), the labels that stand clearly above the rest."""
     import numpy as np

@@ -84,7 +84,7 @@ class ImageStage(StageBase):
         self.text_embedder = text_embedder
         self.catalog = catalog  # read for the user's words and words in photos embedded with the description
         self.photo_words = photo_words
-        self.cache_dir = cache_dir
+        self.cache_dir = cache_dir  # of the embedded label vocabulary; None: the machine's (every library shares it)
         self.label_captions = label_captions
         self.model = embedder.model_name
         self._checked_models = False
@@ -96,7 +96,7 @@ class ImageStage(StageBase):
         if embedder is None:
             return None
         local = context.settings.vision.provider == "local"
-        return cls(embedder, context.text_embedder(), context.cache_dir, label_captions=local,
+        return cls(embedder, context.text_embedder(), label_captions=local,
                    catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")
 
     def pixel_job(self) -> EmbedPixels | None:
