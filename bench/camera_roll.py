@@ -35,7 +35,7 @@ FACES = ["astronaut", "people"]  # a few: one in eight
 def roll(count: int, side: int | None = None) -> Path:
     """A folder of `count` camera JPEGs (12 MP, or `side` pixels on the long side), made once and cached."""
     folder = CACHE / f"roll-{count}-{side or '12mp'}"
-    done = folder / ".complete"
+    done = folder.with_name(folder.name + ".complete")  # beside it: `add` would count a hidden file in it
     if done.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
-                           TextColumn, TimeElapsedColumn)
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -609,7 +609,7 @@ class RichProgress:
     """Adapter from the library's Progress hooks to a Rich progress bar on stderr.
 
     `start` begins a new single-line phase; `line` adds a line beside the others
-    (one per pipeline stage), each with its own count and rate.
+    (one per pipeline stage), each with its own count, rate, time spent and time left.
     """
 
     def __init__(self, enabled: bool = True) -> None:
@@ -622,7 +622,8 @@ class RichProgress:
             self._progress = Progress(
                 SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
                 MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-                TextColumn("{task.fields[calls]}"), TimeElapsedColumn(),
+                TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), TextColumn("left"),
+                TimeRemainingColumn(),
                 console=stderr, transient=False,
             )
             self._progress.start()
