@@ -1,20 +1,24 @@
 """kill -9 during the OCR and face stages of `add`: the catalog stays consistent, the next `add` finishes.
 
-The pipeline runs every stage on a batch of photos, each stage's batch committed in its own transaction. The kill is aimed at the
-moment a stage has committed its first batch and is working on the next one;
-the next `add` must then do exactly the stage's remaining backlog. That last
-`add` runs under the network guard: loading and running the OCR and face
-models attempts no connection (the models ship in packages) and RapidOCR
-logs nothing.
+The pipeline runs every stage on a batch of photos, each stage's batch committed in its own transaction;
+the photos' pixel work runs in two worker processes. The kill is aimed at the moment a stage has committed
+its first batch and is working on the next one (the workers busy with the photos ahead); the workers must
+die with the process that started them, and the next `add` must then do exactly the stage's remaining
+backlog. That last `add` runs under the network guard, installed in every Python process it starts (its
+workers too): loading and running the OCR and face models attempts no connection (the models ship in
+packages) and RapidOCR logs nothing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +28,9 @@ from tests.reliability.conftest import TRIALS
 from tests.reliability.helpers import ROOT, catalog_query, check_catalog, child_env, photolib, run_photolib
 from tests.reliability.test_secrets_and_network import GUARD, OFFLINE_SWITCHES
 
-STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true", "PHOTOLIB_ADD_BATCH_SIZE": "4"}
+STAGES_ON = {"PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true", "PHOTOLIB_ADD_BATCH_SIZE": "4",
+             "PHOTOLIB_ADD_WORKERS": "2"}
+MARK = "CRASH_TEST_RUN"  # in the environment of a run and of every process it starts
 PHOTOS = 12  # three batches of 4
 EVERY = 4  # one photo in four holds text, another one in four a face
 
@@ -33,10 +39,14 @@ def guarded_photolib(tmp_path, library, *args) -> tuple[subprocess.CompletedProc
     """`photolib args` with the stages on, in a process whose every way to the network is recorded and
     refused (see test_secrets_and_network); offline switches unset."""
     log = tmp_path / "network.log"
+    guard = tmp_path / "guard"  # as sitecustomize, the guard is in every Python process of the run: workers too
+    guard.mkdir(exist_ok=True)
+    (guard / "sitecustomize.py").write_text(GUARD.split("sys.argv = ")[0])
     env = child_env({"NETWORK_GUARD_LOG": str(log), **STAGES_ON})
+    env["PYTHONPATH"] = os.pathsep.join([str(guard), env["PYTHONPATH"]])
     for name in OFFLINE_SWITCHES:
         env.pop(name, None)
-    result = subprocess.run([sys.executable, "-c", GUARD, "-L", str(library), *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "photolib.cli", "-L", str(library), *args], capture_output=True,
                             text=True, env=env, cwd=ROOT, timeout=600)
     return result, log.read_text().splitlines() if log.exists() else []
 
@@ -71,6 +81,27 @@ def every(seconds: float, check):
     return throttled
 
 
+def marked_processes(mark: str) -> list[int]:
+    """Processes whose environment holds `mark` (a run and the workers it started), through /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if f"{MARK}={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:  # gone, or not ours to read
+                continue
+    return found
+
+
+def gone(mark: str, patience: float = 60.0) -> list[int]:
+    """The marked processes still alive after `patience` seconds (a worker's watchdog looks every second)."""
+    deadline = time.monotonic() + patience
+    while (alive := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
 def stage_rows(library, table: str) -> int:
     rows = catalog_query(library, f"SELECT count(*) FROM sqlite_master WHERE name = '{table}'")
     return catalog_query(library, f"SELECT count(*) FROM {table}")[0][0] if rows and rows[0][0] else 0
@@ -98,11 +129,18 @@ def test_kill_during_the_stages_then_add_finishes_the_backlog(tmp_path, pictures
     library = tmp_path / "library"
     for number in range(2):
         before = stage_rows(library, "face_scans")
-        run = run_photolib(library, ["add", str(pictures), "--json"], env=STAGES_ON, logs=tmp_path / f"logs{number}",
-                           kill_when=every(0.05, lambda: before < stage_rows(library, "face_scans") < PHOTOS),
-                           timeout=600)
+        mark, most = uuid.uuid4().hex, [0]
+
+        def stages_under_way() -> bool:
+            most[0] = max(most[0], len(marked_processes(mark)))
+            return before < stage_rows(library, "face_scans") < PHOTOS
+
+        run = run_photolib(library, ["add", str(pictures), "--json"], env={**STAGES_ON, MARK: mark},
+                           logs=tmp_path / f"logs{number}", kill_when=every(0.05, stages_under_way), timeout=600)
         assert run.killed, f"the run ended before the stages were under way: {run.stderr[-500:]}"
-        TRIALS["kill -9 during the OCR and face stages"] += 1
+        assert most[0] >= 3  # the run and its two workers (and multiprocessing's resource tracker)
+        assert gone(mark) == [], "worker processes outlived the run that started them"
+        TRIALS["kill -9 during the OCR and face stages (two workers)"] += 1
         check_catalog(library)
         check_stage_tables(library)
         assert before < stage_rows(library, "face_scans") < PHOTOS
