@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from photolib.app.imagine import ImagineRequest, ImagineResult
     from photolib.store.index import VectorIndex
     from photolib.store.keeper import IndexKeeper
+    from photolib.pipeline.engine import BatchEngine
     from photolib.store.salvage import RepairReport
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
@@ -325,10 +326,12 @@ class Library:
                                    photo_texts=self._photo_texts())
             engine = BatchEngine(self.catalog, jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
                                  progress=progress, on_commit=self.keeper.checkpoint())
+            stages = self._stage_engine(progress, jobs, workers)
             try:
+                stages.start_workers(self.stages(), [str(root) for root in roots])  # loading while the first pass runs
                 run_first_pass(engine, first_pass, todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
-                report.stages = self._run_stages([str(root) for root in roots], progress, jobs, workers=workers)
+                report.stages = self._run_stages([str(root) for root in roots], progress, engine=stages)
                 report.visual_search_hint = self._visual_search_hint()
                 report.failed.extend((path, f"{stage.name}: {reason}") for stage in report.stages
                                      for path, reason in stage.failed)
@@ -336,6 +339,7 @@ class Library:
                 report.interrupted = True
                 raise
             finally:
+                stages.close()
                 self.sync_indexes()
         return report
 
@@ -358,24 +362,27 @@ class Library:
         its model); no scan, no file outside the catalog is looked at."""
         with self.write_lock():
             try:
-                return self._run_stages(None, progress, jobs, retry_failed, workers)
+                return self._run_stages(None, progress, retry_failed=retry_failed,
+                                        engine=self._stage_engine(progress, jobs, workers))
             finally:
                 self.sync_indexes()
 
-    def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
-                    retry_failed: bool = False, workers: int | None = None) -> list["StageReport"]:
+    def _stage_engine(self, progress: Progress | None, jobs: int | None, workers: int | None) -> "BatchEngine":
+        """The engine the enrichment stages run through: `jobs` threads, `workers` processes."""
         from photolib.pipeline.engine import BatchEngine
 
+        return BatchEngine(self.catalog, batch_size=self.settings.batch_size,
+                           jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
+                           workers=workers or self.settings.workers or None,
+                           progress=progress, on_commit=self._checkpoint())
+
+    def _run_stages(self, roots: list[str] | None, progress: Progress | None, *, engine: "BatchEngine",
+                    retry_failed: bool = False) -> list["StageReport"]:
         stages = self.stages()
-        if not stages:
-            return []
-        engine = BatchEngine(self.catalog, batch_size=self.settings.batch_size,
-                             jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
-                             workers=workers or self.settings.workers or None,
-                             progress=progress, on_commit=self._checkpoint())
         try:
-            return engine.run(stages, roots=roots, retry_failed=retry_failed)
+            return engine.run(stages, roots=roots, retry_failed=retry_failed) if stages else []
         finally:
+            engine.close()
             (progress or NoProgress()).finish()
 
     def _photo_texts(self) -> "Any":
@@ -788,7 +795,7 @@ class Library:
                              "then `photolib models pull NAME`")
         with self.catalog.transaction():
             StageStates(self.catalog).forget_stage(StageName.IMAGE)
-        reports = self._run_stages(None, progress, None)
+        reports = self._run_stages(None, progress, engine=self._stage_engine(progress, None, None))
         return sum(report.done for report in reports if report.name == StageName.IMAGE)
 
     def stats(self) -> dict[str, Any]:

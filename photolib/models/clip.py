@@ -44,6 +44,7 @@ import numpy as np
 
 from photolib.models import registry as image_models
 from photolib.models import runtime
+from photolib.models.runtime import session_options  # noqa: F401 - the image model's sessions are made with it
 from photolib.core.errors import ConfigError, ProviderUnavailableError
 from photolib.store.query_cache import QueryCache
 
@@ -279,20 +280,6 @@ class Preprocessor:
         pixels *= self.scale
         pixels -= self.offset
         return np.ascontiguousarray(pixels.transpose(2, 0, 1))
-
-
-def session_options(threads: int) -> Any:
-    """ONNX Runtime options for a small shared CPU: no spinning (it steals the preprocessing thread's core)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 class _Tower:

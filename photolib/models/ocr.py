@@ -1,7 +1,8 @@
-"""Text in photos, offline: RapidOCR's PP-OCR models, shipped inside the `rapidocr` wheel.
+"""Text in photos, offline: the PP-OCR models shipped inside the `rapidocr` wheel.
 
 Nothing is downloaded: the detection, direction and recognition models are
-files of the installed package, run by onnxruntime. Most photos hold no text,
+files of the installed package, run by onnxruntime with RapidOCR's own pre-
+and post-processing (`photolib.models.ppocr`). Most photos hold no text,
 and many hold textures a text detector likes (brick, gravel, coins, foliage,
 cells under a microscope), so a photo is read in three steps, each only when
 the one before found something:
@@ -34,9 +35,7 @@ The models run on `photolib.models.runtime.threads()` threads.
 
 from __future__ import annotations
 
-import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 from photolib.core.records import PhotoText, TextBox
@@ -49,7 +48,6 @@ MIN_ASPECT = 1.5  # a box that counts is a line: this many times longer than hig
 MAX_AREA = 0.3  # ... and covers at most this share of the photo (a texture's box covers most of it)
 MIN_ALNUM = 3  # letters or digits a kept box must hold (2 when it holds CJK ideographs)
 RULES_VERSION = "2"  # bump when what is kept changes, so photos are read again
-DET_FILE, CLS_FILE, REC_FILE = "PP-OCRv6_det_small.onnx", "ch_ppocr_mobile_v2.0_cls_mobile.onnx", "PP-OCRv6_rec_small.onnx"
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -105,29 +103,22 @@ def _text_like_boxes(rgb: Any, side: int) -> list[tuple[Any, float]]:
     import numpy as np
 
     small = _resized(rgb, min(1.0, side / max(rgb.size)))
-    found = _models().detector(np.asarray(small))
-    if found.boxes is None:
-        return []
     width, height = small.size
-    return [(np.asarray(quad, dtype=np.float32) / (width, height), float(score))
-            for quad, score in zip(found.boxes, found.scores or ()) if text_like(quad, score, width, height)]
+    return [(quad / (width, height), score) for quad, score in _models().detect(np.asarray(small))
+            if text_like(quad, score, width, height)]
 
 
 def _recognised(rgb: Any, boxes: list[tuple[Any, float]], min_confidence: float) -> list[TextBox]:
     """Read each box from the photo at up to `RECOGNITION_SIDE` px; keep what is confident words."""
     import numpy as np
-    from rapidocr.ch_ppocr_rec import TextRecInput
-    from rapidocr.utils.process_img import get_rotate_crop_image
 
     source = _resized(rgb, min(1.0, RECOGNITION_SIDE / max(rgb.size)))
     pixels = np.asarray(source)
     width, height = source.size
-    crops = [get_rotate_crop_image(pixels, (quad * (width, height)).astype(np.float32)) for quad, _score in boxes]
     models = _models()
-    upright = models.classifier(crops).img_list
-    read = models.recogniser(TextRecInput(img=upright, return_word_box=False))
+    crops = [models.straighten(pixels, quad * (width, height)) for quad, _score in boxes]
     kept = []
-    for (quad, _score), text, confidence in zip(boxes, read.txts or (), read.scores or ()):
+    for (quad, _score), (text, confidence) in zip(boxes, models.recognise(models.upright(crops))):
         text = " ".join(str(text).split())
         if float(confidence) >= min_confidence and worth_keeping(text):
             kept.append(TextBox(text, float(confidence), _unit_box(quad)))
@@ -151,47 +142,30 @@ def _unit_box(quad: Any) -> tuple[float, float, float, float]:
     return unit(quad[:, 0].min()), unit(quad[:, 1].min()), unit(quad[:, 0].max()), unit(quad[:, 1].max())
 
 
-class _Models:
-    """RapidOCR's detector, direction classifier and recogniser, loaded once per process."""
-
-    def __init__(self, engine: Any) -> None:
-        self.detector = engine._load_det_model()  # RapidOCR builds each part from its config on first use
-        self.classifier = engine._load_cls_model()
-        self.recogniser = engine._load_rec_model()
-
-
-def _models() -> _Models:
+def _models() -> Any:
+    """The PP-OCR models of this process, loaded on first use."""
     with _lock:
         if "models" not in _engines:
-            _engines["models"] = _Models(_build())
+            _engines["models"] = _build()
         return _engines["models"]
 
 
 def _build() -> Any:
     from photolib.core.errors import ProviderUnavailableError
+    from photolib.models import ppocr
     from photolib.models.runtime import threads
 
     try:
-        import rapidocr
-        from rapidocr import RapidOCR
+        import cv2  # noqa: F401 - rapidocr's dependencies: what the models' pre- and post-processing use
+        import pyclipper  # noqa: F401
+
+        folder = ppocr.model_folder()
     except ImportError as error:
         raise ProviderUnavailableError(f"OCR needs the rapidocr package ({error}): reinstall photolib, or set "
                                        "[ocr] enabled = false") from None
-    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    folder = Path(rapidocr.__file__).parent / "models"
-    files = {"Det": DET_FILE, "Cls": CLS_FILE, "Rec": REC_FILE}
-    missing = [name for name in files.values() if not (folder / name).is_file()]
+    files = (ppocr.DET_FILE, ppocr.CLS_FILE, ppocr.REC_FILE)
+    missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise ProviderUnavailableError(f"the rapidocr package has no {', '.join(missing)} in {folder}: reinstall "
                                        "rapidocr (its wheel ships the models), or set [ocr] enabled = false")
-    params = {f"{part}.model_path": str(folder / name) for part, name in files.items()}  # never a download
-    params |= {
-        "Global.log_level": "error",
-        "Det.limit_side_len": 1 << 16,  # the copies are made at the right size here: the detector only rounds to /32
-        "Det.limit_type": "max",
-        "EngineConfig.onnxruntime.intra_op_num_threads": threads(),
-        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-    }
-    engine = RapidOCR(params=params)
-    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    return engine
+    return ppocr.PPOCR(folder, threads())

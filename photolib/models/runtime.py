@@ -3,7 +3,7 @@
 The pipeline runs the pixel stages in worker processes, one per core by
 default (`photolib.pipeline.workers`), so each runtime inside a worker must
 stay on its share of the cores: ONNX Runtime's intra-op pool (the OCR
-models, the image model), OpenCV's pool (RapidOCR's resizing and warping)
+models, the image model), OpenCV's pool (the OCR's resizing and warping)
 and any BLAS/OpenMP pool a library brings. dlib needs no setting: the wheel
 is built without BLAS and runs its detector and descriptor on the calling
 thread (and holds the GIL while it does, which is why the stages run in
@@ -17,6 +17,7 @@ core (a single process: `photolib search`, tests, benchmarks).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _threads: int | None = None
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -47,3 +48,18 @@ def set_threads(count: int) -> None:
 def threads() -> int:
     """The threads a model runtime may use in this process: the share set for it, else every core."""
     return _threads or cores()
+
+
+def session_options(threads: int) -> Any:
+    """ONNX Runtime options for a small shared CPU: `threads` intra-op threads, no spinning (a spinning
+    pool steals the core another thread or worker needs), every graph optimisation."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options

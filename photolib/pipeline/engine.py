@@ -85,6 +85,26 @@ class BatchEngine:
         self.workers = max(1, workers or default_workers())
         self.progress = progress or NoProgress()
         self.on_commit = on_commit or (lambda: None)
+        self._workers: PixelWorkers | None = None  # started ahead of `run` by `start_workers`
+
+    def start_workers(self, stages: Sequence["Stage | StageBase"], roots: Sequence[str] | None = None,
+                      retry_failed: bool = False) -> None:
+        """Start the worker processes `run` will need for these stages now, each loading its models, while
+        the caller does something else (`add`: its first pass). `close` stops them."""
+        declared = [as_stage_base(stage) for stage in stages]
+        backlogs = self.backlogs([stage for stage in declared if stage.needs_pixels], roots, retry_failed)
+        jobs = {stage.name: job for stage in declared if backlogs.get(stage.name)
+                for job in [stage.pixel_job() if stage.needs_pixels else None] if job is not None}
+        photos = len({pid for name in jobs for pid in backlogs[name]})
+        if photos and self._workers is None:
+            self._workers = PixelWorkers(min(self.workers, photos))
+            self._workers.start(list(jobs.values()))
+
+    def close(self) -> None:
+        """Stop the workers `start_workers` started (`run` stops those it starts itself)."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def backlogs(self, stages: Sequence["Stage | StageBase"], roots: Sequence[str] | None = None,
                  retry_failed: bool = False) -> dict[str, list[int]]:
@@ -112,10 +132,17 @@ class BatchEngine:
         sweeps = [[stage for stage in declared if stage.runs_ahead], [stage for stage in declared if not stage.runs_ahead]]
         run = _Run(self.catalog, wanted, jobs, {stage.name: stage.state_book(self.catalog) for stage in declared},
                    reports, lines, tuple(error for stage in declared for error in stage.run_stopping))
-        with PixelWorkers(min(self.workers, max(1, photos_for_workers))) as workers:
+        workers = self._workers or PixelWorkers(min(self.workers, max(1, photos_for_workers)))
+        try:
             for sweep in sweeps:
                 if any(wanted[stage.name] for stage in sweep):
                     self._sweep(sweep, run, workers)
+        except BaseException:
+            workers.close(cancel=True)
+            self._workers = None
+            raise
+        if workers is not self._workers:
+            workers.close()
         for line in lines.values():
             line.finish()
         return list(reports.values())

@@ -3,7 +3,7 @@
 The pixel stages' per-photo work (decode, thumbnails, the image model, OCR,
 faces) is CPU work in native code. ONNX Runtime releases the GIL, but dlib
 holds it for a whole detection (measured: two threads detecting faces take as
-long as one doing both), and decoding, resizing and RapidOCR's Python parts
+long as one doing both), and decoding, resizing and the OCR post-processing
 hold it too, so threads in one process keep about one core busy. Worker
 processes do not share a GIL: `PixelWorkers(count)` starts `count` of them
 (`[add] workers`, default one per core), and each runtime inside one uses
@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from photolib.core.errors import PhotolibError
 
@@ -118,7 +120,8 @@ def decode_for(path: Path, min_side: int | None) -> tuple[Any, str | None]:
 
 class PixelWorkers:
     """`count` worker processes (or, for one, a thread of this process) running `PixelTask`s, started on
-    the first task.
+    the first task, or ahead of it by `start` (each worker then loads the models of the jobs it is given
+    while the caller does other work: `add` starts them before its first pass).
 
     `submit` returns a future of the `PixelResult`, and must be called from the thread that made this
     object (on Linux a worker dies with the thread that started it). A future that raises
@@ -131,6 +134,15 @@ class PixelWorkers:
         self.count = max(1, count)
         self._pool: Any = None
         self._solo: Any = None  # where photos whose worker died are tried again, one at a time
+        self._warm: tuple["PixelJob", ...] = ()
+
+    def start(self, jobs: Sequence["PixelJob"] = ()) -> None:
+        """Start every worker now, each loading the models of `jobs` before its first photo."""
+        if self._pool is None:
+            self._warm = tuple(jobs)
+            self._pool = _start(self.count, warm=self._warm)
+            if self.count == 1:
+                self._pool.submit(_warm_up, self._warm)
 
     def submit(self, task: PixelTask) -> Future:
         if self._pool is None:
@@ -139,7 +151,7 @@ class PixelWorkers:
             return self._pool.submit(run_pixel_task, task)
         except BrokenProcessPool:  # a worker died on an earlier photo: a fresh pool for the next ones
             _stop(self._pool, cancel=True)
-            self._pool = _start(self.count)
+            self._pool = _start(self.count, warm=self._warm)
             return self._pool.submit(run_pixel_task, task)
 
     def retry_alone(self, task: PixelTask) -> PixelResult:
@@ -166,9 +178,9 @@ class PixelWorkers:
         self.close(cancel=error is not None)
 
 
-def _start(count: int, processes: int | None = None) -> Any:
+def _start(count: int, processes: int | None = None, warm: tuple["PixelJob", ...] = ()) -> Any:
     """`count` workers' pool: a thread for one, else processes (`processes` of them, each with the
-    threads of one of `count` workers)."""
+    threads of one of `count` workers, loading the models of the `warm` jobs as it starts)."""
     if count == 1:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-worker")
     import multiprocessing
@@ -176,8 +188,30 @@ def _start(count: int, processes: int | None = None) -> Any:
     # spawn, not fork: the parent has threads and open SQLite connections (forking those is unsafe),
     # and not forkserver: it talks over a unix socket, and a local run opens no socket at all.
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=processes or count, mp_context=context, initializer=_worker_started,
-                               initargs=(os.getpid(), threads_per_worker(count)))
+    pool = ProcessPoolExecutor(max_workers=processes or count, mp_context=context, initializer=_worker_started,
+                               initargs=(os.getpid(), threads_per_worker(count), warm))
+    with _main_module_hidden():  # every process now (one per waiting task): none is started later
+        for _ in range(processes or count):
+            pool.submit(_nothing)
+    return pool
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While workers start: a spawned process imports the program's main module again unless it cannot
+    find it (a script calling `Library.add` without a `__main__` guard would run again in each worker,
+    and the CLI's module would cost each worker its imports). Workers need only photolib."""
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    try:
+        if main is not None:
+            main.__spec__ = None
+            if "__file__" in saved:
+                del main.__file__
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _stop(pool: Any, cancel: bool) -> None:
@@ -187,13 +221,31 @@ def _stop(pool: Any, cancel: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def _worker_started(parent: int, threads: int) -> None:
-    """In each worker process, first: die with the parent, leave Ctrl-C to it, take a share of the cores."""
+def _worker_started(parent: int, threads: int, warm: tuple["PixelJob", ...] = ()) -> None:
+    """In each worker process, first: die with the parent, leave Ctrl-C to it, take a share of the cores,
+    load the models of the `warm` jobs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(parent)
     from photolib.models.runtime import set_threads
 
     set_threads(threads)
+    _warm_up(warm)
+
+
+def _warm_up(jobs: Sequence["PixelJob"]) -> None:
+    """Each job once on a small grey picture: its models load now, not on the first photo."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (64, 48), (128, 128, 128))
+    for job in jobs:
+        try:
+            job(picture)
+        except Exception:  # noqa: BLE001 - a model that cannot load says so on the first photo, as that photo's
+            pass
+
+
+def _nothing() -> None:
+    """A task that only makes the pool start a worker process."""
 
 
 def _die_with(parent: int) -> None:
