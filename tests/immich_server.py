@@ -144,6 +144,8 @@ class ImmichMLServer:
         self.predictions: list[Prediction] = []
         self.pings = 0
         self.latency = 0.0
+        self.active = 0  # /predict requests being answered now
+        self.most_active = 0  # the most at once (requests in flight, as this server saw them)
         self.ocr_for: Callable[[Any], list[tuple[str, float]]] = lambda image: OCR_LINES.get(colour_of(image) or "", [])
         self._scripts: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -300,6 +302,16 @@ class ImmichMLServer:
                     self._send(404, {"detail": "Not Found"})
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                with server._lock:
+                    server.active += 1
+                    server.most_active = max(server.most_active, server.active)
+                try:
+                    self._predict(headers, body)
+                finally:
+                    with server._lock:
+                        server.active -= 1
+
+            def _predict(self, headers: dict[str, str], body: bytes) -> None:
                 reply = server._next_script()
                 if reply is not None and reply.drop:
                     server.predictions.append(Prediction(entries="(dropped)", headers=headers, at=time.time()))

@@ -300,7 +300,7 @@ def _floats(value: Any, what: str, allow_empty: bool = False) -> np.ndarray:
         except ValueError:
             raise MalformedOutputError(f"{what} is not a JSON array: {_short(value)}") from None
     if not isinstance(value, list) or (not value and not allow_empty) \
-            or not all(_number(item) for item in value):
+            or not all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value):
         raise MalformedOutputError(f"{what} is not a list of numbers: {_short(value)}")
     array = np.asarray(value, dtype=np.float32)
     if not np.isfinite(array).all():

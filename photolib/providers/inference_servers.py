@@ -8,10 +8,10 @@ What it does for every request, so the providers on top of it
   in flight, at most `in_flight` per server; further requests wait for a free
   slot. `map` runs a batch with every slot busy;
 * **retries**: a request nobody answered (connection refused or dropped, a
-  timeout, HTTP 408/429/502/503/504) is tried again on another serving server,
+  timeout, HTTP 408/502/504; or 429/503: busy) is tried again on a serving server,
   after a backoff that doubles (0.5 s, 1 s, 2 s ...), up to `max_retries` more
   times; then it is `ServerUnansweredError`: the photo stays pending;
-* **set aside**: a server that did not answer serves no request for a while
+* **set aside**: a server that did not answer (busy is an answer) serves no request for a while
   (2 s, doubling up to 5 minutes while it keeps failing); then one request
   tries it again, and an answer puts it back. While no server serves, requests
   wait for that trial within their retry budget, then are unanswered;
@@ -50,6 +50,7 @@ LONGEST_SET_ASIDE = 300.0
 FIRST_BACKOFF = 0.5  # seconds before the first retry of a request; doubles per retry
 LONGEST_BACKOFF = 8.0
 UNANSWERED_STATUSES = {408, 429, 502, 503, 504}  # the server (or a proxy before it) could not answer now
+BUSY_STATUSES = {429, 503}  # ... because it is busy: retried, but the server is not set aside
 MAX_REASON = 200
 
 
@@ -72,6 +73,10 @@ class Server:
 
 class _Unanswered(Exception):
     """One attempt got no answer from one server (the pool retries it elsewhere)."""
+
+    def __init__(self, reason: str, busy: bool = False) -> None:
+        super().__init__(reason)
+        self.busy = busy  # the server answered that it is busy: it is not set aside
 
 
 class ServerPool:
@@ -154,7 +159,7 @@ class ServerPool:
                 response = self._post(server, parts)
             except _Unanswered as error:
                 last = f"{server.url}: {error}"
-                self._release(server, str(error))
+                self._release(server, None if error.busy else str(error))
                 continue
             self._release(server, None)
             return self._answer(server, response)
@@ -193,6 +198,14 @@ class ServerPool:
         past `give_up_at`: None then."""
         with self._changed:
             while True:
+                now = self._clock()
+                waiting = [server for server in self.servers if not server.serving and not server.trying]
+                due = [server for server in waiting if server.set_aside_until <= now]
+                if due:  # one request tries it again
+                    chosen = min(due, key=lambda server: server.set_aside_until)
+                    chosen.trying = True
+                    chosen.busy += 1
+                    return chosen
                 serving = [server for server in self.servers if server.serving]
                 free = [server for server in serving if server.busy < self.in_flight]
                 if free:
@@ -202,21 +215,11 @@ class ServerPool:
                 if serving:
                     self._changed.wait(1.0)
                     continue
-                now = self._clock()
-                waiting = [server for server in self.servers if not server.trying]
-                due = [server for server in waiting if server.set_aside_until <= now]
-                if due:
-                    chosen = min(due, key=lambda server: server.set_aside_until)
-                    chosen.trying = True
-                    chosen.busy += 1
-                    return chosen
                 trying = any(server.trying for server in self.servers)
                 next_due = min((server.set_aside_until for server in waiting), default=None)
-                if not trying and (next_due is None or next_due > give_up_at):
+                if now >= give_up_at or (not trying and (next_due is None or next_due > give_up_at)):
                     return None
                 wake = give_up_at if next_due is None else min(next_due, give_up_at)
-                if now >= give_up_at:
-                    return None
                 self._changed.wait(max(0.01, min(1.0, wake - now)))
 
     def _release(self, server: Server, error: str | None) -> None:
@@ -269,7 +272,7 @@ class ServerPool:
         except httpx2.TransportError as error:
             raise _Unanswered(_transport_reason(error)) from None
         if response.status_code in UNANSWERED_STATUSES:
-            raise _Unanswered(f"HTTP {response.status_code}{_detail(response)}")
+            raise _Unanswered(f"HTTP {response.status_code}{_detail(response)}", response.status_code in BUSY_STATUSES)
         return response
 
     def _answer(self, server: Server, response: Any) -> Any:
