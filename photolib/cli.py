@@ -734,7 +734,8 @@ def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Pe
 @people_app.command("recluster")
 def people_recluster(ctx: typer.Context,
                      threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
-                                                               help="Largest face distance within a person (default 0.6)."),
+                                                               help="Largest face distance within a person (default: [faces] threshold, else "
+                                                                    "0.6 for local faces, 1.0 for faces from Immich servers)."),
                      json_out: bool = JSON) -> None:
     """Group the faces of unnamed people again (named people keep their faces and names)."""
     found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]

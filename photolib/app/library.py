@@ -130,7 +130,7 @@ class Library:
         """The image space's model (an `ImageEmbedder`), or None when none is installed or configured."""
         if not self._image_embedder_built:
             try:
-                from photolib.models.clip import make_image_embedder
+                from photolib.providers.base import make_image_embedder
             except ImportError:
                 self._image_embedder = None
             else:
@@ -901,12 +901,17 @@ class Library:
 
     def recluster_people(self, threshold: float | None = None) -> list["Person"]:
         """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
-        threshold = self.settings.faces_threshold if threshold is None else threshold
+        from photolib.core.config import face_threshold
+        from photolib.providers.base import make_face_reader
+
+        reader = make_face_reader(self.settings)  # builds no model and opens no socket: only its identity is read
+        threshold = reader.threshold if threshold is None and reader else threshold
         with self.write_lock(), self.catalog.transaction():
             from photolib.models.people import group
 
             self.face_store.ungroup_unnamed()
-            self.face_store.group_new_faces(threshold, group)
+            self.face_store.group_new_faces(threshold if threshold is not None else face_threshold(self.settings),
+                                            group, reader.model_name if reader else None)
         return self.face_store.people()
 
     def _collapse_albums(self, result: "AlbumSet", collapse: str | None) -> None:
