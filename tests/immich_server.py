@@ -353,3 +353,23 @@ def _file_bytes(part: Any) -> bytes:
     handle = part.file_object
     handle.seek(0)
     return handle.read()
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """`python -m tests.immich_server --model NAME=FOLDER [--latency S]`: serve until killed, in its own
+    process (benchmarks: the client's process then shares no GIL with the servers). Prints its URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=serve.__doc__)
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FOLDER")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    args = parser.parse_args(argv)
+    models = dict(item.split("=", 1) for item in args.model)
+    with ImmichMLServer({name: Path(folder) for name, folder in models.items()}) as server:
+        server.latency = args.latency
+        print(server.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    serve()

@@ -167,7 +167,10 @@ class ImmichImageEmbedder(ImmichProvider):
         if self._queries and fresh:
             self._queries.put(fresh)  # type: ignore[arg-type]
         found.update(fresh)  # type: ignore[arg-type]
-        return np.stack([found[text] for text in cleaned]).astype(np.float32)
+        vectors = np.stack([found[text] for text in cleaned]).astype(np.float32)
+        if self._dimension is None:  # all of them came from the cache
+            self._dimension = vectors.shape[1]
+        return vectors
 
     def _vector(self, answer: Any) -> np.ndarray:
         if not isinstance(answer, dict) or "clip" not in answer:
