@@ -174,10 +174,11 @@ def test_nobody_answering_leaves_photos_unanswered_and_stops_with_one_line(tmp_p
     url = server.url
     server.stop()
     remote = embedder(tmp_path, url)
-    results = remote.embed_each(photos("red", "blue"))
-    assert all(isinstance(r, ServerUnansweredError) for r in results)
-    stop = remote.stopped()
-    assert isinstance(stop, NoServerAnswersError)
+    with pytest.raises(NoServerAnswersError) as raised:
+        remote.embed_each(photos("red", "blue"))
+    stop = raised.value
+    assert len(stop.results) == 2 and all(isinstance(r, ServerUnansweredError) for r in stop.results)
+    assert isinstance(remote.stopped(), NoServerAnswersError)
     message = str(stop)
     assert url in message and "connection refused" in message and "photolib enrich" in message
     assert "\n" not in message and "[ml] url" in message

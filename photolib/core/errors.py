@@ -73,7 +73,12 @@ class ServerUnansweredError(TransientProviderError):
 
 class NoServerAnswersError(ProviderUnavailableError):
     """None of the configured inference servers answers: the run stops with this one line (which URL,
-    what to do), keeping everything already stored."""
+    what to do), keeping everything already stored. `results`: per photo of the batch in hand, what was
+    answered before they stopped (as the per-photo methods return it), so it is kept too."""
+
+    def __init__(self, message: str, results: list | None = None) -> None:
+        super().__init__(message)
+        self.results = results or []
 
 
 class MalformedOutputError(ProviderError):

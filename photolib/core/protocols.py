@@ -120,7 +120,8 @@ class ImageEmbedder(Protocol):
 # Per-photo results: `embed_each`, `read_texts` and `find_faces` return, per image and in input order, the
 # result or the error that says why there is none. A `photolib.core.errors.ServerUnansweredError` means
 # nobody answered (the photo stays pending and is sent again next run); any other `PhotolibError` is that
-# photo's failure, with its reason. A `NoServerAnswersError` raised instead stops the run.
+# photo's failure, with its reason. A `NoServerAnswersError` raised instead (every server stopped
+# answering) stops the run; its `results` hold what was answered before.
 
 
 @runtime_checkable

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from photolib.core.errors import MalformedOutputError, PhotolibError
+from photolib.core.errors import MalformedOutputError, PhotolibError, ServerUnansweredError
 from photolib.core.protocols import Provider
 from photolib.models.registry import KNOWN_MODELS, family_of, model_identity, short_name
 from photolib.providers.inference_servers import ServerPool
@@ -109,6 +109,16 @@ class ImmichProvider(Provider):
         """The run-stopping error once every server is set aside (None while one serves)."""
         return self.pool.none_answers() if self.pool.all_set_aside() else None
 
+    def _each(self, function: Any, items: Sequence[Any]) -> list[Any]:
+        """`function` over `items` on the servers; raises `NoServerAnswersError` (with what was answered)
+        when photos went unanswered because every server stopped answering."""
+        results = self.pool.map(function, items)
+        if any(isinstance(result, ServerUnansweredError) for result in results) and self.pool.all_set_aside():
+            stop = self.pool.none_answers()
+            stop.results = results
+            raise stop
+        return results
+
     def close(self) -> None:
         self.pool.close()
 
@@ -142,7 +152,7 @@ class ImmichImageEmbedder(ImmichProvider):
             jpeg, _size = reduced_jpeg(image, shortest=CLIP_SIDE)
             return self._vector(self.pool.predict(entries, image=jpeg))
 
-        return self.pool.map(one, images)
+        return self._each(one, images)
 
     def embed_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
         results = self.embed_each(images)
@@ -206,7 +216,7 @@ class ImmichTextReader(ImmichProvider):
             jpeg, _size = reduced_jpeg(image, longest=PREVIEW_SIDE)
             return self._text(self.pool.predict(self.entries, image=jpeg))
 
-        return self.pool.map(one, images)
+        return self._each(one, images)
 
     def _text(self, answer: Any) -> "PhotoText":
         from photolib.core.records import PhotoText, TextBox
@@ -264,7 +274,7 @@ class ImmichFaceReader(ImmichProvider):
             jpeg, size = reduced_jpeg(image, longest=PREVIEW_SIDE)
             return self._faces(self.pool.predict(self.entries, image=jpeg), size)
 
-        return self.pool.map(one, images)
+        return self._each(one, images)
 
     def _faces(self, answer: Any, sent: tuple[int, int]) -> "list[FoundFace]":
         from photolib.core.records import FoundFace

@@ -127,7 +127,7 @@ class ServerPool:
         """The one line that stops a run: which URLs, why, and what to do."""
         reasons = "; ".join(f"{server.url}: {server.last_error or 'no answer'}" for server in self.servers)
         origin = self.settings.origin or "the url setting"
-        return NoServerAnswersError(
+        return NoServerAnswersError(  # one line
             f"no Immich machine-learning server answers for {self.what} ({reasons}): start it (e.g. `docker compose "
             f"up -d immich-machine-learning`) or fix {origin}; what is stored is kept, and `photolib enrich` "
             "finishes the photos that waited")
