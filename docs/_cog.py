@@ -68,16 +68,19 @@ def filter_table() -> str:
 
 
 def stage_table() -> str:
-    """The stages of `add`, from the stage registry (`photolib.pipeline.engine`): names, labels, factories in order."""
-    from photolib.pipeline.engine import FIRST_PASS, STAGE_FACTORIES, STAGE_LABELS, StageName
+    """The stages of `add`, from the stage registry (`photolib.pipeline.registry`): each stage's class
+    gives its name, progress line, config section and `has:` value, in running order."""
+    from photolib.pipeline.registry import FIRST_PASS, STAGES
 
-    rows = ["| stage | part of | progress line |", "|---|---|---|"]
-    for name in StageName:
-        part = "first pass" if name in FIRST_PASS else "enrichment"
-        label = "—" if name in FIRST_PASS else STAGE_LABELS.get(name, str(name))
-        rows.append(f"| `{name}` | {part} | {label} |")
-    factories = ", ".join(f"`{target}`" for target in STAGE_FACTORIES)
-    return "\n".join(rows) + f"\n\nThe enrichment stages are built, and run, in this order: {factories}.\n"
+    rows = ["| stage | part of | progress line | turned off by | makes true |", "|---|---|---|---|---|"]
+    for name in FIRST_PASS:
+        rows.append(f"| `{name}` | first pass | — | — | — |")
+    for stage in STAGES:
+        section = f"`[{stage.config_section}] enabled`" if stage.config_section else "—"
+        has = f"`has:{stage.has_value}`" if stage.has_value else "—"
+        rows.append(f"| `{stage.name}` | enrichment | {stage.label} | {section} | {has} |")
+    classes = ", ".join(f"`{stage.__module__}.{stage.__name__}`" for stage in STAGES)
+    return "\n".join(rows) + f"\n\nThe enrichment stages are built, and run, in this order: {classes}.\n"
 
 
 def config_table() -> str:

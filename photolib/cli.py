@@ -20,6 +20,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from photolib import __version__
 from photolib.core.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
                              DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
+from photolib.pipeline.registry import stages_help
 
 if TYPE_CHECKING:
     from photolib.app.library import Library
@@ -257,14 +258,14 @@ def with_filter_flags(command: Any) -> Any:
     return wrapper
 
 
-@app.command()
+@app.command(help="Run every enabled stage's backlog library-wide (after enabling a stage or changing its "
+                  "model). " + stages_help())
 def enrich(
     ctx: typer.Context,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry photos a stage failed on."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel decodes (default from config)."),
     json_out: bool = JSON,
 ) -> None:
-    """Run every enabled stage's backlog library-wide (after enabling a stage or changing its model)."""
     render = _render()
     reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
                                    jobs=jobs)

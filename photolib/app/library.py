@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.core.config import Settings
 from photolib.core.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
-from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
+from photolib.pipeline.importer import AddReport, apply_plan, plan_counts_for_dry_run, run_first_pass
 from photolib.core.files import absolute
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
-from photolib.core.records import PhotoStatus, Stage
+from photolib.core.records import FailedStep, PhotoStatus
 from photolib.core.progress import NoProgress, Notify, Progress, ignore
 from photolib.providers.base import Providers
 from photolib.core.spaces import Space
@@ -40,8 +40,7 @@ if TYPE_CHECKING:
     from photolib.store.salvage import RepairReport
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
-    from photolib.pipeline.engine import Stage as PipelineStage
-    from photolib.pipeline.engine import StageReport
+    from photolib.pipeline.stage import Stage, StageReport
     from photolib.media.thumbnails import ThumbnailCache
     from photolib.search.duplicates import DuplicateGroup
     from photolib.media.sidecars import ExportReport
@@ -88,7 +87,7 @@ class Library:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._image_embedder = image_embedder
         self._image_embedder_built = image_embedder is not None
-        self._stage_factories = stage_factories  # None: photolib.pipeline.engine.STAGE_FACTORIES
+        self._stage_factories = stage_factories  # None: the stage registry (photolib.pipeline.registry)
         self._catalog: Catalog | None = None
         self._keepers: dict[Space, IndexKeeper] = {}
         self._lock_depth = 0
@@ -138,14 +137,14 @@ class Library:
             self._image_embedder_built = True
         return self._image_embedder
 
-    def stages(self) -> list["PipelineStage"]:
-        """The enabled enrichment stages (see `photolib.pipeline.engine`)."""
-        from photolib.pipeline.engine import STAGE_FACTORIES, StageContext, build_stages
+    def stages(self) -> list["Stage"]:
+        """The enabled enrichment stages (see `photolib.pipeline.registry`)."""
+        from photolib.pipeline.registry import build_stages
+        from photolib.pipeline.stage import StageContext
 
         context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
                                lambda: self.image_embedder, lambda: self.embedder, lambda: self.thumbnails)
-        factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
-        return build_stages(context, factories)
+        return build_stages(context, self._stage_factories)
 
     @property
     def imagine_vision(self) -> "Vision":
@@ -325,13 +324,15 @@ class Library:
             todo = _under(needing_work, roots)
             report.elsewhere = len(needing_work) - len(todo)
             report.retried = len([p for p in todo if p.id in before])
-            importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
-                                jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint(),
-                                photo_texts=self._photo_texts(),
-                                thumbnails=None)  # made by the thumbnail stage, from the pipeline's decode
+            from photolib.pipeline.engine import BatchEngine
+            from photolib.pipeline.stages.first_pass import FirstPass
+
+            first_pass = FirstPass(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
+                                   photo_texts=self._photo_texts())
+            engine = BatchEngine(self.catalog, jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
+                                 progress=progress, on_commit=self.keeper.checkpoint())
             try:
-                importer.run(todo, report)
+                run_first_pass(engine, first_pass, todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
                 report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
                 report.visual_search_hint = self._visual_search_hint()
@@ -369,16 +370,16 @@ class Library:
 
     def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
                     retry_failed: bool = False) -> list["StageReport"]:
-        from photolib.pipeline.engine import StageRunner
+        from photolib.pipeline.engine import BatchEngine
 
         stages = self.stages()
         if not stages:
             return []
-        runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
+        engine = BatchEngine(self.catalog, batch_size=self.settings.batch_size,
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
                              progress=progress, on_commit=self._checkpoint())
         try:
-            return runner.run(roots, retry_failed=retry_failed)
+            return engine.run(stages, roots=roots, retry_failed=retry_failed)
         finally:
             (progress or NoProgress()).finish()
 
@@ -1204,7 +1205,7 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == FailedStep.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

@@ -35,7 +35,7 @@ from photolib.store.faces import OF_PERSON
 from photolib.store.text import HAS_TEXT
 from photolib.core.errors import PhotolibError, UsageError
 from photolib.store.migrations import SCHEMA_VERSION, migrate, schema_version
-from photolib.core.records import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
+from photolib.core.records import RETRIED_STEPS, Description, FailedStep, PhotoMetadata, PhotoStatus
 
 PHOTO_STATUSES = tuple(status.value for status in PhotoStatus)
 
@@ -321,8 +321,8 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
             gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place, phash=meta.phash,
         )
 
-    def mark_failed(self, photo_id: int, stage: Stage, error: str, raw_output: str | None = None) -> None:
-        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=Stage(stage).value, error=error,
+    def mark_failed(self, photo_id: int, step: FailedStep, error: str, raw_output: str | None = None) -> None:
+        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=FailedStep(step).value, error=error,
                          raw_output=raw_output)
 
     def store_description(self, photo_id: int, description: Description, model: str, raw: str | None = None) -> None:
@@ -380,7 +380,7 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
         return self._photos("status = ? OR (status = ? AND failed_stage IN (?, ?)) ORDER BY id",
-                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STAGES)])
+                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STEPS)])
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         self.delete_embeddings(photo_ids)
