@@ -216,10 +216,19 @@ def add(
     host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
+    _say_inference_servers(library, dry_run)
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
     render.print_json(report.as_dict()) if json_out else render.add_summary(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _say_inference_servers(library: Any, dry_run: bool = False) -> None:
+    """One line naming the Immich machine-learning servers reduced copies of the photos go to, if any."""
+    servers = library.inference_servers()
+    if servers and not dry_run:
+        _render().message("Reduced copies of the photos are sent to Immich machine-learning servers: "
+                          + "; ".join(f"{hosts} for {what}" for what, hosts in servers.items()) + ".")
 
 
 QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
@@ -267,8 +276,9 @@ def enrich(
     json_out: bool = JSON,
 ) -> None:
     render = _render()
-    reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
-                                   jobs=jobs)
+    library = _library(ctx)
+    _say_inference_servers(library)
+    reports = library.enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed, jobs=jobs)
     render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
     if any(r.failed for r in reports):
         raise typer.Exit(1)

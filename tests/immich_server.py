@@ -24,8 +24,8 @@ Tasks:
                          512-d unit embedding per colour (so photos of one colour are one person).
 
 Every request is recorded (`server.predictions`: entries, the image's format, size and EXIF, the text);
-`server.script(Reply(...), ...)` answers the next /predict requests with scripted replies instead
-(`Reply(drop=True)` closes the connection without an answer); `server.latency` adds seconds to every
+`server.script(Reply(...), None, ...)` answers the next /predict requests with scripted replies instead
+(None: that one is answered normally; `Reply(drop=True)` closes the connection without an answer); `server.latency` adds seconds to every
 answer (benchmarks). `server.stop()` closes the listening socket (a server that went away).
 """
 
@@ -171,7 +171,8 @@ class ImmichMLServer:
             self._running = False
         self.httpd.server_close()
 
-    def script(self, *replies: Reply) -> None:
+    def script(self, *replies: Reply | None) -> None:
+        """Answer the next /predict requests with these replies, in order (None: answer that one normally)."""
         with self._lock:
             self._scripts.extend(replies)
 

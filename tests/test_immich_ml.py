@@ -7,6 +7,7 @@ made up by the server in the documented shape (tests/immich_server.py).
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def test_server_vectors_carry_the_local_models_identity_and_values(tmp_path, tin
     assert np.allclose(vectors, local.embed_images(images), atol=1e-3)
     assert np.allclose(queries, local.embed_texts(["red", "a photo of the ocean"]), atol=1e-5)
     assert remote.dimension == local.dimension == vectors.shape[1]
-    assert [p.entries for p in server.predictions if p.text] == [{"clip": {"textual": {"modelName": "tiny-clip"}}}] * 2
+    assert {json.dumps(p.entries) for p in server.predictions if p.text} == {'{"clip": {"textual": {"modelName": "tiny-clip"}}}'}
 
 
 def test_what_is_sent_is_a_reduced_upright_jpeg_without_metadata(tmp_path, tiny):
@@ -138,7 +139,8 @@ def test_requests_spread_over_servers_with_at_most_in_flight_each(tmp_path, tiny
         results = remote.embed_each(photos(*(["red", "blue"] * 8)))
         assert remote.serving() == (2, 2)
     assert len(results) == 16 and all(isinstance(r, np.ndarray) for r in results)
-    assert len(first.predictions) + len(second.predictions) == 16
+    images = [p for p in first.predictions + second.predictions if p.image_format]
+    assert len(images) == 16  # and one query: the size of a model photolib does not know
     assert first.predictions and second.predictions
     assert 1 < max(first.most_active, second.most_active) and max(first.most_active, second.most_active) <= 3
 

@@ -137,6 +137,17 @@ class Library:
             self._image_embedder_built = True
         return self._image_embedder
 
+    def inference_servers(self) -> dict[str, str]:
+        """What goes to Immich machine-learning servers, and where: {"image vectors": "gpu:3003, nas:3003", ...}
+        for each enabled pixel stage with a url (empty: every pixel model runs here). Builds nothing."""
+        from photolib.providers.remote_common import host_of
+
+        enabled = {"image": self.settings.image.enabled, "ocr": self.settings.ocr_enabled,
+                   "faces": self.settings.faces_enabled}
+        names = {"image": "image vectors and queries", "ocr": "text", "faces": "faces"}
+        return {names[section]: ", ".join(filter(None, (host_of(url) for url in self.settings.servers(section).urls)))
+                for section in ("image", "ocr", "faces") if enabled[section] and self.settings.servers(section).urls}
+
     def stages(self) -> list["Stage"]:
         """The enabled enrichment stages (see `photolib.pipeline.registry`)."""
         from photolib.pipeline.registry import build_stages

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from photolib.core.errors import MalformedOutputError, PhotolibError, ServerUnansweredError
+from photolib.core.errors import MalformedOutputError, NoServerAnswersError, PhotolibError, ServerUnansweredError
 from photolib.core.protocols import Provider
 from photolib.models.registry import KNOWN_MODELS, family_of, model_identity, short_name
 from photolib.providers.inference_servers import ServerPool
@@ -140,13 +140,19 @@ class ImmichImageEmbedder(ImmichProvider):
 
     @property
     def dimension(self) -> int:
-        """The model's vector size: known for the immich-app models, else learnt from the first answer."""
+        """The model's vector size: known for the immich-app models, else learnt from a query's vector."""
         if self._dimension is None:
             self.embed_texts(["a photo"])
         return int(self._dimension)  # type: ignore[arg-type]
 
     def embed_each(self, images: Sequence["Image.Image"]) -> list[np.ndarray | PhotolibError]:
         entries = {"clip": {"visual": {"modelName": self.server_model}}}
+        if self._dimension is None and images:  # a model photolib does not know: its size, before any photo's
+            try:
+                self.embed_texts(["a photo"])
+            except NoServerAnswersError as stop:
+                stop.results = [ServerUnansweredError(str(stop)) for _ in images]
+                raise
 
         def one(image: "Image.Image") -> np.ndarray:
             jpeg, _size = reduced_jpeg(image, shortest=CLIP_SIDE)

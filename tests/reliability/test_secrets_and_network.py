@@ -278,7 +278,8 @@ def test_with_local_settings_the_server_client_is_not_even_imported(tmp_path):
     library, config = tmp_path / "library", tmp_path / "config.toml"
     config.write_text(f'[image]\nmodel = "test/tiny"\nmodel_path = "{build_tiny_clip(tmp_path / "tiny")}"\n')
     log = tmp_path / "network-local.log"
-    env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config)})
+    env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config), "PHOTOLIB_OCR_ENABLED": "true",
+                     "PHOTOLIB_FACES_ENABLED": "true"})
     for name in OFFLINE_SWITCHES:
         env.pop(name, None)
     for args in (["add", str(pictures), "--json"], ["search", "red", "--json"], ["enrich"]):
@@ -303,7 +304,8 @@ def test_photos_and_queries_go_only_to_the_configured_server(tmp_path):
         config.write_text(f'[ml]\nurl = "{server.url}"\n[image]\nmodel = "tiny-clip"\n')
         log = tmp_path / "network-server.log"
         env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config),
-                         "NETWORK_GUARD_ALLOW": server.url.split("//")[1]})
+                         "NETWORK_GUARD_ALLOW": server.url.split("//")[1], "PHOTOLIB_OCR_ENABLED": "true",
+                         "PHOTOLIB_FACES_ENABLED": "true"})
         for name in OFFLINE_SWITCHES:
             env.pop(name, None)
         for args in (["add", str(pictures), "--json"], ["search", "strawberry", "--json"]):
