@@ -57,14 +57,21 @@ def cli_reference() -> str:
 
 
 def filter_table() -> str:
-    """The query language's filters, from the parser's table of keys (`photolib.query.parser.FILTERS`)."""
-    from photolib.query.parser import FILTERS
+    """The query language's filters, from the filter registry (`photolib.query.filters.FILTERS`)."""
+    from photolib.query.filters import FILTERS
 
     rows = ["| filter | value | also written as |", "|---|---|---|"]
-    for key, (expected, operators) in FILTERS.items():
-        also = ", ".join(f"`{key}{op}`" for op in operators) or ""
-        rows.append(f"| `{key}:` | {_cell(expected)} | {also} |")
+    for key, entry in FILTERS.items():
+        also = ", ".join(f"`{key}{op}`" for op in entry.operators) or ""
+        rows.append(f"| `{key}:` | {_cell(entry.expects)} | {also} |")
     return "\n".join(rows) + "\n"
+
+
+def filter_examples() -> str:
+    """A row per filter: what it keeps, examples and its option (`photolib.query.filters.markdown_table`)."""
+    from photolib.query.filters import markdown_table
+
+    return markdown_table()
 
 
 def stage_table() -> str:

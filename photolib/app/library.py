@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.core.config import Settings
-from photolib.core.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
+from photolib.core.errors import LibraryLockedError, PhotolibError, UsageError
 from photolib.pipeline.importer import AddReport, apply_plan, plan_counts_for_dry_run, run_first_pass
 from photolib.core.files import absolute
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
@@ -296,13 +296,7 @@ class Library:
         return FaceStore(self.catalog)
 
     def _check_embedder_matches(self) -> tuple[str, int] | None:
-        stored = self.keeper.stored_model()
-        if stored and stored[0] != self.embedder.model_name:
-            raise IndexMismatchError(
-                f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
-                f"{self.embedder.model_name}: run `photolib reindex --reembed` to re-embed with it"
-            )
-        return stored
+        return self.finder.stored_model()
 
     def index(self, save: bool = True) -> "VectorIndex":
         """The description index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
@@ -463,7 +457,7 @@ class Library:
         """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
         `collapse` shows each group of copies once (see `photolib.search.duplicates`); `space` "all" or
         "image" brings in the image space for the free words (not with `around`)."""
-        from photolib.search.finder import FindOptions, Ranked
+        from photolib.search.finder import FindOptions
         from photolib.search.relevance import check_sort
 
         if parsed.empty and around is None:
@@ -478,12 +472,7 @@ class Library:
             self._image_space_ready(required=chosen_space == Space.IMAGE)
         if with_pixels:
             return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
-        if self._check_embedder_matches() is None:
-            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
-            return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
-        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
-        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
+        return self._hits(self.finder.search(parsed, options, around=around, leave_out=leave_out, collapse=collapse))
 
     def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
                       image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
@@ -504,7 +493,7 @@ class Library:
         rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
         vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
         fused = fuse_rankings(rankings, self.catalog, vectors)
-        fused = self.finder._sorted(fused, options) if options.sort != "relevance" else fused
+        fused = self.finder.in_order(fused, options.sort) if options.sort != "relevance" else fused
         folded = self._collapsed([(f.id, f) for f in fused], collapse)
         return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
 
@@ -541,30 +530,27 @@ class Library:
 
         parsed = parse(query)
         selection = self.finder.selection(parsed)
-        total = self.catalog.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        total = self.catalog.photo_count()
         return {"query": query, "parsed": parsed.as_dict(),
                 "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
                 "photos": total, "allowed": total if selection is None else len(selection)}
 
     @property
     def finder(self) -> "Finder":
-        from photolib.search.finder import Finder
+        from photolib.search.finder import DescriptionQueries, Finder
 
         if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
-            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
-                                  self.album_ids)
+            self._finder = Finder(self.catalog, self.keeper, DescriptionQueries(self.providers), self.settings)
         return self._finder
 
     @property
     def image_finder(self) -> "Finder":
         """The query language over the image space: words embedded by the image model's text tower."""
-        from photolib.search.finder import Finder
-        from photolib.search.fusion import image_query_vector
+        from photolib.search.finder import Finder, ImageQueries
 
         if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
-            self._image_finder = Finder(self.catalog, lambda: self.index_of(Space.IMAGE),
-                                        lambda text: image_query_vector(self.image_embedder, text), self.album_ids,
-                                        vectors_of=lambda ids: self.catalog.vectors_for(ids, Space.IMAGE))
+            self._image_finder = Finder(self.catalog, self.keeper_of(Space.IMAGE), ImageQueries(self.image_embedder),
+                                        self.settings, albums=self.finder.albums)
         return self._image_finder
 
     def album_ids(self, name: str) -> list[int] | None:
