@@ -1039,19 +1039,26 @@ class Library:
         """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.maintenance.doctor`)."""
         from photolib.maintenance.doctor import doctor
 
-        return doctor(self)
+        return doctor(self.root, stats=self.stats, integrity=lambda: self.catalog.integrity_findings(50),
+                      close_catalog=self.close)
 
     def repair(self) -> "RepairReport":
         """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.maintenance.salvage`)."""
         from photolib.maintenance.salvage import repair
 
-        return repair(self)
+        def rebuild_index() -> None:
+            self.keeper.rebuild()
+            self.keeper.save()
+
+        return repair(self.root, write_lock=self.write_lock, close_catalog=self.close, rebuild_index=rebuild_index,
+                      notify=self.notify, lock_timeout=self.settings.lock_timeout)
 
     def restore_snapshot(self, reference: str) -> dict[str, Any]:
         """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
         from photolib.maintenance.restore import restore_snapshot
 
-        return restore_snapshot(self, reference)
+        return restore_snapshot(self.root, reference, write_lock=self.write_lock, close_catalog=self.close,
+                                notify=self.notify, lock_timeout=self.settings.lock_timeout)
 
     def import_embedded(self, photos: "Iterable[EmbeddedPhoto]", model: str) -> int:
         """Add photos that already have descriptions and vectors (migrations, large test libraries)."""

@@ -24,14 +24,11 @@ import shutil
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, ContextManager
 
 from photolib.store import damage
 from photolib.maintenance.snapshot_runner import wait_for_snapshot
 from photolib.store.snapshots import keep_aside, list_snapshots, replace_catalog
-
-if TYPE_CHECKING:
-    from photolib.app.library import Library
 
 _CHUNK = 512
 _SKIPPED_TABLES = ("sqlite_",)
@@ -86,32 +83,36 @@ def catalog_problem(catalog: Path) -> str | None:
     return None if found is None else str(found)
 
 
-def repair(library: "Library") -> RepairReport:
-    """Salvage a damaged catalog in place (see the module docstring); a healthy one is left as it is."""
-    from photolib.core.layout import CATALOG_NAME
+def repair(root: Path, *, write_lock: Callable[[], ContextManager[Any]], close_catalog: Callable[[], None],
+           rebuild_index: Callable[[], Any], notify: Callable[[str], Any], lock_timeout: float) -> RepairReport:
+    """Salvage a damaged catalog in place (see the module docstring); a healthy one is left as it is.
 
-    catalog = library.root / CATALOG_NAME
-    with library.write_lock():
-        library.close()
-        wait_for_snapshot(library.root, library.notify, library.settings.lock_timeout)
+    `write_lock` is the library's writer lock, `close_catalog` lets go of its open catalog (the file is
+    replaced, and the next use opens the new one), `rebuild_index` rebuilds and saves the description
+    index from the new catalog."""
+    from photolib.core.layout import CATALOG_NAME, INDEX_FOLDER
+
+    catalog = root / CATALOG_NAME
+    with write_lock():
+        close_catalog()
+        wait_for_snapshot(root, notify, lock_timeout)
         problem = catalog_problem(catalog)
         if problem is None:
             return RepairReport(needed=False)
         report = RepairReport(needed=True, problem=problem)
         kept = keep_aside(catalog, "damaged")
         report.kept_aside = str(kept)
-        temp = library.root / (CATALOG_NAME + ".repairing")
+        temp = root / (CATALOG_NAME + ".repairing")
         _remove_database(temp)
-        _build(temp, kept, library.root, report)
-        shutil.rmtree(library.index_folder, ignore_errors=True)  # rebuilt from the new catalog below
+        _build(temp, kept, root, report)
+        shutil.rmtree(root / INDEX_FOLDER, ignore_errors=True)  # rebuilt from the new catalog below
         replace_catalog(catalog, temp)
-        library.close()
+        close_catalog()
         if report.photos:
             try:
-                library.keeper.rebuild()
-                library.keeper.save()
+                rebuild_index()
             except Exception as error:  # noqa: BLE001 - the catalog is repaired; the index is rebuilt on next use
-                library.notify(f"The index will be rebuilt on next use ({error}).")
+                notify(f"The index will be rebuilt on next use ({error}).")
     return report
 
 

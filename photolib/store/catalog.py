@@ -252,6 +252,10 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+    def integrity_findings(self, limit: int = 50) -> list[str]:
+        """What SQLite's full `integrity_check` finds (at most `limit` lines), ["ok"] when the catalog is sound."""
+        return [str(row[0]) for row in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+
     # -- photos -------------------------------------------------------------
 
     def file_states(self) -> dict[str, FileState]:
