@@ -15,7 +15,7 @@ providers, the writer lock, notify), never the facade itself:
     export      export_xmp
     care        stats, doctor, repair, backup, restore, restore_snapshot
     imagine     imagine, generations
-    gallery     gallery, write_html, write_imagine_html
+    gallery     gallery_input (the site's content; `photolib.render` writes pages)
 """
 
 from __future__ import annotations
@@ -41,13 +41,13 @@ from photolib.pipeline.importer import AddReport
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from photolib.app.gallery import GalleryInput
     from photolib.app.imagine import ImagineRequest, ImagineResult
     from photolib.maintenance.salvage import RepairReport
     from photolib.media.sidecars import ExportReport
     from photolib.pipeline.bulk import EmbeddedPhoto
     from photolib.pipeline.engine import StageReport
     from photolib.query.parser import ParsedQuery
-    from photolib.render.gallery import GalleryReport
     from photolib.search.albums import Album, AlbumSet
     from photolib.search.duplicates import DuplicateGroup
     from photolib.search.finder import Finder
@@ -308,7 +308,7 @@ class Library:
         """Put one of the library's own snapshots (by day, name or `latest`) in place of its catalog."""
         return self._care.restore_snapshot(reference)
 
-    # -- imagine and web pages -------------------------------------------------------------
+    # -- imagine and the gallery -------------------------------------------------------------
 
     def imagine(self, photo_ref: str | int, request: "ImagineRequest") -> "ImagineResult":
         """Generate images inspired by a photo; see `photolib.app.imagine`."""
@@ -322,15 +322,7 @@ class Library:
     def generations(self) -> list[dict[str, Any]]:
         return self.catalog.generations()
 
-    def gallery(self, folder: str | os.PathLike, *, title: str = "Photos") -> "GalleryReport":
-        """Write the whole library as a static web site in `folder`."""
-        return self._gallery.gallery(folder, title=title)
-
-    def write_html(self, file: str | os.PathLike, title: str,
-                   sections: list[tuple[str | None, list[dict[str, Any]]]]) -> str:
-        """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
-        return self._gallery.write_html(file, title, sections)
-
-    def write_imagine_html(self, file: str | os.PathLike, result: "ImagineResult") -> str:
-        """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
-        return self._gallery.write_imagine_html(file, result)
+    def gallery_input(self, *, title: str = "Photos") -> "GalleryInput":
+        """What `photolib gallery` shows: every photo with its details, the albums, the thumbnails
+        (`photolib.render.gallery.write_gallery` writes the site)."""
+        return self._gallery.gallery_input(title=title)
