@@ -2,10 +2,12 @@
 
     python bench/run.py            # full suite (1M-photo case included; ~15-25 min)
     python bench/run.py --quick    # smaller sizes, a few minutes
+    python bench/run.py --docs     # only rewrite docs/performance.md from bench/results.json
 
 Each case reports a figure, its target and pass/fail. Timed work that needs
 its own memory figure runs in a child process (peak RSS from getrusage).
-Generated photos and vectors are cached under bench/.cache/.
+Generated photos and vectors are cached under bench/.cache/. A full run also
+writes its table into docs/performance.md, between the bench markers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
+RESULTS_FILE = ROOT / "bench" / "results.json"
+DOCS_PAGE = ROOT / "docs" / "performance.md"
+DOCS_START, DOCS_END = "<!-- bench:start -->", "<!-- bench:end -->"  # the region of DOCS_PAGE this script owns
 sys.path.insert(0, str(ROOT))
 RESULTS: list[dict] = []
 
@@ -353,9 +358,43 @@ def case_clip(count: int) -> None:
            f"{cold['process_importing_photolib_s']:.2f} s; repeated query {cold['repeated_query_s']:.2f} s)")
 
 
+# -- The docs' table ---------------------------------------------------------------------
+
+def results_table(results: dict) -> str:
+    """The Markdown table of a results.json: one row per case, as `docs/performance.md` shows it."""
+    rows = [f"Written by `python -m bench` from its results ({results['mode']} run, {results['cores']} cores).",
+            "", "| case | figure | target | |", "|---|---|---|---|"]
+    for case in results["results"]:
+        figure = f"{case['figure']:.4g}"
+        figure = f"{figure}x" if case["unit"] == "ratio" else f"{figure} {case['unit']}".rstrip()
+        if case["note"]:
+            figure += f" {case['note']}"
+        status = {True: "pass", False: "**FAIL**", None: ""}[case["pass"]]
+        target = "reported" if case["target"] == "(reported)" else case["target"]
+        rows.append(f"| {_cell(case['case'])} | {_cell(figure)} | {_cell(target)} | {status} |")
+    return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_docs(results: dict, page: Path = DOCS_PAGE) -> None:
+    """Replace what stands between the bench markers of `page` with the table of `results`."""
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(DOCS_START), text.find(DOCS_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{page}: no {DOCS_START} ... {DOCS_END} region to write the table into")
+    start += len(DOCS_START)
+    page.write_text(text[:start] + "\n" + results_table(results) + text[end:], encoding="utf-8")
+    print(f"wrote the table into {page}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (no 1M case)")
+    parser.add_argument("--docs", action="store_true",
+                        help="measure nothing: rewrite docs/performance.md's table from bench/results.json")
     parser.add_argument("--child", nargs=3, metavar=("STEP", "COUNT", "LIBRARY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -363,6 +402,11 @@ def main() -> None:
         result = CHILDREN[step](int(count), library)
         result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(json.dumps(result))
+        return
+    if args.docs:
+        if not RESULTS_FILE.exists():
+            raise SystemExit(f"{RESULTS_FILE} does not exist: run `python -m bench` first")
+        write_docs(json.loads(RESULTS_FILE.read_text(encoding="utf-8")))
         return
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     quick = args.quick
@@ -385,9 +429,14 @@ def main() -> None:
         case_search(1_000_000)
     case_remote(60 if quick else 200)
     case_clip(16 if quick else 48)
-    out = ROOT / "bench" / "results.json"
-    out.write_text(json.dumps({"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}, indent=2))
-    print(f"wrote {out}")
+    results = {"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}
+    RESULTS_FILE.write_text(json.dumps(results, indent=2))
+    print(f"wrote {RESULTS_FILE}")
+    if quick:
+        print(f"{DOCS_PAGE} keeps the full run's table (a quick run's smaller sizes would not match its cases); "
+              "`python -m bench --docs` writes this one there anyway")
+    else:
+        write_docs(results)
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: li
 
 def _write_photos_page(library: "Library", file: Path, title: str, sections: list) -> str:
     """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
-    from photolib.pipeline.importer import absolute
+    from photolib.core.files import absolute
     from photolib.render.html import PhotoSection, write_photos_page
 
     thumbnails = library.thumbnail_files([row["id"] for _title, rows in sections for row in rows])
@@ -199,7 +199,7 @@ def _write_photos_page(library: "Library", file: Path, title: str, sections: lis
 def _write_imagine_page(library: "Library", file: Path, result: Any) -> str:
     """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
     from photolib.app.views import photo_summary
-    from photolib.pipeline.importer import absolute
+    from photolib.core.files import absolute
     from photolib.render.html import write_imagine_page
 
     photo = library.resolve(result.photo_id)
@@ -628,7 +628,7 @@ def gallery(
     json_out: bool = JSON,
 ) -> None:
     """Write the whole library as a static web site: albums, a page per photo, offline."""
-    from photolib.pipeline.importer import absolute
+    from photolib.core.files import absolute
     from photolib.render.gallery import check_folder, write_gallery
 
     library = _library(ctx)

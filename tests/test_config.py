@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,27 @@ def test_example_config_documents_every_key_in_its_section(tmp_path):
     for kind in PROVIDER_KINDS:
         wanted = set(COMMON_PROVIDER_KEYS) | set(PROVIDER_OPTIONS[kind])
         assert wanted - documented[kind] - documented["*providers"] == set(), f"[{kind}] keys undocumented"
+    imagine = _section_text(EXAMPLE.read_text(), "imagine")  # lists the keys it takes from [vision] in prose
+    for key in set(COMMON_PROVIDER_KEYS) | set(PROVIDER_OPTIONS["imagine"]):
+        assert key in documented["imagine"] or re.search(rf"\b{key}\b", imagine), f"[imagine] {key} undocumented"
+
+
+def _section_text(example: str, name: str) -> str:
+    return example.split(f"\n[{name}]\n", 1)[1].split("\n[", 1)[0]
+
+
+def test_docs_config_table_holds_every_key_of_the_example():
+    """docs/configuration.md's key table (generated from the loader) has every key config.example.toml
+    documents, in its section: the example documents no key the loader would refuse."""
+    from photolib.core.config import PROVIDER_KINDS
+
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    documented = _documented_keys(EXAMPLE.read_text())
+    provider_notes = documented.pop("*providers")
+    assert provider_notes and all(documented.values())
+    for section, keys in documented.items():
+        for key in keys | (provider_notes if section in PROVIDER_KINDS else set()):
+            assert f"| `[{section}] {key}` |" in page, f"[{section}] {key} is not in docs/configuration.md"
 
 
 def test_the_documented_key_check_tells_lock_timeout_from_timeout():

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from photolib.app.context import LibraryContext, UseCase
 from photolib.app.searching import SearchHit, Searching
 from photolib.core.errors import UsageError
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 if TYPE_CHECKING:
     from photolib.query.parser import ParsedQuery

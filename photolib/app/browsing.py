@@ -10,7 +10,7 @@ from typing import Any
 
 from photolib.app.context import UseCase
 from photolib.core.errors import UsageError
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 
 class Browsing(UseCase):

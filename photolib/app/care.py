@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from photolib.app.context import UseCase
 from photolib.core.errors import UsageError
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 if TYPE_CHECKING:
-    from photolib.maintenance.salvage import RepairReport
+    from photolib.store.salvage import RepairReport
 
 
 class Care(UseCase):
@@ -69,12 +69,12 @@ class Care(UseCase):
         """`stats` plus SQLite's integrity check; a damaged catalog is reported, not raised (`photolib.maintenance.doctor`)."""
         from photolib.maintenance.doctor import doctor
 
-        return doctor(self.root, stats=self.stats, integrity=lambda: self.catalog.integrity_findings(50),
+        return doctor(self.root, stats=self.stats, integrity=lambda: self.catalog.integrity_check(),
                       close_catalog=self.context.close)
 
     def repair(self) -> "RepairReport":
-        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.maintenance.salvage`)."""
-        from photolib.maintenance.salvage import repair
+        """Salvage a damaged catalog from its readable rows and the newest snapshot (`photolib.maintenance.repair`)."""
+        from photolib.maintenance.repair import repair
 
         def rebuild_index() -> None:
             self.keeper.rebuild()

@@ -19,7 +19,7 @@ from photolib.core.errors import IndexMismatchError, LibraryLockedError, UsageEr
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
 from photolib.core.progress import Notify, ignore
 from photolib.core.spaces import Space
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 from photolib.providers.base import Providers
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from photolib.app.context import UseCase
 from photolib.core.errors import UsageError
 from photolib.core.progress import NoProgress, Progress
 from photolib.core.spaces import Space
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 if TYPE_CHECKING:
     from photolib.search.duplicates import DuplicateGroup

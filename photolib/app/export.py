@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from photolib.app.context import UseCase, photos_under
 from photolib.core.errors import UsageError
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 if TYPE_CHECKING:
     from photolib.media.sidecars import ExportReport

@@ -17,7 +17,8 @@ from photolib.core.errors import PhotolibError, UsageError
 from photolib.core.layout import CATALOG_NAME
 from photolib.core.progress import NoProgress, Progress
 from photolib.core.spaces import Space
-from photolib.pipeline.importer import AddReport, Importer, absolute, apply_plan, plan_counts_for_dry_run
+from photolib.core.files import absolute
+from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
 
 if TYPE_CHECKING:
     from photolib.pipeline.bulk import EmbeddedPhoto

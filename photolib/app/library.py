@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from photolib.app.gallery import GalleryInput
     from photolib.app.imagine import ImagineRequest, ImagineResult
-    from photolib.maintenance.salvage import RepairReport
+    from photolib.store.salvage import RepairReport
     from photolib.media.sidecars import ExportReport
     from photolib.pipeline.bulk import EmbeddedPhoto
     from photolib.pipeline.engine import StageReport

@@ -18,7 +18,7 @@ from photolib.app.context import LibraryContext, UseCase, space_named
 from photolib.core.errors import UsageError
 from photolib.core.records import PhotoStatus, Stage
 from photolib.core.spaces import Space
-from photolib.pipeline.importer import absolute
+from photolib.core.files import absolute
 
 if TYPE_CHECKING:
     from photolib.query.parser import ParsedQuery

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from photolib.core.files import absolute
 from photolib.core.errors import ConfigError
 from photolib.core.protocols import ProviderSettings, provider_names
 
@@ -232,7 +233,7 @@ def _image_settings(values: dict[str, Any], path: Path, env: Mapping[str, str]) 
     return ImageSettings(
         enabled=values["enabled"],
         model=model,
-        model_path=_absolute(model_path) if model_path else None,
+        model_path=absolute(model_path) if model_path else None,
         origin=str(path) if path.exists() else "",
     )
 
@@ -406,14 +407,9 @@ def _choose_library(
     flag: Path | None, env: Mapping[str, str], from_file: str | None, path: Path
 ) -> tuple[Path, str]:
     if flag is not None:
-        return _absolute(flag), "--library"
+        return absolute(flag), "--library"
     if env.get("PHOTOLIB_LIBRARY"):
-        return _absolute(env["PHOTOLIB_LIBRARY"]), "PHOTOLIB_LIBRARY"
+        return absolute(env["PHOTOLIB_LIBRARY"]), "PHOTOLIB_LIBRARY"
     if from_file:
-        return _absolute(from_file), f"{path} [library] path"
+        return absolute(from_file), f"{path} [library] path"
     return default_library_path(), "default"
-
-
-def _absolute(path: str | os.PathLike) -> Path:
-    """Absolute (so messages name the real folder), symlinks kept as the user wrote them."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photolib.core.files import fsync_file
 from photolib.store.catalog import inspect_catalog_file
 from photolib.core.errors import UsageError
 from photolib.core.layout import CATALOG_NAME, INDEX_FOLDER
@@ -50,8 +51,7 @@ def restore(source: Path, root: Path) -> dict[str, Any]:
     source = Path(source)
     temp = root / (CATALOG_NAME + ".restoring")
     shutil.copyfile(source / CATALOG_NAME, temp)
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
     shutil.rmtree(root / INDEX_FOLDER, ignore_errors=True)
     for leftover in ("-wal", "-shm"):
         Path(str(root / CATALOG_NAME) + leftover).unlink(missing_ok=True)

@@ -7,11 +7,11 @@ catalog on next use.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
+from photolib.core.files import fsync_file
 from photolib.core.errors import UsageError
 from photolib.core.layout import CATALOG_NAME, INDEX_FOLDER
 from photolib.maintenance.snapshot_runner import wait_for_snapshot
@@ -39,8 +39,7 @@ def restore_snapshot(root: Path, reference: str, *, write_lock: Callable[[], Con
         close_catalog()
         temp = root / (CATALOG_NAME + ".restoring")
         shutil.copyfile(snapshot.path, temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(temp)
         kept = keep_aside(catalog, "replaced") if catalog.exists() else None
         shutil.rmtree(root / INDEX_FOLDER, ignore_errors=True)  # rebuilt from the restored catalog
         replace_catalog(catalog, temp)

@@ -28,7 +28,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
 from photolib.core.layout import CATALOG_NAME, SNAPSHOT_FAILED_NAME, SNAPSHOT_FOLDER, SNAPSHOT_LOCK_NAME
 from photolib.store.snapshots import due

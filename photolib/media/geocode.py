@@ -106,10 +106,10 @@ def _parse_and_cache(source: Any, cache: Any) -> dict[str, Any]:
     import csv
     import gzip
     import json
-    import os
-    import tempfile
 
     import numpy as np
+
+    from photolib.core.files import atomic_file
 
     with gzip.open(source / "geocode.gz", "rt", encoding="utf-8") as handle:
         rows = json.load(handle)
@@ -126,11 +126,9 @@ def _parse_and_cache(source: Any, cache: Any) -> dict[str, Any]:
     )
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
-        with os.fdopen(handle, "wb") as out:
+        with atomic_file(cache, fsync=False) as out:  # a reader sees the old cache, none, or the whole new one
             names = {name: np.frombuffer("\n".join(places[name]).encode("utf-8"), np.uint8) for name in _NAMES}
             np.savez(out, **{name: places[name] for name in _ARRAYS}, **names)
-        os.replace(temporary, cache)  # atomic: a reader sees the old cache, none, or the whole new one
     except OSError:
         pass  # a read-only cache folder only costs the parse next time
     return places

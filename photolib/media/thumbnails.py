@@ -17,12 +17,11 @@ it (`ThumbnailCache.ensure`).
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from photolib.core.files import atomic_write
 from photolib.core.layout import THUMBNAIL_FOLDER  # noqa: F401 - re-exported: where the cache lives in a library
 
 if TYPE_CHECKING:
@@ -102,15 +101,7 @@ class ThumbnailCache:
 
     def _write(self, target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=SUFFIX)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temp, 0o600)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, data, fsync=False, file_mode=0o600, prefix=TEMP_PREFIX, suffix=SUFFIX)
 
     # -- upkeep -----------------------------------------------------------------
 

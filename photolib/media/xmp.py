@@ -17,15 +17,14 @@ own tags for the user's keywords.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from xml.etree import ElementTree
 
 from photolib.core.errors import PhotolibError
+from photolib.core.files import atomic_write
 from photolib.core.records import MAX_KEYWORDS, UserMetadata, merge_keywords, unique_casefold
 
 NS = {
@@ -390,19 +389,6 @@ def _set_alt(root: ElementTree.Element, description: ElementTree.Element, prefix
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: a reader sees the old sidecar or the new one."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            os.chmod(temp, path.stat().st_mode & 0o777)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    """Temp file in the same folder, fsync, rename: a reader sees the old sidecar or the new one (which keeps
+    the permissions the user gave the old one)."""
+    atomic_write(path, data, keep_mode=True)

@@ -43,7 +43,7 @@ import numpy as np
 
 from photolib.models import registry as image_models
 from photolib.core.errors import ConfigError, ProviderUnavailableError
-from photolib.models.query_cache import QueryCache
+from photolib.store.query_cache import QueryCache
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -17,7 +17,6 @@ two photos of one person are usually 0.0-0.4 apart, two people ~0.6-0.9
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.records import FACE_DIMENSION, FoundFace

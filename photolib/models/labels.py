@@ -19,12 +19,13 @@ concept reaches 0.2 and it gets no label; a cat on a sofa can get both.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from photolib.core.files import atomic_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,9 +100,8 @@ def vocabulary_vectors(embedder: ImageEmbedder, cache_dir: Path | None, vocabula
     vectors = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(partial, vectors, allow_pickle=False)
-        os.replace(partial, path)
+        with atomic_file(path, fsync=False) as out:
+            np.save(out, vectors, allow_pickle=False)
     return vectors
 
 

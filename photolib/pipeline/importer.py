@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -395,9 +394,4 @@ def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
     """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
     known = PhotoFiles(catalog.db).states() if catalog is not None else {}
     return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
-
-
-def absolute(path: str | os.PathLike) -> Path:
-    """Absolute path without resolving symlinks: the path the user sees is the one stored."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 

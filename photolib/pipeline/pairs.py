@@ -11,7 +11,7 @@ show them as a pair. What the scan decided (`ScanPlan.companions`,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 from photolib.store.sql import rows_in
@@ -33,17 +33,6 @@ class SecondFile(NamedTuple):
     mtime_ns: int
     hash: str | None
     photo_path: str  # the file the photo is shown by
-
-
-def create_table(db: "sqlite_utils.Database") -> None:
-    """Migration: second files of photos; removed with their photo (ON DELETE CASCADE)."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS photo_files (path TEXT PRIMARY KEY, "
-        "photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE, role TEXT NOT NULL, "
-        "size INTEGER, mtime_ns INTEGER, hash TEXT, added_at TEXT)"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_photo ON photo_files (photo_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS photo_files_hash ON photo_files (hash)")
 
 
 class PhotoFiles:
@@ -78,7 +67,7 @@ class PhotoFiles:
 
     def link(self, path: str, photo_id: int, size: int, mtime_ns: int, digest: str | None) -> None:
         """Record `path` as a second file of `photo_id` (a None hash keeps the one stored)."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         self.db.execute(
             "INSERT INTO photo_files (path, photo_id, role, size, mtime_ns, hash, added_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET photo_id=excluded.photo_id, "

@@ -209,6 +209,7 @@ def write_photos_page(file: str | os.PathLike, title: str, sections: Sequence[Ph
 def write_text(target: Path, document: str) -> Path:
     """Write a page atomically (a temporary file renamed over the target)."""
     from photolib.core.errors import UsageError
+    from photolib.core.files import atomic_write
 
     target = Path(os.path.abspath(target))
     if target.is_dir():
@@ -219,13 +220,10 @@ def write_text(target: Path, document: str) -> Path:
             return target  # unchanged (a gallery written again): no write
     except OSError:
         pass
-    temp = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(encoded)
-        os.replace(temp, target)
+        atomic_write(target, encoded, fsync=False)
     except OSError as error:
-        temp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {target} ({error.strerror or error}): choose another place") from None
     return target
 

@@ -295,8 +295,6 @@ def find(catalog: Any, *, near_bits: int = DEFAULT_NEAR_BITS, similar: bool = Fa
         listed = {p.id for g in groups for p in g.photos}
         similar_found = similar_groups([by_id[ids[i]] for i in keep], matrix[keep], similar_distance)
         groups += [g for g in similar_found if len({p.id for p in g.photos} - listed) > 0]
-    from photolib.search.stacks import as_pair, raw_pairs
-
     separate = [as_pair(g) if g.kind == DuplicateKind.NEAR else None for g in groups]
     stacks = [pair for pair in separate if pair is not None]
     groups = [g for g, pair in zip(groups, separate) if pair is None]
@@ -341,13 +339,12 @@ def shown_instead(catalog: Any, photo_ids: Sequence[int], mode: Collapse) -> dic
 def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
     """A CSV of every group (one row per photo, the best marked `keep`), for the user's own tools."""
     import csv
-    import os
-    import tempfile
     from pathlib import Path
 
+    from photolib.core.files import atomic_file
+
     path = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["group", "kind", "rank", "keep", "id", "path", "width", "height", "size", "rating",
                          "reason"])
@@ -364,5 +361,51 @@ def write_list(groups: Sequence[DuplicateGroup], path: Any) -> int:
                 writer.writerow([number, str(group.kind), position, "yes" if position == 1 else "no", photo.id,
                                  photo.path, photo.width, photo.height, photo.size, photo.rating or "",
                                  group.reason if position == 1 else ""])
-    os.replace(temp, path)
     return sum(len(g.files or g.photos) for g in groups)
+
+
+# -- RAW+JPEG pairs as `duplicates` shows them: stacks (one shot in two files, both kept), never copies --
+
+PAIR_REASON = "RAW+JPEG: one shot, two files; keep both"
+
+
+def raw_pairs(catalog: Any) -> list[DuplicateGroup]:
+    """Every RAW+JPEG pair as a stack: the photo with its shown file and its RAW (`PhotoFiles.pairs`)."""
+    from photolib.pipeline.pairs import PhotoFiles
+
+    files = PhotoFiles(catalog.db)
+    found = files.pairs()
+    if not found:
+        return []
+    loaded = {c.id: c for c in candidates(catalog, sorted({pid for pid, _, _ in found}))}
+    sizes = {f["path"]: f["size"] for rows in files.of_photos(sorted(loaded)).values() for f in rows}
+    groups: dict[int, DuplicateGroup] = {}
+    for photo_id, shown, raw in found:
+        if photo_id not in loaded:
+            continue
+        group = groups.get(photo_id)
+        if group is None:
+            photo = loaded[photo_id]
+            group = groups[photo_id] = DuplicateGroup(DuplicateKind.PAIR, [photo], PAIR_REASON, files=[
+                {"path": shown, "role": "shown", "size": photo.size, "photo": photo_id}])
+        group.files.append({"path": raw, "role": "raw", "size": sizes.get(raw), "photo": photo_id})
+    return list(groups.values())
+
+
+def as_pair(group: DuplicateGroup) -> DuplicateGroup | None:
+    """A near-copy group that is only a RAW and its JPEG imported as two photos (`[add] raw = "separate"`)."""
+    import os
+
+    from photolib.media.formats import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, extension
+
+    if len(group.photos) != 2:
+        return None
+    stems = {os.path.splitext(p.path)[0].lower() for p in group.photos}
+    kinds = sorted(extension(p.path) in RAW_EXTENSIONS for p in group.photos)
+    if len(stems) != 1 or kinds != [False, True] or not any(extension(p.path) in DEVELOPED_EXTENSIONS
+                                                           for p in group.photos):
+        return None
+    shown, raw = sorted(group.photos, key=lambda p: extension(p.path) in RAW_EXTENSIONS)
+    return DuplicateGroup(DuplicateKind.PAIR, [shown, raw], PAIR_REASON, group.distance, files=[
+        {"path": shown.path, "role": "shown", "size": shown.size, "photo": shown.id},
+        {"path": raw.path, "role": "raw", "size": raw.size, "photo": raw.id}])

@@ -27,7 +27,8 @@ from typing import Any, Iterator, NamedTuple, Sequence
 import sqlite_utils
 
 from photolib.store.records import AlbumRecords, DescriptionCache, ImagineRecords
-from photolib.store.sql import execute_in, now, rows_in
+from photolib.store.sql import execute_in, rows_in
+from photolib.core.clock import now
 from photolib.store.vectors import VectorRecords
 from photolib.store.usermeta import UserMetadataRecords, keyword_filter, rating_filter
 from photolib.store.faces import OF_PERSON
@@ -166,6 +167,10 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def close(self) -> None:
         self.db.close()
 
+    def integrity_check(self, limit: int = 50) -> list[str]:
+        """SQLite's full `integrity_check` of the open catalog: ["ok"], or up to `limit` findings."""
+        return [str(row[0]) for row in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
+
     # -- schema, transactions, revision -------------------------------------
 
     def _migrate(self) -> None:
@@ -251,10 +256,6 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-    def integrity_findings(self, limit: int = 50) -> list[str]:
-        """What SQLite's full `integrity_check` finds (at most `limit` lines), ["ok"] when the catalog is sound."""
-        return [str(row[0]) for row in self.db.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()]
 
     # -- photos -------------------------------------------------------------
 

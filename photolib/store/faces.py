@@ -12,56 +12,21 @@ sees it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.core.clock import now
 from photolib.core.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from photolib.core.records import FoundFace
-    from photolib.store.catalog import Catalog
+    from photolib.store.sql import CatalogPart
 
     # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
     GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
 
 OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
-
-
-def create_schema(db: Any) -> None:
-    """Tables, indexes and triggers (part of a numbered migration)."""
-    db.execute("""
-        CREATE TABLE people (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            name TEXT UNIQUE COLLATE NOCASE,
-            created_at TEXT
-        )""")
-    db.execute("""
-        CREATE TABLE faces (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
-            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,  -- 0-1 of the upright photo
-            score REAL,
-            detector TEXT NOT NULL,
-            descriptor BLOB NOT NULL
-        )""")
-    db.execute("CREATE INDEX faces_photo ON faces (photo_id)")
-    db.execute("CREATE INDEX faces_person ON faces (person_id)")
-    db.execute("""
-        CREATE TABLE face_scans (
-            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            state TEXT NOT NULL,          -- done | failed
-            error TEXT,
-            faces INTEGER NOT NULL DEFAULT 0,
-            updated_at TEXT
-        )""")
-    db.execute("""CREATE TRIGGER faces_new_content AFTER UPDATE OF hash ON photos
-        WHEN old.hash IS NOT new.hash BEGIN
-        DELETE FROM faces WHERE photo_id = new.id;
-        DELETE FROM face_scans WHERE photo_id = new.id; END""")
 
 
 @dataclass
@@ -84,7 +49,7 @@ class Person:
 class FaceStore:
     """Queries over the face tables of one catalog; no policy, no printing."""
 
-    def __init__(self, catalog: "Catalog") -> None:
+    def __init__(self, catalog: "CatalogPart") -> None:
         self.catalog = catalog
         self.db = catalog.db
 
@@ -101,7 +66,7 @@ class FaceStore:
             [(photo_id, *face.box, face.score, model, np.asarray(face.descriptor, dtype=np.float32).tobytes())
              for face in found])
         self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
-                        "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), _now()])
+                        "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), now()])
 
     def group_new_faces(self, threshold: float, group: "GroupFaces") -> int:
         """Give every ungrouped face a person, as `group` decides (`photolib.models.people.group`: the
@@ -119,7 +84,7 @@ class FaceStore:
         updates = []
         for (face_id, _blob), label in zip(new, labels):
             if label < 0 and label not in created:
-                created[label] = self.db.execute("INSERT INTO people (created_at) VALUES (?)", [_now()]).lastrowid
+                created[label] = self.db.execute("INSERT INTO people (created_at) VALUES (?)", [now()]).lastrowid
             updates.append((created.get(label, label), face_id))
         self.db.conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", updates)
         return len(updates)
@@ -205,5 +170,3 @@ def _matrix(blobs: list[bytes]) -> Any:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), FACE_DIMENSION)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

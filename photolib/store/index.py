@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any
 
 import faiss
 import numpy as np
+
+from photolib.core.files import atomic_write, fsync_file, fsync_folder
 
 STAMP_NAME = "stamp.json"
 APPROXIMATE_FROM = 50_000  # vectors; below this, exact search is fast enough
@@ -221,8 +222,8 @@ class VectorIndex:
             delta_name = _write_new_file(folder, "delta", revision, ".npz", self._write_delta)
         stamp = IndexStamp(self.model, self.dimension, self.count, revision, self.kind, self.params,
                            base_name, delta_name)
-        _atomic_write_text(folder / STAMP_NAME, json.dumps(asdict(stamp), indent=2))
-        _fsync_dir(folder)
+        atomic_write(folder / STAMP_NAME, json.dumps(asdict(stamp), indent=2), prefix=STAMP_NAME)
+        fsync_folder(folder)
         _remove_stale_files(folder, keep={base_name, delta_name})
         self.base_file, self.revision = folder / base_name, revision
         return stamp
@@ -374,31 +375,9 @@ def _write_new_file(folder: Path, prefix: str, revision: int, suffix: str, write
     name = f"{prefix}-{revision}-{uuid.uuid4().hex[:8]}{suffix}"
     temp = folder / (name + ".tmp")
     write(temp)
-    _fsync_file(temp)
+    fsync_file(temp)
     os.replace(temp, folder / name)
     return name
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_stale_files(folder: Path, keep: set[str]) -> None:

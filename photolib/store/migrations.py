@@ -10,9 +10,11 @@ edit one that has been released: catalogs in the wild have run it.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from typing import Any, Callable
 
 import sqlite_utils
+
+from photolib.store.usermeta import USER_FTS_COLUMNS
 
 FTS_COLUMNS = ["caption", "description", "tags"]
 
@@ -102,46 +104,36 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 def _migration_6(db: sqlite_utils.Database) -> None:
     """The user's own words (XMP/IPTC) apart from model output, perceptual hashes, sidecar stamps,
     duplicate marks."""
-    from photolib.store.usermeta import create_user_metadata_tables
-
-    create_user_metadata_tables(db)
+    _create_user_metadata_tables(db)
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:
     """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pipeline.pairs`."""
-    from photolib.pipeline.pairs import create_table
-
-    create_table(db)
+    _create_photo_files_table(db)
 
 
 def _migration_8(db: sqlite_utils.Database) -> None:
     """Text in photos (OCR) and faces: their own tables, each with its stage state."""
-    from photolib.store import faces as catalog_faces
-    from photolib.store import text as catalog_text
-
     # Each schema is created whole or not at all (one transaction), so a table that exists means
     # its schema is there: a catalog whose schema number was rewound by hand still opens.
     if not db["photo_text"].exists():
-        catalog_text.create_schema(db)
+        _create_text_schema(db)
     if not db["people"].exists():
-        catalog_faces.create_schema(db)
+        _create_face_schema(db)
 
 
 def _migration_9(db: sqlite_utils.Database) -> None:
     """Smart albums: named queries evaluated when shown (see `photolib.store.smart_albums`)."""
-    from photolib.store.smart_albums import create_table
-
-    create_table(db)
+    _create_smart_albums_table(db)
 
 
 def _migration_10(db: sqlite_utils.Database) -> None:
     """Per-photo state of the enrichment pipeline's stages (see `photolib.pipeline.engine`), taking over the
     OCR and face stages' own states (migration 8)."""
-    from photolib.store.stage_states import create_stage_state_table
 
     if db["stage_state"].exists():  # idempotent: a catalog whose schema number was rewound still opens
         return
-    create_stage_state_table(db)
+    _create_stage_state_table(db)
     # What the OCR and face stages did before they joined the pipeline stays done (or failed).
     for table, stage in (("photo_text", "ocr"), ("face_scans", "faces")):
         db.execute(f"INSERT OR IGNORE INTO stage_state (photo_id, stage, status, model, input_hash, error, updated_at) "
@@ -206,3 +198,124 @@ def migrate(db: sqlite_utils.Database) -> None:
         if number > version:
             MIGRATIONS[number](db)
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", [str(number)])
+
+
+# -- the schemas the migrations above create (released: never edit, add a migration) --
+
+
+def _create_user_metadata_tables(db: Any) -> None:
+    """The migration body: user metadata with its FTS index, perceptual hashes, sidecar stamps, marks.
+
+    Idempotent, so a catalog whose schema number was rewound by hand still opens.
+    """
+    if not db["user_metadata"].exists():
+        db["user_metadata"].create(
+            {"photo_id": int, "keywords": str, "title": str, "caption": str, "rating": int, "people": str,
+             "words": str, "read_at": str},
+            pk="photo_id", foreign_keys=[("photo_id", "photos", "id")],
+        )
+        db["user_metadata"].create_index(["rating"], index_name="user_metadata_rating")
+        db["user_metadata"].enable_fts(USER_FTS_COLUMNS, create_triggers=True, tokenize="porter")
+    columns = {column.name for column in db["photos"].columns}
+    for column in ("phash", "sidecar_sig"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE photos ADD COLUMN {column} TEXT")
+    if not db["duplicate_marks"].exists():
+        db["duplicate_marks"].create(
+            {"photo_id": int, "shown_id": int, "kind": str, "marked_at": str}, pk="photo_id",
+        )
+
+
+def _create_photo_files_table(db: "sqlite_utils.Database") -> None:
+    """Migration: second files of photos; removed with their photo (ON DELETE CASCADE)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS photo_files (path TEXT PRIMARY KEY, "
+        "photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE, role TEXT NOT NULL, "
+        "size INTEGER, mtime_ns INTEGER, hash TEXT, added_at TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS photo_files_photo ON photo_files (photo_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS photo_files_hash ON photo_files (hash)")
+
+
+def _create_text_schema(db: Any) -> None:
+    """Tables, trigram index and triggers (part of a numbered migration)."""
+    db.execute("""
+        CREATE TABLE photo_text (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            state TEXT NOT NULL,          -- done | failed
+            error TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            boxes TEXT NOT NULL DEFAULT '[]',   -- [{"text", "confidence", "box": [l, t, r, b] in 0-1}]
+            gated INTEGER NOT NULL DEFAULT 0,   -- 1: the cheap gate saw no text, recognition did not run
+            min_confidence REAL,
+            updated_at TEXT
+        )""")
+    db.execute("CREATE INDEX photo_text_model ON photo_text (model)")
+    db.execute("CREATE VIRTUAL TABLE photo_text_fts USING fts5(text, tokenize = 'trigram')")
+    db.execute("""CREATE TRIGGER photo_text_fts_insert AFTER INSERT ON photo_text WHEN new.text <> '' BEGIN
+        INSERT INTO photo_text_fts (rowid, text) VALUES (new.photo_id, new.text); END""")
+    db.execute("""CREATE TRIGGER photo_text_fts_delete AFTER DELETE ON photo_text BEGIN
+        DELETE FROM photo_text_fts WHERE rowid = old.photo_id; END""")
+    db.execute("""CREATE TRIGGER photo_text_fts_update AFTER UPDATE OF text ON photo_text BEGIN
+        DELETE FROM photo_text_fts WHERE rowid = old.photo_id;
+        INSERT INTO photo_text_fts (rowid, text) SELECT new.photo_id, new.text WHERE new.text <> ''; END""")
+    db.execute("""CREATE TRIGGER photo_text_new_content AFTER UPDATE OF hash ON photos
+        WHEN old.hash IS NOT new.hash BEGIN DELETE FROM photo_text WHERE photo_id = new.id; END""")
+
+
+def _create_face_schema(db: Any) -> None:
+    """Tables, indexes and triggers (part of a numbered migration)."""
+    db.execute("""
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT UNIQUE COLLATE NOCASE,
+            created_at TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,  -- 0-1 of the upright photo
+            score REAL,
+            detector TEXT NOT NULL,
+            descriptor BLOB NOT NULL
+        )""")
+    db.execute("CREATE INDEX faces_photo ON faces (photo_id)")
+    db.execute("CREATE INDEX faces_person ON faces (person_id)")
+    db.execute("""
+        CREATE TABLE face_scans (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            state TEXT NOT NULL,          -- done | failed
+            error TEXT,
+            faces INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT
+        )""")
+    db.execute("""CREATE TRIGGER faces_new_content AFTER UPDATE OF hash ON photos
+        WHEN old.hash IS NOT new.hash BEGIN
+        DELETE FROM faces WHERE photo_id = new.id;
+        DELETE FROM face_scans WHERE photo_id = new.id; END""")
+
+
+def _create_smart_albums_table(db: Any) -> None:
+    """Schema of smart albums (called from the catalog's numbered migration)."""
+    db.execute("CREATE TABLE IF NOT EXISTS smart_albums (id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+               "COLLATE NOCASE UNIQUE, query TEXT NOT NULL, created_at TEXT, updated_at TEXT)")
+
+
+def _create_stage_state_table(db: "sqlite_utils.Database") -> None:
+    """Migration: the per-photo state of every pipeline stage."""
+    db.execute("""
+        CREATE TABLE stage_state (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            stage TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_hash TEXT,
+            error TEXT,
+            updated_at TEXT,
+            PRIMARY KEY (photo_id, stage)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX stage_state_by_stage ON stage_state (stage, status, model)")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from photolib.store.sql import CatalogPart, now
+from photolib.store.sql import CatalogPart
+from photolib.core.clock import now
 from photolib.core.records import Description
 
 

@@ -10,7 +10,7 @@ names may have gone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import UsageError
@@ -31,12 +31,6 @@ class SmartAlbum:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "query": self.query, "smart": True,
                 "created_at": self.created_at, "updated_at": self.updated_at}
-
-
-def create_table(db: Any) -> None:
-    """Schema of smart albums (called from the catalog's numbered migration)."""
-    db.execute("CREATE TABLE IF NOT EXISTS smart_albums (id INTEGER PRIMARY KEY, name TEXT NOT NULL "
-               "COLLATE NOCASE UNIQUE, query TEXT NOT NULL, created_at TEXT, updated_at TEXT)")
 
 
 class SmartAlbumStore:
@@ -65,7 +59,7 @@ class SmartAlbumStore:
             raise UsageError(f"smart album {name!r} needs a query, e.g. photolib albums smart {name!r} 'beach year:2019'")
         if parse(query).empty:
             raise UsageError(f"the query of smart album {name!r} says nothing to look for: add words or filters")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         with self.catalog.transaction():
             existing = self.get(name)
             if existing is not None and not replace:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from photolib.core.clock import utc_now
 from photolib.core.errors import UsageError
+from photolib.core.files import fsync_file, fsync_folder
 from photolib.core.layout import ASIDE_FOLDER, CATALOG_NAME, SNAPSHOT_FOLDER
 
 _NAME = re.compile(r"^catalog-(\d{8}T\d{6}Z)\.db$")
@@ -71,7 +73,7 @@ def due(root: Path, interval_hours: float, keep: int, now: datetime | None = Non
     snapshots = list_snapshots(root)
     if not snapshots:
         return True
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     return now - snapshots[0].taken_at >= timedelta(hours=interval_hours)
 
 
@@ -83,7 +85,7 @@ def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | 
     """
     folder = Path(root) / SNAPSHOT_FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or utc_now()).replace(microsecond=0)
     final = folder / f"catalog-{now.strftime(_STAMP)}.db"
     for leftover in folder.glob(_PARTIAL_PREFIX + "*"):
         leftover.unlink(missing_ok=True)  # from a snapshot killed halfway
@@ -100,10 +102,9 @@ def take(connection: sqlite3.Connection, root: Path, keep: int, now: datetime | 
     if verdict != "ok":  # a damaged catalog never rotates a sound snapshot out
         temp.unlink(missing_ok=True)
         raise sqlite3.DatabaseError(f"the copy fails SQLite's quick_check ({verdict}): see `photolib doctor`")
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
     os.replace(temp, final)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     rotate(root, keep)
     return Snapshot(final, now)
 
@@ -163,7 +164,7 @@ def keep_aside(catalog: Path, why: str, now: datetime | None = None) -> Path:
     catalog = Path(catalog)
     folder = catalog.parent / ASIDE_FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
-    stamp = (now or datetime.now(timezone.utc)).strftime(_STAMP)
+    stamp = (now or utc_now()).strftime(_STAMP)
     kept = folder / f"catalog-{stamp}-{why}.db"
     number = 1
     while kept.exists():
@@ -178,7 +179,7 @@ def keep_aside(catalog: Path, why: str, now: datetime | None = None) -> Path:
             os.link(source, destination)
         except OSError:
             shutil.copy2(source, destination)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return kept
 
 
@@ -194,20 +195,7 @@ def replace_catalog(catalog: Path, new: Path) -> None:
         Path(str(catalog) + suffix).unlink(missing_ok=True)
     os.replace(new, catalog)
     os.chmod(catalog, 0o600)
-    _fsync_folder(Path(catalog).parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    fsync_folder(Path(catalog).parent)
 
 
 def take_from_catalog_file(root: Path, keep: int) -> Snapshot:

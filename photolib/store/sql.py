@@ -1,4 +1,4 @@
-"""What every part of the catalog shares: its timestamp format and the chunked `IN (...)` query.
+"""What every part of the catalog shares: the chunked `IN (...)` query (timestamps: `photolib.core.clock`).
 
 The catalog's SQL is split by concern (`catalog.py` photos, `catalog_vectors.py`
 vectors and their revision history, `catalog_records.py` description cache,
@@ -8,17 +8,11 @@ database only through `self.db`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 import sqlite_utils
 
 IN_CHUNK = 500  # values bound per `IN (...)`: well under SQLite's limit on host parameters
-
-
-def now() -> str:
-    """The catalog's timestamp format: UTC, ISO 8601 to the second (`2026-11-30T20:31:39+00:00`)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def rows_in(db: sqlite_utils.Database, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> Iterator[tuple]:

@@ -10,29 +10,13 @@ is pending: that is the stage's backlog. Rows go when their photo goes
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     import sqlite_utils
 
     from photolib.store.catalog import Catalog
-
-
-def create_stage_state_table(db: "sqlite_utils.Database") -> None:
-    """Migration: the per-photo state of every pipeline stage."""
-    db.execute("""
-        CREATE TABLE stage_state (
-            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-            stage TEXT NOT NULL,
-            status TEXT NOT NULL,
-            model TEXT NOT NULL,
-            input_hash TEXT,
-            error TEXT,
-            updated_at TEXT,
-            PRIMARY KEY (photo_id, stage)
-        ) WITHOUT ROWID""")
-    db.execute("CREATE INDEX stage_state_by_stage ON stage_state (stage, status, model)")
 
 
 # Photos whose file was read (the first pass stored its metadata): the ones pipeline stages can work on.
@@ -71,7 +55,7 @@ class StageStates:
 
     def record(self, stage: str, model: str, outcomes: Sequence[tuple[int, str | None, str | None]]) -> None:
         """outcomes: (photo id, content hash read, error or None); call inside a transaction."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = clock_now()
         self._db.conn.executemany(
             "INSERT OR REPLACE INTO stage_state (photo_id, stage, status, model, input_hash, error, updated_at) "
             "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",

@@ -12,49 +12,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
+from photolib.core.clock import now
 from photolib.store.sql import rows_in
 
 if TYPE_CHECKING:
-    from photolib.store.catalog import Catalog
+    from photolib.store.sql import CatalogPart
     from photolib.core.records import PhotoText
 
 HAS_TEXT = "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')"  # a `list`/query filter
 
 
-def create_schema(db: Any) -> None:
-    """Tables, trigram index and triggers (part of a numbered migration)."""
-    db.execute("""
-        CREATE TABLE photo_text (
-            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            state TEXT NOT NULL,          -- done | failed
-            error TEXT,
-            text TEXT NOT NULL DEFAULT '',
-            boxes TEXT NOT NULL DEFAULT '[]',   -- [{"text", "confidence", "box": [l, t, r, b] in 0-1}]
-            gated INTEGER NOT NULL DEFAULT 0,   -- 1: the cheap gate saw no text, recognition did not run
-            min_confidence REAL,
-            updated_at TEXT
-        )""")
-    db.execute("CREATE INDEX photo_text_model ON photo_text (model)")
-    db.execute("CREATE VIRTUAL TABLE photo_text_fts USING fts5(text, tokenize = 'trigram')")
-    db.execute("""CREATE TRIGGER photo_text_fts_insert AFTER INSERT ON photo_text WHEN new.text <> '' BEGIN
-        INSERT INTO photo_text_fts (rowid, text) VALUES (new.photo_id, new.text); END""")
-    db.execute("""CREATE TRIGGER photo_text_fts_delete AFTER DELETE ON photo_text BEGIN
-        DELETE FROM photo_text_fts WHERE rowid = old.photo_id; END""")
-    db.execute("""CREATE TRIGGER photo_text_fts_update AFTER UPDATE OF text ON photo_text BEGIN
-        DELETE FROM photo_text_fts WHERE rowid = old.photo_id;
-        INSERT INTO photo_text_fts (rowid, text) SELECT new.photo_id, new.text WHERE new.text <> ''; END""")
-    db.execute("""CREATE TRIGGER photo_text_new_content AFTER UPDATE OF hash ON photos
-        WHEN old.hash IS NOT new.hash BEGIN DELETE FROM photo_text WHERE photo_id = new.id; END""")
-
-
 class TextStore:
     """Queries over the OCR tables of one catalog; no policy, no printing."""
 
-    def __init__(self, catalog: "Catalog") -> None:
+    def __init__(self, catalog: "CatalogPart") -> None:
         self.catalog = catalog
         self.db = catalog.db
 
@@ -63,7 +36,7 @@ class TextStore:
             "INSERT OR REPLACE INTO photo_text (photo_id, model, state, error, text, boxes, gated, min_confidence, "
             "updated_at) VALUES (?, ?, 'done', NULL, ?, ?, ?, ?, ?)",
             [photo_id, model, result.text, json.dumps([b.as_dict() for b in result.boxes], ensure_ascii=False),
-             int(result.gated), min_confidence, _now()])
+             int(result.gated), min_confidence, now()])
 
     def text_of(self, photo_id: int) -> dict[str, Any] | None:
         """The stored result of one photo: text, boxes, state, model; None if not read yet."""
@@ -109,5 +82,3 @@ class TextStore:
         return self.db.execute("SELECT count(*) FROM photo_text WHERE text <> ''").fetchone()[0]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from photolib.store.sql import CatalogPart, now, rows_in
+from photolib.store.sql import CatalogPart, rows_in
+from photolib.core.clock import now
 from photolib.core.records import UserMetadata
 
 USER_FTS_COLUMNS = ["title", "caption", "words"]
@@ -37,29 +38,6 @@ def keyword_filter(keyword: str) -> tuple[str, list[Any]]:
     escaped = keyword.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return ("photos.id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
             "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')", [escaped])
-
-
-def create_user_metadata_tables(db: Any) -> None:
-    """The migration body: user metadata with its FTS index, perceptual hashes, sidecar stamps, marks.
-
-    Idempotent, so a catalog whose schema number was rewound by hand still opens.
-    """
-    if not db["user_metadata"].exists():
-        db["user_metadata"].create(
-            {"photo_id": int, "keywords": str, "title": str, "caption": str, "rating": int, "people": str,
-             "words": str, "read_at": str},
-            pk="photo_id", foreign_keys=[("photo_id", "photos", "id")],
-        )
-        db["user_metadata"].create_index(["rating"], index_name="user_metadata_rating")
-        db["user_metadata"].enable_fts(USER_FTS_COLUMNS, create_triggers=True, tokenize="porter")
-    columns = {column.name for column in db["photos"].columns}
-    for column in ("phash", "sidecar_sig"):
-        if column not in columns:
-            db.execute(f"ALTER TABLE photos ADD COLUMN {column} TEXT")
-    if not db["duplicate_marks"].exists():
-        db["duplicate_marks"].create(
-            {"photo_id": int, "shown_id": int, "kind": str, "marked_at": str}, pk="photo_id",
-        )
 
 
 class UserMetadataRecords(CatalogPart):

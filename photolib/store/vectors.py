@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from photolib.store.sql import CatalogPart, execute_in, now, rows_in
+from photolib.store.sql import CatalogPart, execute_in, rows_in
+from photolib.core.clock import now
 from photolib.core.spaces import SPACES, Space
 
 DESCRIPTION = Space.DESCRIPTION

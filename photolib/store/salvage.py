@@ -1,4 +1,4 @@
-"""`photolib doctor --repair`: a new catalog from the newest snapshot plus every row still readable.
+"""Salvage for `photolib doctor --repair`: a new catalog from the newest snapshot plus every row still readable.
 
 The damaged catalog (with its -wal and -shm) is first linked into `aside/`;
 nothing is ever deleted. The new catalog is built at a temporary path: a copy
@@ -19,16 +19,15 @@ the library) is left out: the catalog file alone is read.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
+from photolib.core.files import fsync_file
 from photolib.store import damage
-from photolib.maintenance.snapshot_runner import wait_for_snapshot
-from photolib.store.snapshots import keep_aside, list_snapshots, replace_catalog
+from photolib.store.snapshots import list_snapshots
 
 _CHUNK = 512
 _SKIPPED_TABLES = ("sqlite_",)
@@ -83,40 +82,8 @@ def catalog_problem(catalog: Path) -> str | None:
     return None if found is None else str(found)
 
 
-def repair(root: Path, *, write_lock: Callable[[], ContextManager[Any]], close_catalog: Callable[[], None],
-           rebuild_index: Callable[[], Any], notify: Callable[[str], Any], lock_timeout: float) -> RepairReport:
-    """Salvage a damaged catalog in place (see the module docstring); a healthy one is left as it is.
-
-    `write_lock` is the library's writer lock, `close_catalog` lets go of its open catalog (the file is
-    replaced, and the next use opens the new one), `rebuild_index` rebuilds and saves the description
-    index from the new catalog."""
-    from photolib.core.layout import CATALOG_NAME, INDEX_FOLDER
-
-    catalog = root / CATALOG_NAME
-    with write_lock():
-        close_catalog()
-        wait_for_snapshot(root, notify, lock_timeout)
-        problem = catalog_problem(catalog)
-        if problem is None:
-            return RepairReport(needed=False)
-        report = RepairReport(needed=True, problem=problem)
-        kept = keep_aside(catalog, "damaged")
-        report.kept_aside = str(kept)
-        temp = root / (CATALOG_NAME + ".repairing")
-        _remove_database(temp)
-        _build(temp, kept, root, report)
-        shutil.rmtree(root / INDEX_FOLDER, ignore_errors=True)  # rebuilt from the new catalog below
-        replace_catalog(catalog, temp)
-        close_catalog()
-        if report.photos:
-            try:
-                rebuild_index()
-            except Exception as error:  # noqa: BLE001 - the catalog is repaired; the index is rebuilt on next use
-                notify(f"The index will be rebuilt on next use ({error}).")
-    return report
-
-
-def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> None:
+def build_salvaged_catalog(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> None:
+    """Write at `temp` the newest sound snapshot of `root` with every readable row of `damaged_file` over it."""
     from photolib.store.catalog import Catalog
 
     snapshot = _newest_sound_snapshot(root)
@@ -141,8 +108,7 @@ def _build(temp: Path, damaged_file: Path, root: Path, report: RepairReport) -> 
         report.photos_from_snapshot_only = len((snapshot_ids - damaged_ids) & _ids(connection))
     finally:
         new.close()
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
 
 
 def _ids(connection: sqlite3.Connection) -> set[int]:
@@ -358,7 +324,7 @@ class _transaction:
         self.connection.execute("ROLLBACK" if kind else "COMMIT")
 
 
-def _remove_database(path: Path) -> None:
+def remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
