@@ -1,10 +1,9 @@
 """Albums: grouping the library by similarity, saved albums, and smart albums (a named query).
 
-A smart album is evaluated as a search of its query, ordered by date unless
-asked otherwise; a query with words keeps up to `SMART_LIMIT` photos (its
-relevance cutoff usually stops well before). `album:NAME` finds a smart album
-first, then a saved one; a smart album whose query names itself, directly or
-through others, is an error rather than an endless loop.
+A smart album is evaluated as a search of its query (see
+`photolib.search.finder.AlbumFilter`, which also resolves `album:NAME`: a
+smart album first, then a saved one); here its photos become the hits the
+commands show.
 """
 
 from __future__ import annotations
@@ -22,17 +21,13 @@ if TYPE_CHECKING:
     from photolib.search.albums import Album, AlbumSet
     from photolib.store.smart_albums import SmartAlbum
 
-SMART_LIMIT = 1000  # most photos a smart album with words shows
-
 
 class Albums(UseCase):
-    """Grouping, saved and smart albums; smart albums are searches (`searching`)."""
+    """Grouping, saved and smart albums; the photos of a smart album are shown as `searching`'s hits."""
 
     def __init__(self, context: LibraryContext, searching: Searching) -> None:
         super().__init__(context)
         self.searching = searching
-        self._evaluating: set[str] = set()  # smart albums being evaluated (names casefolded): loops are errors
-        self._trials: dict[str, "SmartAlbum"] = {}  # smart albums checked before they are saved, by casefolded name
 
     def albums(self, *, threshold: float | None = None, min_size: int | None = None, seed: int | None = None,
                save: bool = False, export: str | os.PathLike | None = None, copy: bool = False,
@@ -112,45 +107,27 @@ class Albums(UseCase):
 
     def evaluate(self, album: "SmartAlbum", *, sort: str | None = None) -> list[SearchHit]:
         """The photos of a smart album now."""
-        from photolib.query.parser import QueryError, parse
-
-        key = album.name.casefold()
-        if key in self._evaluating:
-            raise QueryError(f"smart album {album.name!r} refers to itself through album: filters; "
-                             "change one of their queries with `photolib albums smart NAME QUERY --replace`")
-        self._evaluating.add(key)
-        try:
-            return self.matching(parse(album.query), sort=sort or "date")
-        finally:
-            self._evaluating.discard(key)
+        return self.searching.hits(self.finder.albums.evaluate(album, sort=sort))
 
     def matching(self, parsed: "ParsedQuery", *, sort: str = "date") -> list[SearchHit]:
         """Every photo a query matches (up to `SMART_LIMIT` when it ranks by words)."""
-        return self.searching.find(parsed, limit=SMART_LIMIT if parsed.semantic else -1, sort=sort)
+        return self.searching.hits(self.finder.albums.matching(parsed, sort=sort))
 
     def album_ids(self, name: str) -> list[int] | None:
         """Photo ids of the album called `name`: a smart album (evaluated) or a saved one; None if neither."""
-        from photolib.store.smart_albums import SmartAlbumStore
-
-        smart = self._trials.get(name.strip().casefold()) or SmartAlbumStore(self.catalog).get(name)
-        if smart is not None:
-            return [hit.id for hit in self.evaluate(smart)]
-        album_id = self.catalog.saved_album_id(name.strip())
-        return None if album_id is None else self.catalog.saved_album(album_id)[1]
+        return self.finder.albums.photo_ids(name)
 
     def save_smart(self, name: str, query: str, replace: bool = False) -> dict[str, Any]:
         """Store a smart album after evaluating its query against this library as if it were saved
-        (unknown albums, bad filters and loops through `album:` are refused, nothing is stored)."""
+        (unknown albums, bad filters, a query that says nothing and loops through `album:` are
+        refused, nothing is stored)."""
         from photolib.query.parser import parse
         from photolib.store.smart_albums import SmartAlbum, SmartAlbumStore
 
         parse(query)
         trial = SmartAlbum(0, " ".join(name.split()), query, "", "")
-        self._trials[trial.name.casefold()] = trial
-        try:
+        with self.finder.albums.trying(trial):
             size = len(self.evaluate(trial))
-        finally:
-            self._trials.pop(trial.name.casefold(), None)
         with self.write_lock():
             album = SmartAlbumStore(self.catalog).save(name, query, replace=replace)
         return album.as_dict() | {"size": size}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from photolib.core.config import Settings
-from photolib.core.errors import IndexMismatchError, LibraryLockedError, UsageError
+from photolib.core.errors import LibraryLockedError, UsageError
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, INDEX_FOLDER, LOCK_NAME
 from photolib.core.progress import Notify, ignore
 from photolib.core.spaces import Space
@@ -25,7 +25,8 @@ from photolib.providers.base import Providers
 if TYPE_CHECKING:
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.media.thumbnails import ThumbnailCache
-    from photolib.pipeline.engine import Stage as PipelineStage
+    from photolib.pipeline.stage import Stage
+    from photolib.search.finder import Finder
     from photolib.store.catalog import Catalog, StoredPhoto
     from photolib.store.faces import FaceStore
     from photolib.store.index import VectorIndex
@@ -51,7 +52,7 @@ class LibraryContext:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._image_embedder = image_embedder
         self._image_embedder_built = image_embedder is not None
-        self._stage_factories = stage_factories  # None: photolib.pipeline.engine.STAGE_FACTORIES
+        self._stage_factories = stage_factories  # None: the stage registry (photolib.pipeline.registry)
         self._catalog: Catalog | None = None
         self._keepers: dict[Space, IndexKeeper] = {}
         self._lock_depth = 0
@@ -101,14 +102,14 @@ class LibraryContext:
             self._image_embedder_built = True
         return self._image_embedder
 
-    def stages(self) -> list["PipelineStage"]:
-        """The enabled enrichment stages (see `photolib.pipeline.engine`)."""
-        from photolib.pipeline.engine import STAGE_FACTORIES, StageContext, build_stages
+    def stages(self) -> list["Stage"]:
+        """The enabled enrichment stages (see `photolib.pipeline.registry`)."""
+        from photolib.pipeline.registry import build_stages
+        from photolib.pipeline.stage import StageContext
 
         context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
                                lambda: self.image_embedder, lambda: self.embedder, lambda: self.thumbnails)
-        factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
-        return build_stages(context, factories)
+        return build_stages(context, self._stage_factories)
 
     @property
     def imagine_vision(self) -> "Vision":
@@ -250,14 +251,27 @@ class LibraryContext:
 
     def check_embedder_matches(self) -> tuple[str, int] | None:
         """The description space's (model, dimension), None when empty; an `IndexMismatchError` when the
-        configured embedder is another model."""
-        stored = self.keeper.stored_model()
-        if stored and stored[0] != self.embedder.model_name:
-            raise IndexMismatchError(
-                f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
-                f"{self.embedder.model_name}: run `photolib reindex --reembed` to re-embed with it"
-            )
-        return stored
+        configured embedder is another model (see `Finder.stored_model`)."""
+        return self.finder.stored_model()
+
+    @property
+    def finder(self) -> "Finder":
+        """The query language over the description space (its `albums` resolve `album:` filters)."""
+        from photolib.search.finder import DescriptionQueries, Finder
+
+        if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
+            self._finder = Finder(self.catalog, self.keeper, DescriptionQueries(self.providers), self.settings)
+        return self._finder
+
+    @property
+    def image_finder(self) -> "Finder":
+        """The query language over the image space: words embedded by the image model's text tower."""
+        from photolib.search.finder import Finder, ImageQueries
+
+        if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
+            self._image_finder = Finder(self.catalog, self.keeper_of(Space.IMAGE), ImageQueries(self.image_embedder),
+                                        self.settings, albums=self.finder.albums)
+        return self._image_finder
 
     def index(self, save: bool = True) -> "VectorIndex":
         """The description index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
@@ -310,6 +324,8 @@ class UseCase:
     stages = shared("stages")
     resolve = shared("resolve")
     check_embedder_matches = shared("check_embedder_matches")
+    finder = shared("finder")
+    image_finder = shared("image_finder")
 
 
 def photos_under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:

@@ -1,7 +1,8 @@
 """`add`, `enrich`, `reindex` and bulk import: what fills the catalog and its vector spaces.
 
-`add` scans, records and describes photos (`photolib.pipeline.importer`), then
-works off the enrichment stages (`photolib.pipeline.engine`); `enrich` works
+`add` scans, records and describes photos (the first pass, `photolib.pipeline.importer`),
+then works off the enrichment stages (`photolib.pipeline.registry`) through the one batch engine
+(`photolib.pipeline.engine`); `enrich` works
 off the stages' backlog library-wide; `reindex` rebuilds each space's index
 from the catalog, re-embedding first when asked.
 """
@@ -18,11 +19,11 @@ from photolib.core.layout import CATALOG_NAME
 from photolib.core.progress import NoProgress, Progress
 from photolib.core.spaces import Space
 from photolib.core.files import absolute
-from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
+from photolib.pipeline.importer import AddReport, apply_plan, plan_counts_for_dry_run, run_first_pass
 
 if TYPE_CHECKING:
     from photolib.pipeline.bulk import EmbeddedPhoto
-    from photolib.pipeline.engine import StageReport
+    from photolib.pipeline.stage import StageReport
     from photolib.pipeline.scan import ScanPlan
     from photolib.store.catalog import Catalog
 
@@ -51,13 +52,15 @@ class Importing(UseCase):
             todo = photos_under(needing_work, roots)
             report.elsewhere = len(needing_work) - len(todo)
             report.retried = len([p for p in todo if p.id in before])
-            importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
-                                jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint(),
-                                photo_texts=self._photo_texts(),
-                                thumbnails=None)  # made by the thumbnail stage, from the pipeline's decode
+            from photolib.pipeline.engine import BatchEngine
+            from photolib.pipeline.stages.first_pass import FirstPass
+
+            first_pass = FirstPass(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
+                                   photo_texts=self._photo_texts())
+            engine = BatchEngine(self.catalog, jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
+                                 progress=progress, on_commit=self.keeper.checkpoint())
             try:
-                importer.run(todo, report)
+                run_first_pass(engine, first_pass, todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
                 report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
                 report.visual_search_hint = self._visual_search_hint()
@@ -95,16 +98,16 @@ class Importing(UseCase):
 
     def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
                     retry_failed: bool = False) -> list["StageReport"]:
-        from photolib.pipeline.engine import StageRunner
+        from photolib.pipeline.engine import BatchEngine
 
         stages = self.stages()
         if not stages:
             return []
-        runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
+        engine = BatchEngine(self.catalog, batch_size=self.settings.batch_size,
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
                              progress=progress, on_commit=self.context.checkpoint())
         try:
-            return runner.run(roots, retry_failed=retry_failed)
+            return engine.run(stages, roots=roots, retry_failed=retry_failed)
         finally:
             (progress or NoProgress()).finish()
 

@@ -46,11 +46,10 @@ if TYPE_CHECKING:
     from photolib.store.salvage import RepairReport
     from photolib.media.sidecars import ExportReport
     from photolib.pipeline.bulk import EmbeddedPhoto
-    from photolib.pipeline.engine import StageReport
+    from photolib.pipeline.stage import StageReport
     from photolib.query.parser import ParsedQuery
     from photolib.search.albums import Album, AlbumSet
     from photolib.search.duplicates import DuplicateGroup
-    from photolib.search.finder import Finder
     from photolib.store.faces import Person
 
 __all__ = ["Library", "SearchHit"]
@@ -68,7 +67,7 @@ class Library:
             settings, vision=vision, embedder=embedder, generator=generator, image_embedder=image_embedder,
             stage_factories=stage_factories, notify=notify, background_snapshots=background_snapshots)
         self._importing = Importing(context)
-        self._searching = Searching(context, album_ids=lambda name: self._albums.album_ids(name))
+        self._searching = Searching(context)
         self._albums = Albums(context, self._searching)
         self._browsing = Browsing(context)
         self._people = People(context)
@@ -107,6 +106,8 @@ class Library:
     index = shared("index")
     index_of = shared("index_of")
     resolve = shared("resolve")
+    finder = shared("finder")
+    image_finder = shared("image_finder")
 
     # -- importing ------------------------------------------------------------------
 
@@ -159,16 +160,6 @@ class Library:
     def explain(self, query: str) -> dict[str, Any]:
         """How `query` is understood: its parts, and how many photos its filters leave."""
         return self._searching.explain(query)
-
-    @property
-    def finder(self) -> "Finder":
-        """The query language over the description space."""
-        return self._searching.finder
-
-    @property
-    def image_finder(self) -> "Finder":
-        """The query language over the image space."""
-        return self._searching.image_finder
 
     def list_photos(self, query: str | None = None, *, tag: str | None = None, since: str | None = None,
                     until: str | None = None, status: str | None = None, limit: int | None = None,

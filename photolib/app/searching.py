@@ -2,8 +2,8 @@
 
 Filters select photos in SQL (`photolib.search.finder`); free words rank them
 in each vector space, and the spaces' rankings are fused
-(`photolib.search.fusion`). `album:` filters are resolved by the caller's
-`album_ids` (smart albums are themselves searches, see `photolib.app.albums`).
+(`photolib.search.fusion`). `album:` filters are resolved by the description
+finder's `albums` (`photolib.search.finder.AlbumFilter`).
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from photolib.app.context import LibraryContext, UseCase, space_named
+from photolib.app.context import UseCase, space_named
 from photolib.core.errors import UsageError
-from photolib.core.records import PhotoStatus, Stage
-from photolib.core.spaces import Space
 from photolib.core.files import absolute
+from photolib.core.records import FailedStep, PhotoStatus
+from photolib.core.spaces import Space
 
 if TYPE_CHECKING:
     from photolib.query.parser import ParsedQuery
-    from photolib.search.finder import Finder
     from photolib.store.catalog import StoredPhoto
 
 LIST_LIMIT = 1000  # most photos `list` ranks when its query has words
@@ -51,11 +50,6 @@ class SearchHit:
 
 class Searching(UseCase):
     """The query language over the library's vector spaces."""
-
-    def __init__(self, context: LibraryContext, album_ids: Callable[[str], "list[int] | None"]) -> None:
-        """`album_ids(name)`: photo ids of the album called `name` (smart or saved), None if there is none."""
-        super().__init__(context)
-        self._album_ids = album_ids
 
     def search(self, query: str, *, limit: int | None = None, threshold: float | None = None,
                exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
@@ -92,7 +86,7 @@ class Searching(UseCase):
         """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
         `collapse` shows each group of copies once (see `photolib.search.duplicates`); `space` "all" or
         "image" brings in the image space for the free words (not with `around`)."""
-        from photolib.search.finder import FindOptions, Ranked
+        from photolib.search.finder import FindOptions
         from photolib.search.relevance import check_sort
 
         if parsed.empty and around is None:
@@ -102,17 +96,12 @@ class Searching(UseCase):
                               threshold=self.settings.search_threshold if threshold is None else threshold,
                               sort=check_sort(sort), all_results=all_results, exact=exact)
         if not parsed.semantic and around is None:
-            return self._hits(self.finder.listing(parsed, options))
+            return self.hits(self.finder.listing(parsed, options))
         with_pixels = around is None and chosen_space != Space.DESCRIPTION and \
             self._image_space_ready(required=chosen_space == Space.IMAGE)
         if with_pixels:
             return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
-        if self.check_embedder_matches() is None:
-            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
-            return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
-        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
-        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
+        return self.hits(self.finder.search(parsed, options, around=around, leave_out=leave_out, collapse=collapse))
 
     def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
                       image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
@@ -133,9 +122,9 @@ class Searching(UseCase):
         rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
         vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
         fused = fuse_rankings(rankings, self.catalog, vectors)
-        fused = self.finder._sorted(fused, options) if options.sort != "relevance" else fused
+        fused = self.finder.in_order(fused, options.sort) if options.sort != "relevance" else fused
         folded = self._collapsed([(f.id, f) for f in fused], collapse)
-        return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
+        return self.hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
 
     def _collapsed(self, chosen: list[tuple[int, Any]], collapse: str | None) -> list[tuple[int, Any]]:
         """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
@@ -175,32 +164,7 @@ class Searching(UseCase):
                 "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
                 "photos": total, "allowed": total if selection is None else len(selection)}
 
-    @property
-    def finder(self) -> "Finder":
-        from photolib.search.finder import Finder
-
-        if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
-            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
-                                  self.album_ids)
-        return self._finder
-
-    @property
-    def image_finder(self) -> "Finder":
-        """The query language over the image space: words embedded by the image model's text tower."""
-        from photolib.search.finder import Finder
-        from photolib.search.fusion import image_query_vector
-
-        if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
-            self._image_finder = Finder(self.catalog, lambda: self.index_of(Space.IMAGE),
-                                        lambda text: image_query_vector(self.image_embedder, text), self.album_ids,
-                                        vectors_of=lambda ids: self.catalog.vectors_for(ids, Space.IMAGE))
-        return self._image_finder
-
-    def album_ids(self, name: str) -> list[int] | None:
-        """Photo ids of the album called `name`: a smart album (evaluated) or a saved one; None if neither."""
-        return self._album_ids(name)
-
-    def _hits(self, chosen: list[Any]) -> list[SearchHit]:
+    def hits(self, chosen: list[Any]) -> list[SearchHit]:
         """Hits for `Ranked` results of one space, or `FusedRanked` ones of several."""
         from photolib.search.fusion import FusedRanked
 
@@ -243,7 +207,7 @@ class Searching(UseCase):
                               exact=exact)
         ranked = self.image_finder.find(parsed, options, around=vector, leave_out=skip)
         kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
-        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != skip])
+        return self.hits([Ranked(pid, distance) for pid, distance in kept if pid != skip])
 
     def _similar_source(self, ref: str) -> tuple["StoredPhoto | None", Any, Space]:
         """(library photo or None, its vector, the space to search) for `similar`."""
@@ -309,7 +273,7 @@ class Searching(UseCase):
         text += f" date<={end}" if end else ""
         parsed = parse(text)
         hits = self.find(parsed, limit=limit or (LIST_LIMIT if parsed.semantic else -1), sort=sort or "date",
-                         offset=offset) if not parsed.empty else self._hits(
+                         offset=offset) if not parsed.empty else self.hits(
             self.finder.listing(parsed, _list_options(limit, sort or "date", offset)))
         photos = self.catalog.get_many([hit.id for hit in hits])
         return [photo_summary(photos[hit.id]) | ({"score": hit.score} if hit.score is not None else {})
@@ -318,7 +282,7 @@ class Searching(UseCase):
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == FailedStep.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

@@ -53,6 +53,12 @@ class AlbumRecords(CatalogPart):
             albums.append((album_id, name, ids))
         return albums
 
+    def saved_album_photo_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the saved album called `name` (any case; the first of that name), in album
+        order; None when no saved album has that name."""
+        album_id = self.saved_album_id(name.strip())
+        return None if album_id is None else self.saved_album(album_id)[1]
+
     def saved_album_id(self, name: str) -> int | None:
         """The saved album called `name` (case-insensitive; the oldest of equal names), None if none is."""
         row = self.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
