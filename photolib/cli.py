@@ -180,12 +180,32 @@ def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: li
 
             raise UsageError("--open opens the page written by --html FILE: add --html")
         return False
-    written = _library(ctx).write_html(file, title, sections)
+    written = _write_photos_page(_library(ctx), file, title, sections)
     count = sum(len(rows) for _title, rows in sections)
     _render().message(f"Wrote {count} photo(s) to {written}.", "green")
     if open_page:
         _open_in_browser(written)
     return True
+
+
+def _write_photos_page(library: "Library", file: Path, title: str, sections: list) -> str:
+    """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+    from photolib.core.files import absolute
+    from photolib.render.html import PhotoSection, write_photos_page
+
+    thumbnails = library.thumbnail_files([row["id"] for _title, rows in sections for row in rows])
+    return str(write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections], thumbnails))
+
+
+def _write_imagine_page(library: "Library", file: Path, result: Any) -> str:
+    """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+    from photolib.app.views import photo_summary
+    from photolib.core.files import absolute
+    from photolib.render.html import write_imagine_page
+
+    photo = library.resolve(result.photo_id)
+    thumbnail = library.thumbnail_files([photo.id]).get(photo.id)
+    return str(write_imagine_page(absolute(file), photo_summary(photo), thumbnail, result.as_dict()))
 
 
 def _open_in_browser(path: str) -> None:
@@ -222,11 +242,20 @@ def add(
     host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
+    _say_inference_servers(library, dry_run)
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs,
                          workers=workers)
     render.print_json(report.as_dict()) if json_out else render.add_summary(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _say_inference_servers(library: Any, dry_run: bool = False) -> None:
+    """One line naming the Immich machine-learning servers reduced copies of the photos go to, if any."""
+    servers = library.inference_servers()
+    if servers and not dry_run:
+        _render().message("Reduced copies of the photos are sent to Immich machine-learning servers: "
+                          + "; ".join(f"{hosts} for {what}" for what, hosts in servers.items()) + ".")
 
 
 QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
@@ -271,8 +300,10 @@ def enrich(
     json_out: bool = JSON,
 ) -> None:
     render = _render()
-    reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
-                                   jobs=jobs, workers=workers)
+    library = _library(ctx)
+    _say_inference_servers(library)
+    reports = library.enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed, jobs=jobs,
+                             workers=workers)
     render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
     if any(r.failed for r in reports):
         raise typer.Exit(1)
@@ -546,7 +577,7 @@ def imagine(
     result = library.imagine(photo, request)
     _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
     if html is not None:
-        written = library.write_imagine_html(html, result)
+        written = _write_imagine_page(library, html, result)
         _render().message(f"Wrote {written}.", "green")
         if open_page:
             _open_in_browser(written)
@@ -613,7 +644,13 @@ def gallery(
     json_out: bool = JSON,
 ) -> None:
     """Write the whole library as a static web site: albums, a page per photo, offline."""
-    report = _library(ctx).gallery(folder)
+    from photolib.core.files import absolute
+    from photolib.render.gallery import check_folder, write_gallery
+
+    library = _library(ctx)
+    folder = absolute(folder)
+    check_folder(folder)
+    report = write_gallery(folder, library.gallery_input())
     if json_out:
         _render().print_json(report.as_dict())
     else:
@@ -739,7 +776,8 @@ def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Pe
 @people_app.command("recluster")
 def people_recluster(ctx: typer.Context,
                      threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
-                                                               help="Largest face distance within a person (default 0.6)."),
+                                                               help="Largest face distance within a person (default: [faces] threshold, else "
+                                                                    "0.6 for local faces, 1.0 for faces from Immich servers)."),
                      json_out: bool = JSON) -> None:
     """Group the faces of unnamed people again (named people keep their faces and names)."""
     found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]

@@ -98,6 +98,7 @@ def optimized_copies_folder() -> Path:
 class ClipEmbedder:
     """An `ImageEmbedder` over one model folder in Immich's layout."""
 
+    remote_host = None  # nothing leaves the machine
     runs_in_workers = True  # pickles as a recipe: the image stage embeds on every core
 
     def __init__(self, folder: Path, model_name: str, *, cache_dir: Path | None = None, threads: int | None = None) -> None:
@@ -141,6 +142,32 @@ class ClipEmbedder:
                     pending = pool.submit(prepare, chunks[index + 1])
                 rows.append(tower.run(ready))
         return _unit(np.concatenate(rows))
+
+    def embed_each(self, images: Sequence[Image.Image]) -> list[Any]:
+        """Per image its unit vector, or the `PhotolibError` saying why there is none: one odd image fails
+        alone (the batch is embedded again one by one)."""
+        from photolib.core.errors import PhotolibError, ProviderError
+
+        try:
+            return list(self._checked(self.embed_images(images), len(images)))
+        except Exception:  # noqa: BLE001 - one odd image must not fail its whole batch: one by one
+            results: list[Any] = []
+            for image in images:
+                try:
+                    results.append(self._checked(self.embed_images([image]), 1)[0])
+                except PhotolibError as error:
+                    results.append(error)
+                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
+                    results.append(ProviderError(f"the image model failed on it: {error}"))
+            return results
+
+    def _checked(self, matrix: np.ndarray, count: int) -> np.ndarray:
+        from photolib.core.errors import ProviderError
+
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != count or not np.isfinite(matrix).all():
+            raise ProviderError(f"the image model {self.model_name} returned unusable vectors")
+        return matrix
 
     def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Unit vectors for already-preprocessed tensors (n, 3, S, S): the raw model, for benchmarks."""

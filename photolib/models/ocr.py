@@ -47,7 +47,8 @@ BOX_SCORE = 0.6  # the detector's mean text probability inside a box that counts
 MIN_ASPECT = 1.5  # a box that counts is a line: this many times longer than high (or high than long)
 MAX_AREA = 0.3  # ... and covers at most this share of the photo (a texture's box covers most of it)
 MIN_ALNUM = 3  # letters or digits a kept box must hold (2 when it holds CJK ideographs)
-RULES_VERSION = "2"  # bump when what is kept changes, so photos are read again
+RULES_VERSION = "1"  # bump when what is kept changes, so photos are read again (here and from Immich's OCR)
+GATE_VERSION = "2"  # bump when what reaches recognition here changes (the gate, the detector's sizes)
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -61,7 +62,33 @@ def model_name() -> str:
         installed = version("rapidocr")
     except PackageNotFoundError:
         installed = "missing"
-    return f"rapidocr-{installed}/PP-OCRv6-small/rules-{RULES_VERSION}"
+    return f"rapidocr-{installed}/PP-OCRv6-small/rules-{RULES_VERSION}/gate-{GATE_VERSION}"
+
+
+class LocalTextReader:
+    """The `TextReader` of this machine: the PP-OCR models rapidocr ships (`read_text`), nothing sent anywhere."""
+
+    remote_host = None
+    runs_in_workers = True  # settings only: the models load once in each worker process
+
+    def __init__(self, settings: Any) -> None:
+        self.model_name = model_name()
+        self.min_confidence = settings.ocr_min_confidence
+
+    def read_texts(self, images: Any) -> list[Any]:
+        """Per image its `PhotoText`, or the `PhotolibError` saying why it could not be read."""
+        return [_each(lambda: read_text(image, self.min_confidence), "OCR failed") for image in images]
+
+
+def _each(work: Any, failure: str) -> Any:
+    from photolib.core.errors import PhotolibError, ProviderError
+
+    try:
+        return work()
+    except PhotolibError as error:
+        return error
+    except Exception as error:  # noqa: BLE001 - a model failure on one photo is that photo's
+        return ProviderError(f"{failure} ({type(error).__name__}: {error})")
 
 
 def read_text(image: Any, min_confidence: float = 0.8) -> PhotoText:

@@ -166,8 +166,8 @@ class BatchEngine:
                             stopping = self._run_stage(stage, run.books[stage.name], mine, run.reports[stage.name],
                                                        stopping)
                             if stopping is None:
-                                run.lines[stage.name].advance(len(mine), **{
-                                    key: run.reports[stage.name].counts.get(key, 0) for key in stage.progress_counts})
+                                run.lines[stage.name].advance(
+                                    len(mine), **stage.progress_counters(run.reports[stage.name].counts))
                     if stopping is not None:
                         raise stopping
                     self.on_commit()

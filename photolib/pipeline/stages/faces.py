@@ -1,16 +1,22 @@
-"""The face stage: faces in each photo (`photolib.models.faces`), grouped into people as they are stored.
+"""The face stage: faces in each photo, grouped into people as they are stored.
 
-What it finds lives in its own tables (`photolib.store.faces`) and makes
-`has:faces` true; `photolib people` names the groups. Face data is never
-sent anywhere, whatever providers are configured.
+The reader is dlib on this machine (`photolib.models.faces`), or the face
+models of Immich machine-learning servers with `[faces] url` (`buffalo_l`,
+`photolib.providers.immich_ml`): then a reduced JPEG of each photo is sent
+there, and the faces that come back are stored here like local ones. The
+reader's model is the face space: faces are grouped only with faces of the
+same model, switching models runs the stage again, and named people keep their
+names (`photolib.store.faces`). What it finds lives in its own tables and makes
+`has:faces` true; `photolib people` names the groups. Face data (boxes,
+descriptors, people) is never sent anywhere, whatever providers are configured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
+from photolib.pipeline.pixel_model import PixelModelStage
+from photolib.pipeline.stage import Outcome, PhotoWork, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
@@ -18,20 +24,7 @@ if TYPE_CHECKING:
 FACES_MIN_SIDE = 960  # shortest side decoded for faces (looked for in a copy of 1280 px at most)
 
 
-@dataclass(frozen=True)
-class FindFaces:
-    """The face stage's work on one photo, in a worker: its faces (`photolib.models.faces`)."""
-
-    min_score: float
-    failure: ClassVar[str] = "face detection failed"
-
-    def __call__(self, image: Any) -> Any:
-        from photolib.models import faces
-
-        return faces.find_faces(image, self.min_score)
-
-
-class FaceStage(StageBase):
+class FaceStage(PixelModelStage):
     """Pixels -> faces (box, score, descriptor), grouped into people as each batch is stored."""
 
     name = "faces"
@@ -40,20 +33,20 @@ class FaceStage(StageBase):
     has_value = "faces"
     needs_pixels = True
     min_side = FACES_MIN_SIDE
+    pixel_call = "find_faces"
 
-    def __init__(self, min_score: float, threshold: float) -> None:
-        from photolib.models import faces
-
-        self.min_score = min_score
-        self.threshold = threshold
-        self.model = faces.DETECTOR
+    def __init__(self, reader: Any) -> None:
+        self.reader = self.pixel_model = reader  # a FaceReader: local dlib, or on Immich ML servers ([faces] url)
+        self.threshold = reader.threshold
+        self.model = reader.model_name  # also the face space: faces of two models are never compared
 
     @classmethod
     def build(cls, context: StageContext) -> "FaceStage | None":
         """None when `[faces] enabled` is false."""
-        if not context.settings.faces_enabled:
-            return None
-        return cls(context.settings.faces_min_score, context.settings.faces_threshold)
+        from photolib.providers.base import make_face_reader
+
+        reader = make_face_reader(context.settings)
+        return None if reader is None else cls(reader)
 
     @classmethod
     def findings(cls, catalog: "Catalog") -> dict[str, int]:
@@ -61,11 +54,8 @@ class FaceStage(StageBase):
 
         return FaceStore(catalog).found()
 
-    def pixel_job(self) -> FindFaces:
-        return FindFaces(self.min_score)
-
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
-        return [Outcome(item.photo.id, value=item.made[self.name]) for item in work]
+        return self.outcomes(work, self.reader.find_faces)
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
         from photolib.models.people import group
@@ -74,5 +64,5 @@ class FaceStage(StageBase):
         store = FaceStore(catalog)
         for outcome in outcomes:
             store.store(outcome.photo_id, self.model, outcome.value)
-        store.group_new_faces(self.threshold, group)
+        store.group_new_faces(self.threshold, group, self.model)
         return {"found": sum(1 for o in outcomes if o.value), "faces": sum(len(o.value) for o in outcomes)}

@@ -1,11 +1,13 @@
 """The image stage: embeds each photo's pixels into the `image` vector space.
 
 The model is the configured `ImageEmbedder` (local CLIP-family models on ONNX
-Runtime, `photolib.models.clip`); without one installed the stage is not
-enabled and photolib works on descriptions alone. It runs ahead of the other
-pixel stages (`runs_ahead`): every photo is searchable by its pixels before
-thumbnails, OCR and faces go over the library. A local model runs in the
-engine's worker processes (`EmbedPixels`), one photo per core. Vectors are stored with the
+Runtime, `photolib.models.clip`, or the same models on Immich machine-learning
+servers with `[image] url`: `photolib.pipeline.pixel_model` says how their
+answers become states); without one the stage is not enabled and photolib
+works on descriptions alone. It runs ahead of the other pixel stages
+(`runs_ahead`): every photo is searchable by its pixels before thumbnails,
+OCR and faces go over the library; a local model runs in the engine's worker
+processes, one photo per core. Vectors are stored with the
 model's name and the file's content hash, so a changed file or a new model
 puts the photo back in this stage's backlog, and nothing else is redone.
 When the model changes, the vectors of the old model are dropped as soon as
@@ -26,12 +28,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from photolib.core.errors import ProviderError
 from photolib.core.records import Description, text_hash
 from photolib.core.spaces import Space
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
+from photolib.pipeline.pixel_model import PixelModelStage
+from photolib.pipeline.stage import Outcome, PhotoWork, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
@@ -51,24 +53,7 @@ class ImageResult:
     text_vector: Any = None
 
 
-@dataclass(frozen=True)
-class EmbedPixels:
-    """The image stage's work on one photo, in a worker: its unit vector (the model is sent to a worker
-    process as the recipe that builds it there: `ImageEmbedder.runs_in_workers`)."""
-
-    embedder: Any
-    failure: ClassVar[str] = "the image model failed on it"
-
-    def __call__(self, image: Any) -> Any:
-        import numpy as np
-
-        vector = np.asarray(self.embedder.embed_images([image]), dtype=np.float32)
-        if vector.shape[0] != 1 or not np.isfinite(vector).all():
-            raise ProviderError(f"the image model {self.embedder.model_name} returned unusable vectors")
-        return vector[0]
-
-
-class ImageStage(StageBase):
+class ImageStage(PixelModelStage):
     """Pixels -> unit vector of the image space and labels, one batch through the model at a time."""
 
     name = "image"
@@ -77,10 +62,11 @@ class ImageStage(StageBase):
     needs_pixels = True
     min_side = MIN_SIDE
     runs_ahead = True
+    pixel_call = "embed_each"
 
     def __init__(self, embedder: Any, text_embedder: Any = None, cache_dir: Path | None = None,
                  label_captions: bool = True, catalog: "Catalog | None" = None, photo_words: bool = False) -> None:
-        self.embedder = embedder
+        self.embedder = self.pixel_model = embedder  # local, or on Immich ML servers ([image] url)
         self.text_embedder = text_embedder
         self.catalog = catalog  # read for the user's words and words in photos embedded with the description
         self.photo_words = photo_words
@@ -99,20 +85,18 @@ class ImageStage(StageBase):
         return cls(embedder, context.text_embedder(), label_captions=local,
                    catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")
 
-    def pixel_job(self) -> EmbedPixels | None:
-        return EmbedPixels(self.embedder) if self.embedder.runs_in_workers else None
-
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
         import numpy as np
 
         from photolib.models.labels import labels_for
 
-        if all(self.name in item.made for item in work):  # embedded in the engine's workers
-            matrix, failed = np.vstack([item.made[self.name] for item in work]), []
-        else:
-            matrix, work, failed = self._embed_here(work)
-            if not work:
-                return failed
+        outcomes = self.outcomes(work, self.embedder.embed_each)
+        done = {o.photo_id: o.value for o in outcomes if o.error is None}
+        failed = [o for o in outcomes if o.error is not None]
+        work = [item for item in work if item.photo.id in done]  # the others failed, or wait for a server
+        if not work:
+            return failed
+        matrix = np.vstack([done[item.photo.id] for item in work]).astype(np.float32)
         labels = labels_for(self.embedder, matrix, self.cache_dir)
         results = [ImageResult(item.photo.data.get("hash"), matrix[row], labels[row]) for row, item in enumerate(work)]
         relabelled = []
@@ -128,25 +112,6 @@ class ImageStage(StageBase):
                 result.text_hash, result.text_vector = text_hash(text), vector
         return failed + [Outcome(item.photo.id, value=result) for item, result in zip(work, results)]
 
-    def _embed_here(self, work: list[PhotoWork]) -> tuple[Any, list[PhotoWork], list[Outcome]]:
-        """The batch's images through the model in this process (a model without a worker recipe):
-        (vectors, the photos they are of, failures)."""
-        import numpy as np
-
-        try:
-            return self._embed([item.image for item in work]), work, []
-        except Exception:  # noqa: BLE001 - one odd image must not fail (or stop) its whole batch: retry one by one
-            failed = []
-            good = []
-            for item in work:
-                try:
-                    good.append((item, self._embed([item.image])[0]))
-                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
-                    failed.append(Outcome(item.photo.id, error=f"the image model failed on it: {error}"))
-            if not good:
-                return None, [], failed
-            return np.vstack([vector for _, vector in good]), [item for item, _ in good], failed
-
     def _texts(self, relabelled: dict[int, ImageResult]) -> list[str]:
         """What the description space embeds for each relabelled photo, by the first pass's rule."""
         if self.catalog is None:
@@ -155,14 +120,6 @@ class ImageStage(StageBase):
 
         texts = texts_to_embed(self.catalog, {pid: r.description for pid, r in relabelled.items()}, self.photo_words)
         return [texts[pid] for pid in relabelled]
-
-    def _embed(self, images: list[Any]) -> Any:
-        import numpy as np
-
-        matrix = np.asarray(self.embedder.embed_images(images), dtype=np.float32)
-        if matrix.ndim != 2 or len(matrix) != len(images) or not np.isfinite(matrix).all():
-            raise ProviderError(f"the image model {self.model} returned unusable vectors")
-        return matrix
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> None:
         if not self._checked_models:
