@@ -79,15 +79,19 @@ def stage_table() -> str:
     gives its name, progress line, config section and `has:` value, in running order."""
     from photolib.pipeline.registry import FIRST_PASS, STAGES
 
-    rows = ["| stage | part of | progress line | turned off by | makes true |", "|---|---|---|---|---|"]
+    rows = ["| stage | part of | runs | progress line | turned off by | makes true |", "|---|---|---|---|---|---|"]
     for name in FIRST_PASS:
-        rows.append(f"| `{name}` | first pass | — | — | — |")
+        rows.append(f"| `{name}` | first pass | first, over every new photo | — | — | — |")
     for stage in STAGES:
         section = f"`[{stage.config_section}] enabled`" if stage.config_section else "—"
         has = f"`has:{stage.has_value}`" if stage.has_value else "—"
-        rows.append(f"| `{stage.name}` | enrichment | {stage.label} | {section} | {has} |")
+        runs = "next, over its whole backlog" if stage.runs_ahead else "then, together"
+        rows.append(f"| `{stage.name}` | enrichment | {runs} | {stage.label} | {section} | {has} |")
     classes = ", ".join(f"`{stage.__module__}.{stage.__name__}`" for stage in STAGES)
-    return "\n".join(rows) + f"\n\nThe enrichment stages are built, and run, in this order: {classes}.\n"
+    ahead = ", ".join(f"`{stage.name}`" for stage in STAGES if stage.runs_ahead)
+    return "\n".join(rows) + (f"\n\nThe enrichment stages are built in this order: {classes}; "
+                               f"those that run ahead ({ahead}) go over their whole backlog before the others "
+                               "start.\n")
 
 
 def config_table() -> str:
