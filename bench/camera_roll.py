@@ -23,12 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.stage_photos import SCENE_TEXTS  # noqa: E402
+
 CACHE = ROOT / "bench" / ".cache"
 MEGAPIXELS = 12.0
 # No text, no face: real textures, the kind an OCR detector sees letters in.
 PLAIN = ["chelsea", "coffee", "rocket", "retina", "immunohistochemistry", "brick", "gravel", "grass", "coins",
          "hubble_deep_field", "moon", "clock", "cell", "colorwheel"]
-TEXT = ["receipt", "shop", "poster"]  # one photo in ten
+TEXT = list(SCENE_TEXTS)  # one photo in ten
 FACES = ["astronaut", "people"]  # a few: one in eight
 
 
@@ -60,31 +62,11 @@ def contents(count: int) -> list[str]:
 
 
 def picture(kind: str, side: int | None = None, seed: int = 0):
-    """The photo of one kind, at camera size (12 MP) or `side` pixels on the long side (`seed`: its grain)."""
-    from PIL import Image, ImageDraw
-
+    """The photo of one kind (`tests.stage_photos.scene`), at camera size (12 MP) or `side` pixels on
+    the long side (`seed`: its grain)."""
     from tests import stage_photos
 
-    if kind == "receipt":
-        receipt = Image.open(stage_photos.receipt(CACHE / "parts" / "receipt.png")).convert("RGB")
-        image = receipt.resize((900, 1200), Image.Resampling.BICUBIC)
-    elif kind == "shop":
-        image = stage_photos.sample("rocket")
-        sign = Image.open(stage_photos.shop_sign(CACHE / "parts" / "sign.png")).convert("RGB")
-        image = image.resize((1280, 854), Image.Resampling.BICUBIC)
-        image.paste(sign.resize((480, 320)), (420, 110))
-    elif kind == "poster":
-        image = Image.open(stage_photos.text_on_texture(CACHE / "parts" / "poster.jpg")).convert("RGB")
-    elif kind == "people":
-        image = stage_photos.sample("brick").resize((1200, 900))
-        draw = ImageDraw.Draw(image)
-        for index, left in enumerate((150, 500, 850)):
-            face = stage_photos.other_person(index * 7 + 1).resize((220, 220), Image.Resampling.BICUBIC)
-            draw.rectangle([left - 10, 290, left + 230, 520], fill=(60, 60, 60))
-            image.paste(face, (left, 300))
-    else:
-        image = stage_photos.sample(kind)
-    return at_size(image, side, seed)
+    return at_size(stage_photos.scene(kind), side, seed)
 
 
 def at_size(image, side: int | None, seed: int = 0):

@@ -95,3 +95,47 @@ def _save(image: Image.Image, path: Path, **options) -> Path:
 
 def save(image: Image.Image, path: Path, **options) -> Path:
     return _save(image, path, **options)
+
+
+# Scenes of the bench's camera roll (bench/camera_roll.py) and of the before/after tests of OCR and faces:
+# the text each one holds, as the OCR read it before its gate was changed (and must still read it).
+SCENE_TEXTS = {"receipt": "INVOICE 2023-117\nCoffee beans 12.40\nTotal due 42.50", "shop": "ACME BAKERY",
+               "poster": "GARDEN PARTY"}
+TEXTURES = ["retina", "immunohistochemistry", "coins", "clock", "cell", "colorwheel", "brick", "gravel", "grass"]
+SCENE_FACES = {"astronaut": 1, "people": 3}  # faces found before the face detector's input was changed
+
+
+def scene(kind: str) -> Image.Image:
+    """A photo's content, at the sample's own size: a scikit-image sample, a receipt scan, a shop sign over
+    a street (the rocket), a poster on a brick wall, or three people (LFW faces) before a brick wall."""
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as folder:
+        parts = Path(folder)
+        if kind == "receipt":
+            return Image.open(receipt(parts / "receipt.png")).convert("RGB").resize((900, 1200), Image.BICUBIC)
+        if kind == "shop":
+            street = sample("rocket").resize((1280, 854), Image.BICUBIC)
+            street.paste(Image.open(shop_sign(parts / "sign.png")).convert("RGB").resize((480, 320)), (420, 110))
+            return street
+        if kind == "poster":
+            return Image.open(text_on_texture(parts / "poster.jpg")).convert("RGB")
+    if kind == "people":
+        wall = sample("brick").resize((1200, 900))
+        draw = ImageDraw.Draw(wall)
+        for index, left in enumerate((150, 500, 850)):
+            draw.rectangle([left - 10, 290, left + 230, 520], fill=(60, 60, 60))
+            wall.paste(other_person(index * 7 + 1).resize((220, 220), Image.BICUBIC), (left, 300))
+        return wall
+    return sample(kind)
+
+
+def camera_copy(image: Image.Image, side: int = 1600) -> Image.Image:
+    """A scene as a camera photo decoded for the stages: enlarged to `side` on the long side, through JPEG."""
+    import io
+
+    scale = side / max(image.size)
+    buffer = io.BytesIO()
+    image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(buffer, "JPEG",
+                                                                                                 quality=90)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")

@@ -32,6 +32,26 @@ def test_finds_the_astronaut_where_she_is(reference):
     assert reference.descriptor.shape == (128,) and reference.descriptor.dtype == np.float32
 
 
+@pytest.mark.parametrize("kind", sorted(stage_photos.SCENE_FACES))
+def test_camera_photos_have_the_faces_found_before_the_smaller_detector_input(kind):
+    """At 12 MP-like sizes the detector reads a grey 1280 px copy now (1600 px in colour before): the same
+    faces, each a different person."""
+    found = faces.find_faces(stage_photos.camera_copy(stage_photos.scene(kind), side=3000))
+    assert len(found) == stage_photos.SCENE_FACES[kind]
+    assert all(distance(a, b) > 0.6 for i, a in enumerate(found) for b in found[i + 1:])
+
+
+def test_the_huge_photo_and_the_upsampled_portrait_keep_their_faces(reference, tmp_path):
+    """6000x4000 with a face of ~6% of its width (found on the reduced copy), and a 200 px portrait whose
+    35 px face is found because so small a picture is upsampled."""
+    from photolib.media import read as media
+
+    huge = faces.find_faces(media.upright_image(stage_photos.huge_with_face(tmp_path / "huge.jpg"), 2000))
+    small = faces.find_faces(stage_photos.astronaut().resize((200, 200)))
+    assert len(huge) == len(small) == 1
+    assert distance(huge[0], reference) < 0.4 and distance(small[0], reference) < 0.4
+
+
 @pytest.mark.parametrize("variant", ["crop", "grey", "small", "webp"])
 def test_the_same_face_in_other_crops_sizes_and_formats(reference, variant, tmp_path):
     image = stage_photos.astronaut()

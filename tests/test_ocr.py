@@ -49,6 +49,30 @@ def test_a_plain_photo_stops_at_the_gate():
     assert ocr.read_text(Image.new("RGB", (800, 600), (120, 160, 90))).gated
 
 
+@pytest.mark.parametrize("kind", sorted(stage_photos.SCENE_TEXTS))
+def test_text_scenes_read_the_same_text_as_before_the_gate(kind):
+    """Before the gate judged the detector's boxes (and the detector's input was 960 px), these read so."""
+    assert ocr.read_text(stage_photos.camera_copy(stage_photos.scene(kind))).text == stage_photos.SCENE_TEXTS[kind]
+
+
+@pytest.mark.parametrize("kind", stage_photos.TEXTURES)
+def test_textures_are_turned_away_at_the_gate(kind):
+    """Retina, cells, coins, a clock, brick, gravel, grass: the detector finds text-like regions in most of
+    them, but as blobs or one box over the whole frame, not lines; none reaches recognition."""
+    result = ocr.read_text(stage_photos.camera_copy(stage_photos.scene(kind)))
+    assert result.gated and result.boxes == []
+
+
+@pytest.mark.parametrize(("shape", "counts"), [((400, 40), True), ((40, 400), True), ((300, 260), False),
+                                                ((900, 500), False)])
+def test_a_text_like_box_is_a_line_of_modest_size(shape, counts):
+    """A line either way round counts; a blob, or a box over most of the photo, does not."""
+    width, height = shape
+    quad = [(0, 0), (width, 0), (width, height), (0, height)]
+    assert ocr.text_like(quad, 0.8, 1000, 1000) is counts
+    assert not ocr.text_like(quad, ocr.BOX_SCORE - 0.01, 1000, 1000)
+
+
 def test_what_is_kept():
     assert ocr.worth_keeping("ACME") and ocr.worth_keeping("42.50") and ocr.worth_keeping("東京")
     assert not ocr.worth_keeping("8") and not ocr.worth_keeping("0") and not ocr.worth_keeping("ab")

@@ -309,13 +309,3 @@ class StageReport:
         return {"stage": self.name, "model": self.model, "done": self.done, **self.counts,
                 "failed": len(self.failed),
                 "failures": [{"path": path, "reason": reason} for path, reason in self.failed]}
-
-
-def outcome_of(item: PhotoWork, work: Callable[[Any], Any], failure: str) -> Outcome:
-    """The photo's outcome of `work` on its image: one odd photo is that photo's failure, never its batch's."""
-    try:
-        return Outcome(item.photo.id, value=work(item.image))
-    except PhotolibError as error:
-        return Outcome(item.photo.id, error=str(error))
-    except Exception as error:  # noqa: BLE001 - a decoder or model failure on one photo is that photo's
-        return Outcome(item.photo.id, error=f"{failure} ({type(error).__name__}: {error})")
