@@ -20,8 +20,9 @@ beside every figure):
 * OCR and faces per photo, as ratios to decoding that photo (one thread, CPU
   time), and the floors under them: the text detector's and the face
   detector's own cost on ready inputs;
-* a `--workers` sweep of `add` with the image model: rate and the peak RSS of
-  all its processes together (each worker holds its own models);
+* a `--workers` sweep of `add` with the image model: rate and the peak
+  memory of all its processes together (summed proportional set sizes: each
+  worker holds its own models; pages they share count once);
 * the projected hours for 100 000 photos on this machine: searchable by
   description, by pixels, and fully seen (default, and with the image model).
 
@@ -76,7 +77,7 @@ def report(case: str, figure: str, target: str = "") -> None:
 class Measured:
     wall: float
     cpu: float  # user + sys of the command and every process it started
-    peak_rss: int  # bytes: the largest sum of the resident sets of its processes at one moment
+    peak_memory: int  # bytes: the most its processes used together at one moment (summed PSS)
     output: dict = field(default_factory=dict)
 
     @property
@@ -84,8 +85,9 @@ class Measured:
         return self.cpu / self.wall if self.wall else 0.0
 
 
-def marked_rss(mark: str) -> int:
-    """The summed resident sets (bytes) of the processes whose environment holds `mark`."""
+def marked_memory(mark: str) -> int:
+    """The memory (bytes) of the processes whose environment holds `mark`: their proportional set sizes
+    summed (pages they share, such as a memory-mapped model or the libraries, counted once in all)."""
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -93,8 +95,8 @@ def marked_rss(mark: str) -> int:
         try:
             if f"{RUN_MARK}={mark}".encode() not in (entry / "environ").read_bytes().split(b"\0"):
                 continue
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
         except OSError:
             continue
@@ -112,7 +114,7 @@ def timed_add(folder: Path, env: dict[str, str], *extra: str, config: Path | Non
 
         def sample() -> None:
             while not done.wait(0.1):
-                peak[0] = max(peak[0], marked_rss(mark))
+                peak[0] = max(peak[0], marked_memory(mark))
 
         sampler = threading.Thread(target=sample, daemon=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -276,9 +278,11 @@ def photo_costs(folder: str) -> list[dict]:
         found = faces.find_faces(image)
         finding = time.process_time() - start
         scale = ocr.GATE_SIDE / max(image.size)
-        small = np.asarray(reduced(image, (round(image.width * scale), round(image.height * scale))))
+        width, height = (round(image.width * scale / 32) * 32, round(image.height * scale / 32) * 32)
+        ready = (np.asarray(reduced(image, (width, height)), dtype=np.float32) / 127.5 - 1).transpose(2, 0, 1)[None]
+        session = ocr._models().detector
         start = time.process_time()
-        ocr._models().detector(small)
+        session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(ready)})
         detector = time.process_time() - start
         scale = faces.DETECT_SIDE / max(image.size)
         grey = np.ascontiguousarray(np.asarray(reduced(image.convert("L"), (round(image.width * scale),
@@ -293,67 +297,53 @@ def photo_costs(folder: str) -> list[dict]:
 
 # -- the run ------------------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, default=48, help="photos in the camera roll")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the add commands (medians)")
-    parser.add_argument("--workers", default="1,2,4", help="worker counts of the sweep (comma-separated)")
-    parser.add_argument("--batch", type=int, default=8, help="batch size of the stages-alone runs (rates per commit)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="6 photos of 640 px, one round, the tiny test image model: the benchmark runs (CI)")
-    args = parser.parse_args(argv)
-    from bench.camera_roll import roll
+def measure(folder: Path, model: Path, rounds: int, sweep: list[int], batch: int, smoke: bool = False) -> dict:
+    """Every figure of this benchmark (printed as measured, with the load average), as a dict."""
     from photolib.models.runtime import cores
 
-    if args.smoke:
-        from bench import run
-
-        run.smoke_mode()  # (OCR and faces off in the environment: this benchmark turns them on where it times them)
-        folder, model, args.rounds, args.workers, args.batch = roll(6, side=640), run.tiny_image_model(), 1, "2", 2
-    else:
-        from bench.vit_b32 import build
-
-        folder, model = roll(args.photos), build()
     count = len(list(folder.glob("*.jpg")))
     config = Path(tempfile.mkdtemp(prefix="bench-throughput-config-")) / "config.toml"
     config.write_text(f"[image]\nmodel_path = {json.dumps(str(model))}\n")
-    print(f"add throughput: {count} photos ({'640 px' if args.smoke else '12 MP'}) in {folder}, {cores()} cores, "
-          f"image model {'tiny test model' if args.smoke else 'ViT-B/32 (random weights)'} [{load()}]", flush=True)
-
-    if not args.smoke:  # the label vocabulary, once per machine; the model's optimised copy; the OS's file cache
+    print(f"add throughput: {count} photos ({'640 px' if smoke else '12 MP'}) in {folder}, {cores()} cores, "
+          f"image model {'tiny test model' if smoke else 'ViT-B/32 (random weights)'} [{load()}]", flush=True)
+    figures: dict = {"photos": count, "cores": cores()}
+    if not smoke:  # the label vocabulary, once per machine; the model's optimised copy; the OS's file cache
         warm = timed_add(folder, EVERY_STAGE, config=config)
         report("warm-up add with the image model (vocabulary embedded once)", f"{warm.wall:.1f} s")
 
     adds = alternate({"first": lambda: timed_add(folder, FIRST_PASS_ONLY),
                       "default": lambda: timed_add(folder, DEFAULT_ADD),
-                      "image": lambda: timed_add(folder, EVERY_STAGE, config=config)}, args.rounds)
-    first = median_of(adds["first"], lambda m: count / m.wall)
-    default = median_of(adds["default"], lambda m: count / m.wall)
-    seeing = median_of(adds["image"], lambda m: count / m.wall)
+                      "image": lambda: timed_add(folder, EVERY_STAGE, config=config)}, rounds)
+    first = figures["first_rate"] = median_of(adds["first"], lambda m: count / m.wall)
+    default = figures["default_rate"] = median_of(adds["default"], lambda m: count / m.wall)
+    seeing = figures["image_rate"] = median_of(adds["image"], lambda m: count / m.wall)
+    figures["default_cores"] = median_of(adds["default"], lambda m: m.cores)
+    figures["image_cores"] = median_of(adds["image"], lambda m: m.cores)
     report("add, first pass alone (read, describe, embed)", f"{first:.2f} photos/s")
     report("add, default (thumbnails, OCR, faces)", f"{default:.2f} photos/s = {default / first:.3f}x first",
            f">= {TARGETS['default_ratio']}")
     report("add, with the image model too", f"{seeing:.2f} photos/s = {seeing / first:.3f}x first",
            f">= {TARGETS['image_ratio']}")
-    report("add, default: CPU (user+sys)/wall of all its processes",
-           f"{median_of(adds['default'], lambda m: m.cores):.2f} cores")
-    report("add, with the image model: CPU (user+sys)/wall", f"{median_of(adds['image'], lambda m: m.cores):.2f} cores")
+    report("add, default: CPU (user+sys)/wall of all its processes", f"{figures['default_cores']:.2f} cores")
+    report("add, with the image model: CPU (user+sys)/wall", f"{figures['image_cores']:.2f} cores")
 
-    raw = raw_onnxruntime(model)
+    raw = figures["raw_onnxruntime"] = raw_onnxruntime(model)
     report("image model: raw ONNX Runtime, ready tensors, one session", f"{raw:.2f} images/s")
-    image_only = stages_alone(folder, model, args.batch, only_image=True)
-    image_rate = image_only["rates"].get("Image embedding", float("nan"))
+    image_only = stages_alone(folder, model, batch, only_image=True)
+    image_rate = figures["image_stage_rate"] = image_only["rates"].get("Image embedding", float("nan"))
     report("image stage alone (decode, preprocess, model; per commit)",
            f"{image_rate:.2f} photos/s = {image_rate / raw:.2f}x raw", f">= {TARGETS['image_to_raw']}")
-    stages = stages_alone(folder, None, args.batch)
+    stages = stages_alone(folder, None, batch)
+    figures["stages_cores"] = stages["cpu"] / stages["wall"]
     report("stages alone (thumbnails, OCR, faces): CPU (user+sys)/wall",
-           f"{stages['cpu'] / stages['wall']:.2f} cores ({stages['wall']:.1f} s)", f">= {TARGETS['cores']}")
+           f"{figures['stages_cores']:.2f} cores ({stages['wall']:.1f} s)", f">= {TARGETS['cores']}")
     for label, rate in stages["rates"].items():
         report(f"  {label}: rate as its progress line shows it", f"{rate:.2f} photos/s")
-    if not args.smoke:
-        with_model = stages_alone(folder, model, args.batch)
+    if not smoke:
+        with_model = stages_alone(folder, model, batch)
+        figures["stages_with_model_cores"] = with_model["cpu"] / with_model["wall"]
         report("stages alone with the image model: CPU (user+sys)/wall",
-               f"{with_model['cpu'] / with_model['wall']:.2f} cores ({with_model['wall']:.1f} s)", f">= {TARGETS['cores']}")
+               f"{figures['stages_with_model_cores']:.2f} cores ({with_model['wall']:.1f} s)", f">= {TARGETS['cores']}")
         for label, rate in with_model["rates"].items():
             report(f"  {label}: rate as its progress line shows it", f"{rate:.2f} photos/s")
 
@@ -370,24 +360,54 @@ def main(argv: list[str] | None = None) -> None:
     report("OCR, photo stopped at the gate", ratio([r for r in costs if r["gated"]], "ocr"))
     report("OCR, photo past the gate, no text kept", ratio([r for r in costs if not r["gated"] and not r["text"]], "ocr"))
     report("OCR, photo with text", ratio([r for r in costs if r["text"]], "ocr"))
-    report("  floor: the text detector alone on a ready gate-size copy", ratio(costs, "detector"))
+    report("  floor: the text detector's model alone on a ready gate-size tensor", ratio(costs, "detector"))
     report("faces, photo without a face", ratio([r for r in costs if not r["found"]], "faces"))
     report("faces, photo with faces", ratio([r for r in costs if r["found"]], "faces"))
     report("  floor: the face detector alone on a ready grey copy", ratio(costs, "hog"))
 
-    for workers in [int(value) for value in args.workers.split(",") if value.strip()]:
+    for workers in sweep:
         runs = alternate({"sweep": lambda: timed_add(folder, EVERY_STAGE, "--workers", str(workers), config=config)},
-                         max(1, args.rounds - 1))["sweep"]
+                         max(1, rounds - 1))["sweep"]
+        figures[f"workers_{workers}"] = {"rate": count / median_of(runs, lambda m: m.wall),
+                                         "cores": median_of(runs, lambda m: m.cores),
+                                         "memory_gb": max(m.peak_memory for m in runs) / 1e9}
         report(f"add with the image model, --workers {workers}",
-               f"{count / median_of(runs, lambda m: m.wall):.2f} photos/s, "
-               f"{median_of(runs, lambda m: m.cores):.2f} cores, peak RSS {max(m.peak_rss for m in runs) / 1e9:.2f} GB")
+               f"{figures[f'workers_{workers}']['rate']:.2f} photos/s, {figures[f'workers_{workers}']['cores']:.2f} "
+               f"cores, peak memory {figures[f'workers_{workers}']['memory_gb']:.2f} GB")
 
     hours = 100_000 / 3600
     pixels = 1 / (1 / first + 1 / image_rate) if image_rate == image_rate else float("nan")
+    figures["hours"] = {"description": hours / first, "pixels": hours / pixels, "default": hours / default,
+                        "image": hours / seeing}
     report("100 000 photos: searchable by description after", f"{hours / first:.1f} h")
     report("100 000 photos: searchable by pixels after (first pass, image stage)", f"{hours / pixels:.1f} h")
     report("100 000 photos: default add done after", f"{hours / default:.1f} h")
     report("100 000 photos: add with the image model done after", f"{hours / seeing:.1f} h")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=48, help="photos in the camera roll")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the add commands (medians)")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts of the sweep (comma-separated)")
+    parser.add_argument("--batch", type=int, default=8, help="batch size of the stages-alone runs (rates per commit)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="6 photos of 640 px, one round, the tiny test image model: the benchmark runs (CI)")
+    args = parser.parse_args(argv)
+    from bench.camera_roll import roll
+
+    if args.smoke:
+        from bench import run
+
+        run.smoke_mode()  # (OCR and faces off in the environment: this benchmark turns them on where it times them)
+        folder, model, args.rounds, args.workers, args.batch = roll(6, side=640), run.tiny_image_model(), 1, "2", 2
+    else:
+        from bench.vit_b32 import build
+
+        folder, model = roll(args.photos), build()
+    measure(folder, model, args.rounds, [int(value) for value in args.workers.split(",") if value.strip()],
+            args.batch, smoke=args.smoke)
     print("\n| case | figure | target | load |\n|---|---|---|---|")
     for case, figure, target, when in FIGURES:
         print(f"| {case.strip()} | {figure} | {target} | {when} |")

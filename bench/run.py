@@ -402,6 +402,27 @@ def case_clip(count: int) -> None:
            f"{cold['process_importing_photolib_s']:.2f} s; repeated query {cold['repeated_query_s']:.2f} s)")
 
 
+def case_throughput(photos: int) -> None:
+    """`add` with every pixel stage on a camera roll (bench/bench_throughput.py): the ratios of issue 22."""
+    from bench.bench_throughput import TARGETS, measure
+    from bench.camera_roll import roll
+    from bench.vit_b32 import build
+
+    figures = measure(roll(photos), build(), rounds(3), [1, 2], batch=8)
+    for key, case, target in (("default_rate", "add, default (thumbnails, OCR, faces) / first pass", "default_ratio"),
+                              ("image_rate", "add with the image model too / first pass", "image_ratio")):
+        ratio = figures[key] / figures["first_rate"]
+        record(case, ratio, "ratio", f">= {TARGETS[target]}", ratio >= TARGETS[target],
+               f"({figures[key]:.2f} vs {figures['first_rate']:.2f} photos/s, {photos} 12 MP photos)")
+    record("pixel stages alone: CPU (user+sys)/wall", figures["stages_cores"], "cores", f">= {TARGETS['cores']}",
+           figures["stages_cores"] >= TARGETS["cores"], f"(on {figures['cores']} cores)")
+    ratio = figures["image_stage_rate"] / figures["raw_onnxruntime"]
+    record("image stage / raw ONNX Runtime", ratio, "ratio", f">= {TARGETS['image_to_raw']}",
+           ratio >= TARGETS["image_to_raw"], f"({figures['image_stage_rate']:.2f} vs {figures['raw_onnxruntime']:.2f}/s)")
+    record("100 000 photos, add with the image model", figures["hours"]["image"], "h", "(reported)", None,
+           f"(searchable by pixels after {figures['hours']['pixels']:.1f} h)")
+
+
 # -- The docs' table ---------------------------------------------------------------------
 
 def results_table(results: dict) -> str:
@@ -436,11 +457,14 @@ def write_docs(results: dict, page: Path = DOCS_PAGE) -> None:
 
 SIZES = {
     "full": {"embedder": 2000, "import": 500, "photo_size": PHOTO_SIZE, "rescan": 100_000, "thumbnails": 12,
-             "gallery": 10_000, "search": [10_000], "kept": 100_000, "million": True, "remote": 200, "clip": 48},
+             "gallery": 10_000, "search": [10_000], "kept": 100_000, "million": True, "remote": 200, "clip": 48,
+             "throughput": 48},
     "quick": {"embedder": 2000, "import": 60, "photo_size": PHOTO_SIZE, "rescan": 20_000, "thumbnails": 4,
-              "gallery": 2_000, "search": [10_000], "kept": 100_000, "million": False, "remote": 60, "clip": 16},
+              "gallery": 2_000, "search": [10_000], "kept": 100_000, "million": False, "remote": 60, "clip": 16,
+              "throughput": 24},
     "smoke": {"embedder": 32, "import": 2, "photo_size": (640, 480), "rescan": 300, "thumbnails": 2,
-              "gallery": 200, "search": [], "kept": 1_000, "million": False, "remote": 4, "clip": 2},
+              "gallery": 200, "search": [], "kept": 1_000, "million": False, "remote": 4, "clip": 2,
+              "throughput": 0},  # bench_throughput's own --smoke runs it
 }
 
 
@@ -480,6 +504,8 @@ def suite(mode: str, run_case) -> None:
         run_case("search 1,000,000", case_search, 1_000_000)
     run_case("remote import", case_remote, sizes["remote"])
     run_case("image model", case_clip, sizes["clip"])
+    if sizes["throughput"]:
+        run_case("add throughput", case_throughput, sizes["throughput"])
 
 
 def benchmark_modules() -> list[str]:
