@@ -36,7 +36,8 @@ def _settings(tmp_path, **image):
 def test_red_photo_and_the_word_red_meet_in_one_space(tmp_path, tiny_folder):
     embedder = make_image_embedder(_settings(tmp_path, model="test/tiny-clip", model_path=str(tiny_folder)))
     assert isinstance(embedder, ImageEmbedder)
-    assert (embedder.model_name, embedder.dimension, embedder.family) == ("test/tiny-clip", 8, "clip")
+    name, _, fingerprint = embedder.model_name.partition("@")
+    assert (name, len(fingerprint), embedder.dimension, embedder.family) == ("test/tiny-clip", 12, 8, "clip")
     photos = embedder.embed_images([solid_photo(rgb, size) for rgb, size in
                                     zip(COLOURS.values(), [(64, 48), (48, 64), (100, 100), (31, 200), (300, 40), (33, 33)])])
     words = embedder.embed_texts(list(COLOURS))
@@ -100,15 +101,48 @@ def test_model_path_missing_files_is_a_config_error_naming_them(tmp_path):
         make_image_embedder(_settings(tmp_path, model_path=str(tmp_path / "half")))
 
 
-def test_a_pulled_model_is_found_in_the_hugging_face_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    repo = tmp_path / "hub" / "models--immich-app--ViT-B-32__openai"
+def test_a_model_path_is_known_by_its_files_not_its_name(tmp_path, tiny_folder):
+    """Another folder under the same name is another model (its vectors are made again); a copy of the
+    same files elsewhere is the same model (a library moved to another machine keeps its vectors)."""
+    import shutil
+
+    first = make_image_embedder(_settings(tmp_path, model="test/tiny-clip", model_path=str(tiny_folder)))
+    copy = shutil.copytree(tiny_folder, tmp_path / "copied")
+    other = build_tiny_clip(tmp_path / "other", multilingual=True)
+    assert make_image_embedder(_settings(tmp_path, model="test/tiny-clip", model_path=str(copy))).model_name \
+        == first.model_name
+    assert make_image_embedder(_settings(tmp_path, model="test/tiny-clip", model_path=str(other))).model_name \
+        != first.model_name
+
+
+def _pulled(tmp_path, name):
+    repo = tmp_path / "hub" / f"models--immich-app--{name}"
     build_tiny_clip(repo / "snapshots" / "0123abcd")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abcd")
+    return repo / "snapshots" / "0123abcd"
+
+
+def test_a_pulled_model_is_found_in_the_hugging_face_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = _pulled(tmp_path, "ViT-B-32__laion2b-s34b-b79k")
     embedder = make_image_embedder(_settings(tmp_path))
-    assert embedder is not None and embedder.model_name == "immich-app/ViT-B-32__openai"
-    assert embedder.folder == repo / "snapshots" / "0123abcd"
+    assert embedder is not None and embedder.model_name == "immich-app/ViT-B-32__laion2b-s34b-b79k"  # the default
+    assert embedder.folder == folder
+
+
+def test_a_library_keeps_the_model_its_vectors_were_made_with(tmp_path, monkeypatch):
+    """The default moved to laion2b; a library whose image space holds ViT-B-32__openai vectors keeps that
+    model until [image] model names another: no silent re-embedding."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    old, new = _pulled(tmp_path, "ViT-B-32__openai"), _pulled(tmp_path, "ViT-B-32__laion2b-s34b-b79k")
+    kept = make_image_embedder(_settings(tmp_path), stored_model="immich-app/ViT-B-32__openai")
+    assert (kept.model_name, kept.folder) == ("immich-app/ViT-B-32__openai", old)
+    chosen = make_image_embedder(_settings(tmp_path, model="ViT-B-32__laion2b-s34b-b79k"),
+                                 stored_model="immich-app/ViT-B-32__openai")
+    assert (chosen.model_name, chosen.folder) == ("immich-app/ViT-B-32__laion2b-s34b-b79k", new)
+    monkeypatch.setenv("PHOTOLIB_IMAGE_MODEL", "ViT-B-32__laion2b-s34b-b79k")
+    assert make_image_embedder(_settings(tmp_path), stored_model="immich-app/ViT-B-32__openai").folder == new
 
 
 def test_image_section_is_validated_like_the_others(tmp_path, monkeypatch):

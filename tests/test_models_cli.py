@@ -41,25 +41,29 @@ def test_list_shows_known_models_with_download_size_none_installed(tmp_path, hub
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(KNOWN_MODELS) <= set(rows)
-    default = rows["ViT-B-32__openai"]
+    default = rows["ViT-B-32__laion2b-s34b-b79k"]
     assert default["configured"] and not default["installed"] and default["path"] is None
     assert 500e6 < default["download_bytes"] < 700e6 and default["dimension"] == 512 and default["family"] == "clip"
+    # why it is the default: Immich's recall figures, at the same size as the earlier default
+    old = rows["ViT-B-32__openai"]
+    assert (default["recall"], old["recall"]) == (68.78, 59.37) and not old["configured"]
+    assert old["download_bytes"] == default["download_bytes"] and "recall" in default["note"]
     assert rows["ViT-B-16-SigLIP2__webli"]["family"] == "siglip"
     assert rows["XLM-Roberta-Large-Vit-B-32"]["multilingual"]
     table = run("-L", str(tmp_path / "lib"), "models", "list")
-    assert "RN50__openai" in table.stdout and "models pull" in table.output
+    assert "RN50__openai" in table.stdout and "models pull" in table.output and "68.8" in table.stdout
 
 
 def test_pull_use_and_remove_a_model(tmp_path, hub_env):
     served = build_tiny_clip(tmp_path / "served")
     with FakeHub() as hub:
         weights = np.random.default_rng(1).bytes(11 * 2**20)  # external weights, as the largest models have
-        hub.add_folder("immich-app/ViT-B-32__openai", served,
+        hub.add_folder("immich-app/ViT-B-32__laion2b-s34b-b79k", served,
                        {"visual/model.onnx_data": weights, "visual/rknpu/rk3588/model.rknn": b"npu" * 100,
                         "visual/fp16/model.armnn": b"arm", "README.md": b"hi"})
         hub.cut_after["visual/model.onnx_data"] = 10 * 2**20 + 5  # the connection drops mid-file
         env = {"HF_ENDPOINT": hub.url}
-        pulled = run("-L", str(tmp_path / "lib"), "models", "pull", "ViT-B-32__openai", "--json", env=env)
+        pulled = run("-L", str(tmp_path / "lib"), "models", "pull", "ViT-B-32__laion2b-s34b-b79k", "--json", env=env)
         assert pulled.exit_code == 0, pulled.output
         downloads = hub.downloads()
         ranges = [headers.get("Range") or headers.get("range") for method, path, headers in hub.requests
@@ -70,22 +74,22 @@ def test_pull_use_and_remove_a_model(tmp_path, hub_env):
     assert ranges == [None, f"bytes={10 * 2**20}-"]  # resumed after the part received, not restarted
     assert (Path(folder) / "visual" / "model.onnx_data").read_bytes() == weights
     rows = {row["name"]: row for row in json.loads(run("models", "list", "--json").stdout)}
-    assert rows["ViT-B-32__openai"]["installed"] and rows["ViT-B-32__openai"]["path"] == folder
+    assert rows["ViT-B-32__laion2b-s34b-b79k"]["installed"] and rows["ViT-B-32__laion2b-s34b-b79k"]["path"] == folder
 
     embedder = make_image_embedder(load_settings(library_path=tmp_path / "lib"))  # found without any setting
-    assert embedder is not None and embedder.model_name == "immich-app/ViT-B-32__openai"
+    assert embedder is not None and embedder.model_name == "immich-app/ViT-B-32__laion2b-s34b-b79k"
     red = embedder.embed_images([solid_photo(COLOURS["red"])])
     assert float(embedder.embed_texts(["red"])[0] @ red[0]) > 0.99
 
     red_again = embedder.embed_texts(["red"])
     from photolib.models.clip import optimized_copies_folder
     assert list(optimized_copies_folder().glob("*/model.onnx"))  # both towers, optimised once for fast loads
-    removed = run("models", "remove", "ViT-B-32__openai")
+    removed = run("models", "remove", "ViT-B-32__laion2b-s34b-b79k")
     assert removed.exit_code == 0 and "freed" in removed.output
     assert not optimized_copies_folder().exists() and red_again.shape == (1, 8)
     assert not json.loads(run("models", "list", "--json").stdout)[0]["installed"]
     assert make_image_embedder(load_settings(library_path=tmp_path / "lib")) is None
-    again = run("models", "remove", "ViT-B-32__openai")
+    again = run("models", "remove", "ViT-B-32__laion2b-s34b-b79k")
     assert again.exit_code == 2 and "not in the Hugging Face cache" in again.output and "Traceback" not in again.output
 
 

@@ -54,13 +54,16 @@ OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
-def make_image_embedder(settings: Any) -> ImageEmbedder | None:
+def make_image_embedder(settings: Any, stored_model: str | None = None) -> ImageEmbedder | None:
     """The configured image–text model, or None when it is off or not installed.
 
     `settings` is the whole `Settings` (its `image` section is read). Never
     downloads: a model is used only if `[image] model_path` names a folder in
     Immich's layout, or `photolib models pull` put it in the Hugging Face
     cache. A `model_path` that is missing files is a ConfigError naming them.
+    `stored_model` is the model the library's image vectors were made with: a
+    library keeps it while `[image] model` is left at its default
+    (`photolib.models.registry.model_in_use`). Identities: see the registry.
     """
     image = getattr(settings, "image", settings)
     if not image.enabled:
@@ -74,11 +77,14 @@ def make_image_embedder(settings: Any) -> ImageEmbedder | None:
                 f"{where}[image] model_path = {str(folder)!r} lacks {', '.join(missing)}: point it at a folder "
                 "in the immich-app layout (e.g. a copy of a pulled model's snapshot folder)"
             )
+        identity = image_models.folder_identity(image.model, folder, _user_cache_dir())
     else:
-        folder = image_models.installed_folder(image.model)
+        name = image_models.model_in_use(image, stored_model)
+        folder = image_models.installed_folder(name)
         if folder is None:
             return None
-    return ClipEmbedder(folder, image_models.model_identity(image.model), cache_dir=_user_cache_dir())
+        identity = image_models.model_identity(name)
+    return ClipEmbedder(folder, identity, cache_dir=_user_cache_dir())
 
 
 def _user_cache_dir() -> Path:
