@@ -212,3 +212,152 @@ def solid_photo(rgb: tuple[int, int, int], size: tuple[int, int] = (64, 48)):
     from PIL import Image
 
     return Image.new("RGB", size, rgb)
+
+
+# -- a tiny model that sees stripe orientation, with CLIP's cosine ranges ------------------------------
+
+ORIENTATIONS = ("horizontal", "vertical")
+# Words the stripe model's text tower knows: every other word means nothing to it but noise.
+STRIPE_WORDS = {"horizontal": "horizontal", "horizon": "horizontal", "vertical": "vertical", "upright": "vertical"}
+# Directions of the stripe model's space: the two orientations, "nothing in particular", one direction only
+# images have and one only texts have (CLIP's modality gap), one both share, and three of colour.
+_H, _V, _N, _IMAGE, _TEXT, _SHARED = range(6)
+_COLOUR = slice(6, 9)
+STRIPE_DIMENSION = 10
+# Squared weights in every vector: orientation, modality, shared, colour. A text and a photo of the same
+# orientation sit at cos ~0.32, of different ones at ~0.16, as real CLIP ViT-B/32 pairs do (a good match
+# ~0.3, an unrelated photo ~0.15-0.2); a query word the model does not know adds noise that moves a photo
+# by up to ~0.06 with its colour, so a query the model cannot answer still ranks photos, as CLIP's do.
+_OWN, _GAP, _COMMON, _NOISE = 0.16, 0.62, 0.16, 0.06
+_UNKNOWN_WORD = np.asarray([0.6, 0.0, 0.8], dtype=np.float32)  # the noise direction of words it does not know
+
+
+def stripe_vector(orientation: str, modality: str) -> np.ndarray:
+    """The unit vector, colour left out, of a photo (`modality` "image") or a text ("text") about
+    `orientation` ("horizontal", "vertical" or "nothing")."""
+    vector = np.zeros(STRIPE_DIMENSION, dtype=np.float32)
+    vector[{"horizontal": _H, "vertical": _V}.get(orientation, _N)] = _OWN ** 0.5
+    vector[_IMAGE if modality == "image" else _TEXT] = _GAP ** 0.5
+    vector[_SHARED] = _COMMON ** 0.5
+    return vector / np.linalg.norm(vector)
+
+
+def build_tiny_stripe_clip(folder: Path, *, size: int = 32, context_length: int = 16) -> Path:
+    """A CLIP-family model in Immich's layout that sees only which way a photo's stripes run.
+
+    Image tower: the mean absolute difference between neighbouring rows (horizontal stripes) and
+    between neighbouring columns (vertical stripes) of the normalised pixels, sharpened by a
+    softmax against a floor, picks the photo's orientation ("nothing" for a photo without
+    stripes); the photo's mean colour adds a little (`_NOISE`). Text tower: "horizontal" /
+    "horizon" and "vertical" / "upright" point to the orientations; any other word only adds the
+    noise direction once. Cosines are CLIP's (see `_OWN`), so a search through it has a real
+    model's ranges: a match ~0.32, everything else ~0.16, a query of unknown words 0.11-0.24.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = Path(folder)
+    (folder / "visual").mkdir(parents=True, exist_ok=True)
+    (folder / "textual").mkdir(parents=True, exist_ok=True)
+    words = ["<pad>", "<unk>", "<start>", "<end>", *STRIPE_WORDS, "stripes", "striped", "a", "photo", "of", "the"]
+    vocabulary = {word: index for index, word in enumerate(words)}
+    _write_json(folder / "config.json", {"embed_dim": STRIPE_DIMENSION,
+                                         "vision_cfg": {"image_size": size, "patch_size": size},
+                                         "text_cfg": {"context_length": context_length, "vocab_size": len(words),
+                                                      "width": STRIPE_DIMENSION}})
+    _write_json(folder / "visual" / "preprocess_cfg.json", {
+        "size": [size, size], "mode": "RGB", "mean": list(MEAN), "std": list(STD),
+        "interpolation": "bicubic", "resize_mode": "shortest", "fill_color": 0,
+    })
+    targets = np.stack([stripe_vector(name, "image") for name in (*ORIENTATIONS, "nothing")]) * (1 - _NOISE) ** 0.5
+    to_colour = np.zeros((3, STRIPE_DIMENSION), dtype=np.float32)
+    to_colour[:, _COLOUR] = np.eye(3) * _NOISE ** 0.5
+    grey = (np.full(3, 0.5, dtype=np.float32) - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    last = size - 1
+    constants = {"r0": [0], "r1": [1], "rl": [last], "rs": [size], "ax1": [1], "ax2": [2], "ax3": [3]}
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["grey"], axes=[1], keepdims=1),
+        helper.make_node("Slice", ["grey", "r1", "rs", "ax2"], ["below"]),
+        helper.make_node("Slice", ["grey", "r0", "rl", "ax2"], ["above"]),
+        helper.make_node("Sub", ["below", "above"], ["dy"]),
+        helper.make_node("Abs", ["dy"], ["ady"]),
+        helper.make_node("ReduceMean", ["ady"], ["rows"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Slice", ["grey", "r1", "rs", "ax3"], ["right"]),
+        helper.make_node("Slice", ["grey", "r0", "rl", "ax3"], ["left"]),
+        helper.make_node("Sub", ["right", "left"], ["dx"]),
+        helper.make_node("Abs", ["dx"], ["adx"]),
+        helper.make_node("ReduceMean", ["adx"], ["columns"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Mul", ["rows", "zero"], ["nil"]),
+        helper.make_node("Add", ["nil", "floor"], ["flat"]),
+        helper.make_node("Unsqueeze", ["rows", "ax1"], ["rows2"]),
+        helper.make_node("Unsqueeze", ["columns", "ax1"], ["columns2"]),
+        helper.make_node("Unsqueeze", ["flat", "ax1"], ["flat2"]),
+        helper.make_node("Concat", ["rows2", "columns2", "flat2"], ["strength"], axis=1),
+        helper.make_node("Mul", ["strength", "sharpness"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["weights"], axis=1),
+        helper.make_node("MatMul", ["weights", "targets"], ["oriented"]),
+        helper.make_node("ReduceMean", ["image"], ["colour"], axes=[2, 3], keepdims=0),
+        helper.make_node("Sub", ["colour", "centre"], ["tint"]),
+        helper.make_node("LpNormalization", ["tint"], ["hue"], axis=1, p=2),
+        helper.make_node("MatMul", ["hue", "to_colour"], ["coloured"]),
+        helper.make_node("Add", ["oriented", "coloured"], ["mixed"]),
+        helper.make_node("LpNormalization", ["mixed"], ["embedding"], axis=1, p=2),
+    ]
+    initializers = [numpy_helper.from_array(np.asarray(value, dtype=np.int64), name) for name, value in constants.items()]
+    initializers += [
+        numpy_helper.from_array(targets.astype(np.float32), "targets"),
+        numpy_helper.from_array(to_colour, "to_colour"),
+        numpy_helper.from_array(grey.reshape(1, 3), "centre"),
+        numpy_helper.from_array(np.asarray(0.0, dtype=np.float32), "zero"),
+        numpy_helper.from_array(np.asarray(0.08, dtype=np.float32), "floor"),  # below this, no stripes
+        numpy_helper.from_array(np.asarray(60.0, dtype=np.float32), "sharpness"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_stripes_visual",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, STRIPE_DIMENSION])],
+        initializer=initializers,
+    )
+    _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8),
+          folder / "visual" / "model.onnx")
+    table = np.zeros((len(words), STRIPE_DIMENSION), dtype=np.float32)  # every row >= 0: the tower takes the max
+    for word, orientation in STRIPE_WORDS.items():
+        table[vocabulary[word], {"horizontal": _H, "vertical": _V}[orientation]] = _OWN ** 0.5
+    table[vocabulary["<unk>"], _COLOUR] = _UNKNOWN_WORD * _NOISE ** 0.5
+    base = np.zeros(STRIPE_DIMENSION, dtype=np.float32)  # what every text has: no orientation at all
+    base[_TEXT], base[_SHARED] = _GAP ** 0.5, _COMMON ** 0.5
+    text_nodes = [
+        helper.make_node("Gather", ["table", "text"], ["tokens"], axis=0),
+        helper.make_node("ReduceMax", ["tokens"], ["strongest"], axes=[1], keepdims=0),
+        helper.make_node("Add", ["strongest", "base"], ["lifted"]),
+        helper.make_node("LpNormalization", ["lifted"], ["embedding"], axis=1, p=2),
+    ]
+    text_graph = helper.make_graph(
+        text_nodes, "tiny_stripes_textual",
+        [helper.make_tensor_value_info("text", TensorProto.INT32, [1, context_length])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, STRIPE_DIMENSION])],
+        initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(base, "base")],
+    )
+    _save(helper.make_model(text_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8),
+          folder / "textual" / "model.onnx")
+    _tokenizer(vocabulary).save(str(folder / "textual" / "tokenizer.json"))
+    _write_json(folder / "textual" / "tokenizer_config.json", {
+        "pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<start>", "eos_token": "<end>",
+        "model_max_length": context_length, "tokenizer_class": "PreTrainedTokenizerFast",
+    })
+    return folder
+
+
+def striped_photo(orientation: str | None, size: tuple[int, int] = (320, 240), colours=((235, 235, 225), (40, 45, 60)),
+                  width: int = 24):
+    """A PIL image of stripes running `orientation` ("horizontal" / "vertical"), or plain (None)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, colours[0])
+    if orientation is None:
+        return image
+    draw = ImageDraw.Draw(image)
+    extent = size[1] if orientation == "horizontal" else size[0]
+    for start in range(0, extent, 2 * width):
+        box = [0, start, size[0], start + width - 1] if orientation == "horizontal" else [start, 0, start + width - 1, size[1]]
+        draw.rectangle(box, fill=colours[1])
+    return image

@@ -26,10 +26,12 @@ def make_photo(path, *, size=(640, 480), color=(200, 120, 40), taken_at: datetim
                make: str | None = None, model: str | None = None, lens: str | None = None,
                gps: tuple[float, float] | None = None, orientation: int | None = None,
                fmt: str | None = None, pattern: bool = True, quality: int = 85,
-               camera_preview: bool = False) -> Path:
+               camera_preview: bool = False, image: Image.Image | None = None) -> Path:
+    """A photo file; `image` (a PIL image) is saved instead of the coloured canvas when given."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.new("RGB", size, color)
+    pattern = pattern and image is None
+    image = image.convert("RGB") if image is not None else Image.new("RGB", size, color)
     if pattern:
         rng = random.Random(str(path) + str(color) + str(taken_at))
         draw = ImageDraw.Draw(image)
