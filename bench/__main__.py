@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: the same as `python bench/run.py`."""
+"""`python -m bench [--quick | --smoke]`: the same as `python bench/run.py`."""
 
 from bench.run import main
 

@@ -16,6 +16,7 @@ photolib.models.clip. Prints, on this machine's cores:
   only imports photolib.
 
     python bench/bench_clip.py [--count 48] [--width 3000 --height 2000]
+    python bench/bench_clip.py --smoke    # 2 small photos, the tiny test model (CI: it runs)
 
 No assertions: run it and report the figures.
 """
@@ -38,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import run  # noqa: E402
 from bench.vit_b32 import build  # noqa: E402
 from photolib.models.clip import ClipEmbedder  # noqa: E402
 
@@ -204,7 +206,7 @@ def label_vocabulary(folder: Path, sample: int = 48) -> dict:
             "vocabulary_embedding_s_estimate": per_prompt * len(prompts)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--width", type=int, default=3000)
@@ -212,14 +214,19 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=8, help="photos per embed_images call (the stage's batch)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each is kept")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 photos of 640x480, one round, the tiny test model: the benchmark runs (CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        run.smoke_mode()
+        args.count, args.width, args.height, args.rounds = 2, 640, 480, 1
     started = time.perf_counter()
-    folder = build()
+    folder = run.tiny_image_model() if args.smoke else build()
     built = time.perf_counter() - started
     paths = make_photos(args.count, args.width, args.height)
     figures = {"model_build_or_load_s": built, "photos": args.count, "size": f"{args.width}x{args.height}",
                **throughput(folder, paths, args.chunk, args.rounds), **cold_text(folder),
-               **label_vocabulary(folder)}
+               **label_vocabulary(folder, sample=4 if args.smoke else 48)}
     figures["ratio_provider_to_raw"] = figures["provider_decoded_photos"] / figures["raw_onnxruntime"]
     figures["ratio_with_draft_decode_to_raw"] = figures["provider_with_draft_decode"] / figures["raw_onnxruntime"]
     figures["ratio_with_small_draft_decode_to_raw"] = figures["provider_with_small_draft_decode"] / figures["raw_onnxruntime"]
@@ -227,7 +234,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"ViT-B/32 (random weights), {args.count} JPEGs of {figures['size']}, {figures['threads']} ONNX Runtime threads")
+    model = "the tiny test model" if args.smoke else "ViT-B/32 (random weights)"
+    print(f"{model}, {args.count} JPEGs of {figures['size']}, {figures['threads']} ONNX Runtime threads")
     print(f"  raw ONNX Runtime, ready tensors     {figures['raw_onnxruntime']:7.2f} images/s")
     print(f"  provider on decoded photos          {figures['provider_decoded_photos']:7.2f} images/s"
           f"  ratio {figures['ratio_provider_to_raw']:.2f}")

@@ -4,7 +4,7 @@ Embeds 2000 generated captions of 10-25 words, once batched (how `photolib add`
 embeds) and once one text per call (how a search query is embedded), and prints
 sentences per second for both. No assertions: run it and report the figures.
 
-    python bench/bench_embedder.py [--count 2000] [--batch-size 64]
+    python bench/bench_embedder.py [--count 2000] [--batch-size 64] [--smoke]
 """
 
 from __future__ import annotations
@@ -48,11 +48,14 @@ def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:8.1f} sentences/s  ({seconds:.2f} s for {count})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="16 captions: the benchmark runs (CI), figures say nothing")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.count = 16
 
     texts = captions(args.count)
     words = [len(t.split()) for t in texts]

@@ -2,6 +2,7 @@
 
     python -m bench.bench_gallery            # 12 photos, 10 000-photo gallery
     python -m bench.bench_gallery --quick    # 4 photos, 2 000-photo gallery
+    python -m bench.bench_gallery --smoke    # 2 small photos, 200-photo gallery (CI: it runs)
 
 * Thumbnail cost per 12 MP photo, against the read stage (`media.read_photo`:
   EXIF, colours) on the same files, with and without the camera's EXIF preview.
@@ -31,13 +32,13 @@ def _per_photo(function, files: list[Path]) -> float:
     return statistics.median(times)
 
 
-def case_thumbnail_cost(count: int, record) -> None:
-    from bench.run import realistic_photos
+def case_thumbnail_cost(count: int, record, size: tuple[int, int] = (4000, 3000)) -> None:
+    from bench.run import realistic_photos, size_label
     from photolib.media import read as media
     from photolib.media.thumbnails import ThumbnailCache
 
     for preview in (True, False):
-        folder = realistic_photos(count, camera_preview=preview)
+        folder = realistic_photos(count, camera_preview=preview, size=size)
         files = sorted(folder.rglob("*.jpg"))[:count]
         with tempfile.TemporaryDirectory() as cache_dir:
             cache = ThumbnailCache(Path(cache_dir))
@@ -46,7 +47,7 @@ def case_thumbnail_cost(count: int, record) -> None:
             small = ThumbnailCache(Path(cache_dir), large=0)
             small_only = _per_photo(lambda path: small.make_from_file("1" * 32, path), files)
         label = "with EXIF preview" if preview else "no EXIF preview"
-        record(f"thumbnails 256+1024 / read, 12 MP, {label}", thumbs / read, "ratio", "(reported)", None,
+        record(f"thumbnails 256+1024 / read, {size_label(size)}, {label}", thumbs / read, "ratio", "(reported)", None,
                f"({thumbs * 1000:.0f} ms vs read {read * 1000:.0f} ms; 256 px only {small_only * 1000:.0f} ms)")
 
 
@@ -94,14 +95,20 @@ def case_gallery(count: int, record) -> None:
            f"(rewrite {again:.2f} s; {report.albums} albums; index.html {index_size / 1e6:.1f} MB)")
 
 
-def main() -> None:
-    from bench.run import record
+def main(argv: list[str] | None = None) -> None:
+    from bench import run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    quick = parser.parse_args().quick
-    case_thumbnail_cost(4 if quick else 12, record)
-    case_gallery(2_000 if quick else 10_000, record)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: the benchmark runs (CI), figures say nothing")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        run.smoke_mode()
+        case_thumbnail_cost(2, run.record, (640, 480))
+        case_gallery(200, run.record)
+        return
+    case_thumbnail_cost(4 if args.quick else 12, run.record)
+    case_gallery(2_000 if args.quick else 10_000, run.record)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The staged add and the image space: what turning on an image model costs.
 
     python -m bench.bench_image_space [--model FOLDER] [--photos N]
+    python -m bench.bench_image_space --smoke    # 4 small photos, the tiny model, one round (CI: it runs)
 
 * first pass rate: photos per second until every photo is searchable by
   description (read, describe, embed the description and commit), with the
@@ -32,24 +33,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT))
+_EMBEDDER: list = []  # the first library's text embedder, lent to the next ones (its load is never timed)
 
 
 def default_model() -> Path:
     for candidate in sorted(CACHE.glob("*ViT-B-32*")) if CACHE.exists() else []:
         if (candidate / "visual" / "model.onnx").is_file():
             return candidate
-    from tests.onnx_models import build_tiny_clip
+    from bench.run import tiny_image_model
 
-    return build_tiny_clip(CACHE / "tiny-clip-224", size=224)
+    return tiny_image_model()
 
 
-def camera_roll(folder: Path, count: int) -> Path:
+def camera_roll(folder: Path, count: int, size: tuple[int, int] = (1600, 1200)) -> Path:
     from tests.photos import make_photo
 
     if not folder.exists():
         for number in range(count):
             colour = ((number * 53) % 256, (number * 97) % 256, (number * 151) % 256)
-            make_photo(folder / "DCIM" / "100CANON" / f"IMG_{number:04d}.JPG", color=colour, size=(1600, 1200))
+            make_photo(folder / "DCIM" / "100CANON" / f"IMG_{number:04d}.JPG", color=colour, size=size)
     return folder / "DCIM"
 
 
@@ -83,8 +85,9 @@ def timed_add(photos: Path, library: Path, model: Path | None) -> tuple[float, f
     settings.image = ImageSettings(enabled=model is not None, model="bench/vit-b-32", model_path=model)
     # The image stage alone: the other pipeline stages (on by default) would be timed with it.
     settings.ocr_enabled = settings.faces_enabled = settings.thumbnails_enabled = False
-    library_object = Library(settings)
+    library_object = Library(settings, embedder=next(iter(_EMBEDDER), None))
     library_object.embedder.embed_query("warm up")  # both runs load the text embedder before the clock starts
+    _EMBEDDER[:] = [library_object.embedder]
     clock = FirstPassClock()
     start = time.perf_counter()
     report = library_object.add([photos], progress=clock)
@@ -95,8 +98,10 @@ def timed_add(photos: Path, library: Path, model: Path | None) -> tuple[float, f
 
 
 def cold_search(library: Path, config: Path, runs: int = 5) -> float:
+    from bench.run import rounds
+
     times = []
-    for _ in range(runs):
+    for _ in range(rounds(runs)):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "photolib.cli", "--config", str(config), "-L", str(library),
                         "search", "a cat on a sofa"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -105,17 +110,25 @@ def cold_search(library: Path, config: Path, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    from bench import run
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="image model folder in Immich's layout")
     parser.add_argument("--photos", type=int, default=48)
-    options = parser.parse_args()
-    model = options.model or default_model()
-    photos = camera_roll(CACHE / f"roll-{options.photos}", options.photos)
+    parser.add_argument("--smoke", action="store_true",
+                        help="4 small photos, the tiny model, one round: the benchmark runs (CI), figures say nothing")
+    options = parser.parse_args(argv)
+    if options.smoke:
+        run.smoke_mode()
+        model, photos = run.tiny_image_model(), camera_roll(CACHE / "roll-4-320x240", 4, (320, 240))
+    else:
+        model = options.model or default_model()
+        photos = camera_roll(CACHE / f"roll-{options.photos}", options.photos)
     work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
     try:
         runs = {"off": [], "on": []}
-        for round_number in range(2):  # alternated, best of two: the machine's load varies
+        for round_number in range(run.rounds(2)):  # alternated, best of two: the machine's load varies
             for name, folder in (("off", None), ("on", model)):
                 shutil.rmtree(work / name, ignore_errors=True)
                 runs[name].append(timed_add(photos, work / name, folder))

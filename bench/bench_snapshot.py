@@ -2,6 +2,7 @@
 
     python -m bench.bench_snapshot                    # builds the 100 000-photo library (~1 min), then measures
     python -m bench.bench_snapshot --library DIR      # an existing library (bench/run.py builds one)
+    python -m bench.bench_snapshot --smoke            # 1 000 photos, adds of 50 (CI: it runs)
 
 Each figure comes from its own process adding 1 000 described and embedded photos
 (`Library.import_embedded`, as `bench/run.py` times `add`) and ending the command
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,10 +41,13 @@ def _library(path: str, background: bool, interval: float):
     return Library(settings, background_snapshots=background)
 
 
-def _add(library, tag: str) -> None:
-    from bench.run import synthetic_photos
+ADDED = 1000  # photos each measured `add` imports (a smoke run's are fewer)
 
-    library.import_embedded(synthetic_photos(1000, 3, f"snap-{tag}-{os.getpid()}-{time.time_ns()}"),
+
+def _add(library, tag: str) -> None:
+    from bench.run import SMOKE, synthetic_photos
+
+    library.import_embedded(synthetic_photos(50 if SMOKE else ADDED, 3, f"snap-{tag}-{os.getpid()}-{time.time_ns()}"),
                             library.embedder.model_name)
 
 
@@ -94,18 +99,22 @@ def step(name: str, path: str) -> dict:
 
 def run_step(name: str, library: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    output = subprocess.run([sys.executable, "-m", "bench.bench_snapshot", "--step", name, str(library)],
-                            check=True, capture_output=True, text=True, cwd=ROOT, env=env).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, "-m", "bench.bench_snapshot", "--step", name, str(library)],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    if done.returncode:
+        raise RuntimeError(f"step {name} exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def measure(library: Path) -> dict:
     """All figures on `library` (photos are added to it); ratios are to the plain `add`."""
+    from bench.run import rounds
     from photolib.maintenance import snapshot_runner
 
     snapshot_runner.wait(library, 600)
-    run_step("add", library)  # warm the page cache and the index
-    adds = [run_step("add", library)["add_s"] for _ in range(2)]
+    if rounds(2) > 1:
+        run_step("add", library)  # warm the page cache and the index
+    adds = [run_step("add", library)["add_s"] for _ in range(rounds(2))]
     add = min(adds)
     before = run_step("in_command", library)
     now = run_step("background", library)
@@ -131,22 +140,33 @@ def report(figures: dict) -> list[tuple[str, float, str]]:
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", type=Path, help="an existing large library (photos are added to it)")
     parser.add_argument("--count", type=int, default=100_000, help="photos in the library built when none is given")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: the benchmark runs (CI), figures say nothing")
     parser.add_argument("--step", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.step:
         print(json.dumps(step(*args.step)))
         return
-    library = args.library
+    if args.smoke:
+        from bench import run
+
+        run.smoke_mode()
+        args.count = 1_000
+    library, made = args.library, None
     if library is None:
-        library = Path(tempfile.mkdtemp(prefix="photolib-bench-snapshot-")) / "library"
+        made = Path(tempfile.mkdtemp(prefix="photolib-bench-snapshot-"))
+        library = made / "library"
         subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--child", "build", str(args.count),
                         str(library)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    figures = measure(library)
+    try:
+        figures = measure(library)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     for case, ratio, note in report(figures):
         print(f"  {case:<46} {ratio:>6.2f}x of add   ({note})")
     print(json.dumps(figures))

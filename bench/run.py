@@ -3,11 +3,18 @@
     python bench/run.py            # full suite (1M-photo case included; ~15-25 min)
     python bench/run.py --quick    # smaller sizes, a few minutes
     python bench/run.py --docs     # only rewrite docs/performance.md from bench/results.json
+    python -m bench --smoke        # every benchmark of bench/ at tiny sizes, in CI (under two minutes)
 
 Each case reports a figure, its target and pass/fail. Timed work that needs
 its own memory figure runs in a child process (peak RSS from getrusage).
 Generated photos and vectors are cached under bench/.cache/. A full run also
 writes its table into docs/performance.md, between the bench markers.
+
+`--smoke` runs this suite's cases and then every other benchmark module's
+`main` with its own `--smoke` (tiny sizes, one round, the tiny test image model
+instead of the ViT-B/32 one), prints their figures with "n/a" for every target
+(a figure at that size says nothing), writes no results and no docs, and exits
+non-zero when any of them raised: a benchmark that breaks fails CI.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +38,14 @@ DOCS_PAGE = ROOT / "docs" / "performance.md"
 DOCS_START, DOCS_END = "<!-- bench:start -->", "<!-- bench:end -->"  # the region of DOCS_PAGE this script owns
 sys.path.insert(0, str(ROOT))
 RESULTS: list[dict] = []
+# Set by `--smoke` for this process and, through the environment, for the benchmarks' child processes.
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+PHOTO_SIZE = (4000, 3000)  # the camera photos of the import and thumbnail cases (12 MP)
 
 
 def record(case: str, figure: float, unit: str, target: str, passed: bool | None, note: str = "") -> None:
+    if SMOKE:
+        passed = None  # tiny sizes: the figure shows the case runs, not whether it meets its target
     RESULTS.append({"case": case, "figure": round(figure, 4), "unit": unit, "target": target,
                     "pass": passed, "note": note})
     status = "n/a" if passed is None else ("PASS" if passed else "FAIL")
@@ -44,12 +57,16 @@ def photolib_command(*args: str) -> list[str]:
 
 
 def median_wall(command: list[str], runs: int = 7) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(_timed(command) for _ in range(rounds(runs)))
+
+
+def rounds(full: int) -> int:
+    """How many times a measure is repeated (its median or best is kept): once in a smoke run."""
+    return 1 if SMOKE else full
+
+
+def size_label(size: tuple[int, int]) -> str:
+    return "12 MP" if size == (4000, 3000) else f"{size[0]}x{size[1]}"
 
 
 # -- 1. CLI start ---------------------------------------------------------------
@@ -67,8 +84,8 @@ def case_cli_start() -> None:
 
 # -- 2. Import, local providers, 12 MP JPEGs --------------------------------------
 
-def realistic_photos(count: int, camera_preview: bool = True) -> Path:
-    """12-megapixel JPEGs with texture and EXIF, in trip folders; made once and cached.
+def realistic_photos(count: int, camera_preview: bool = True, size: tuple[int, int] = PHOTO_SIZE) -> Path:
+    """12-megapixel JPEGs (or `size`) with texture and EXIF, in trip folders; made once and cached.
 
     Like camera and phone files they carry the 160x120 EXIF preview (IFD1), unless
     `camera_preview` is False (exports, edited files): those need a draft decode.
@@ -79,7 +96,8 @@ def realistic_photos(count: int, camera_preview: bool = True) -> Path:
 
     from tests.photos import exif_with_preview, make_photo
 
-    folder = CACHE / (f"photos-12mp-{count}" + ("-preview" if camera_preview else ""))
+    pixels = "12mp" if size == (4000, 3000) else f"{size[0]}x{size[1]}"
+    folder = CACHE / (f"photos-{pixels}-{count}" + ("-preview" if camera_preview else ""))
     done = folder / ".complete"
     if done.exists():
         return folder
@@ -87,41 +105,47 @@ def realistic_photos(count: int, camera_preview: bool = True) -> Path:
              ("Alps hiking", (45.92, 6.87)), ("Rome food tour", (41.90, 12.50)), ("Garden at home", (51.5, -0.12))]
     for i in range(count):
         name, gps = trips[i % len(trips)]
-        path = make_photo(folder / name / f"IMG_{i:05d}.jpg", size=(4000, 3000), color=(90 + i % 120, 120, 160),
+        path = make_photo(folder / name / f"IMG_{i:05d}.jpg", size=size, color=(90 + i % 120, 120, 160),
                           taken_at=datetime(2023, 1, 1) + timedelta(hours=i * 5), gps=gps, make="Canon",
                           model="Canon EOS R6", quality=90)
         with Image.open(path) as image:  # add real texture so files are 12 MP-sized, not flat colour
             exif = image.info.get("exif")
-            noisy = Image.blend(image.convert("RGB"), Image.effect_noise((4000, 3000), 60).convert("RGB"), 0.35)
+            noisy = Image.blend(image.convert("RGB"), Image.effect_noise(size, 60).convert("RGB"), 0.35)
         noisy.save(path, quality=90, exif=exif_with_preview(exif, noisy) if camera_preview else exif)
     done.touch()
     return folder
 
 
-def case_import_local(count: int) -> None:
+def case_import_local(count: int, size: tuple[int, int] = PHOTO_SIZE) -> None:
     """First run into a new library (median of three new libraries), then an unchanged re-run."""
+    label = size_label(size)
     for camera_preview in (True, False):
-        folder = realistic_photos(count, camera_preview)
+        folder = realistic_photos(count, camera_preview, size)
         size_mb = sum(p.stat().st_size for p in folder.rglob("*.jpg")) / count / 1e6
         firsts = []
-        for _ in range(3 if camera_preview else 1):
+        for _ in range(rounds(3) if camera_preview else 1):
             with tempfile.TemporaryDirectory() as library:
                 firsts.append(_timed(photolib_command("-L", library, "add", str(folder), "--json")))
-                again = _timed(photolib_command("-L", library, "add", str(folder), "--json"))
+                if camera_preview:
+                    again = _timed(photolib_command("-L", library, "add", str(folder), "--json"))
         first = statistics.median(firsts)
         if camera_preview:
-            record("import, local, 12 MP JPEG: first run", count / first, "photos/s", ">= 40", count / first >= 40,
-                   f"({count} photos, {size_mb:.1f} MB each, with EXIF preview; median of 3)")
+            record(f"import, local, {label} JPEG: first run", count / first, "photos/s", ">= 40", count / first >= 40,
+                   f"({count} photos, {size_mb:.1f} MB each, with EXIF preview; median of {len(firsts)})")
             record("import, local: unchanged re-run", count / again, "photos/s", "(reported)", None)
         else:
-            record("import, local, 12 MP JPEG without EXIF preview", count / first, "photos/s", "(reported)", None,
+            record(f"import, local, {label} JPEG without EXIF preview", count / first, "photos/s", "(reported)", None,
                    "(draft-mode decode of every file)")
 
 
 def _timed(command: list[str]) -> float:
+    """Wall time of `command`, which must succeed: a failing command is no figure (its stderr says why)."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return elapsed
 
 
 # -- 3. Re-scan of an unchanged tree -------------------------------------------------
@@ -164,15 +188,16 @@ def case_embedder(count: int) -> None:
     model = MiniLMEmbedder(ProviderSettings(provider="local"))
     model.embed_documents(captions[:64])
     rates = []
-    for _ in range(3):  # median of three: one run of ~7 s is at the mercy of the machine's other load
+    for _ in range(rounds(3)):  # median of three: one run of ~7 s is at the mercy of the machine's other load
         start = time.perf_counter()
         model.embed_documents(captions)
         rates.append(count / (time.perf_counter() - start))
     batched = statistics.median(rates)
+    singles = captions[:8 if SMOKE else 300]
     start = time.perf_counter()
-    for caption in captions[:300]:
+    for caption in singles:
         model.embed_query(caption)
-    single = 300 / (time.perf_counter() - start)
+    single = len(singles) / (time.perf_counter() - start)
     record("local embedder, batched", batched, "sentences/s", ">= 300", batched >= 300, f"({count} captions)")
     record("local embedder, one by one", single, "sentences/s", "(reported)", None)
 
@@ -180,17 +205,19 @@ def case_embedder(count: int) -> None:
 # -- 5. Search at scale (child process per size) -------------------------------------
 
 def base_vectors():
-    """Real MiniLM embeddings of generated captions: the centres synthetic photos scatter around."""
+    """Real MiniLM embeddings of generated captions: the centres synthetic photos scatter around
+    (4 000 of them; 64 in a smoke run)."""
     import numpy as np
 
-    path = CACHE / "caption-vectors.npy"
+    count = 64 if SMOKE else 4000
+    path = CACHE / ("caption-vectors.npy" if count == 4000 else f"caption-vectors-{count}.npy")
     if not path.exists():
         from bench.bench_embedder import captions as make_captions
         from photolib.core.protocols import ProviderSettings
         from photolib.models.minilm import MiniLMEmbedder
 
         CACHE.mkdir(parents=True, exist_ok=True)
-        vectors = MiniLMEmbedder(ProviderSettings(provider="local")).embed_documents(make_captions(4000))
+        vectors = MiniLMEmbedder(ProviderSettings(provider="local")).embed_documents(make_captions(count))
         np.save(path, vectors)
     return np.load(path)
 
@@ -233,14 +260,16 @@ def child_query(count: int, library_path: str) -> dict:
 
     library = Library(load_settings(library_path=Path(library_path)))
     library.embedder.embed_query("warm up")
+    embeds, searches = (2, 20) if SMOKE else (20, 200)
     embed_start = time.perf_counter()
-    for _ in range(20):
+    for _ in range(embeds):
         library.embedder.embed_query("sunset over the sea")
-    embed_ms = (time.perf_counter() - embed_start) / 20 * 1000
+    embed_ms = (time.perf_counter() - embed_start) / embeds * 1000
     index = library.index()
     centres = base_vectors()
     rng = np.random.default_rng(7)
-    queries = centres[rng.integers(0, len(centres), 200)] + rng.standard_normal((200, centres.shape[1])).astype(np.float32) * 0.05
+    queries = (centres[rng.integers(0, len(centres), searches)]
+               + rng.standard_normal((searches, centres.shape[1])).astype(np.float32) * 0.05)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     latencies = []
     for query in queries:
@@ -269,9 +298,11 @@ CHILDREN = {"build": child_build, "query": child_query, "add": child_add}
 
 
 def run_child(step: str, count: int, library: Path) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--child", step, str(count), str(library)],
-                            check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, __file__, "--child", step, str(count), str(library)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"child {step} exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def case_search(count: int, keep: Path | None = None) -> None:
@@ -341,17 +372,30 @@ def case_remote(count: int) -> None:
     record("remote import: calls on immediate re-add", calls, "calls", "0", calls == 0)
 
 
+def tiny_image_model() -> Path:
+    """The tiny test model of tests/onnx_models.py at CLIP's input size, in Immich's layout: what a smoke
+    run uses instead of the ViT-B/32 one (whose build takes a minute); its cost is negligible."""
+    from tests.onnx_models import build_tiny_clip
+
+    folder = CACHE / "tiny-clip-224"
+    if (folder / "textual" / "tokenizer_config.json").is_file():  # written last
+        return folder
+    return build_tiny_clip(folder, size=224)
+
+
 def case_clip(count: int) -> None:
     """The local image model (ViT-B/32 architecture, random weights): throughput and cold text tower."""
     from bench.bench_clip import build, cold_text, make_photos, throughput
 
-    folder = build()
-    figures = throughput(folder, make_photos(count, 3000, 2000), chunk=8, rounds=2)
+    folder = tiny_image_model() if SMOKE else build()
+    photos = make_photos(count, 640, 480) if SMOKE else make_photos(count, 3000, 2000)
+    figures = throughput(folder, photos, chunk=8, rounds=rounds(2))
     raw = figures["raw_onnxruntime"]
     ratio = figures["provider_with_draft_decode"] / raw
-    record("image model: ViT-B/32 raw onnxruntime", raw, "images/s", "(reported)", None)
+    record(f"image model: {'tiny test model' if SMOKE else 'ViT-B/32'} raw onnxruntime", raw, "images/s",
+           "(reported)", None)
     record("image model: decode+preprocess+model / raw", ratio, "ratio", ">= 0.8", ratio >= 0.8,
-           f"({figures['provider_with_draft_decode']:.1f} images/s, 6 MP JPEGs)")
+           f"({figures['provider_with_draft_decode']:.1f} images/s, {'640x480' if SMOKE else '6 MP'} JPEGs)")
     cold = cold_text(folder)
     record("image model: cold text tower + first query", cold["new_query_optimized_copy_s"], "s", "(reported)", None,
            f"(tower load {cold['new_query_tower_load_s']:.2f} s; process alone "
@@ -390,13 +434,100 @@ def write_docs(results: dict, page: Path = DOCS_PAGE) -> None:
     print(f"wrote the table into {page}")
 
 
-def main() -> None:
+SIZES = {
+    "full": {"embedder": 2000, "import": 500, "photo_size": PHOTO_SIZE, "rescan": 100_000, "thumbnails": 12,
+             "gallery": 10_000, "search": [10_000], "kept": 100_000, "million": True, "remote": 200, "clip": 48},
+    "quick": {"embedder": 2000, "import": 60, "photo_size": PHOTO_SIZE, "rescan": 20_000, "thumbnails": 4,
+              "gallery": 2_000, "search": [10_000], "kept": 100_000, "million": False, "remote": 60, "clip": 16},
+    "smoke": {"embedder": 32, "import": 2, "photo_size": (640, 480), "rescan": 300, "thumbnails": 2,
+              "gallery": 200, "search": [], "kept": 1_000, "million": False, "remote": 4, "clip": 2},
+}
+
+
+def smoke_mode() -> None:
+    """Tiny sizes and one round from here on, in this process and in the benchmarks' child processes.
+
+    The OCR and face stages (on by default) are turned off for every library opened from here on
+    (through the environment `load_settings` reads): loading their models and reading each photo
+    would be most of a smoke run's time; bench_stages turns OCR on for the library it times.
+    """
+    global SMOKE
+    SMOKE = True
+    os.environ.update(BENCH_SMOKE="1", PHOTOLIB_OCR_ENABLED="false", PHOTOLIB_FACES_ENABLED="false")
+
+
+def suite(mode: str, run_case) -> None:
+    """Every case of this suite at the sizes of `mode`, each through `run_case(name, function, *args)`."""
+    from bench.bench_gallery import case_gallery, case_thumbnail_cost
+
+    sizes = SIZES[mode]
+    run_case("cli start", case_cli_start)
+    run_case("local embedder", case_embedder, sizes["embedder"])
+    run_case("import, local", case_import_local, sizes["import"], sizes["photo_size"])
+    run_case("re-scan", case_rescan, sizes["rescan"])
+    run_case("thumbnails", case_thumbnail_cost, sizes["thumbnails"], record, sizes["photo_size"])
+    run_case("gallery", case_gallery, sizes["gallery"], record)
+    for count in sizes["search"]:
+        run_case(f"search {count:,}", case_search, count)
+    keep = Path(tempfile.mkdtemp(prefix=f"photolib-bench-{sizes['kept']}-"))
+    try:
+        run_case(f"search {sizes['kept']:,}", case_search, sizes["kept"], keep)
+        run_case("cold CLI search", case_cold_cli, keep, sizes["kept"])
+        run_case("snapshot", case_snapshot, keep, sizes["kept"])
+    finally:
+        subprocess.run(["rm", "-rf", str(keep)], check=False)
+    if sizes["million"]:
+        run_case("search 1,000,000", case_search, 1_000_000)
+    run_case("remote import", case_remote, sizes["remote"])
+    run_case("image model", case_clip, sizes["clip"])
+
+
+def benchmark_modules() -> list[str]:
+    """Every benchmark module of bench/ besides this suite (vit_b32 builds a model; it measures nothing)."""
+    return sorted(path.stem for path in Path(__file__).parent.glob("*.py")
+                  if path.stem not in ("__init__", "__main__", "run", "vit_b32"))
+
+
+def smoke() -> int:
+    """This suite's cases, then each benchmark module's `main(["--smoke"])`; the number of them that raised."""
+    import importlib
+
+    smoke_mode()
+    failed: list[str] = []
+
+    def run_case(name: str, function, *args) -> None:
+        print(f"-- {name}", flush=True)
+        started = time.perf_counter()
+        try:
+            function(*args)
+        except SystemExit as error:  # a module's argparse, or its main ending the process
+            if error.code not in (0, None):
+                traceback.print_exc()
+                failed.append(name)
+        except Exception:  # noqa: BLE001 - every benchmark runs and each broken one is named
+            traceback.print_exc()
+            failed.append(name)
+        print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
+
+    started = time.perf_counter()
+    print(f"photolib benchmarks (smoke: tiny sizes, targets n/a), {os.cpu_count()} cores")
+    suite("smoke", run_case)
+    for module in benchmark_modules():
+        run_case(f"bench.{module}", lambda name=module: importlib.import_module(f"bench.{name}").main(["--smoke"]))
+    print(f"smoke run: {time.perf_counter() - started:.0f} s; "
+          + (f"{len(failed)} failed: {', '.join(failed)}" if failed else "every benchmark ran"), flush=True)
+    return len(failed)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (no 1M case)")
     parser.add_argument("--docs", action="store_true",
                         help="measure nothing: rewrite docs/performance.md's table from bench/results.json")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every benchmark of bench/ at tiny sizes (CI): figures, no targets, no results file")
     parser.add_argument("--child", nargs=3, metavar=("STEP", "COUNT", "LIBRARY"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         step, count, library = args.child
         result = CHILDREN[step](int(count), library)
@@ -409,30 +540,15 @@ def main() -> None:
         write_docs(json.loads(RESULTS_FILE.read_text(encoding="utf-8")))
         return
     os.environ.setdefault("PYTHONPATH", str(ROOT))
-    quick = args.quick
-    print(f"photolib benchmarks ({'quick' if quick else 'full'}), {os.cpu_count()} cores")
-    case_cli_start()
-    case_embedder(2000)
-    case_import_local(60 if quick else 500)
-    case_rescan(20_000 if quick else 100_000)
-    from bench.bench_gallery import case_gallery, case_thumbnail_cost
-
-    case_thumbnail_cost(4 if quick else 12, record)
-    case_gallery(2_000 if quick else 10_000, record)
-    case_search(10_000)
-    keep = Path(tempfile.mkdtemp(prefix="photolib-bench-100k-"))
-    case_search(100_000, keep=keep)
-    case_cold_cli(keep, 100_000)
-    case_snapshot(keep, 100_000)
-    subprocess.run(["rm", "-rf", str(keep)], check=False)
-    if not quick:
-        case_search(1_000_000)
-    case_remote(60 if quick else 200)
-    case_clip(16 if quick else 48)
-    results = {"mode": "quick" if quick else "full", "cores": os.cpu_count(), "results": RESULTS}
+    if args.smoke:
+        sys.exit(1 if smoke() else 0)
+    mode = "quick" if args.quick else "full"
+    print(f"photolib benchmarks ({mode}), {os.cpu_count()} cores")
+    suite(mode, lambda _name, function, *arguments: function(*arguments))
+    results = {"mode": mode, "cores": os.cpu_count(), "results": RESULTS}
     RESULTS_FILE.write_text(json.dumps(results, indent=2))
     print(f"wrote {RESULTS_FILE}")
-    if quick:
+    if args.quick:
         print(f"{DOCS_PAGE} keeps the full run's table (a quick run's smaller sizes would not match its cases); "
               "`python -m bench --docs` writes this one there anyway")
     else:

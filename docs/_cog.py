@@ -57,27 +57,37 @@ def cli_reference() -> str:
 
 
 def filter_table() -> str:
-    """The query language's filters, from the parser's table of keys (`photolib.query.parser.FILTERS`)."""
-    from photolib.query.parser import FILTERS
+    """The query language's filters, from the filter registry (`photolib.query.filters.FILTERS`)."""
+    from photolib.query.filters import FILTERS
 
     rows = ["| filter | value | also written as |", "|---|---|---|"]
-    for key, (expected, operators) in FILTERS.items():
-        also = ", ".join(f"`{key}{op}`" for op in operators) or ""
-        rows.append(f"| `{key}:` | {_cell(expected)} | {also} |")
+    for key, entry in FILTERS.items():
+        also = ", ".join(f"`{key}{op}`" for op in entry.operators) or ""
+        rows.append(f"| `{key}:` | {_cell(entry.expects)} | {also} |")
     return "\n".join(rows) + "\n"
 
 
-def stage_table() -> str:
-    """The stages of `add`, from the stage registry (`photolib.pipeline.engine`): names, labels, factories in order."""
-    from photolib.pipeline.engine import FIRST_PASS, STAGE_FACTORIES, STAGE_LABELS, StageName
+def filter_examples() -> str:
+    """A row per filter: what it keeps, examples and its option (`photolib.query.filters.markdown_table`)."""
+    from photolib.query.filters import markdown_table
 
-    rows = ["| stage | part of | progress line |", "|---|---|---|"]
-    for name in StageName:
-        part = "first pass" if name in FIRST_PASS else "enrichment"
-        label = "—" if name in FIRST_PASS else STAGE_LABELS.get(name, str(name))
-        rows.append(f"| `{name}` | {part} | {label} |")
-    factories = ", ".join(f"`{target}`" for target in STAGE_FACTORIES)
-    return "\n".join(rows) + f"\n\nThe enrichment stages are built, and run, in this order: {factories}.\n"
+    return markdown_table()
+
+
+def stage_table() -> str:
+    """The stages of `add`, from the stage registry (`photolib.pipeline.registry`): each stage's class
+    gives its name, progress line, config section and `has:` value, in running order."""
+    from photolib.pipeline.registry import FIRST_PASS, STAGES
+
+    rows = ["| stage | part of | progress line | turned off by | makes true |", "|---|---|---|---|---|"]
+    for name in FIRST_PASS:
+        rows.append(f"| `{name}` | first pass | — | — | — |")
+    for stage in STAGES:
+        section = f"`[{stage.config_section}] enabled`" if stage.config_section else "—"
+        has = f"`has:{stage.has_value}`" if stage.has_value else "—"
+        rows.append(f"| `{stage.name}` | enrichment | {stage.label} | {section} | {has} |")
+    classes = ", ".join(f"`{stage.__module__}.{stage.__name__}`" for stage in STAGES)
+    return "\n".join(rows) + f"\n\nThe enrichment stages are built, and run, in this order: {classes}.\n"
 
 
 def config_table() -> str:

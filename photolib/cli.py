@@ -20,6 +20,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from photolib import __version__
 from photolib.core.config import (DEFAULT_ALBUM_MIN_SIZE, DEFAULT_COLLAPSE, DEFAULT_JOBS, DEFAULT_NEAR_BITS,
                              DEFAULT_SEARCH_LIMIT, DEFAULT_SIMILAR_DISTANCE, DEFAULT_THRESHOLD)
+from photolib.pipeline.registry import stages_help
 
 if TYPE_CHECKING:
     from photolib.app.library import Library
@@ -227,44 +228,40 @@ SORT = typer.Option(None, "--sort", help="relevance, date, -date (newest first) 
 OFFSET = typer.Option(0, "--offset", min=0, help="Skip this many results (paging).")
 ALL = typer.Option(False, "--all", help="Ignore the adaptive cutoff (the first clear drop in scores); "
                                         "--threshold still applies.")
-FILTER_FLAGS = {  # flag -> (filter key, help): each is the same as writing key:VALUE in the query
-    "date": ("date", "2019, 2019-07, 2019-07-14 or A..B"), "after": ("after", "DATE"), "before": ("before", "DATE"),
-    "year": ("year", "YEAR or A..B"), "month": ("month", "july, jul or 7 (any year)"),
-    "place": ("place", "a place name, e.g. Lisbon"), "near": ("near", "LAT,LON[,RADIUS]"),
-    "camera": ("camera", "part of make or model"), "lens": ("lens", "part of the lens name"),
-    "album": ("album", "an album name"), "type_": ("type", "jpg, png, heic..."), "path": ("path", "a glob under the added folder"),
-    "orientation": ("orientation", "portrait, landscape or square"),
-}
-
-
 def with_filter_flags(command: Any) -> Any:
-    """Give a command the --date/--place/... flags; they reach it as one `filters` dict."""
+    """Give a command the --date/--place/... flags of the filters that have one
+    (`photolib.query.filters.FILTERS`); they reach it as one `filters` dict, key -> value."""
+    import builtins
     import functools
     import inspect
 
+    from photolib.query.filters import flagged
+
+    flags = {f.flag + ("_" if hasattr(builtins, f.flag) else ""): f for f in flagged()}  # parameter -> filter
     signature = inspect.signature(command)
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
-                               default=typer.Option(None, "--" + key, help=f"Same as {key}:VALUE ({help_text})."))
-             for name, (key, help_text) in FILTER_FLAGS.items()]
+                               default=typer.Option(None, "--" + f.flag,
+                                                    help=f"Same as {f.name}:VALUE ({f.flag_help})."))
+             for name, f in flags.items()]
     params = [p for p in signature.parameters.values() if p.name != "filters"]
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        filters = {FILTER_FLAGS[name][0]: kwargs.pop(name) for name in FILTER_FLAGS}
+        filters = {f.name: kwargs.pop(name) for name, f in flags.items()}
         return command(*args, filters=filters, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
     return wrapper
 
 
-@app.command()
+@app.command(help="Run every enabled stage's backlog library-wide (after enabling a stage or changing its "
+                  "model). " + stages_help())
 def enrich(
     ctx: typer.Context,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry photos a stage failed on."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel decodes (default from config)."),
     json_out: bool = JSON,
 ) -> None:
-    """Run every enabled stage's backlog library-wide (after enabling a stage or changing its model)."""
     render = _render()
     reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
                                    jobs=jobs)

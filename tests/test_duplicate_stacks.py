@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
+from tests.conftest import table_cells
 from tests.format_files import make_dng, two_colour
 
 
@@ -29,6 +30,10 @@ def card(tmp_path):
 
 def _cli(library_path, *args):
     return CliRunner().invoke(app, ["-L", str(library_path), *args])
+
+
+def _squashed(path) -> str:
+    return "".join(str(path).split())
 
 
 def test_a_pair_is_a_stack_with_both_files_kept_never_a_copy(make_library, card, tmp_path):
@@ -72,9 +77,11 @@ def test_cli_table_json_and_html_show_the_pairs(library_path, card, tmp_path):
     flat = " ".join((shown.stdout + shown.stderr).replace("│", " ").split())
     assert "No duplicates found." in flat
     assert "1 RAW+JPEG pairs (one shot, two files: keep both)" in flat
-    assert "IMG_0001.JPG" in flat and "IMG_0001.DNG" in flat
 
     data = json.loads(_cli(library_path, "duplicates", "--json").stdout)
+    assert table_cells(shown.stdout) == [["id", "shownfile", "RAWfile"],  # each path whole, however it is folded
+                                         [str(data[0]["best"]), _squashed(card / "IMG_0001.JPG"),
+                                          _squashed(card / "IMG_0001.DNG")]]
     assert [(g["kind"], [f["role"] for f in g["files"]]) for g in data] == [("pair", ["shown", "raw"])]
     assert json.loads(_cli(library_path, "duplicates", "--json", "--no-pairs").stdout) == []
 

@@ -54,8 +54,8 @@ def test_search_finds_red_photos_by_their_pixels(seeing_library, camera_roll):
     assert [(s.name, s.done, s.failed) for s in report.stages] == [("thumbnails", 6, []), ("image", 6, [])]
     # Names and EXIF say nothing of strawberries; the pixels do (red, in the tiny model's eyes), and so
     # does the label the image model gave from the shipped vocabulary.
-    assert all("strawberry" in library.catalog.get(h.id).data["image_labels"]
-               for h in library.search("strawberry", space="image"))
+    seen = library.search("strawberry", space="image")
+    assert seen and all("strawberry" in library.catalog.get(h.id).data["image_labels"] for h in seen)
     hits = library.search("strawberry")
     assert _names(hits[:3]) == RED
     assert all(set(h.distances) == {"description", "image"} for h in hits)
@@ -90,7 +90,8 @@ def test_without_an_image_model_everything_works_as_before(make_library, camera_
     library = make_library()
     report = library.add([camera_roll])
     assert report.stage("image") is None and library.image_embedder is None
-    assert all(hit.distances is None and hit.fusion is None for hit in library.search("red"))  # nothing fused
+    hits = library.search("red")
+    assert hits and all(hit.distances is None and hit.fusion is None for hit in hits)  # nothing fused
     with pytest.raises(Exception, match="photolib models"):
         library.search("red", space="image")
     assert [row["stage"] for row in library.stats()["stages"]] == ["read", "describe", "embed", "thumbnails"]
@@ -109,8 +110,10 @@ def test_cli_search_json_stats_and_reindex_per_space(seeing_library, camera_roll
 
     run("add", str(camera_roll))
     hits = json.loads(run("search", "strawberry", "--space", "image", "--json").stdout)
-    assert len(hits) == 3 and {"distance", "distances", "fusion"} <= set(hits[0])
-    assert hits[0]["fusion"] >= hits[-1]["fusion"] > 0
+    assert {hit["path"].rsplit("/", 1)[-1] for hit in hits} == RED and len(hits) == 3
+    assert {"distance", "distances", "fusion"} <= set(hits[0])
+    fusion = [hit["fusion"] for hit in hits]
+    assert fusion == sorted(fusion, reverse=True) and fusion[-1] > 0
     stats = json.loads(run("stats", "--json").stdout)
     image = [row for row in stats["stages"] if row["stage"] == "image"][0]
     assert (image["done"], image["pending"], image["failed"]) == (6, 0, 0)

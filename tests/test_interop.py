@@ -112,7 +112,7 @@ def test_export_xmp_merges_and_the_reread_adds_no_keywords(make_library, tagged)
     assert len(written.changes) == 2 and (tagged / "tram.jpg.xmp").read_bytes() != digikam_before
     tram_tags = library.show(ids["tram.jpg"])["tags"]
     sidecar = (tagged / "tram.jpg.xmp").read_text(encoding="utf-8")
-    assert all(f"photolib|{tag}" in sidecar for tag in tram_tags)
+    assert tram_tags and all(f"photolib|{tag}" in sidecar for tag in tram_tags)
     assert "Grandma waving from the tram" in sidecar and "Places|Portugal|Lisbon" in sidecar
 
     report = library.add([tagged])

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from tests import xmp_samples
+from tests.conftest import table_cells
 from tests.photos import make_photo
 
 SIDECARS = {"tram": xmp_samples.DIGIKAM, "sunset": xmp_samples.DARKTABLE, "anna": xmp_samples.LIGHTROOM}
@@ -147,7 +148,10 @@ def test_smart_album_of_enriched_filters_as_html(enriched, tmp_path):
     assert "Best of Zoë" in html and "data:image" in html
     assert "tram.jpg" in html and "anna.jpg" in html and "portrait.jpg" not in html
     table = runner.invoke(app, ["-L", folder, "albums", "show", "Best of Zoë", "--long"])
-    assert table.exit_code == 0 and "tram.jpg" in table.stdout
+    assert table.exit_code == 0, table.output
+    photos = enriched.root.parent / "pics" / "photos"
+    assert [(row[0], row[3]) for row in table_cells(table.stdout)] == [  # each path whole, however it is folded
+        ("id", "path"), *((str(enriched.ids[name]), "".join(str(photos / f"{name}.jpg").split())) for name in ("tram", "anna"))]
 
 
 def test_list_rating_minus_one_means_every_photo(enriched):

@@ -37,6 +37,7 @@ def test_filters_apply_in_every_space(roll, monkeypatch, selector):
 
 def test_fused_hits_keep_a_score_and_a_filter_only_query_embeds_nothing(roll, monkeypatch):
     fused = roll.search("strawberry")
+    assert _names(fused[:3]) == RED
     assert all(hit.score is not None and 0 <= hit.score <= 100 for hit in fused)
     assert all(hit.as_dict()["score"] == hit.score for hit in fused)
 

@@ -83,7 +83,8 @@ def test_failures_are_recorded_and_only_they_are_retried(tmp_path, server, pictu
     server.chat_content = "not json at all"
     bad = run(tmp_path, server, library_path, "add", str(pictures), "--json", expect=1)
     report = json.loads(bad.stdout)
-    assert report["failed"] == 5 and all("unusable model output" in f["reason"] for f in report["failures"])
+    assert report["failed"] == len(report["failures"]) == 5
+    assert all("unusable model output" in f["reason"] for f in report["failures"])
     failed = json.loads(run(tmp_path, server, library_path, "list", "--status", "failed", "--json").stdout)
     shown = json.loads(run(tmp_path, server, library_path, "show", str(failed[0]["id"]), "--json").stdout)
     assert shown["raw_output"] == "not json at all" and shown["status"] == "failed"
@@ -247,10 +248,10 @@ def test_huge_or_deeply_nested_answers_fail_only_their_photos(tmp_path, server, 
                   Reply(body=chat_reply("no JSON here, " * 200_000)))
     result = run(tmp_path, server, library_path, "add", str(pictures), "--json", "--jobs", "1", expect=1)
     report = json.loads(result.stdout)
-    assert report["new"] == 5 and report["failed"] == 2
+    assert report["new"] == 5 and report["failed"] == len(report["failures"]) == 2
     assert all("unusable model output" in f["reason"] for f in report["failures"])
     failed = json.loads(run(tmp_path, server, library_path, "list", "--status", "failed", "--json").stdout)
     raws = [json.loads(run(tmp_path, server, library_path, "show", str(p["id"]), "--json").stdout)["raw_output"]
             for p in failed]
-    assert all(len(raw) <= 10_100 for raw in raws)
+    assert len(raws) == 2 and all(len(raw) <= 10_100 for raw in raws)
     assert any(raw.startswith("no JSON here") and raw.endswith("more characters not kept]") for raw in raws)

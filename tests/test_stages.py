@@ -112,7 +112,7 @@ def test_add_runs_each_stage_after_the_first_pass_and_decodes_each_file_once(mak
     assert len(colours) == 6 and set(_states(library).values()) == {StageStatus.DONE}
     blue = [row for row in colours if row[3] > row[1]]  # the Sydney photos are blue, Paris beige
     assert len(blue) == 3
-    assert all(min(s) >= 32 for s in size.sizes.values())
+    assert len(size.sizes) == 6 and all(min(s) >= 32 for s in size.sizes.values())
 
 
 def test_a_second_add_does_no_work_in_any_stage(make_library, trips, colour, decodes):

@@ -1,10 +1,9 @@
 """Albums and the query language: smart albums shown, `album:` resolved, grouping restricted.
 
-A smart album is evaluated as a search of its query, ordered by date unless
-asked otherwise; a query with words keeps up to `SMART_LIMIT` photos (its
-relevance cutoff usually stops well before). `album:NAME` finds a smart album
-first, then a saved one; a smart album whose query names itself, directly or
-through others, is an error rather than an endless loop.
+A smart album is evaluated as a search of its query (see
+`photolib.search.finder.AlbumFilter`, which also resolves `album:NAME`: a
+smart album first, then a saved one); here its photos become the hits the
+commands show.
 """
 
 from __future__ import annotations
@@ -12,61 +11,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import UsageError
-from photolib.query.parser import ParsedQuery, QueryError, parse
+from photolib.query.parser import ParsedQuery, parse
 from photolib.store.smart_albums import SmartAlbum, SmartAlbumStore
 
 if TYPE_CHECKING:
     from photolib.app.library import Library, SearchHit
 
-SMART_LIMIT = 1000  # most photos a smart album with words shows
-
 
 def evaluate(library: "Library", album: SmartAlbum, *, sort: str | None = None) -> "list[SearchHit]":
     """The photos of a smart album now."""
-    evaluating: set[str] = library.__dict__.setdefault("_evaluating_albums", set())
-    key = album.name.casefold()
-    if key in evaluating:
-        raise QueryError(f"smart album {album.name!r} refers to itself through album: filters; "
-                         "change one of their queries with `photolib albums smart NAME QUERY --replace`")
-    evaluating.add(key)
-    try:
-        return matching(library, parse(album.query), sort=sort or "date")
-    finally:
-        evaluating.discard(key)
+    return library._hits(library.finder.albums.evaluate(album, sort=sort))
 
 
 def matching(library: "Library", parsed: ParsedQuery, *, sort: str = "date") -> "list[SearchHit]":
     """Every photo a query matches (up to `SMART_LIMIT` when it ranks by words)."""
-    return library.find(parsed, limit=SMART_LIMIT if parsed.semantic else -1, sort=sort)
+    return library._hits(library.finder.albums.matching(parsed, sort=sort))
 
 
 def album_ids(library: "Library", name: str) -> list[int] | None:
-    smart = _trial(library).get(name.strip().casefold()) or SmartAlbumStore(library.catalog).get(name)
-    if smart is not None:
-        return [hit.id for hit in evaluate(library, smart)]
-    row = library.catalog.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
-                                     [name.strip()]).fetchone()
-    if row is None:
-        return None
-    return [r[0] for r in library.catalog.db.execute(
-        "SELECT photo_id FROM album_photos WHERE album_id = ? ORDER BY position", [row[0]])]
-
-
-def _trial(library: "Library") -> dict[str, SmartAlbum]:
-    """Smart albums being checked before they are saved: they take the place of stored ones."""
-    return library.__dict__.setdefault("_smart_album_trials", {})
+    return library.finder.albums.photo_ids(name)
 
 
 def save_smart(library: "Library", name: str, query: str, replace: bool = False) -> dict[str, Any]:
     """Store a smart album after evaluating its query against this library as if it were saved
-    (unknown albums, bad filters and loops through `album:` are refused, nothing is stored)."""
+    (unknown albums, bad filters, a query that says nothing and loops through `album:` are
+    refused, nothing is stored)."""
     parse(query)
     trial = SmartAlbum(0, " ".join(name.split()), query, "", "")
-    _trial(library)[trial.name.casefold()] = trial
-    try:
+    with library.finder.albums.trying(trial):
         size = len(evaluate(library, trial))
-    finally:
-        _trial(library).pop(trial.name.casefold(), None)
     with library.write_lock():
         album = SmartAlbumStore(library.catalog).save(name, query, replace=replace)
     return album.as_dict() | {"size": size}

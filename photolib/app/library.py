@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from photolib.core.config import Settings
-from photolib.core.errors import IndexMismatchError, LibraryLockedError, PhotolibError, UsageError
-from photolib.pipeline.importer import AddReport, Importer, apply_plan, plan_counts_for_dry_run
+from photolib.core.errors import LibraryLockedError, PhotolibError, UsageError
+from photolib.pipeline.importer import AddReport, apply_plan, plan_counts_for_dry_run, run_first_pass
 from photolib.core.files import absolute
 from photolib.core.layout import CACHE_FOLDER, CATALOG_NAME, GENERATED_FOLDER, INDEX_FOLDER, LOCK_NAME
-from photolib.core.records import PhotoStatus, Stage
+from photolib.core.records import FailedStep, PhotoStatus
 from photolib.core.progress import NoProgress, Notify, Progress, ignore
 from photolib.providers.base import Providers
 from photolib.core.spaces import Space
@@ -40,8 +40,7 @@ if TYPE_CHECKING:
     from photolib.store.salvage import RepairReport
     from photolib.core.protocols import Embedder, Generator, Vision
     from photolib.pipeline.scan import ScanPlan
-    from photolib.pipeline.engine import Stage as PipelineStage
-    from photolib.pipeline.engine import StageReport
+    from photolib.pipeline.stage import Stage, StageReport
     from photolib.media.thumbnails import ThumbnailCache
     from photolib.search.duplicates import DuplicateGroup
     from photolib.media.sidecars import ExportReport
@@ -88,7 +87,7 @@ class Library:
         self.providers = Providers(settings, vision=vision, embedder=embedder, generator=generator)
         self._image_embedder = image_embedder
         self._image_embedder_built = image_embedder is not None
-        self._stage_factories = stage_factories  # None: photolib.pipeline.engine.STAGE_FACTORIES
+        self._stage_factories = stage_factories  # None: the stage registry (photolib.pipeline.registry)
         self._catalog: Catalog | None = None
         self._keepers: dict[Space, IndexKeeper] = {}
         self._lock_depth = 0
@@ -138,14 +137,14 @@ class Library:
             self._image_embedder_built = True
         return self._image_embedder
 
-    def stages(self) -> list["PipelineStage"]:
-        """The enabled enrichment stages (see `photolib.pipeline.engine`)."""
-        from photolib.pipeline.engine import STAGE_FACTORIES, StageContext, build_stages
+    def stages(self) -> list["Stage"]:
+        """The enabled enrichment stages (see `photolib.pipeline.registry`)."""
+        from photolib.pipeline.registry import build_stages
+        from photolib.pipeline.stage import StageContext
 
         context = StageContext(self.settings, self.catalog, self.root / CACHE_FOLDER,
                                lambda: self.image_embedder, lambda: self.embedder, lambda: self.thumbnails)
-        factories = STAGE_FACTORIES if self._stage_factories is None else self._stage_factories
-        return build_stages(context, factories)
+        return build_stages(context, self._stage_factories)
 
     @property
     def imagine_vision(self) -> "Vision":
@@ -286,13 +285,7 @@ class Library:
         return FaceStore(self.catalog)
 
     def _check_embedder_matches(self) -> tuple[str, int] | None:
-        stored = self.keeper.stored_model()
-        if stored and stored[0] != self.embedder.model_name:
-            raise IndexMismatchError(
-                f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
-                f"{self.embedder.model_name}: run `photolib reindex --reembed` to re-embed with it"
-            )
-        return stored
+        return self.finder.stored_model()
 
     def index(self, save: bool = True) -> "VectorIndex":
         """The description index matching the catalog as it is now: loaded and caught up, or rebuilt with a message."""
@@ -325,13 +318,15 @@ class Library:
             todo = _under(needing_work, roots)
             report.elsewhere = len(needing_work) - len(todo)
             report.retried = len([p for p in todo if p.id in before])
-            importer = Importer(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
-                                jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
-                                progress=progress, on_commit=self.keeper.checkpoint(),
-                                photo_texts=self._photo_texts(),
-                                thumbnails=None)  # made by the thumbnail stage, from the pipeline's decode
+            from photolib.pipeline.engine import BatchEngine
+            from photolib.pipeline.stages.first_pass import FirstPass
+
+            first_pass = FirstPass(self.catalog, self.vision, self.embedder, self.keeper.stored_model(),
+                                   photo_texts=self._photo_texts())
+            engine = BatchEngine(self.catalog, jobs=jobs or self.settings.jobs, batch_size=self.settings.batch_size,
+                                 progress=progress, on_commit=self.keeper.checkpoint())
             try:
-                importer.run(todo, report)
+                run_first_pass(engine, first_pass, todo, report)
                 self.keeper.sync_and_save()  # searchable by description now; heavier stages follow
                 report.stages = self._run_stages([str(root) for root in roots], progress, jobs)
                 report.visual_search_hint = self._visual_search_hint()
@@ -369,16 +364,16 @@ class Library:
 
     def _run_stages(self, roots: list[str] | None, progress: Progress | None, jobs: int | None,
                     retry_failed: bool = False) -> list["StageReport"]:
-        from photolib.pipeline.engine import StageRunner
+        from photolib.pipeline.engine import BatchEngine
 
         stages = self.stages()
         if not stages:
             return []
-        runner = StageRunner(self.catalog, stages, batch_size=self.settings.batch_size,
+        engine = BatchEngine(self.catalog, batch_size=self.settings.batch_size,
                              jobs=min(jobs or self.settings.jobs, os.cpu_count() or 2),
                              progress=progress, on_commit=self._checkpoint())
         try:
-            return runner.run(roots, retry_failed=retry_failed)
+            return engine.run(stages, roots=roots, retry_failed=retry_failed)
         finally:
             (progress or NoProgress()).finish()
 
@@ -451,7 +446,7 @@ class Library:
         """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
         `collapse` shows each group of copies once (see `photolib.search.duplicates`); `space` "all" or
         "image" brings in the image space for the free words (not with `around`)."""
-        from photolib.search.finder import FindOptions, Ranked
+        from photolib.search.finder import FindOptions
         from photolib.search.relevance import check_sort
 
         if parsed.empty and around is None:
@@ -466,12 +461,7 @@ class Library:
             self._image_space_ready(required=chosen_space == Space.IMAGE)
         if with_pixels:
             return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
-        if self._check_embedder_matches() is None:
-            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
-            return []  # nothing embedded yet: no need to load FAISS, the model or the index
-        ranked = self.finder.find(parsed, options, around=around, leave_out=leave_out)
-        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
-        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != leave_out])
+        return self._hits(self.finder.search(parsed, options, around=around, leave_out=leave_out, collapse=collapse))
 
     def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
                       image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
@@ -492,7 +482,7 @@ class Library:
         rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
         vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
         fused = fuse_rankings(rankings, self.catalog, vectors)
-        fused = self.finder._sorted(fused, options) if options.sort != "relevance" else fused
+        fused = self.finder.in_order(fused, options.sort) if options.sort != "relevance" else fused
         folded = self._collapsed([(f.id, f) for f in fused], collapse)
         return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
 
@@ -529,30 +519,27 @@ class Library:
 
         parsed = parse(query)
         selection = self.finder.selection(parsed)
-        total = self.catalog.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        total = self.catalog.photo_count()
         return {"query": query, "parsed": parsed.as_dict(),
                 "lines": [{"part": part, "meaning": text} for part, text in explain(parsed)],
                 "photos": total, "allowed": total if selection is None else len(selection)}
 
     @property
     def finder(self) -> "Finder":
-        from photolib.search.finder import Finder
+        from photolib.search.finder import DescriptionQueries, Finder
 
         if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
-            self._finder = Finder(self.catalog, self.index, lambda text: self.embedder.embed_query(text),
-                                  self.album_ids)
+            self._finder = Finder(self.catalog, self.keeper, DescriptionQueries(self.providers), self.settings)
         return self._finder
 
     @property
     def image_finder(self) -> "Finder":
         """The query language over the image space: words embedded by the image model's text tower."""
-        from photolib.search.finder import Finder
-        from photolib.search.fusion import image_query_vector
+        from photolib.search.finder import Finder, ImageQueries
 
         if getattr(self, "_image_finder", None) is None or self._image_finder.catalog is not self.catalog:
-            self._image_finder = Finder(self.catalog, lambda: self.index_of(Space.IMAGE),
-                                        lambda text: image_query_vector(self.image_embedder, text), self.album_ids,
-                                        vectors_of=lambda ids: self.catalog.vectors_for(ids, Space.IMAGE))
+            self._image_finder = Finder(self.catalog, self.keeper_of(Space.IMAGE), ImageQueries(self.image_embedder),
+                                        self.settings, albums=self.finder.albums)
         return self._image_finder
 
     def album_ids(self, name: str) -> list[int] | None:
@@ -1199,7 +1186,7 @@ def _under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"
 
 def _not_embedded(photo: "StoredPhoto") -> str:
     """Why a photo has no vector, and what (if anything) finishes it."""
-    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == Stage.READ:
+    if photo.status == PhotoStatus.FAILED and photo.data.get("failed_stage") == FailedStep.READ:
         return (f"photo {photo.id} could not be read ({photo.data.get('error')}), so it has no embedding: "
                 "replace the file, then run `photolib add` on its folder")
     return f"photo {photo.id} has no embedding yet (status {photo.status}): run `photolib add` on its folder to finish it"

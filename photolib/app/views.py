@@ -70,7 +70,7 @@ def _labels(stored: str | None) -> list[str]:
 
 def _files(photo: StoredPhoto, catalog: Catalog) -> list[dict[str, Any]]:
     """Every file of the photo: the one shown first, then second files (the RAW of a RAW+JPEG pair)."""
-    from photolib.pipeline.pairs import PhotoFiles
+    from photolib.store.photo_files import PhotoFiles
 
     shown = {"path": photo.path, "role": "shown", "size": photo.data.get("size"), "hash": photo.data.get("hash")}
     return [shown, *PhotoFiles(catalog.db).of_photos([photo.id]).get(photo.id, [])]
@@ -148,9 +148,9 @@ def space_stats(catalog: Catalog, keepers: dict[str, "IndexKeeper"], folders: di
 def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
                  providers: "Providers") -> list[dict[str, Any]]:
     """done / failed / pending of every stage: the first pass's from the photo rows, the
-    pipeline's (`stages`: the enabled ones) from their states (a stage that is not enabled
-    shows what it did before)."""
-    from photolib.pipeline.engine import FIRST_PASS, StageName
+    registry's stages from their states (`stages`: the enabled ones; a stage that is not
+    enabled shows what it did before), with what each found (`findings` of its class)."""
+    from photolib.pipeline.registry import FIRST_PASS, STAGES, StageName
 
     states = StageStates(catalog)
     counts = states.first_pass_counts()
@@ -166,32 +166,19 @@ def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
     }
     rows = [{"stage": str(name), "model": first[name][0], "done": first[name][1], "failed": first[name][2],
              "pending": first[name][3]} for name in FIRST_PASS]
-    enabled = {stage.name: stage.model for stage in stages}
-    for name in StageName:
-        if name in FIRST_PASS:
-            continue
+    enabled = {str(stage.name): stage.model for stage in stages}
+    findings = {stage.name: stage.findings for stage in STAGES}
+    names = [*findings, *(name for name in enabled if name not in findings and name not in FIRST_PASS)]
+    for name in names:
         found = states.counts(name, enabled.get(name))
         if name in enabled or found["done"] or found["failed"]:
-            rows.append({"stage": str(name), "model": enabled.get(name), **found, "enabled": name in enabled,
-                         **_findings(catalog, name)})
+            rows.append({"stage": name, "model": enabled.get(name), **found, "enabled": name in enabled,
+                         **(findings[name](catalog) if name in findings else {})})
     return rows
 
 
-def _findings(catalog: Catalog, stage: str) -> dict[str, int]:
-    """What the OCR and face stages found, beside their counts."""
-    if stage == "ocr":
-        from photolib.store.text import TextStore
-
-        return {"with_text": TextStore(catalog).count_with_text()}
-    if stage == "faces":
-        from photolib.store.faces import FaceStore
-
-        return FaceStore(catalog).found()
-    return {}
-
-
 def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
-    from photolib.pipeline.engine import FIRST_PASS
+    from photolib.pipeline.registry import FIRST_PASS
 
     problems = []
     for row in stages:

@@ -6,6 +6,7 @@ small conversions, so tests and other programs can build them directly.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,15 +23,20 @@ class PhotoStatus(StrEnum):
     FAILED = "failed"  # see `failed_stage` and `error`
 
 
-class Stage(StrEnum):
-    """The step of `add` a photo failed at (`photos.failed_stage`)."""
+class FailedStep(StrEnum):
+    """The step of the first pass a photo failed at (`photos.failed_stage`).
+
+    Not a stage name: the first pass is one stage of the pipeline whose steps
+    are named read, describe and embed in progress, `stats` and the engine;
+    these are the values the catalog has always stored for them.
+    """
 
     READ = "read"  # the file could not be read as a photo: retried only when its bytes change
-    VISION = "vision"  # the vision model failed: retried by the next `add`
-    EMBEDDING = "embedding"  # the embedder failed: retried by the next `add`
+    VISION = "vision"  # the describe step: the vision model failed; retried by the next `add`
+    EMBEDDING = "embedding"  # the embed step: the embedder failed; retried by the next `add`
 
 
-RETRIED_STAGES = (Stage.VISION, Stage.EMBEDDING)  # model failures, worth another `add`
+RETRIED_STEPS = (FailedStep.VISION, FailedStep.EMBEDDING)  # model failures, worth another `add`
 
 
 @dataclass
@@ -107,6 +113,12 @@ def with_photo_text(embedded: str, photo_text: str | None) -> str:
     """The text embedded for a photo whose pixels hold words: its description's text, then those words."""
     words = " ".join((photo_text or "").split())
     return f"{embedded}. Text in the photo: {words}" if words else embedded
+
+
+def text_hash(text: str) -> str:
+    """What a description vector was made from, stored beside it: the same text under the same
+    model is never embedded twice (a first pass, a stage or `reindex --reembed` compare it)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 MAX_KEYWORDS = 500

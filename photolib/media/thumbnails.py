@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from photolib.core.files import atomic_write
 from photolib.core.layout import THUMBNAIL_FOLDER  # noqa: F401 - re-exported: where the cache lives in a library
@@ -163,47 +163,3 @@ def decode_upright(path: Path, longest: int) -> "Image.Image":
     from photolib.media import read as media
 
     return media.decode_upright(Path(path), longest=max(1, longest * 3 // 4))
-
-
-class ThumbnailStage:
-    """The thumbnails as a stage of the enrichment pipeline (`photolib.pipeline.engine`): it gets the
-    decoded upright image the runner makes once per file for every pixel stage, and writes
-    the files; the cache folder is its store, the stage state records what was done."""
-
-    needs_pixels = True
-
-    def __init__(self, cache: ThumbnailCache, name: Any) -> None:
-        self.cache = cache
-        self.name = name
-        self.model = f"jpeg-q{QUALITY}-{'-'.join(map(str, cache.sizes))}"
-        self.min_side = max(cache.sizes) * 3 // 4  # the short side of a 4:3 frame at the largest size
-
-    def process(self, work: list[Any]) -> list[Any]:
-        from photolib.pipeline.engine import Outcome
-
-        outcomes = []
-        for item in work:
-            digest = item.photo.data.get("hash")
-            if not digest:
-                outcomes.append(Outcome(item.photo.id, error="no content hash yet"))
-                continue
-            try:
-                if not self.cache.has(digest):  # a copy of a photo seen before: already there
-                    self.cache.make_from_image(digest, item.image)
-            except OSError as error:
-                outcomes.append(Outcome(item.photo.id, error=f"cannot write thumbnail: {error.strerror or error}"))
-                continue
-            outcomes.append(Outcome(item.photo.id))
-        return outcomes
-
-    def store(self, catalog: Any, outcomes: list[Any]) -> None:
-        """Nothing to add to the catalog: the files are written by `process`."""
-
-
-def make_stage(context: Any) -> ThumbnailStage | None:
-    """The thumbnail stage of the enrichment pipeline, unless `[thumbnails] enabled` is false."""
-    from photolib.pipeline.engine import StageName
-
-    if not context.settings.thumbnails_enabled or context.thumbnails is None:
-        return None
-    return ThumbnailStage(context.thumbnails(), StageName.THUMBNAILS)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from photolib.pipeline.importer import text_hash
-from photolib.core.records import Description
+from photolib.core.records import Description, text_hash
 
 if TYPE_CHECKING:
     import numpy as np

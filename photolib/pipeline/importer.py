@@ -1,42 +1,36 @@
-"""The `add` pipeline: scan, read, describe, embed, commit in batches.
+"""The `add` pipeline: scan, record what the scan found, then the first pass and the stages.
 
-Each batch is committed in one transaction together with its vectors, so an
-interrupted run keeps every finished batch and the next `add` picks up the
-photos still `pending`. Descriptions are cached per (content hash, model,
-prompt version) and embeddings per (text hash, model): re-adding the same
-folder makes no model call at all.
+`add` scans the folders (`photolib.pipeline.scan`), records moves, changes,
+new files and RAW+JPEG pairs in one transaction (`apply_plan`), then runs the
+first pass (read, describe, embed: `photolib.pipeline.stages.first_pass`)
+over the photos under the given folders that still need it, and the
+enrichment stages after it, all through the one batch engine
+(`photolib.pipeline.engine`). `AddReport` is what the run did, for the
+summary and `--json`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
-from photolib.core.config import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
-from photolib.core.errors import (MalformedOutputError, PhotolibError, ProviderAuthError, ProviderError,
-                             ProviderUnavailableError)
-from photolib.core.records import Description, PhotoForVision, Stage, with_photo_text
-from photolib.pipeline.pairs import PhotoFiles, record_pairs
-from photolib.core.progress import NoProgress, Progress
+from photolib.core.records import FailedStep, text_hash  # noqa: F401 - text_hash re-exported
+from photolib.pipeline.pairs import record_pairs, would_pair
+from photolib.pipeline.registry import stage_names
 
 if TYPE_CHECKING:
+    from photolib.core.protocols import Vision
+    from photolib.pipeline.engine import BatchEngine
     from photolib.pipeline.scan import ScanPlan, Skipped
+    from photolib.pipeline.stage import StageReport
+    from photolib.pipeline.stages.first_pass import FirstPass
     from photolib.store.catalog import Catalog, StoredPhoto
-    from photolib.core.protocols import Embedder, Vision
-    from photolib.media.thumbnails import ThumbnailCache
-    from photolib.pipeline.engine import StageReport
 
 
 TOO_LARGE_REASONS = ("decompression bomb", "image too large")  # from photolib.media.read
+# A failure of a model step or of an enrichment stage ("ocr: ..."): the photo itself is imported.
 MODEL_STEP_REASONS = ("vision failed", "unusable model output", "embedding failed", "not described",
-                      "image: ", "ocr: ", "faces: ")  # a pipeline stage's failure: the photo is imported
-LOOKAHEAD = 2  # batches being read/described while the current one is embedded
-RUN_STOPPING = (ProviderAuthError, ProviderUnavailableError)  # every further call would fail the same way
+                      *(f"{name}: " for name in stage_names()))
 
 
 @dataclass
@@ -101,28 +95,6 @@ class AddReport:
         return data
 
 
-@dataclass
-class _Prepared:
-    photo: "StoredPhoto"
-    description: Description | None = None
-    metadata: tuple | None = None  # (PhotoMetadata, place)
-    error: str | None = None
-    stage: Stage = Stage.READ
-    raw: str | None = None
-    called_vision: bool = False
-    vision_description: Description | None = None  # as the vision model (or its cache) gave it, without labels
-    user: Any = None  # records.UserMetadata: the user's words from the file and its sidecars
-    sidecar_sig: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def embedding_text(self) -> str:
-        return self.description.embedding_text(self.user.words() if self.user is not None else "")
-
-
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
 def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
     """Record what the scan found: moves, touches, changed content, new rows, unreadable paths."""
     with catalog.transaction():
@@ -142,7 +114,7 @@ def apply_plan(catalog: "Catalog", plan: "ScanPlan", report: AddReport) -> None:
                 continue
             existing = catalog.get_by_path(problem.path)
             photo_id = existing.id if existing else catalog.insert_photo(problem.path, "", 0, 0, None)
-            catalog.mark_failed(photo_id, Stage.READ, problem.reason)
+            catalog.mark_failed(photo_id, FailedStep.READ, problem.reason)
     report.new += len(plan.new)
     report.updated += len(plan.changed) + len(plan.repointed)
     report.moved += len(plan.moved)
@@ -161,216 +133,15 @@ def _report_problems(catalog: "Catalog | None", plan: "ScanPlan", report: AddRep
         report.failed.append((photo.path, f"{photo.data.get('error') or 'cannot be read'} (unchanged since the last run)"))
 
 
-class Importer:
-    """Processes the photos that need work, batch by batch.
-
-    It writes only to the catalog; the index catches up from the catalog
-    afterwards (`Library.index`), and `on_commit` is called after each batch.
-    `stored` is the (model, dimension) of the vectors already in the library.
-    `photo_texts` gives the words already found in photos (OCR), embedded after the description.
-    """
-
-    def __init__(self, catalog: "Catalog", vision: "Vision", embedder: "Embedder",
-                 stored: tuple[str, int] | None, jobs: int = DEFAULT_JOBS, batch_size: int = DEFAULT_BATCH_SIZE,
-                 progress: Progress | None = None, on_commit: Callable[[], None] | None = None,
-                 photo_texts: Callable[[list[int]], dict[int, str]] | None = None,
-                 thumbnails: "ThumbnailCache | None" = None) -> None:
-        self.catalog = catalog
-        self.vision = vision
-        self.embedder = embedder
-        self.stored = stored
-        self.jobs = max(1, jobs)
-        self.batch_size = max(1, batch_size)
-        self.progress = progress or NoProgress()
-        self.on_commit = on_commit or (lambda: None)
-        self.photo_texts = photo_texts  # words found in photos (OCR), embedded with the description
-        self.thumbnails = thumbnails
-        self.embedded_count = 0
-        self._stop = threading.Event()
-
-    def run(self, photos: list["StoredPhoto"], report: AddReport) -> None:
-        """Batches flow through a pipeline: while one batch is embedded and committed,
-        the next ones are already being read and described by the worker threads."""
-        self.progress.start(len(photos), "Describing and embedding")
-        batches = [photos[i:i + self.batch_size] for i in range(0, len(photos), self.batch_size)]
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            try:
-                in_flight = [self._submit(pool, batch) for batch in batches[:LOOKAHEAD]]
-                for number in range(len(batches)):
-                    prepared, stopping = _results(in_flight.pop(0))
-                    if stopping is None and number + LOOKAHEAD < len(batches):
-                        in_flight.append(self._submit(pool, batches[number + LOOKAHEAD]))
-                    self._commit(prepared, report, stopping)
-                    self.on_commit()
-            except BaseException:
-                self._stop.set()  # auth failure or Ctrl-C: no new model calls
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        self.progress.finish()
-
-    def _submit(self, pool: ThreadPoolExecutor, batch: list["StoredPhoto"]) -> list:
-        return [pool.submit(self._prepare, photo, self._cached_description(photo)) for photo in batch]
-
-    def _cached_description(self, photo: "StoredPhoto") -> Description | None:
-        digest = photo.data.get("hash")
-        if not digest or self.vision.describes_from_path:
-            return None
-        return self.catalog.cached_description(digest, self.vision.model_name, self.vision.prompt_version)
-
-    def _prepare(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
-        """Read the file and get its description (cached or from the vision model), with the labels
-        the image model gave the photo (if any) merged in.
-
-        Runs in worker threads, so it never touches the catalog.
-        """
-        from photolib.pipeline.stages.image import with_labels
-
-        result = self._describe(photo, cached)
-        labels = photo.data.get("image_labels")
-        result.vision_description = result.description
-        if result.description is not None and labels:
-            local = getattr(self.vision, "remote_host", None) is None
-            result.description = with_labels(result.description, json.loads(labels), local)
-        return result
-
-    def _describe(self, photo: "StoredPhoto", cached: Description | None) -> _Prepared:
-        from photolib.media import geocode
-        from photolib.media import read as media
-
-        result = _Prepared(photo)
-        path = Path(photo.path)
-        try:
-            metadata = media.read_photo(path)
-        except PhotolibError as error:
-            result.error = str(error)
-            return result
-        except OSError as error:
-            result.error = f"cannot read file: {error.strerror or error}"
-            return result
-        result.stage = Stage.VISION
-        if self.thumbnails is not None:
-            self.thumbnails.ensure(photo.data.get("hash"), path)  # a photo without one is still imported
-        _read_user_words(result, path, metadata)
-        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
-        result.metadata = (metadata, place)
-        if cached is not None:
-            result.description = cached
-            return result
-        vision_input = PhotoForVision(path, metadata, place, Path(photo.data.get("source_root") or path.parent))
-        if self._stop.is_set():
-            result.error = "not described: the run was stopped"
-            return result
-        try:
-            result.called_vision = True
-            result.description = self.vision.describe(vision_input)
-        except RUN_STOPPING:
-            self._stop.set()
-            raise
-        except MalformedOutputError as error:
-            result.error, result.raw = f"unusable model output: {error}", error.raw
-        except PhotolibError as error:
-            result.error = f"vision failed: {error}"
-        return result
-
-    def _commit(self, prepared: list[_Prepared], report: AddReport, stopping: BaseException | None = None) -> None:
-        """Store a batch in one transaction; a run-stopping error is raised only after what was
-        already paid for (descriptions, metadata) is stored, the photos left pending."""
-        import numpy as np
-
-        described = [p for p in prepared if p.description is not None]
-        vectors = []
-        if stopping is None:
-            try:
-                vectors = self._embed(described)
-            except RUN_STOPPING as error:
-                stopping = error
-        with self.catalog.transaction():
-            for item in prepared:
-                self._store_one(item)
-            rows = [(item.photo.id, self.embedder.model_name, th, vec.astype(np.float32).tobytes(), vec.shape[0])
-                    for item, th, vec in vectors]
-            if rows:
-                self.catalog.store_embeddings(rows)
-            if stopping is None:
-                self.catalog.store_ok([item.photo.id for item in described if item.error is None])
-        if stopping is not None:
-            self._stop.set()
-            raise stopping
-        for item in prepared:
-            if item.error:
-                report.failed.append((item.photo.path, item.error))
-            report.warnings.extend((item.photo.path, warning) for warning in item.warnings)
-        report.described += sum(1 for item in prepared if item.called_vision)
-        report.embedded = self.embedded_count
-        self.progress.advance(len(prepared), vision=report.described, embedded=report.embedded)
-
-    def _embed(self, described: list[_Prepared]) -> list:
-        """Embed descriptions whose text (or model) changed; failures mark the photo failed."""
-        texts = {item.photo.id: item.embedding_text() for item in described}
-        if self.photo_texts is not None and texts:
-            words = self.photo_texts(list(texts))
-            texts = {pid: with_photo_text(text, words.get(pid)) for pid, text in texts.items()}
-        existing = self.catalog.embedding_states(list(texts), self.embedder.model_name)
-        todo = [item for item in described
-                if existing.get(item.photo.id, ("",))[0] != text_hash(texts[item.photo.id])]
-        if not todo:
-            return []
-        try:
-            matrix = self.embedder.embed_documents([texts[item.photo.id] for item in todo])
-            self._check_dimension(matrix)
-        except RUN_STOPPING:
-            raise
-        except PhotolibError as error:
-            for item in todo:
-                item.error, item.stage = f"embedding failed: {error}", Stage.EMBEDDING
-            return []
-        self.embedded_count += len(todo)
-        return [(item, text_hash(texts[item.photo.id]), matrix[row]) for row, item in enumerate(todo)]
-
-    def _check_dimension(self, matrix) -> None:
-        """Every vector of a library has one size: the one stored, or else the first this run made."""
-        if self.stored is None:
-            self.stored = (self.embedder.model_name, int(matrix.shape[1]))
-        elif matrix.shape[1] != self.stored[1]:
-            raise ProviderError(
-                f"the embedder returned {matrix.shape[1]}-d vectors but the library holds {self.stored[1]}-d "
-                f"vectors of {self.stored[0]} (if the model changed, run `photolib reindex --reembed`)"
-            )
-
-    def _store_one(self, item: _Prepared) -> None:
-        if item.metadata is not None:
-            self.catalog.store_metadata(item.photo.id, *item.metadata)
-            self.catalog.store_user_metadata(item.photo.id, item.user, item.sidecar_sig)
-        if item.description is not None:
-            self.catalog.store_description(item.photo.id, item.description, self.vision.model_name, item.raw)
-            if item.called_vision:
-                self.catalog.cache_description(item.photo.data["hash"], self.vision.model_name,
-                                               self.vision.prompt_version, item.vision_description or item.description)
-        if item.error:
-            self.catalog.mark_failed(item.photo.id, item.stage, item.error, item.raw)
-
-
-def _read_user_words(result: _Prepared, path: Path, metadata: Any) -> None:
-    """The user's own words: sidecars first (what their tools edit), then what the file embeds."""
-    from photolib.media.xmp import read_sidecars, sidecar_candidates, sidecar_signature
-    from photolib.core.records import UserMetadata
-
-    sidecars = [p for p in sidecar_candidates(path) if p.is_file()]
-    from_sidecars, warnings = read_sidecars(sidecars)
-    result.user = from_sidecars.merged(metadata.user or UserMetadata())
-    result.sidecar_sig = sidecar_signature(sidecars)
-    result.warnings = warnings + ([metadata.xmp_warning] if metadata.xmp_warning else [])
-
-
-def _results(futures: list) -> tuple[list[_Prepared], BaseException | None]:
-    """The finished photos of a batch, and the first run-stopping error among them (if any)."""
-    done, stopping = [], None
-    for future in futures:
-        try:
-            done.append(future.result())
-        except RUN_STOPPING as error:
-            stopping = stopping or error
-    return done, stopping
+def run_first_pass(engine: "BatchEngine", first_pass: "FirstPass", photos: list["StoredPhoto"],
+                   report: AddReport) -> None:
+    """The first pass over `photos` through the batch engine; what it did goes into `report`."""
+    [done] = engine.run([first_pass], backlogs={first_pass.name: [photo.id for photo in photos]})
+    report.failed.extend(done.failed)
+    report.warnings.extend(done.warnings)
+    report.described += done.counts.get("vision", 0)
+    report.embedded = done.counts.get("embedded", 0)
+    engine.progress.finish()
 
 
 def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "ScanPlan", report: AddReport,
@@ -384,14 +155,8 @@ def plan_counts_for_dry_run(catalog: "Catalog | None", vision: "Vision", plan: "
     report.unchanged = len(plan.unchanged) + len(plan.touched)
     report.retried = len(pending)
     report.sidecars_changed = len(plan.sidecar_changed)
-    report.paired = _would_pair(catalog, plan)
+    report.paired = would_pair(catalog, plan)
     report.to_describe = len(uncached)
     report.to_embed = len(hashes)
     _report_problems(catalog, plan, report)
-
-
-def _would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
-    """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
-    known = PhotoFiles(catalog.db).states() if catalog is not None else {}
-    return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)
 

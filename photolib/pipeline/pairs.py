@@ -2,81 +2,21 @@
 
 A camera set to RAW+JPEG writes `IMG_0001.CR2` and `IMG_0001.JPG`: one shot.
 The JPEG is the photo photolib shows, describes and searches; the RAW is kept
-as the photo's second file (path, size, mtime, content hash) in the
-`photo_files` table, so `show` lists both and a duplicates or stack view can
-show them as a pair. What the scan decided (`ScanPlan.companions`,
-`repointed`, `merged_away`, `stale_companions`) is recorded here, inside the
-`add` transaction.
+as the photo's second file (`photolib.store.photo_files`), so `show` lists
+both and a duplicates or stack view can show them as a pair. What the scan
+decided (`ScanPlan.companions`, `repointed`, `merged_away`,
+`stale_companions`) is recorded here, inside the `add` transaction.
 """
 
 from __future__ import annotations
 
-from photolib.core.clock import now as clock_now
-from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING
 
-from photolib.store.sql import rows_in
+from photolib.store.photo_files import PhotoFiles, SecondFile  # noqa: F401 - re-exported: where callers found them
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
-    from photolib.store.catalog import Catalog
     from photolib.pipeline.scan import ScanPlan
-
-ROLE_RAW = "raw"
-
-
-class SecondFile(NamedTuple):
-    """What a stat-only rescan knows of a photo's second file."""
-
-    photo_id: int
-    size: int
-    mtime_ns: int
-    hash: str | None
-    photo_path: str  # the file the photo is shown by
-
-
-class PhotoFiles:
-    """Queries over `photo_files`: the catalog's knowledge of each photo's second files."""
-
-    def __init__(self, db: "sqlite_utils.Database") -> None:
-        self.db = db
-
-    def states(self) -> dict[str, SecondFile]:
-        """path -> what a stat-only rescan needs to know of each second file."""
-        rows = self.db.execute(
-            "SELECT f.path, f.photo_id, f.size, f.mtime_ns, f.hash, p.path FROM photo_files f "
-            "JOIN photos p ON p.id = f.photo_id")
-        return {row[0]: SecondFile(*row[1:]) for row in rows}
-
-    def of_photos(self, photo_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-        found: dict[int, list[dict[str, Any]]] = {}
-        for photo_id, path, role, size, digest in rows_in(
-                self.db, "SELECT photo_id, path, role, size, hash FROM photo_files WHERE photo_id IN ({marks}) ORDER BY path",
-                photo_ids):
-            found.setdefault(photo_id, []).append({"path": path, "role": role, "size": size, "hash": digest})
-        return found
-
-    def count(self) -> int:
-        """Photos that have a RAW second file (RAW+JPEG pairs)."""
-        return self.db.execute("SELECT COUNT(DISTINCT photo_id) FROM photo_files").fetchone()[0]
-
-    def pairs(self) -> list[tuple[int, str, str]]:
-        """(photo id, shown path, RAW path) of every pair: what a stack view shows together."""
-        return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
-            "SELECT p.id, p.path, f.path FROM photo_files f JOIN photos p ON p.id = f.photo_id ORDER BY p.id, f.path")]
-
-    def link(self, path: str, photo_id: int, size: int, mtime_ns: int, digest: str | None) -> None:
-        """Record `path` as a second file of `photo_id` (a None hash keeps the one stored)."""
-        now = clock_now()
-        self.db.execute(
-            "INSERT INTO photo_files (path, photo_id, role, size, mtime_ns, hash, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET photo_id=excluded.photo_id, "
-            "size=excluded.size, mtime_ns=excluded.mtime_ns, hash=COALESCE(excluded.hash, photo_files.hash)",
-            [path, photo_id, ROLE_RAW, size, mtime_ns, digest, now],
-        )
-
-    def forget(self, paths: Sequence[str]) -> None:
-        self.db.conn.executemany("DELETE FROM photo_files WHERE path = ?", [(path,) for path in paths])
+    from photolib.store.catalog import Catalog
 
 
 def record_pairs(catalog: "Catalog", plan: "ScanPlan") -> int:
@@ -100,3 +40,9 @@ def record_pairs(catalog: "Catalog", plan: "ScanPlan") -> int:
             files.link(str(found.path), photo_id, found.size, found.mtime_ns, digest)
             linked += state is None or state.photo_id != photo_id
     return linked
+
+
+def would_pair(catalog: "Catalog | None", plan: "ScanPlan") -> int:
+    """RAW files a real run would newly keep as the second file of their JPEG's photo (as `record_pairs` counts)."""
+    known = PhotoFiles(catalog.db).states() if catalog is not None else {}
+    return sum(1 for found, _, _ in plan.companions if str(found.path) not in known)

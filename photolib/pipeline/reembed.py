@@ -18,8 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import ProviderError
-from photolib.pipeline.importer import text_hash
-from photolib.core.records import Description, with_photo_text
+from photolib.core.records import Description, text_hash, with_photo_text
 from photolib.core.progress import NoProgress, Progress
 
 if TYPE_CHECKING:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from photolib.media.formats import (DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, SIDECAR_EXTENSIONS, VIDEO_EXTENSIONS, extension,
                               missing_package)
 from photolib.media.read import SUPPORTED_EXTENSIONS, file_hash
-from photolib.core.records import PhotoStatus, Stage
+from photolib.core.records import FailedStep, PhotoStatus
 
 if TYPE_CHECKING:
     from photolib.store.catalog import FileState
-    from photolib.pipeline.pairs import SecondFile
+    from photolib.store.photo_files import SecondFile
 
 
 PROGRESS_EVERY = 256
@@ -291,7 +291,7 @@ def plan_scan(
             continue
         state = known.get(key)
         if state is not None and state.size == found.size and state.mtime_ns == found.mtime_ns:
-            unreadable = state.status == PhotoStatus.FAILED and state.failed_stage == Stage.READ
+            unreadable = state.status == PhotoStatus.FAILED and state.failed_stage == FailedStep.READ
             if not unreadable and (state.sidecar_sig or "") != (found.sidecar_signature() if found.sidecars else ""):
                 plan.sidecar_changed.append(state.id)
                 continue

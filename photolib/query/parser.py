@@ -7,14 +7,14 @@ catalog (so it is testable as a table of strings to parsed forms):
 * `-word` / `-"a phrase"` push the query vector away from a concept, `+word`
   pulls it towards one (a weighted sum of vectors, as rclip's `-`/`+`);
 * `NOT word` / `NOT "a phrase"` drop photos whose text contains it exactly;
-* `key:value` filters (see `FILTERS`), also `key>value`, `key>=value`,
+* `key:value` filters (the registry `photolib.query.filters.FILTERS`), also `key>value`, `key>=value`,
   `key<value`, `key<=value` and ranges `key:a..b`; `-key:value` or
   `NOT key:value` negates a filter; `OR` joins filters of one key
   (`place:Lisbon OR place:Porto`); filters of different keys all apply.
 
-Values are checked here, so a bad date or an unknown key is a one-line error
-that names the key and says what is expected. `photolib.query.sql` turns the
-filters into SQL over the catalog.
+Values are checked here, by each filter's entry in the registry, so a bad
+date or an unknown key is a one-line error that names the key and says what
+is expected. `photolib.query.sql` turns the filters into SQL over the catalog.
 """
 
 from __future__ import annotations
@@ -23,53 +23,12 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Any
 
-from photolib.core.errors import UsageError
+from photolib.query.filters import FILTERS, QueryError, unknown_key_message
 
 PLUS_WEIGHT = 1.0  # weight of a `+word` vector added to the query's
 MINUS_WEIGHT = 1.0  # weight of a `-word` vector subtracted from it
-MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-               "october", "november", "december")
-STATUSES = ("pending", "ok", "failed")
-ORIENTATIONS = ("portrait", "landscape", "square")
-HAS_VALUES = ("gps", "place", "description", "text", "faces")
-TYPE_ALIASES = {"jpg": "JPEG", "jpeg": "JPEG", "jpe": "JPEG", "tif": "TIFF", "tiff": "TIFF", "heic": "HEIF",
-                "heif": "HEIF", "png": "PNG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "avif": "AVIF"}
-DISTANCE_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344}
-DEFAULT_NEAR_KM = 1.0
-OPERATORS = (">=", "<=", ">", "<", "=")
-
-# key -> (what the value is, the operators it takes besides `:`)
-FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "date": ("a date: 2019, 2019-07, 2019-07-14 or a range 2019-07-01..2019-07-31", OPERATORS),
-    "after": ("a date: 2019, 2019-07 or 2019-07-14 (photos taken after it)", ()),
-    "before": ("a date: 2019, 2019-07 or 2019-07-14 (photos taken before it)", ()),
-    "year": ("a year like 2019, or a range 2018..2020", OPERATORS),
-    "month": ("a month of any year: july, jul or 7", ()),
-    "place": ("a place name from the photos' GPS, e.g. Lisbon", ()),
-    "near": ("LAT,LON[,RADIUS] with RADIUS in km, m or mi, e.g. 38.72,-9.14,5km", ()),
-    "camera": ("part of the camera's make or model, e.g. canon", ()),
-    "lens": ("part of the lens name, e.g. 24-105", ()),
-    "tag": ("a tag, e.g. beach", ()),
-    "album": ("an album name, e.g. \"Lisbon Beach Holiday\"", ()),
-    "person": ("a person's name or number from `photolib people`", ()),
-    "text": ("words read in the photo (OCR)", ()),
-    "status": ("one of " + ", ".join(STATUSES), ()),
-    "path": ("a glob under the added folder, e.g. 2019/ or */beach/*.jpg", ()),
-    "type": ("a file type, e.g. jpg, png, heic", ()),
-    "orientation": ("one of " + ", ".join(ORIENTATIONS), ()),
-    "width": ("a number of pixels, e.g. width>4000", OPERATORS),
-    "height": ("a number of pixels, e.g. height>=3000", OPERATORS),
-    "has": ("one of " + ", ".join(HAS_VALUES), ()),
-    "rating": ("a star rating 0-5, e.g. rating:>=4", OPERATORS),
-    "keyword": ("a keyword from the photo's XMP metadata", ()),
-}
-
-
-class QueryError(UsageError):
-    """The query cannot be understood; the message names the part and what is expected."""
 
 
 @dataclass(frozen=True)
@@ -299,8 +258,9 @@ def with_flags(query: str | None, flags: dict[str, str | None]) -> str:
 def _condition(token: _Token) -> Condition:
     key, op, raw = token.key, token.op, _clean(token.text)
     if key not in FILTERS:
-        raise QueryError(_unknown_key_message(key))
-    expected, operators = FILTERS[key]
+        raise QueryError(unknown_key_message(key))
+    entry = FILTERS[key]
+    expected, operators = entry.expects, entry.operators
     source = f"{key}{op}{raw}" if op != ":" else (f'{key}:"{raw}"' if " " in raw else f"{key}:{raw}")
     if op == ":" and raw[:2] in (">=", "<=") and operators:
         op, raw = raw[:2], raw[2:].strip()
@@ -310,164 +270,8 @@ def _condition(token: _Token) -> Condition:
         raise QueryError(f"{key}: takes `{key}:VALUE`, not `{key}{op}`: expected {expected}")
     if not raw:
         raise QueryError(f"{key}: needs a value: expected {expected}")
-    value = _VALUE_PARSERS.get(key, _text)(key, op, raw, expected)
+    value = entry.parse(key, op, raw, expected)
     return Condition(key, "=" if op == ":" else op, value, source)
-
-
-def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(key, FILTERS, n=1, cutoff=0.6)
-    hint = f"; did you mean `{close[0]}:`?" if close else ""
-    return f"unknown filter `{key}:`{hint} (filters: {', '.join(sorted(FILTERS))})"
-
-
-def _bad(key: str, raw: str, expected: str) -> QueryError:
-    return QueryError(f"{key}:{raw} is not valid: expected {expected}")
-
-
-def _text(key: str, op: str, raw: str, expected: str) -> str:
-    return raw
-
-
-def _period(text: str) -> tuple[str, str] | None:
-    """The [start, end) ISO dates of `2019`, `2019-07` or `2019-07-14`, or None."""
-    text = text.strip()
-    try:
-        if re.fullmatch(r"\d{4}", text):
-            year = int(text)
-            return date(year, 1, 1).isoformat(), date(year + 1, 1, 1).isoformat()
-        if re.fullmatch(r"\d{4}-\d{1,2}", text):
-            year, month = map(int, text.split("-"))
-            start = date(year, month, 1)
-            return start.isoformat(), (date(year + month // 12, month % 12 + 1, 1)).isoformat()
-        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
-            day = date(*map(int, text.split("-")))
-            return day.isoformat(), (day + timedelta(days=1)).isoformat()
-    except ValueError:
-        return None
-    return None
-
-
-def _date(key: str, op: str, raw: str, expected: str) -> tuple[str | None, str | None]:
-    """[start, end) bounds, either side open (None)."""
-    if ".." in raw:
-        left, _, right = raw.partition("..")
-        first = _period(left) if left.strip() else (None, None)
-        last = _period(right) if right.strip() else (None, None)
-        if first is None or last is None or (first[0] is None and last[1] is None):
-            raise _bad(key, raw, expected)
-        if first[0] and last[1] and first[0] >= last[1]:
-            raise QueryError(f"{key}:{raw} is an empty range: put the earlier date first")
-        return first[0], last[1]
-    period = _period(raw)
-    if period is None:
-        raise _bad(key, raw, expected)
-    start, end = period
-    if key == "after" or op == ">":
-        return end, None
-    if key == "before" or op == "<":
-        return None, start
-    if op == ">=":
-        return start, None
-    if op == "<=":
-        return None, end
-    return start, end
-
-
-def _integer_range(key: str, op: str, raw: str, expected: str, low: int, high: int) -> tuple[int | None, int | None]:
-    """Inclusive [low, high] bounds from `N`, `A..B` or an operator."""
-    def number(text: str) -> int:
-        text = text.strip()
-        if not re.fullmatch(r"\d+", text) or not low <= int(text) <= high:
-            raise _bad(key, raw, expected)
-        return int(text)
-
-    if ".." in raw:
-        left, _, right = raw.partition("..")
-        first = number(left) if left.strip() else None
-        last = number(right) if right.strip() else None
-        if first is None and last is None:
-            raise _bad(key, raw, expected)
-        if first is not None and last is not None and first > last:
-            raise QueryError(f"{key}:{raw} is an empty range: put the smaller number first")
-        return first, last
-    value = number(raw)
-    return {"=": (value, value), ">": (value + 1, None), ">=": (value, None),
-            "<": (None, value - 1), "<=": (None, value)}[op if op != ":" else "="]
-
-
-def _year(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
-    return _integer_range(key, op, raw, expected, 1000, 9999)
-
-
-def _pixels(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
-    return _integer_range(key, op, raw, expected, 0, 10_000_000)
-
-
-def _rating(key: str, op: str, raw: str, expected: str) -> tuple[int | None, int | None]:
-    return _integer_range(key, op, raw, expected, 0, 5)
-
-
-def _month(key: str, op: str, raw: str, expected: str) -> int:
-    text = raw.strip().lower().rstrip(".")
-    if text.isdigit() and 1 <= int(text) <= 12:
-        return int(text)
-    for number, name in enumerate(MONTH_NAMES, 1):
-        if text == name or (len(text) >= 3 and name.startswith(text)):
-            return number
-    raise _bad(key, raw, expected)
-
-
-def _choice(choices: tuple[str, ...]) -> Any:
-    def parse_choice(key: str, op: str, raw: str, expected: str) -> str:
-        text = raw.strip().lower()
-        if text not in choices:
-            close = difflib.get_close_matches(text, choices, n=1)
-            hint = f"; did you mean {key}:{close[0]}?" if close else ""
-            raise QueryError(f"{key}:{raw} is not valid{hint} (use one of {', '.join(choices)})")
-        return text
-    return parse_choice
-
-
-def _type(key: str, op: str, raw: str, expected: str) -> str:
-    text = raw.strip().lower().lstrip(".")
-    if not re.fullmatch(r"[a-z0-9]+", text):
-        raise _bad(key, raw, expected)
-    return TYPE_ALIASES.get(text, text.upper())
-
-
-def _near(key: str, op: str, raw: str, expected: str) -> tuple[float, float, float]:
-    parts = [part.strip() for part in raw.split(",")]
-    if len(parts) not in (2, 3):
-        raise _bad(key, raw, expected)
-    try:
-        lat, lon = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise _bad(key, raw, expected) from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise QueryError(f"{key}:{raw}: latitude must be within -90..90 and longitude within -180..180")
-    km = DEFAULT_NEAR_KM
-    if len(parts) == 3:
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(km|mi|m)?", parts[2].lower())
-        if not match or float(match.group(1)) <= 0:
-            raise _bad(key, raw, expected)
-        km = float(match.group(1)) * DISTANCE_UNITS[match.group(2) or "km"]
-    return lat, lon, km
-
-
-_VALUE_PARSERS = {
-    "date": _date, "after": _date, "before": _date, "year": _year, "month": _month, "near": _near,
-    "width": _pixels, "height": _pixels, "rating": _rating, "type": _type,
-    "status": _choice(STATUSES), "orientation": _choice(ORIENTATIONS), "has": _choice(HAS_VALUES),
-}
-
-
-def fold(text: str | None) -> str:
-    """Case- and accent-free text, punctuation as spaces: how place names are compared."""
-    if not text:
-        return ""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return " ".join("".join(c if c.isalnum() else " " for c in bare).split())
 
 
 def explain(parsed: ParsedQuery) -> list[tuple[str, str]]:
@@ -491,34 +295,6 @@ def explain(parsed: ParsedQuery) -> list[tuple[str, str]]:
 
 
 def _describe_group(group: FilterGroup) -> str:
-    parts = [_describe(c) for c in group.conditions]
+    parts = [FILTERS[c.key].describe(c.key, c.value) for c in group.conditions]
     text = " or ".join(parts)
     return f"not {text}" if group.negated else text
-
-
-def _describe(condition: Condition) -> str:
-    key, value = condition.key, condition.value
-    if key in ("date", "after", "before"):
-        start, end = value
-        if start and end:
-            return f"taken from {start} up to (not including) {end}"
-        return f"taken on or after {start}" if start else f"taken before {end}"
-    if key in ("year", "width", "height", "rating"):
-        low, high = value
-        unit = {"width": " px wide", "height": " px high", "rating": " stars"}.get(key, "")
-        if low == high:
-            return f"{key} {low}{unit}"
-        if low is not None and high is not None:
-            return f"{key} {low}..{high}{unit}"
-        return f"{key} >= {low}{unit}" if low is not None else f"{key} <= {high}{unit}"
-    if key == "month":
-        return f"taken in {MONTH_NAMES[value - 1].title()} of any year"
-    if key == "near":
-        return f"within {value[2]:g} km of {value[0]:g},{value[1]:g}"
-    if key == "place":
-        return f"place name contains {value!r} (any case, any accents)"
-    if key in ("camera", "lens"):
-        return f"{key} contains {value!r}"
-    if key == "path":
-        return f"path under the added folder matches {value!r}"
-    return f"{key} is {value!r}"

@@ -371,7 +371,7 @@ PAIR_REASON = "RAW+JPEG: one shot, two files; keep both"
 
 def raw_pairs(catalog: Any) -> list[DuplicateGroup]:
     """Every RAW+JPEG pair as a stack: the photo with its shown file and its RAW (`PhotoFiles.pairs`)."""
-    from photolib.pipeline.pairs import PhotoFiles
+    from photolib.store.photo_files import PhotoFiles
 
     files = PhotoFiles(catalog.db)
     found = files.pairs()

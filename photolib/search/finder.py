@@ -1,8 +1,9 @@
 """Search with the query language: filter in SQL, then rank by meaning, then cut and sort.
 
 1. The query's filters, phrases and `NOT` exclusions select photo ids in SQL
-   (`photolib.query.sql`). A query with nothing to rank by meaning lists the
-   selected photos straight from SQL: nothing is embedded.
+   (composed by `photolib.query.sql`, run by `photolib.store.filter_sql`). A
+   query with nothing to rank by meaning lists the selected photos straight
+   from SQL: nothing is embedded.
 2. The query vector is the embedding of the free words, plus `+word` vectors
    and minus `-word` vectors (each weighted), renormalised. `similar` starts
    from a photo's own vector instead.
@@ -14,29 +15,43 @@
    OCR) holds every free word come first (exact words beat near
    meanings); the others are kept within --threshold and up to the first clear
    drop in distance (`photolib.search.relevance`), then sorted and paged.
+
+A `Finder` searches one vector space and gets what it uses (catalog, the
+space's index keeper, the model for query words, settings) when it is built,
+so it never calls back into the `Library`; `album:` filters are answered by
+its `AlbumFilter`, which evaluates smart albums with the same finder.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Iterator
 
-from photolib.core.errors import UsageError
-from photolib.query.parser import ParsedQuery
-from photolib.query.sql import FilterCompiler, selected_ids
-from photolib.search.relevance import SQL_ORDER, adaptive_cutoff, match_score, sort_key
+from photolib.core.errors import IndexMismatchError, UsageError
+from photolib.query.filters import QueryError
+from photolib.query.parser import ParsedQuery, parse
+from photolib.query.sql import FilterCompiler
+from photolib.search.relevance import adaptive_cutoff, check_sort, match_score, sort_key
+from photolib.store import filter_sql
+from photolib.store.filter_sql import Clause
+from photolib.store.smart_albums import SmartAlbum, SmartAlbumStore
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from photolib.core.config import Settings
+    from photolib.providers.base import Providers
     from photolib.store.catalog import Catalog
     from photolib.store.index import VectorIndex
+    from photolib.store.keeper import IndexKeeper
 
 SMALL_SELECTION = 2000  # photos compared exactly from the catalog's vectors, without the index
 CANDIDATES = 200  # nearest photos examined for the cutoff (more when a later page is asked for)
 EXACT_WORDS = 50  # photos holding every free word that are ranked first, at most
 SAMPLE = 128  # ids checked against the filters to tell a narrow filter from a broad one
 POST_FILTER = 8  # a filtered search first checks the filters on this many times the results asked for
+SMART_LIMIT = 1000  # most photos a smart album with words shows
 
 
 @dataclass
@@ -61,29 +76,98 @@ class Ranked:
         return match_score(self.distance)
 
 
-class Finder:
-    """Runs parsed queries against one catalog and its index."""
+class DescriptionQueries:
+    """Query words as vectors of the description space: the configured text embedder, built on
+    first use (a query of filters only builds nothing, so it needs no API key)."""
 
-    def __init__(self, catalog: "Catalog", index: Callable[[], "VectorIndex"], embed_query: Callable[[str], Any],
-                 album_ids: Callable[[str], "list[int] | None"],
-                 vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> None:
+    def __init__(self, providers: "Providers") -> None:
+        self.providers = providers
+
+    @property
+    def model_name(self) -> str:
+        return self.providers.embedder.model_name
+
+    def vector(self, text: str) -> Any:
+        return self.providers.embedder.embed_query(text)
+
+    def mismatch(self, stored: tuple[str, int]) -> str:
+        return (f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
+                f"{self.model_name}: run `photolib reindex --reembed` to re-embed with it")
+
+
+class ImageQueries:
+    """Query words as vectors of the image space: the image model's text tower."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+
+    @property
+    def model_name(self) -> str:
+        return self.embedder.model_name
+
+    def vector(self, text: str) -> "np.ndarray":
+        from photolib.search.fusion import image_query_vector
+
+        return image_query_vector(self.embedder, text)
+
+    def mismatch(self, stored: tuple[str, int]) -> str:
+        return (f"the image space holds vectors of {stored[0]}, not of the configured {self.model_name}: "
+                "run `photolib enrich` to embed the photos with it")
+
+
+class Finder:
+    """Runs parsed queries against one vector space: the catalog, the space's index (through its
+    keeper), and the model that turns query words into vectors of that space."""
+
+    def __init__(self, catalog: "Catalog", keeper: "IndexKeeper", queries: "DescriptionQueries | ImageQueries",
+                 settings: "Settings", *, albums: "AlbumFilter | None" = None) -> None:
+        """`albums` resolves `album:` names; by default one of this finder's own, which evaluates
+        smart albums in this space (the image space's finder shares the description space's)."""
         self.catalog = catalog
-        self.index = index  # the vector space searched (default: description) and its stored vectors:
-        self.vectors_of = vectors_of or catalog.vectors_for
-        self.embed_query = embed_query
-        self.compiler = FilterCompiler(catalog, album_ids)
+        self.keeper = keeper
+        self.space = keeper.space
+        self.queries = queries
+        self.settings = settings
+        self.albums = albums or AlbumFilter(self)
+        self.compiler = FilterCompiler(catalog, self.albums)
+
+    def stored_model(self) -> tuple[str, int] | None:
+        """(model, dimension) of the space's vectors, None when none is stored yet; an
+        `IndexMismatchError` when another model than the configured one made them."""
+        stored = self.keeper.stored_model()
+        if stored and stored[0] != self.queries.model_name:
+            raise IndexMismatchError(self.queries.mismatch(stored))
+        return stored
+
+    def search(self, parsed: ParsedQuery, options: FindOptions, *, around: "np.ndarray | None" = None,
+               leave_out: int | None = None, collapse: str | None = None) -> list[Ranked]:
+        """A query in this space alone, from start to end: listed when it has nothing to rank by,
+        else ranked (`find`), each group of copies shown once (`collapse`, default from settings)."""
+        from photolib.search.duplicates import Collapse
+        from photolib.search.duplicates import collapse as fold
+
+        if parsed.empty and around is None:
+            raise UsageError("the query says nothing to look for: add words or filters, e.g. beach year:2019")
+        if not parsed.semantic and around is None:
+            return self.listing(parsed, options)
+        if self.stored_model() is None:
+            self.selection(parsed)  # a bad filter is still an error in an empty library
+            return []  # nothing embedded yet: no need to load FAISS, the model or the index
+        ranked = self.find(parsed, options, around=around, leave_out=leave_out)
+        kept = fold(self.catalog, [(r.id, r.distance) for r in ranked],
+                    Collapse(collapse or self.settings.collapse_duplicates))
+        return [Ranked(pid, distance) for pid, distance in kept if pid != leave_out]
 
     def selection(self, parsed: ParsedQuery) -> "np.ndarray | None":
         """Sorted ids the query allows, or None when it allows every photo."""
-        where, params = self.compiler.where(parsed)
-        return None if where == "1" else selected_ids(self.catalog, where, params)
+        where = self.compiler.where(parsed)
+        return None if where[0] == "1" else filter_sql.selected_ids(self.catalog, where)
 
     def listing(self, parsed: ParsedQuery, options: FindOptions) -> list[Ranked]:
         """The photos the filters allow, in `options.sort` order (by date when there is nothing to rank)."""
-        where, params = self.compiler.where(parsed)
-        sql = f"SELECT id FROM photos WHERE {where} ORDER BY {SQL_ORDER[options.sort]} LIMIT ? OFFSET ?"
-        rows = self.catalog.db.conn.execute(sql, [*params, options.limit, options.offset]).fetchall()
-        return [Ranked(row[0], None) for row in rows]
+        ids = filter_sql.listed_ids(self.catalog, self.compiler.where(parsed), options.sort, options.limit,
+                                    options.offset)
+        return [Ranked(pid, None) for pid in ids]
 
     def find(self, parsed: ParsedQuery, options: FindOptions, *, around: "np.ndarray | None" = None,
              leave_out: int | None = None) -> list[Ranked]:
@@ -94,7 +178,7 @@ class Finder:
         vector = self.query_vector(parsed, around)
         stop = None if options.limit < 0 else options.offset + options.limit
         nearest = self.nearest(vector, allowed, stop, exact=options.exact, leave_out=leave_out)
-        exact_words = self._exact_word_matches(parsed, allowed.where, allowed.params, leave_out)
+        exact_words = self._exact_word_matches(parsed, allowed.where, leave_out)
         missing = [pid for pid in exact_words if pid not in nearest]
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
@@ -106,24 +190,20 @@ class Finder:
             last = ranked[adaptive_cutoff(ranked) - 1]  # the cut applies to near meanings, never to exact words
             others = [(d, pid) for d, pid in others if d <= last]
         chosen = [Ranked(pid, nearest[pid]) for pid in first] + [Ranked(pid, d) for d, pid in others]
-        return self._sorted(chosen, options)[options.offset:stop]
+        return self.in_order(chosen, options.sort)[options.offset:stop]
 
     def allowed(self, parsed: ParsedQuery) -> "Allowed":
         """What the query's filters allow, compiled once for every index it is searched in."""
-        where, params = self.compiler.where(parsed)
-        return Allowed(self.catalog, where, params)
+        return Allowed(self.catalog, self.compiler.where(parsed))
 
     def nearest(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, *, exact: bool = False,
-                leave_out: int | None = None, index: "Callable[[], VectorIndex] | None" = None,
-                vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> dict[int, float]:
+                leave_out: int | None = None) -> dict[int, float]:
         """photo id -> distance of the nearest photos `allowed` lets through (at least `CANDIDATES`,
-        4 x `stop` when larger), `leave_out` left out. `index` and `vectors_of` (the catalog's
-        vectors by id) name the vector space searched; by default the description space."""
-        index = index or self.index
+        4 x `stop` when larger), `leave_out` left out."""
         k = max(4 * (stop or 0), CANDIDATES)
         nearest = None
-        if allowed.where != "1":
-            nearest = self._nearest_then_filtered(vector, allowed, k, stop, exact, index)
+        if allowed.where[0] != "1":
+            nearest = self._nearest_then_filtered(vector, allowed, k, stop, exact)
         if nearest is None:
             selected = allowed.ids()
             if selected is not None and leave_out is not None:
@@ -131,9 +211,9 @@ class Finder:
             if selected is not None and len(selected) == 0:
                 return {}
             if selected is not None and len(selected) <= SMALL_SELECTION:
-                nearest = self._exact_among(vector, selected, k, vectors_of)
+                nearest = self._exact_among(vector, selected, k)
             else:
-                searched = self._index_for(vector, index)
+                searched = self._index_for(vector)
                 distances, ids = searched.search(vector, k + (leave_out is not None), exact=exact, ids=selected)
                 nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0}
         nearest.pop(leave_out, None)
@@ -147,9 +227,9 @@ class Finder:
         if around is not None:
             parts.append((np.asarray(around, dtype=np.float32), 1.0))
         if parsed.text:
-            parts.append((self.embed_query(parsed.text), 1.0))
-        parts += [(self.embed_query(term.text), term.weight) for term in parsed.positive]
-        parts += [(self.embed_query(term.text), -term.weight) for term in parsed.negative]
+            parts.append((self.queries.vector(parsed.text), 1.0))
+        parts += [(self.queries.vector(term.text), term.weight) for term in parsed.positive]
+        parts += [(self.queries.vector(term.text), -term.weight) for term in parsed.negative]
         if not parts:
             raise UsageError("the query has no words to rank by: add words, or use filters alone")
         vector = sum(weight * np.asarray(v, dtype=np.float32).reshape(-1) for v, weight in parts)
@@ -158,14 +238,24 @@ class Finder:
             raise UsageError("the query's + and - terms cancel each other out: drop one of them")
         return (vector / norm).astype(np.float32)
 
-    def _exact_among(self, vector: "np.ndarray", ids: "np.ndarray", k: int,
-                     vectors_of: "Callable[[list[int]], dict[int, bytes]] | None" = None) -> dict[int, float]:
+    def in_order(self, chosen: list[Any], sort: str) -> list[Any]:
+        """`chosen` (anything with an `id`) in the order of `sort`; as they are for "relevance"."""
+        key = sort_key(sort)
+        if key is None:
+            return chosen
+        photos = self.catalog.get_many([r.id for r in chosen])
+        rows = [(r.id, r.distance, photos[r.id].path, photos[r.id].data.get("taken_at"))
+                for r in chosen if r.id in photos]
+        by_id = {r.id: r for r in chosen}
+        return [by_id[row[0]] for row in sorted(rows, key=key)]
+
+    def _exact_among(self, vector: "np.ndarray", ids: "np.ndarray", k: int) -> dict[int, float]:
         """Distances from `vector` to the stored vectors of `ids` (the nearest `k`), read from the catalog."""
         import numpy as np
 
         from photolib.store.index import distances_from_similarity
 
-        blobs = (vectors_of or self.vectors_of)([int(i) for i in ids])
+        blobs = self.catalog.vectors_for([int(i) for i in ids], self.space)
         if not blobs:
             return {}
         keys = list(blobs)
@@ -176,45 +266,33 @@ class Finder:
         best = np.argsort(distances, kind="stable")[:k]
         return {keys[i]: float(distances[i]) for i in best}
 
-    def _exact_word_matches(self, parsed: ParsedQuery, where: str, params: list[Any],
-                            leave_out: int | None) -> list[int]:
+    def _exact_word_matches(self, parsed: ParsedQuery, where: Clause, leave_out: int | None) -> list[int]:
         if not parsed.text:
             return []
         words = self.catalog.fts_match(parsed.text, EXACT_WORDS)  # description, tags, the user's words
         read = self.compiler.texts.photo_ids_matching(parsed.text, EXACT_WORDS)  # text read in photos (OCR)
         found = [pid for pid in dict.fromkeys(words + read) if pid != leave_out]
-        if where == "1" or not found:
+        if where[0] == "1" or not found:
             return found
-        allowed = self._allowed(found, where, params)
+        allowed = filter_sql.allowed_among(self.catalog, found, where)
         return [pid for pid in found if pid in allowed]
 
-    def _allowed(self, ids: list[int], where: str, params: list[Any]) -> set[int]:
-        """Which of `ids` the filters allow (one query, however many ids)."""
-        from photolib.query.sql import _json_ids
-
-        # CROSS JOIN keeps the candidates as the outer loop: a million-row index scan never starts
-        sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) SELECT photos.id "
-               f"FROM candidate CROSS JOIN photos ON photos.id = candidate.photo_id WHERE {where}")
-        return {row[0] for row in self.catalog.db.conn.execute(sql, [_json_ids(ids), *params])}
-
-    def _index_for(self, vector: "np.ndarray", index: "Callable[[], VectorIndex] | None" = None) -> "VectorIndex":
-        index = (index or self.index)()
+    def _index_for(self, vector: "np.ndarray") -> "VectorIndex":
+        index = self.keeper.current()
         if vector.shape[-1] != index.dimension:
-            from photolib.core.errors import IndexMismatchError
-
             raise IndexMismatchError(
                 f"the embedder returned {vector.shape[-1]}-d vectors but the index holds {index.dimension}-d "
                 f"vectors of {index.model}: run `photolib reindex --reembed`")
         return index
 
     def _nearest_then_filtered(self, vector: "np.ndarray", allowed: "Allowed", k: int, stop: int | None,
-                               exact: bool, index: "Callable[[], VectorIndex]") -> dict[int, float] | None:
+                               exact: bool) -> dict[int, float] | None:
         """The fast path of a filtered search: the nearest `POST_FILTER` x (offset + limit) photos
         (at least `CANDIDATES`) of the whole library, kept when the filters allow them. Taken when
         it leaves enough results (or saw the whole library); None sends the search down the
         selection path instead, at once when a sample of the library shows the filters too narrow
         for enough of the nearest photos to pass."""
-        searched = self._index_for(vector, index)
+        searched = self._index_for(vector)
         if searched.count == 0 or stop is None:
             return None
         wanted = max(POST_FILTER * stop, min(k, CANDIDATES))
@@ -222,60 +300,90 @@ class Finder:
             return None  # too few would pass: the selection path at once, not after a wasted search
         distances, ids = searched.search(vector, wanted, exact=exact)
         found = [int(i) for i in ids[0] if i >= 0]
-        passed = self._allowed(found, allowed.where, allowed.params) if found else set()
+        passed = filter_sql.allowed_among(self.catalog, found, allowed.where) if found else set()
         nearest = {int(i): float(d) for d, i in zip(distances[0], ids[0]) if i >= 0 and int(i) in passed}
         if len(nearest) > stop or len(found) >= searched.count:
             return nearest
         return None
-
-    def _sorted(self, chosen: list[Ranked], options: FindOptions) -> list[Ranked]:
-        key = sort_key(options.sort)
-        if key is None:
-            return chosen
-        photos = self.catalog.get_many([r.id for r in chosen])
-        rows = [(r.id, r.distance, photos[r.id].path, photos[r.id].data.get("taken_at"))
-                for r in chosen if r.id in photos]
-        by_id = {r.id: r for r in chosen}
-        return [by_id[row[0]] for row in sorted(rows, key=key)]
 
 
 class Allowed:
     """The photos a query's filters allow: its WHERE clause, and (computed once, when asked) the
     share of the library it allows and the selected ids, shared by every index searched."""
 
-    def __init__(self, catalog: "Catalog", where: str, params: list[Any]) -> None:
+    def __init__(self, catalog: "Catalog", where: Clause) -> None:
         self.catalog = catalog
         self.where = where
-        self.params = params
         self._share: float | None = None
         self._ids: "np.ndarray | None" = None
 
     def ids(self) -> "np.ndarray | None":
         """Sorted ids the filters allow, or None when they allow every photo."""
-        if self.where == "1":
+        if self.where[0] == "1":
             return None
         if self._ids is None:
-            self._ids = selected_ids(self.catalog, self.where, self.params)
+            self._ids = filter_sql.selected_ids(self.catalog, self.where)
         return self._ids
 
     def share(self) -> float:
-        if self._share is None:
-            self._share = self._sampled_share()
-        return self._share
-
-    def _sampled_share(self) -> float:
         """About which share of the library the filters allow, from `SAMPLE` ids spread evenly over
         the id range (every photo of a small library). Costs ~0.3 ms at a million photos;
         kept small so its rows leave SQLite's default page cache (~500 pages) to the candidates
         checked next (256 ids made the whole search ~3 ms slower, 512 ids ten times that)."""
-        import numpy as np
+        if self._share is None:
+            self._share = filter_sql.sampled_share(self.catalog, self.where, SAMPLE)
+        return self._share
 
-        from photolib.query.sql import _json_ids
 
-        top = self.catalog.db.conn.execute("SELECT max(id) FROM photos").fetchone()[0] or 0
-        ids = np.unique(np.linspace(1, max(top, 1), SAMPLE).astype(np.int64)).tolist()
-        sql = (f"WITH candidate(photo_id) AS (SELECT value FROM json_each(?)) "
-               f"SELECT count(*), sum(coalesce(({self.where}), 0)) FROM candidate CROSS JOIN photos "
-               f"ON photos.id = candidate.photo_id")
-        seen, allowed = self.catalog.db.conn.execute(sql, [_json_ids(ids), *self.params]).fetchone()
-        return (allowed or 0) / seen if seen else 1.0
+class AlbumFilter:
+    """`album:NAME` of the query language: a smart album of that name (any case) evaluated now, as a
+    search of its query in the description space ordered by date unless asked otherwise (a query
+    with words keeps up to `SMART_LIMIT` photos; its relevance cutoff usually stops well before),
+    else a saved album. A smart album whose query names itself, directly or through others, is an
+    error rather than an endless loop.
+
+    `trying` makes a smart album that is not saved yet take the place of a stored one, so its
+    query is checked against the library before it is stored."""
+
+    def __init__(self, finder: Finder) -> None:
+        self.finder = finder
+        self._trials: dict[str, SmartAlbum] = {}
+        self._evaluating: set[str] = set()
+
+    def photo_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the album called `name`, or None when there is no such album."""
+        smart = self.smart_album(name)
+        if smart is not None:
+            return [r.id for r in self.evaluate(smart)]
+        return self.finder.catalog.saved_album_photo_ids(name)
+
+    def smart_album(self, name: str) -> SmartAlbum | None:
+        return self._trials.get(name.strip().casefold()) or SmartAlbumStore(self.finder.catalog).get(name)
+
+    def evaluate(self, album: SmartAlbum, *, sort: str | None = None) -> list[Ranked]:
+        """The photos of a smart album now."""
+        key = album.name.casefold()
+        if key in self._evaluating:
+            raise QueryError(f"smart album {album.name!r} refers to itself through album: filters; "
+                             "change one of their queries with `photolib albums smart NAME QUERY --replace`")
+        self._evaluating.add(key)
+        try:
+            return self.matching(parse(album.query), sort=sort or "date")
+        finally:
+            self._evaluating.discard(key)
+
+    def matching(self, parsed: ParsedQuery, *, sort: str = "date") -> list[Ranked]:
+        """Every photo a query matches (up to `SMART_LIMIT` when it ranks by words)."""
+        options = FindOptions(limit=SMART_LIMIT if parsed.semantic else -1, sort=check_sort(sort),
+                              threshold=self.finder.settings.search_threshold)
+        return self.finder.search(parsed, options)
+
+    @contextmanager
+    def trying(self, album: SmartAlbum) -> Iterator[None]:
+        """Within the block, `album` is the smart album of its name (stored or not)."""
+        key = album.name.casefold()
+        self._trials[key] = album
+        try:
+            yield
+        finally:
+            self._trials.pop(key, None)

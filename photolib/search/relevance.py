@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from photolib.store.filter_sql import LISTING_ORDER
+
 CUTOFF_GAP = 0.1  # squared L2 (= 5 score points)
 CUTOFF_RATIO = 3.0
-SORTS = ("relevance", "date", "-date", "name")
+SORTS = tuple(LISTING_ORDER)  # relevance, date, -date (newest first), name
 
 
 def match_score(distance: float | None) -> int | None:
@@ -50,14 +52,6 @@ def check_sort(sort: str | None) -> str:
     if sort not in SORTS:
         raise UsageError(f"--sort {sort!r} is not a sort order: use one of {', '.join(SORTS)}")
     return sort
-
-
-SQL_ORDER = {
-    "relevance": "taken_at IS NULL, taken_at, id",  # nothing to rank without words: oldest first
-    "date": "taken_at IS NULL, taken_at, id",
-    "-date": "taken_at IS NULL, taken_at DESC, id",
-    "name": "path COLLATE NOCASE, id",
-}
 
 
 def sort_key(sort: str):

@@ -30,12 +30,11 @@ from photolib.store.records import AlbumRecords, DescriptionCache, ImagineRecord
 from photolib.store.sql import execute_in, rows_in
 from photolib.core.clock import now
 from photolib.store.vectors import VectorRecords
-from photolib.store.usermeta import UserMetadataRecords, keyword_filter, rating_filter
-from photolib.store.faces import OF_PERSON
-from photolib.store.text import HAS_TEXT
+from photolib.store.usermeta import UserMetadataRecords
 from photolib.core.errors import PhotolibError, UsageError
+from photolib.core.matching import like_escape
 from photolib.store.migrations import SCHEMA_VERSION, migrate, schema_version
-from photolib.core.records import RETRIED_STAGES, Description, PhotoMetadata, PhotoStatus, Stage
+from photolib.core.records import RETRIED_STEPS, Description, FailedStep, PhotoMetadata, PhotoStatus
 
 PHOTO_STATUSES = tuple(status.value for status in PhotoStatus)
 
@@ -62,50 +61,20 @@ _ORDER_SQL = {PhotoOrder.ID: "id", PhotoOrder.TAKEN: "taken_at IS NULL, taken_at
 
 @dataclass(frozen=True)
 class PhotoFilter:
-    """Which photos `Catalog.find_photos` returns; every field given narrows the set."""
+    """Which photos `Catalog.find_photos` returns; every field given narrows the set.
 
-    tag: str | None = None  # has this tag (tags are stored lowercase)
-    since: str | None = None  # taken at or after this ISO date or time
-    until: str | None = None  # taken before this ISO date or time
-    status: str | None = None  # one of PHOTO_STATUSES
+    Only what `remove` and `export xmp` ask for: every other selection is a filter of the query
+    language, with its one SQL."""
+
     at_or_under: str | None = None  # this absolute path, or any photo below this folder
-    has_text: bool = False  # holds text read by OCR (see catalog_text)
-    person_id: int | None = None  # shows this person's face (see catalog_faces)
-    rating: int | None = None  # rated at least this by the user (XMP rating)
-    keyword: str | None = None  # has this keyword of the user's, or a whole level of one
     described: bool = False  # only photos a vision model has described
 
     def sql(self) -> tuple[str, list[Any]]:
         """The WHERE clause and its parameters; only fixed fragments, every value bound."""
         clauses, params = ["1"], []
-        if self.tag:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(photos.tags) WHERE value = ?)")
-            params.append(self.tag.strip().lower())
-        if self.since:
-            clauses.append("taken_at >= ?")
-            params.append(self.since)
-        if self.until:
-            clauses.append("taken_at < ?")
-            params.append(self.until)
-        if self.status:
-            clauses.append("status = ?")
-            params.append(self.status)
         if self.at_or_under:
             clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
             params += [self.at_or_under, _like_prefix(self.at_or_under)]
-        if self.has_text:
-            clauses.append(HAS_TEXT)
-        if self.person_id is not None:
-            clauses.append(OF_PERSON)
-            params.append(self.person_id)
-        if self.rating is not None:
-            sql, values = rating_filter(self.rating, None)
-            clauses.append(sql)
-            params += values
-        if self.keyword:
-            sql, values = keyword_filter(self.keyword)
-            clauses.append(sql)
-            params += values
         if self.described:
             clauses.append("vision_model IS NOT NULL")
         return " AND ".join(clauses), params
@@ -321,8 +290,8 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
             gps_lat=meta.gps_lat, gps_lon=meta.gps_lon, place=place, phash=meta.phash,
         )
 
-    def mark_failed(self, photo_id: int, stage: Stage, error: str, raw_output: str | None = None) -> None:
-        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=Stage(stage).value, error=error,
+    def mark_failed(self, photo_id: int, step: FailedStep, error: str, raw_output: str | None = None) -> None:
+        self.update_file(photo_id, status=PhotoStatus.FAILED.value, failed_stage=FailedStep(step).value, error=error,
                          raw_output=raw_output)
 
     def store_description(self, photo_id: int, description: Description, model: str, raw: str | None = None) -> None:
@@ -380,12 +349,15 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
     def photos_needing_work(self) -> list[StoredPhoto]:
         """Pending photos, and those that failed at a model step (worth retrying)."""
         return self._photos("status = ? OR (status = ? AND failed_stage IN (?, ?)) ORDER BY id",
-                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STAGES)])
+                            [PhotoStatus.PENDING.value, PhotoStatus.FAILED.value, *(s.value for s in RETRIED_STEPS)])
 
     def delete_photos(self, photo_ids: Sequence[int]) -> None:
         self.delete_embeddings(photo_ids)
         execute_in(self.db, "DELETE FROM album_photos WHERE photo_id IN ({marks})", photo_ids)
         execute_in(self.db, "DELETE FROM photos WHERE id IN ({marks})", photo_ids)
+
+    def photo_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]
 
     def status_counts(self) -> dict[str, int]:
         counts = {status: 0 for status in PHOTO_STATUSES}
@@ -437,9 +409,4 @@ def inspect_catalog_file(path: Path) -> tuple[str, int]:
 
 def _like_prefix(folder: str) -> str:
     """A LIKE pattern (escape character backslash) matching every path below `folder`."""
-    return _like_escape(folder.rstrip(os.sep)) + os.sep + "%"
-
-
-def _like_escape(text: str) -> str:
-    """`text` matched literally by LIKE ... ESCAPE '\\'."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return like_escape(folder.rstrip(os.sep)) + os.sep + "%"

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
     GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
 
-OF_PERSON = "photos.id IN (SELECT photo_id FROM faces WHERE person_id = ?)"  # a photo filter, one parameter
 
 
 @dataclass

@@ -108,7 +108,7 @@ def _migration_6(db: sqlite_utils.Database) -> None:
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:
-    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.pipeline.pairs`."""
+    """Second files of photos (the RAW of a RAW+JPEG pair): see `photolib.store.photo_files`."""
     _create_photo_files_table(db)
 
 

@@ -53,6 +53,16 @@ class AlbumRecords(CatalogPart):
             albums.append((album_id, name, ids))
         return albums
 
+    def saved_album_photo_ids(self, name: str) -> list[int] | None:
+        """Photo ids of the saved album called `name` (any case; the first of that name), in album
+        order; None when no saved album has that name."""
+        row = self.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
+                              [name.strip()]).fetchone()
+        if row is None:
+            return None
+        return [r[0] for r in self.db.execute(
+            "SELECT photo_id FROM album_photos WHERE album_id = ? ORDER BY position", [row[0]])]
+
 
 class ImagineRecords(CatalogPart):
     """Images made by `imagine`: a generation is one image, with its prompt, model and seed."""

@@ -2,9 +2,10 @@
 
 Only the query text is stored (table `smart_albums`), never its photos, so a
 photo added later that matches appears the next time the album is shown,
-with nothing to re-run. The query is checked when it is saved (a query that
-does not parse is refused) and again when it is evaluated, since an album it
-names may have gone.
+with nothing to re-run. The store keeps the query as text: the caller checks
+it before saving it (`photolib.app.albums_query.save_smart` evaluates it, so
+a query that does not parse or says nothing is refused), and it is checked
+again when it is evaluated, since an album it names may have gone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from photolib.core.clock import now as clock_now
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import UsageError
-from photolib.query.parser import parse
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
@@ -57,8 +57,6 @@ class SmartAlbumStore:
             raise UsageError("a smart album needs a name: photolib albums smart NAME QUERY")
         if not query.strip():
             raise UsageError(f"smart album {name!r} needs a query, e.g. photolib albums smart {name!r} 'beach year:2019'")
-        if parse(query).empty:
-            raise UsageError(f"the query of smart album {name!r} says nothing to look for: add words or filters")
         now = clock_now()
         with self.catalog.transaction():
             existing = self.get(name)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from photolib.store.sql import CatalogPart
     from photolib.core.records import PhotoText
 
-HAS_TEXT = "photos.id IN (SELECT photo_id FROM photo_text WHERE text <> '')"  # a `list`/query filter
 
 
 class TextStore:

@@ -18,28 +18,6 @@ from photolib.core.records import UserMetadata
 USER_FTS_COLUMNS = ["title", "caption", "words"]
 
 
-def rating_filter(low: int | None, high: int | None) -> tuple[str, list[Any]]:
-    """A photo filter (WHERE over `photos`) for a star rating within [low, high], either side open.
-
-    A photo without a rating counts as 0 stars (XMP's "unrated"), so `high` alone also keeps them.
-    """
-    if low is not None and low >= 1:
-        upper = " AND rating <= ?" if high is not None else ""
-        return (f"photos.id IN (SELECT photo_id FROM user_metadata WHERE rating >= ?{upper})",
-                [low] + ([high] if high is not None else []))
-    if high is not None:
-        return "photos.id NOT IN (SELECT photo_id FROM user_metadata WHERE rating > ?)", [high]
-    return "1", []
-
-
-def keyword_filter(keyword: str) -> tuple[str, list[Any]]:
-    """A photo filter for one of the user's keywords, or a whole level of a hierarchical one
-    (`Lisbon` matches `Places/Portugal/Lisbon`), any case."""
-    escaped = keyword.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return ("photos.id IN (SELECT u.photo_id FROM user_metadata u, json_each(u.keywords) k "
-            "WHERE '/' || lower(k.value) || '/' LIKE '%/' || lower(?) || '/%' ESCAPE '\\')", [escaped])
-
-
 class UserMetadataRecords(CatalogPart):
     def store_user_metadata(self, photo_id: int, meta: UserMetadata | None, sidecar_sig: str | None) -> None:
         """Replace what is known of the user's words (None or empty: there are none now)."""

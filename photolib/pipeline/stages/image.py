@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photolib.core.errors import ProviderError
-from photolib.core.records import Description
+from photolib.core.records import Description, text_hash
 from photolib.core.spaces import Space
-from photolib.pipeline.engine import Outcome, PhotoWork, StageName
+from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
-    from photolib.pipeline.engine import StageContext
 
 MIN_SIDE = 384  # shortest side decoded for the model (CLIP takes 224, SigLIP up to 384; it resizes itself)
 
@@ -49,10 +48,12 @@ class ImageResult:
     text_vector: Any = None
 
 
-class ImageStage:
+class ImageStage(StageBase):
     """Pixels -> unit vector of the image space and labels, one batch through the model at a time."""
 
-    name = StageName.IMAGE
+    name = "image"
+    label = "Image embedding"
+    config_section = "image"
     needs_pixels = True
     min_side = MIN_SIDE
 
@@ -67,10 +68,19 @@ class ImageStage:
         self.model = embedder.model_name
         self._checked_models = False
 
+    @classmethod
+    def build(cls, context: StageContext) -> "ImageStage | None":
+        """None when no image model is installed, or `[image] enabled` is false (no embedder then)."""
+        embedder = context.image_embedder()
+        if embedder is None:
+            return None
+        local = context.settings.vision.provider == "local"
+        return cls(embedder, context.text_embedder(), context.cache_dir, label_captions=local,
+                   catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")
+
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
         import numpy as np
 
-        from photolib.pipeline.importer import text_hash
         from photolib.models.labels import labels_for
 
         try:
@@ -107,7 +117,7 @@ class ImageStage:
         """What the description space embeds for each relabelled photo, by the first pass's rule."""
         if self.catalog is None:
             return [result.description.embedding_text() for result in relabelled.values()]
-        from photolib.pipeline.stages.text_and_faces import texts_to_embed
+        from photolib.pipeline.description_text import texts_to_embed
 
         texts = texts_to_embed(self.catalog, {pid: r.description for pid, r in relabelled.items()}, self.photo_words)
         return [texts[pid] for pid in relabelled]
@@ -177,11 +187,3 @@ def with_labels(description: Description, labels: list[str], label_caption: bool
 def _caption_prefix(labels: list[str]) -> str:
     return (", ".join(labels).capitalize() + ". ") if labels else ""
 
-
-def make_stage(context: "StageContext") -> ImageStage | None:
-    embedder = context.image_embedder()
-    if embedder is None:
-        return None
-    local = context.settings.vision.provider == "local"
-    return ImageStage(embedder, context.text_embedder(), context.cache_dir, label_captions=local,
-                      catalog=context.catalog, photo_words=context.settings.embedding.provider == "local")
