@@ -140,3 +140,41 @@ def summary(results: Sequence[QueryResult]) -> dict[str, dict[str, float]]:
 def _mean(values: list) -> float:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else float("nan")
+
+
+def build_library(root: Path, make_library: Callable[..., object]):
+    """The set's photos, the stripe model and a library that has added them; `make_library(settings=...)`
+    builds a Library (the tests' fixture, or the bench's own). Returns the library."""
+    from photolib.core.config import ImageSettings
+    from tests.onnx_models import build_tiny_stripe_clip
+
+    model = build_tiny_stripe_clip(root / "stripe-clip")
+    photos = make_photos(root / "photos")
+    library = make_library(settings={"image": ImageSettings(model="test/stripe-clip", model_path=model)})
+    library.add([photos])
+    return library
+
+
+def fused_search(library, limit: int = 10) -> Callable[[str], list[str]]:
+    """Query text -> hit paths through `search` (the calibrated fusion)."""
+    return lambda text: [hit.path for hit in library.search(text, limit=limit)]
+
+
+def rrf_search(library, limit: int = 10) -> Callable[[str], list[str]]:
+    """Query text -> hit paths the way search fused spaces before calibration: each space ranks on its
+    own (photos holding every word first, then by distance within its threshold, cut at its first
+    clear drop), and the rankings are fused by reciprocal rank fusion (k = 60)."""
+    from photolib.query.parser import parse
+    from photolib.search.finder import FindOptions
+    from photolib.search.fusion import reciprocal_rank_fusion
+
+    def search(text: str) -> list[str]:
+        parsed = parse(text)
+        spaces = library.hybrid_search().spaces
+        rankings = {space.name: [r.id for r in space.finder.find(
+            parsed, FindOptions(limit=2 * limit, threshold=space.threshold))] for space in spaces}
+        ids = [pid for pid, _ in reciprocal_rank_fusion(rankings)][:limit]
+        photos = library.catalog.get_many(ids)
+        return [photos[pid].path for pid in ids]
+
+    return search

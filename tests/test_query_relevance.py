@@ -58,7 +58,11 @@ def test_results_stop_at_a_clear_drop_unless_all(scenes):
     assert len(everything) > 3 and kinds(everything)[:3] == ["city"] * 3
     scores = [hit.score for hit in everything]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 100 for s in scores)
-    assert everything[0].score == round(100 * (1 - everything[0].distance / 2))
+    # the score is the calibrated relevance (photolib.search.fusion): near photos high, far ones near 0,
+    # and among photos without the words it falls as the distance grows
+    assert everything[0].score >= 50 and everything[-1].score <= 10
+    rest = everything[3:]
+    assert [h.score for h in sorted(rest, key=lambda h: h.distance)] == sorted((h.score for h in rest), reverse=True)
     assert everything[2].score - everything[3].score >= 5  # the drop people can see
 
 

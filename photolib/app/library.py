@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from photolib.pipeline.bulk import EmbeddedPhoto
     from photolib.store.catalog import Catalog, StoredPhoto
     from photolib.search.finder import Finder, Ranked
+    from photolib.search.hybrid import HybridSearch
     from photolib.query.parser import ParsedQuery
     from photolib.store.faces import FaceStore, Person
     from photolib.store.text import TextStore
@@ -56,16 +57,17 @@ class SearchHit:
     caption: str
     tags: list[str]
     taken_at: str | None
-    score: int | None = None  # 0-100, see `photolib.search.relevance`; None when nothing was ranked
+    score: int | None = None  # 0-100, see `photolib.search.fusion`; None when nothing was ranked
     distances: dict[str, float | None] | None = None  # per space searched (None: no vector in it), when fused
-    fusion: float | None = None  # the fused rank score (reciprocal rank fusion; higher is better), when fused
+    fusion: float | None = None  # the fused relevance 0-1 (the score before rounding), when fused
+    contributions: dict[str, float] | None = None  # each signal's part of `fusion` (they sum to it), when fused
 
     def as_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "path": self.path, "score": self.score,
                 "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
         if self.distances is not None:
-            data.update(distances=self.distances, fusion=self.fusion)
+            data.update(distances=self.distances, fusion=self.fusion, contributions=self.contributions)
         return data
 
 
@@ -442,10 +444,11 @@ class Library:
     def find(self, parsed: "ParsedQuery", *, limit: int | None = None, threshold: float | None = None,
              exact: bool = False, sort: str | None = None, offset: int = 0, all_results: bool = False,
              around: Any = None, leave_out: int | None = None, collapse: str | None = None,
-             space: str = "description", image_threshold: float | None = None) -> list[SearchHit]:
-        """`search` for an already parsed query; `around` ranks by closeness to a vector (`similar`);
-        `collapse` shows each group of copies once (see `photolib.search.duplicates`); `space` "all" or
-        "image" brings in the image space for the free words (not with `around`)."""
+             space: str = "description", image_threshold: float | None = None,
+             around_space: "Space | None" = None) -> list[SearchHit]:
+        """`search` for an already parsed query; `around` ranks by closeness to a photo's vector in
+        `around_space` (`similar`); `collapse` shows each group of copies once (see
+        `photolib.search.duplicates`); `space` "all" or "image" brings in the image space."""
         from photolib.search.finder import FindOptions
         from photolib.search.relevance import check_sort
 
@@ -457,41 +460,49 @@ class Library:
                               sort=check_sort(sort), all_results=all_results, exact=exact)
         if not parsed.semantic and around is None:
             return self._hits(self.finder.listing(parsed, options))
-        with_pixels = around is None and chosen_space != Space.DESCRIPTION and \
-            self._image_space_ready(required=chosen_space == Space.IMAGE)
-        if with_pixels:
-            return self._fused_search(parsed, options, chosen_space, image_threshold, collapse)
-        return self._hits(self.finder.search(parsed, options, around=around, leave_out=leave_out, collapse=collapse))
+        searched = self.hybrid_search(chosen_space, threshold, image_threshold, around_space=around_space)
+        if searched is None:
+            self.finder.selection(parsed)  # a bad filter is still an error in an empty library
+            return []  # nothing embedded yet: no need to load FAISS, the model or the index
+        where = {str(around_space or Space.DESCRIPTION): around} if around is not None else None
+        found = searched.run(parsed, options, around=where, leave_out=leave_out, collapse=collapse)
+        self.last_parts = found.parts
+        with_pixels = around is None and any(part.name == Space.IMAGE for part in found.parts)
+        return self._hits(found.ranked, fused=with_pixels)
 
-    def _fused_search(self, parsed: "ParsedQuery", options: Any, space: "Space | None",
-                      image_threshold: float | None, collapse: str | None) -> list[SearchHit]:
-        """The description and image rankings of the same query (each with its filters, exact words
-        and cut-off) fused into one (`photolib.search.fusion.fuse_rankings`), then sorted and paged."""
-        from dataclasses import replace as changed
+    def hybrid_search(self, space: "Space | None" = None, threshold: float | None = None,
+                      image_threshold: float | None = None, *,
+                      around_space: "Space | None" = None) -> "HybridSearch | None":
+        """The spaces a ranked search runs in (`photolib.search.hybrid`), None when none holds vectors
+        yet: `space` alone, or (None) every space that can answer, description first. `threshold` is
+        the first space's distance (default its own), `image_threshold` the image space's when both
+        take part; `around_space` is the one space of `similar`."""
+        from photolib.search.hybrid import HybridSearch, SpaceSearch
 
-        from photolib.search.fusion import fuse_rankings
-
-        stop = None if options.limit < 0 else options.offset + options.limit
-        whole = changed(options, offset=0, limit=-1 if stop is None else stop * 2, sort="relevance")
-        rankings, vectors = {}, {}
-        if space is None and self._check_embedder_matches() is not None:
-            rankings[Space.DESCRIPTION] = self.finder.find(parsed, whole)
-            vectors[Space.DESCRIPTION] = self.finder.query_vector(parsed)
-        cut = image_threshold if image_threshold is not None else options.threshold if space == Space.IMAGE \
-            else None
-        rankings[Space.IMAGE] = self.image_finder.find(parsed, changed(whole, threshold=self._image_threshold(cut)))
-        vectors[Space.IMAGE] = self.image_finder.query_vector(parsed)
-        fused = fuse_rankings(rankings, self.catalog, vectors)
-        fused = self.finder.in_order(fused, options.sort) if options.sort != "relevance" else fused
-        folded = self._collapsed([(f.id, f) for f in fused], collapse)
-        return self._hits([changed(f, id=pid) for pid, f in folded][options.offset:stop])
-
-    def _collapsed(self, chosen: list[tuple[int, Any]], collapse: str | None) -> list[tuple[int, Any]]:
-        """Each group of copies once, as its best photo, at the place of its best-ranked copy."""
-        from photolib.search.duplicates import Collapse
-        from photolib.search.duplicates import collapse as fold
-
-        return fold(self.catalog, chosen, Collapse(collapse or self.settings.collapse_duplicates))
+        weights = {Space.DESCRIPTION: self.settings.search_description_weight,
+                   Space.IMAGE: self.settings.search_image_weight}
+        if around_space is not None:
+            chosen = [around_space]
+        elif space == Space.IMAGE:
+            chosen = [Space.IMAGE] if self._image_space_ready(required=True) else []
+        else:
+            chosen = [Space.DESCRIPTION] if self._check_embedder_matches() is not None else []
+            if space is None and self._image_space_ready():
+                chosen.append(Space.IMAGE)
+        if not chosen:
+            return None
+        spaces = []
+        for index, name in enumerate(chosen):
+            if name == Space.DESCRIPTION:
+                distance = self.settings.search_threshold if threshold is None else threshold
+            elif around_space == Space.IMAGE:
+                distance = self._image_similar_threshold() if threshold is None else threshold
+            else:  # alone, --threshold is the image space's; beside the description space, --image-threshold
+                distance = self._image_threshold(threshold if index == 0 and threshold is not None else image_threshold)
+            finder = self.finder if name == Space.DESCRIPTION else self.image_finder
+            spaces.append(SpaceSearch(finder, weights[name], distance))
+        return HybridSearch(self.catalog, spaces, words_weight=self.settings.search_words_weight,
+                            collapse=self.settings.collapse_duplicates)
 
     def _image_space_ready(self, required: bool = False) -> bool:
         """Whether the image space can answer: it holds vectors of the configured image model."""
@@ -513,6 +524,11 @@ class Library:
             return given
         return image_threshold(self.settings, getattr(self.image_embedder, "family", None))
 
+    def _image_similar_threshold(self) -> float:
+        from photolib.core.config import image_similar_threshold
+
+        return image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None))
+
     def explain(self, query: str) -> dict[str, Any]:
         """How `query` is understood: its parts, and how many photos its filters leave."""
         from photolib.query.parser import explain, parse
@@ -527,9 +543,11 @@ class Library:
     @property
     def finder(self) -> "Finder":
         from photolib.search.finder import DescriptionQueries, Finder
+        from photolib.search.hybrid import Deferred
 
         if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
             self._finder = Finder(self.catalog, self.keeper, DescriptionQueries(self.providers), self.settings)
+            self._finder.albums.everywhere = Deferred(self.hybrid_search)  # smart albums search every space
         return self._finder
 
     @property
@@ -548,16 +566,15 @@ class Library:
 
         return album_ids(self, name)
 
-    def _hits(self, chosen: list[Any]) -> list[SearchHit]:
-        """Hits for `Ranked` results of one space, or `FusedRanked` ones of several."""
-        from photolib.search.fusion import FusedRanked
-
+    def _hits(self, chosen: list[Any], fused: bool = False) -> list[SearchHit]:
+        """Hits for `Ranked` results (a listing) or `FusedRanked` ones; `fused`: the image space took
+        part, so each hit says its distance in each space, the fused relevance and each signal's share of it."""
         photos = self.catalog.get_many([r.id for r in chosen])
         return [
             SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
                       photos[r.id].data.get("taken_at"), r.score,
-                      r.distances if isinstance(r, FusedRanked) else None,
-                      round(r.fusion, 6) if isinstance(r, FusedRanked) else None)
+                      r.distances if fused else None, round(r.fusion, 4) if fused else None,
+                      r.contributions if fused else None)
             for r in chosen if r.id in photos
         ]
 
@@ -569,29 +586,15 @@ class Library:
         `photo_ref` is a photo of the library (id or path; the photo itself is left out), or the
         path of an image file that is not in it: that one is embedded on the fly and stored nowhere.
         `query` (the query language) restricts the neighbours to photos its filters allow and moves
-        the comparison by its words and +/- terms (embedded in the space compared).
+        the comparison by its words, +/- terms and image terms (embedded in the space compared).
         """
-        from photolib.search.finder import FindOptions, Ranked
         from photolib.query.parser import parse
-        from photolib.search.relevance import check_sort
 
         parsed = parse(query or "")
         photo, vector, space = self._similar_source(photo_ref)
-        skip = photo.id if photo is not None else None
-        if space == Space.DESCRIPTION:
-            return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
-                             all_results=True if all_results or not parsed.semantic else False,
-                             around=vector, leave_out=skip, collapse=collapse)
-        from photolib.core.config import image_similar_threshold
-
-        if threshold is None:
-            threshold = image_similar_threshold(self.settings, getattr(self.image_embedder, "family", None))
-        options = FindOptions(limit=limit or self.settings.search_limit, offset=max(0, offset), threshold=threshold,
-                              sort=check_sort(sort), all_results=True if all_results or not parsed.semantic else False,
-                              exact=exact)
-        ranked = self.image_finder.find(parsed, options, around=vector, leave_out=skip)
-        kept = self._collapsed([(r.id, r.distance) for r in ranked], collapse)
-        return self._hits([Ranked(pid, distance) for pid, distance in kept if pid != skip])
+        return self.find(parsed, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset,
+                         all_results=True if all_results or not parsed.semantic else False, around=vector,
+                         around_space=space, leave_out=photo.id if photo is not None else None, collapse=collapse)
 
     def _similar_source(self, ref: str) -> tuple["StoredPhoto | None", Any, Space]:
         """(library photo or None, its vector, the space to search) for `similar`."""
@@ -600,8 +603,11 @@ class Library:
         text = str(ref).strip()
         if not text.isdigit() and os.path.isfile(absolute(text)) and \
                 self.catalog.get_by_path(str(absolute(text))) is None:
-            return None, self._embed_outside_file(absolute(text)), (
-                Space.IMAGE if self._image_space_ready() else Space.DESCRIPTION)
+            if self._image_space_ready():
+                return None, self.image_finder.photo_vector(text), Space.IMAGE
+            if self._check_embedder_matches() is None:
+                raise UsageError("the library has no embedded photos yet: `photolib add` a folder first")
+            return None, self.finder.photo_vector(text), Space.DESCRIPTION
         photo = self.resolve(ref)
         if self._image_space_ready():
             blob = self.catalog.vectors_for([photo.id], Space.IMAGE).get(photo.id)
@@ -611,24 +617,6 @@ class Library:
         if blob is None:
             raise UsageError(_not_embedded(photo))
         return photo, np.frombuffer(blob, dtype=np.float32), Space.DESCRIPTION
-
-    def _embed_outside_file(self, path: Path) -> Any:
-        """A vector for an image file that is not in the library, in the space `similar` will search."""
-        import numpy as np
-
-        from photolib.media import geocode
-
-        from photolib.media import read as media
-        from photolib.core.records import PhotoForVision
-
-        if self._image_space_ready():
-            return np.asarray(self.image_embedder.embed_images([media.decode_upright(path, 384)]), np.float32)[0]
-        if self._check_embedder_matches() is None:
-            raise UsageError("the library has no embedded photos yet: `photolib add` a folder first")
-        metadata = media.read_photo(path)
-        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
-        description = self.vision.describe(PhotoForVision(path, metadata, place, path.parent))
-        return np.asarray(self.embedder.embed_documents([description.embedding_text()]), np.float32)[0]
 
     def resolve(self, ref: str | int) -> "StoredPhoto":
         """A photo by id or by path."""

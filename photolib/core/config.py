@@ -58,6 +58,11 @@ DEFAULT_JOBS = 16  # parallel model calls in `add`
 DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
+# Relative weights of the signals search fuses (photolib.search.fusion), chosen on the labelled set of
+# tests/relevance_set.py (docs/search.md has the figures): the two spaces alike; exact words half a space.
+DEFAULT_DESCRIPTION_WEIGHT = 1.0
+DEFAULT_IMAGE_WEIGHT = 1.0
+DEFAULT_WORDS_WEIGHT = 0.5
 DEFAULT_ALBUM_MIN_SIZE = 2
 DEFAULT_XMP_SIDECAR = "photo.jpg.xmp"  # name of new sidecars: photo.jpg.xmp (digiKam, darktable) or photo.xmp
 DEFAULT_NEAR_BITS = 12  # perceptual-hash bits (of 64) within which photos are near copies; unrelated ~32
@@ -75,7 +80,8 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
                 "snapshot_interval": (float, DEFAULT_SNAPSHOT_INTERVAL), "snapshot_keep": (int, DEFAULT_SNAPSHOT_KEEP)},
     "add": {"jobs": (int, DEFAULT_JOBS), "batch_size": (int, DEFAULT_BATCH_SIZE), "raw": (str, DEFAULT_RAW)},
     "search": {"limit": (int, DEFAULT_SEARCH_LIMIT), "threshold": (float, DEFAULT_THRESHOLD),
-               "image_threshold": (float, None)},
+               "image_threshold": (float, None), "description_weight": (float, DEFAULT_DESCRIPTION_WEIGHT),
+               "image_weight": (float, DEFAULT_IMAGE_WEIGHT), "words_weight": (float, DEFAULT_WORDS_WEIGHT)},
     "albums": {"threshold": (float, DEFAULT_THRESHOLD), "min_size": (int, DEFAULT_ALBUM_MIN_SIZE)},
     "thumbnails": {"enabled": (bool, True), "large": (int, 1024)},
     "terminal": {"preview": (bool, False)},
@@ -150,6 +156,9 @@ class Settings:
     search_limit: int = DEFAULT_SEARCH_LIMIT
     search_threshold: float = DEFAULT_THRESHOLD
     search_image_threshold: float | None = None  # None: calibrated for the image model's family
+    search_description_weight: float = DEFAULT_DESCRIPTION_WEIGHT  # fusion weights (photolib.search.fusion)
+    search_image_weight: float = DEFAULT_IMAGE_WEIGHT
+    search_words_weight: float = DEFAULT_WORDS_WEIGHT
     albums_threshold: float = DEFAULT_THRESHOLD
     albums_min_size: int = DEFAULT_ALBUM_MIN_SIZE
     thumbnails_enabled: bool = True
@@ -195,6 +204,9 @@ def load_settings(
     data = _read_toml(path, explicit)
     _check_sections(data, path)
     plain = {name: _plain_section(name, data.get(name, {}), path, env) for name in PLAIN_SECTIONS}
+    if plain["search"]["description_weight"] + plain["search"]["image_weight"] <= 0:
+        raise ConfigError(f"{path}: [search] description_weight and image_weight are both 0: give at least one "
+                          "space a weight above 0 (defaults 1.0 and 1.0)")
     library, library_source = _choose_library(library_path, env, plain["library"]["path"], path)
     providers = {kind: _provider_section(kind, data.get(kind, {}), path, env) for kind in PROVIDER_KINDS}
     return Settings(
@@ -213,6 +225,9 @@ def load_settings(
         search_limit=plain["search"]["limit"],
         search_threshold=plain["search"]["threshold"],
         search_image_threshold=plain["search"]["image_threshold"],
+        search_description_weight=plain["search"]["description_weight"],
+        search_image_weight=plain["search"]["image_weight"],
+        search_words_weight=plain["search"]["words_weight"],
         albums_threshold=plain["albums"]["threshold"],
         albums_min_size=plain["albums"]["min_size"],
         thumbnails_enabled=plain["thumbnails"]["enabled"],

@@ -32,15 +32,15 @@ def match_score(distance: float | None) -> int | None:
     return int(round(100 * max(0.0, min(1.0, 1.0 - distance / 2.0))))
 
 
-def adaptive_cutoff(distances: Sequence[float]) -> int:
-    """How many of `distances` (ascending) to keep: up to the first clear drop, else all."""
+def adaptive_cutoff(distances: Sequence[float], gap: float = CUTOFF_GAP) -> int:
+    """How many of `distances` (ascending) to keep: up to the first clear drop (at least `gap`), else all."""
     count = len(distances)
     if count < 3:
         return count
     gaps = [distances[i + 1] - distances[i] for i in range(count - 1)]
     largest = max(range(len(gaps)), key=lambda i: (gaps[i], -i))
     typical = sorted(gaps)[len(gaps) // 2]
-    if gaps[largest] >= CUTOFF_GAP and gaps[largest] >= CUTOFF_RATIO * max(typical, 1e-6):
+    if gaps[largest] >= gap and gaps[largest] >= CUTOFF_RATIO * max(typical, 1e-6):
         return largest + 1
     return count
 
