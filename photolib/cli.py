@@ -312,6 +312,8 @@ def search(
                                                 offset=offset, all_results=all_results, space=space,
                                                 image_threshold=image_threshold,
                                                 collapse=_collapse(collapse), person=person)]
+    if explained is not None:
+        explained["fusion"] = getattr(library, "last_parts", [])
     title = f"Search: {with_flags(text, {'person': person})}"
     if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
         return
@@ -321,6 +323,8 @@ def search(
     if explained:
         _render().explain_panel(explained)
     _render().hits_table(hits, title, long=long, **_table_extras(ctx, hits, preview))
+    if explained and hits:
+        _render().contributions_table(hits, explained["fusion"])
 
 
 @app.command()

@@ -224,11 +224,15 @@ STRIPE_WORDS = {"horizontal": "horizontal", "horizon": "horizontal", "vertical":
 _H, _V, _N, _IMAGE, _TEXT, _SHARED = range(6)
 _COLOUR = slice(6, 9)
 STRIPE_DIMENSION = 10
-# Squared weights in every vector: orientation, modality, shared, colour. A text and a photo of the same
-# orientation sit at cos ~0.32, of different ones at ~0.16, as real CLIP ViT-B/32 pairs do (a good match
-# ~0.3, an unrelated photo ~0.15-0.2); a query word the model does not know adds noise that moves a photo
-# by up to ~0.06 with its colour, so a query the model cannot answer still ranks photos, as CLIP's do.
-_OWN, _GAP, _COMMON, _NOISE = 0.16, 0.62, 0.16, 0.06
+# Squared weights in every vector: orientation, modality, shared, colour (photos: 0.44 + 0.32 + 0.16 + 0.08,
+# texts: 0.058 + 0.78 + 0.16). A text and a photo of the same orientation sit at cos ~0.32, of different
+# ones at ~0.16, as real CLIP ViT-B/32 pairs do (a good match ~0.3, an unrelated photo ~0.15-0.2); two
+# photos of one orientation at ~0.95, of two at ~0.5 (CLIP: the same scene ~0.9, unrelated photos
+# 0.4-0.6). A query word the model does not know adds noise that moves a photo by up to ~0.08 with its
+# colour, so a query the model cannot answer still ranks photos, some within CLIP's threshold, as CLIP's do.
+_OWN_IMAGE, _GAP_IMAGE, _COMMON, _NOISE = 0.44, 0.32, 0.16, 0.08
+_OWN_TEXT = 0.16 ** 2 / _OWN_IMAGE  # own_text * own_image = 0.16: a match is 0.16 + 0.16
+_GAP_TEXT = 1.0 - _OWN_TEXT - _COMMON
 _UNKNOWN_WORD = np.asarray([0.6, 0.0, 0.8], dtype=np.float32)  # the noise direction of words it does not know
 
 
@@ -236,8 +240,9 @@ def stripe_vector(orientation: str, modality: str) -> np.ndarray:
     """The unit vector, colour left out, of a photo (`modality` "image") or a text ("text") about
     `orientation` ("horizontal", "vertical" or "nothing")."""
     vector = np.zeros(STRIPE_DIMENSION, dtype=np.float32)
-    vector[{"horizontal": _H, "vertical": _V}.get(orientation, _N)] = _OWN ** 0.5
-    vector[_IMAGE if modality == "image" else _TEXT] = _GAP ** 0.5
+    image = modality == "image"
+    vector[{"horizontal": _H, "vertical": _V}.get(orientation, _N)] = (_OWN_IMAGE if image else _OWN_TEXT) ** 0.5
+    vector[_IMAGE if image else _TEXT] = (_GAP_IMAGE if image else _GAP_TEXT) ** 0.5
     vector[_SHARED] = _COMMON ** 0.5
     return vector / np.linalg.norm(vector)
 
@@ -250,8 +255,9 @@ def build_tiny_stripe_clip(folder: Path, *, size: int = 32, context_length: int 
     softmax against a floor, picks the photo's orientation ("nothing" for a photo without
     stripes); the photo's mean colour adds a little (`_NOISE`). Text tower: "horizontal" /
     "horizon" and "vertical" / "upright" point to the orientations; any other word only adds the
-    noise direction once. Cosines are CLIP's (see `_OWN`), so a search through it has a real
-    model's ranges: a match ~0.32, everything else ~0.16, a query of unknown words 0.11-0.24.
+    noise direction once. Cosines are CLIP's (see `_OWN_IMAGE`), so a search through it has a
+    real model's ranges: a match ~0.32, everything else ~0.16, a query of unknown words
+    0.11-0.24; photo to photo ~0.95 for one orientation, ~0.5 for two.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -321,10 +327,10 @@ def build_tiny_stripe_clip(folder: Path, *, size: int = 32, context_length: int 
           folder / "visual" / "model.onnx")
     table = np.zeros((len(words), STRIPE_DIMENSION), dtype=np.float32)  # every row >= 0: the tower takes the max
     for word, orientation in STRIPE_WORDS.items():
-        table[vocabulary[word], {"horizontal": _H, "vertical": _V}[orientation]] = _OWN ** 0.5
+        table[vocabulary[word], {"horizontal": _H, "vertical": _V}[orientation]] = _OWN_TEXT ** 0.5
     table[vocabulary["<unk>"], _COLOUR] = _UNKNOWN_WORD * _NOISE ** 0.5
     base = np.zeros(STRIPE_DIMENSION, dtype=np.float32)  # what every text has: no orientation at all
-    base[_TEXT], base[_SHARED] = _GAP ** 0.5, _COMMON ** 0.5
+    base[_TEXT], base[_SHARED] = _GAP_TEXT ** 0.5, _COMMON ** 0.5
     text_nodes = [
         helper.make_node("Gather", ["table", "text"], ["tokens"], axis=0),
         helper.make_node("ReduceMax", ["tokens"], ["strongest"], axes=[1], keepdims=0),

@@ -171,8 +171,9 @@ def rrf_search(library, limit: int = 10) -> Callable[[str], list[str]]:
     def search(text: str) -> list[str]:
         parsed = parse(text)
         spaces = library.hybrid_search().spaces
+        thresholds = {"description": library.settings.search_threshold, "image": library._image_threshold(None)}
         rankings = {space.name: [r.id for r in space.finder.find(
-            parsed, FindOptions(limit=2 * limit, threshold=space.threshold))] for space in spaces}
+            parsed, FindOptions(limit=2 * limit, threshold=thresholds[space.name]))] for space in spaces}
         ids = [pid for pid, _ in reciprocal_rank_fusion(rankings)][:limit]
         photos = library.catalog.get_many(ids)
         return [photos[pid].path for pid in ids]

@@ -35,8 +35,12 @@ def album_ids(library: "Library", name: str) -> list[int] | None:
 def save_smart(library: "Library", name: str, query: str, replace: bool = False) -> dict[str, Any]:
     """Store a smart album after evaluating its query against this library as if it were saved
     (unknown albums, bad filters, a query that says nothing and loops through `album:` are
-    refused, nothing is stored)."""
+    refused, nothing is stored). Image terms are stored with absolute paths, so the album means
+    the same whatever folder it is shown from."""
+    from photolib.query.parser import with_absolute_images
+
     parse(query)
+    query = with_absolute_images(query)
     trial = SmartAlbum(0, " ".join(name.split()), query, "", "")
     with library.finder.albums.trying(trial):
         size = len(evaluate(library, trial))

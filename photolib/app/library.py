@@ -60,14 +60,16 @@ class SearchHit:
     score: int | None = None  # 0-100, see `photolib.search.fusion`; None when nothing was ranked
     distances: dict[str, float | None] | None = None  # per space searched (None: no vector in it), when fused
     fusion: float | None = None  # the fused relevance 0-1 (the score before rounding), when fused
-    contributions: dict[str, float] | None = None  # each signal's part of `fusion` (they sum to it), when fused
+    contributions: dict[str, float] | None = None  # each signal's part of the 0-1 relevance (they sum to it)
 
     def as_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "path": self.path, "score": self.score,
                 "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
         if self.distances is not None:
-            data.update(distances=self.distances, fusion=self.fusion, contributions=self.contributions)
+            data.update(distances=self.distances, fusion=self.fusion)
+        if self.contributions is not None:
+            data.update(contributions=self.contributions)
         return data
 
 
@@ -135,9 +137,17 @@ class Library:
             except ImportError:
                 self._image_embedder = None
             else:
-                self._image_embedder = make_image_embedder(self.settings)
+                self._image_embedder = make_image_embedder(self.settings, self.stored_image_model())
             self._image_embedder_built = True
         return self._image_embedder
+
+    def stored_image_model(self) -> str | None:
+        """The one model the image space's vectors were made with (None: no vectors, or several):
+        the library keeps using it while `[image] model` is left at its default."""
+        if not (self.root / CATALOG_NAME).exists():
+            return None
+        bounds = self.catalog.embedding_model_bounds(Space.IMAGE)
+        return bounds[0][0] if bounds and bounds[0] == bounds[1] else None
 
     def stages(self) -> list["Stage"]:
         """The enabled enrichment stages (see `photolib.pipeline.registry`)."""
@@ -466,7 +476,7 @@ class Library:
             return []  # nothing embedded yet: no need to load FAISS, the model or the index
         where = {str(around_space or Space.DESCRIPTION): around} if around is not None else None
         found = searched.run(parsed, options, around=where, leave_out=leave_out, collapse=collapse)
-        self.last_parts = found.parts
+        self.last_parts = [part.as_dict() for part in found.parts]  # how each signal took part, for --explain
         with_pixels = around is None and any(part.name == Space.IMAGE for part in found.parts)
         return self._hits(found.ranked, fused=with_pixels)
 
@@ -475,8 +485,9 @@ class Library:
                       around_space: "Space | None" = None) -> "HybridSearch | None":
         """The spaces a ranked search runs in (`photolib.search.hybrid`), None when none holds vectors
         yet: `space` alone, or (None) every space that can answer, description first. `threshold` is
-        the first space's distance (default its own), `image_threshold` the image space's when both
-        take part; `around_space` is the one space of `similar`."""
+        a distance in the first space whose score is the lowest kept (default that space's own);
+        `image_threshold` limits what the image space proposes beside the description space (and is
+        the threshold of the image space alone); `around_space` is the one space of `similar`."""
         from photolib.search.hybrid import HybridSearch, SpaceSearch
 
         weights = {Space.DESCRIPTION: self.settings.search_description_weight,
@@ -491,17 +502,17 @@ class Library:
                 chosen.append(Space.IMAGE)
         if not chosen:
             return None
-        spaces = []
-        for index, name in enumerate(chosen):
-            if name == Space.DESCRIPTION:
-                distance = self.settings.search_threshold if threshold is None else threshold
-            elif around_space == Space.IMAGE:
-                distance = self._image_similar_threshold() if threshold is None else threshold
-            else:  # alone, --threshold is the image space's; beside the description space, --image-threshold
-                distance = self._image_threshold(threshold if index == 0 and threshold is not None else image_threshold)
-            finder = self.finder if name == Space.DESCRIPTION else self.image_finder
-            spaces.append(SpaceSearch(finder, weights[name], distance))
-        return HybridSearch(self.catalog, spaces, words_weight=self.settings.search_words_weight,
+        first = chosen[0]
+        if first == Space.DESCRIPTION:
+            floor = self.settings.search_threshold if threshold is None else threshold
+        elif around_space == Space.IMAGE:
+            floor = self._image_similar_threshold() if threshold is None else threshold
+        else:  # the image space alone: --threshold, else --image-threshold, else the family's
+            floor = self._image_threshold(threshold if threshold is not None else image_threshold)
+        spaces = [SpaceSearch(self.finder if name == Space.DESCRIPTION else self.image_finder, weights[name],
+                              image_threshold if name == Space.IMAGE and index else None)
+                  for index, name in enumerate(chosen)]
+        return HybridSearch(self.catalog, spaces, threshold=floor, words_weight=self.settings.search_words_weight,
                             collapse=self.settings.collapse_duplicates)
 
     def _image_space_ready(self, required: bool = False) -> bool:
@@ -574,7 +585,7 @@ class Library:
             SearchHit(r.id, photos[r.id].path, r.distance, photos[r.id].data.get("caption") or "", photos[r.id].tags,
                       photos[r.id].data.get("taken_at"), r.score,
                       r.distances if fused else None, round(r.fusion, 4) if fused else None,
-                      r.contributions if fused else None)
+                      getattr(r, "contributions", None))
             for r in chosen if r.id in photos
         ]
 
@@ -779,7 +790,7 @@ class Library:
         return sum(report.done for report in reports if report.name == StageName.IMAGE)
 
     def stats(self) -> dict[str, Any]:
-        from photolib.app.views import library_stats, space_stats, stage_counts, stage_problems
+        from photolib.app.views import library_stats, model_advice, space_stats, stage_counts, stage_problems
 
         result = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
         spaces = self.kept_spaces()
@@ -791,6 +802,7 @@ class Library:
         result["stages"] = stage_counts(self.catalog, self.stages(), self.settings, self.providers)
         result["problems"] += problems + stage_problems(result["stages"])
         result["repaired"] += repaired
+        result["advice"] = model_advice(self.stored_image_model() or getattr(self.image_embedder, "model_name", None))
         from photolib.pipeline.pairs import PhotoFiles
 
         return result | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}

@@ -94,17 +94,6 @@ class Calibration:
         """"clip text-photo: 50 at cos 0.260" — for --explain."""
         return f"{self.family} {self.comparison}: 50 at cos {self.midpoint:.3f}"
 
-    def blended(self, other: "Calibration", share: float) -> "Calibration":
-        """A curve `share` of the way from this one to `other`: for a query vector made of parts that
-        compare differently (words and photos), weighted by each part's share of the query."""
-        if share <= 0:
-            return self
-        if share >= 1:
-            return other
-        return Calibration(self.family, f"{self.comparison}+{other.comparison}",
-                           self.midpoint + share * (other.midpoint - self.midpoint),
-                           self.width + share * (other.width - self.width))
-
 
 def calibration(family: str | None, comparison: str) -> Calibration:
     """The curve of a model family ("clip", "siglip", "text"; unknown image families are CLIP's)

@@ -86,6 +86,15 @@ class Ranked:
         return match_score(self.distance)
 
 
+@dataclass(frozen=True)
+class QueryPart:
+    """One part of a query as a vector of a space: words, a +/- term, an image term, or `similar`'s photo."""
+
+    vector: Any
+    weight: float  # negative: pushed away
+    photo: bool  # a photo (compared photo to photo), else words
+
+
 class DescriptionQueries:
     """Query words as vectors of the description space: the configured text embedder, built on
     first use (a query of filters only builds nothing, so it needs no API key)."""
@@ -257,20 +266,29 @@ class Finder:
         nearest.pop(leave_out, None)
         return nearest
 
-    def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> "np.ndarray":
+    def query_parts(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> list[QueryPart]:
+        """The query's parts as vectors of this space, each with its weight (negative: pushed away)
+        and whether it is a photo: `around`, the free words, +terms, -terms."""
+        import numpy as np
+
+        parts: list[QueryPart] = []
+        if around is not None:
+            parts.append(QueryPart(np.asarray(around, dtype=np.float32).reshape(-1), 1.0, True))
+        if parsed.text:
+            parts.append(QueryPart(self.queries.vector(parsed.text), 1.0, False))
+        parts += [QueryPart(self.term_vector(term), term.weight, term.image) for term in parsed.positive]
+        parts += [QueryPart(self.term_vector(term), -term.weight, term.image) for term in parsed.negative]
+        if not parts:
+            raise UsageError("the query has no words to rank by: add words, or use filters alone")
+        return parts
+
+    def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None,
+                     parts: "list[QueryPart] | None" = None) -> "np.ndarray":
         """Free words (+ `around`) plus +terms minus -terms, renormalised to unit length."""
         import numpy as np
 
-        parts: list[tuple[Any, float]] = []
-        if around is not None:
-            parts.append((np.asarray(around, dtype=np.float32), 1.0))
-        if parsed.text:
-            parts.append((self.queries.vector(parsed.text), 1.0))
-        parts += [(self.term_vector(term), term.weight) for term in parsed.positive]
-        parts += [(self.term_vector(term), -term.weight) for term in parsed.negative]
-        if not parts:
-            raise UsageError("the query has no words to rank by: add words, or use filters alone")
-        vector = sum(weight * np.asarray(v, dtype=np.float32).reshape(-1) for v, weight in parts)
+        parts = parts if parts is not None else self.query_parts(parsed, around)
+        vector = sum(part.weight * np.asarray(part.vector, dtype=np.float32).reshape(-1) for part in parts)
         norm = float(np.linalg.norm(vector))
         if norm < 1e-6:
             raise UsageError("the query's + and - terms cancel each other out: drop one of them")
@@ -296,12 +314,12 @@ class Finder:
                 return np.frombuffer(blob, dtype=np.float32)
         return np.asarray(self.queries.photo_vector(full), dtype=np.float32)
 
-    def candidates(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, threshold: float, *,
-                   exact: bool = False, leave_out: int | None = None) -> dict[int, float]:
-        """photo id -> distance of the photos this space proposes for a query: its nearest within
-        `threshold` (see `nearest`)."""
-        return {pid: d for pid, d in self.nearest(vector, allowed, stop, exact=exact, leave_out=leave_out).items()
-                if d <= threshold}
+    def candidates(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, within: float | None = None,
+                   *, exact: bool = False, leave_out: int | None = None) -> dict[int, float]:
+        """photo id -> distance of the photos this space proposes for a query: its nearest (see
+        `nearest`), only those within `within` when it is given."""
+        nearest = self.nearest(vector, allowed, stop, exact=exact, leave_out=leave_out)
+        return nearest if within is None else {pid: d for pid, d in nearest.items() if d <= within}
 
     def in_order(self, chosen: list[Any], sort: str) -> list[Any]:
         """`chosen` (anything with an `id`) in the order of `sort`; as they are for "relevance"."""

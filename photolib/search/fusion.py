@@ -8,7 +8,10 @@ are proposed too. Every proposed photo then gets its distance in every space (fr
 vectors; None where it has none yet), and:
 
 1. each distance becomes a 0-1 relevance through the curve of the space's model family
-   (`photolib.search.calibration`): CLIP text-to-photo, SigLIP's own sigmoid, text-to-text;
+   (`photolib.search.calibration`): CLIP text-to-photo, SigLIP's own sigmoid, text-to-text,
+   photo-to-photo. A query of several parts (words, `+`/`-` terms, image terms, a photo to
+   start from) is scored part by part, each through its own curve, and the parts combine by
+   their weights, the `-` parts taking away (`photolib.search.hybrid.query_relevance`);
 2. each space's weight (`[search] description_weight`, `image_weight`) is multiplied by how
    well the space tells this query's candidates apart, its *confidence*: how far its best
    candidate stands above the typical photo the query's filters allow (the median relevance
@@ -39,7 +42,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from photolib.search.calibration import Calibration
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,11 +58,14 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class Signal:
-    """One space of a search (or the exact-word signal): its name, curve and configured weight."""
+    """One space of a search (or the exact-word signal) and its calibrated relevances for one query."""
 
     name: str
     weight: float
-    calibration: Calibration | None = None  # None: the exact-word signal (relevance 0 or 1)
+    relevance: Mapping[int, float]  # candidate -> 0-1; a photo without a vector in the space has none
+    typical: Sequence[float] | None = None  # relevances of a sample of the allowed photos (None: the candidates')
+    calibration: str = ""  # how distances became relevances, for --explain
+    space: bool = True  # False: the exact-word signal (relevance 1 for the photos holding every word)
 
 
 @dataclass
@@ -104,43 +109,35 @@ class Fusion:
 
 
 def fuse(distances: Mapping[int, Mapping[str, float | None]], signals: Sequence[Signal],
-         exact: Iterable[int] = (), background: Mapping[str, Sequence[float]] | None = None) -> Fusion:
-    """Fuse candidates (photo id -> space name -> distance) by the signals' calibrated relevances
-    (see the module docstring); `exact` are the candidates holding every free word, `background`
-    the distances of a sample of the photos the query allows, per space (default: the candidates)."""
+         exact: Iterable[int] = ()) -> Fusion:
+    """Fuse candidates (photo id -> space name -> distance to the query, shown beside the score) by
+    the signals' calibrated relevances (see the module docstring); `exact` are the candidates holding
+    every free word."""
     holding = set(exact)
     ids = list(distances)
-    relevance: dict[str, dict[int, float]] = {}
     parts = []
     for signal in signals:
-        if signal.calibration is None:
-            values = {pid: 1.0 if pid in holding else 0.0 for pid in ids}
-            telling = 0 < sum(values.values()) < len(values)
+        if not signal.space:
+            telling = 0 < len(holding & set(ids)) < len(ids)
             confidence = 1.0 if telling else 0.0
-            description = "1 for a photo holding every free word, else 0"
         else:
-            values = {}
-            for pid in ids:
-                found = signal.calibration.relevance(distances[pid].get(signal.name))
-                values[pid] = 0.0 if found is None else found
-            found = [v for pid, v in values.items() if distances[pid].get(signal.name) is not None]
-            sample = (background or {}).get(signal.name)
-            typical = found if sample is None else [signal.calibration.relevance(d) for d in sample]
+            found = [signal.relevance[pid] for pid in ids if pid in signal.relevance]
+            typical = found if signal.typical is None else signal.typical
             confidence = lead_confidence(max(found, default=0.0), typical)
-            description = signal.calibration.describe()
-        relevance[signal.name] = values
-        parts.append(Part(signal.name, signal.weight, confidence, calibration=description))
+        parts.append(Part(signal.name, signal.weight, confidence, calibration=signal.calibration))
     total = sum(part.weight * part.confidence for part in parts)
     for part in parts:
         part.share = part.weight * part.confidence / total if total > 0 else 0.0
-    if total <= 0:  # nothing tells anything apart: the configured weights as they are
-        weights = sum(part.weight for part in parts if part.name != WORDS) or 1.0
-        for part in parts:
-            part.share = part.weight / weights if part.name != WORDS else 0.0
+    if total <= 0:  # nothing tells anything apart: the configured weights of the spaces as they are
+        weights = sum(signal.weight for signal in signals if signal.space) or 1.0
+        for part, signal in zip(parts, signals):
+            part.share = signal.weight / weights if signal.space else 0.0
     ranked = []
-    spaces = [signal.name for signal in signals if signal.calibration is not None]
+    spaces = [signal.name for signal in signals if signal.space]
     for pid in ids:
-        contributions = {part.name: part.share * relevance[part.name][pid] for part in parts}
+        contributions = {part.name: part.share * (signal.relevance.get(pid, 0.0) if signal.space else
+                                                  float(pid in holding))
+                         for part, signal in zip(parts, signals)}
         leading = max(spaces, key=lambda name: (contributions[name], distances[pid].get(name) is not None),
                       default=None)
         ranked.append(FusedRanked(
@@ -176,19 +173,26 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[int]], k: int = RRF_K
 
 def distances_to(catalog: "Catalog", vector: "np.ndarray", ids: list[int], space: Any) -> dict[int, float]:
     """Distances from `vector` to the stored vectors of `ids` in `space` (those that have one)."""
-    import numpy as np
-
     from photolib.store.index import distances_from_similarity
 
-    blobs = catalog.vectors_for(ids, space)
-    if not blobs:
+    found = cosines_to(catalog, [vector], ids, space)
+    return {pid: float(distances_from_similarity(row)[0]) for pid, row in found.items()}
+
+
+def cosines_to(catalog: "Catalog", vectors: Sequence["np.ndarray"], ids: list[int], space: Any) -> dict[int, "np.ndarray"]:
+    """photo id -> cosine similarity to each of `vectors`, for the `ids` with a stored vector in
+    `space` (one read of the catalog, one matrix product)."""
+    import numpy as np
+
+    blobs = catalog.vectors_for(ids, space) if ids else {}
+    if not blobs or not vectors:
         return {}
     ids_found = list(blobs)
     matrix = np.frombuffer(b"".join(blobs[pid] for pid in ids_found), dtype=np.float32).reshape(len(ids_found), -1)
-    if matrix.shape[1] != vector.shape[-1]:
+    queries = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vectors], axis=1)
+    if matrix.shape[1] != queries.shape[0]:
         return {}
-    similarity = matrix @ np.asarray(vector, dtype=np.float32).reshape(-1)
-    return {pid: float(d) for pid, d in zip(ids_found, distances_from_similarity(similarity))}
+    return dict(zip(ids_found, matrix @ queries))
 
 
 def image_query_vector(embedder: Any, text: str) -> "np.ndarray":

@@ -4,16 +4,19 @@ Every search that ranks (search, similar, smart albums with words, `list` with w
 through here, with one space or several, so its hits carry one kind of score:
 
 1. the query's filters are compiled once (`Finder.allowed`) and every space proposes its
-   nearest photos within its own threshold (`Finder.candidates`); photos holding every free
-   word are proposed too (`Finder.exact_word_matches`);
-2. every proposed photo gets its distance in every space, and each space's relevance curve is
-   chosen by its model family and by what the query holds (words compare as text to photo in
-   the image space, a photo as photo to photo; a query of both is in between, by weight);
+   nearest photos (`Finder.candidates`, at least `photolib.search.finder.CANDIDATES`; within a
+   distance only when one is given for that space, `--image-threshold` beside the description
+   space); photos holding every free word are proposed too (`Finder.exact_word_matches`);
+2. every proposed photo gets its distance in every space, and its relevance there: each part of
+   the query (the words, each +/- term, each image term, `similar`'s photo) through the curve of
+   the space's model family for what it compares (words with a photo's pixels as text to
+   photo, a photo as photo to photo, anything with descriptions as text to text), combined by
+   the parts' weights, pushed-away parts taking away (`query_relevance`);
 3. `photolib.search.fusion.fuse` combines them into one 0-1 relevance, the score;
 4. hits below the score of the threshold are dropped: the threshold is a distance in the
    first space searched (the description space's `--threshold`, or the image space's alone),
    and a hit of any space stays when it scores at least what a photo at that distance scores
-   there (10 at the default thresholds). Then the list stops at the first clear drop in score
+   there, by the curve of the query's leading part (10 at the default thresholds). Then the list stops at the first clear drop in score
    (`photolib.search.relevance.adaptive_cutoff`, `SCORE_GAP`), unless all results were
    asked for; photos holding every free word are never cut;
 5. the kept hits are sorted (`--sort`), each group of copies shown once, and paged.
@@ -25,14 +28,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from photolib.search.calibration import PHOTO_TO_PHOTO, TEXT_TO_PHOTO, TEXT_TO_TEXT, Calibration, calibration
-from photolib.search.fusion import BACKGROUND, WORDS, Fusion, FusedRanked, Signal, distances_to, fuse
+from photolib.search.fusion import BACKGROUND, WORDS, Fusion, FusedRanked, Signal, cosines_to, fuse
 from photolib.search.relevance import adaptive_cutoff
 
 if TYPE_CHECKING:
     import numpy as np
 
     from photolib.query.parser import ParsedQuery
-    from photolib.search.finder import Finder, FindOptions
+    from photolib.search.finder import Finder, FindOptions, QueryPart
     from photolib.store.catalog import Catalog
 
 SCORE_GAP = 0.05  # the smallest drop in fused relevance that ends a list (5 score points)
@@ -40,34 +43,36 @@ SCORE_GAP = 0.05  # the smallest drop in fused relevance that ends a list (5 sco
 
 @dataclass(frozen=True)
 class SpaceSearch:
-    """One space of a search: its finder, weight, and the distance within which it proposes photos."""
+    """One space of a search: its finder, its weight, and (when given) the distance within which
+    it proposes photos; else its nearest ones, and the fused score decides."""
 
     finder: "Finder"
     weight: float
-    threshold: float
+    within: float | None = None
 
     @property
     def name(self) -> str:
         return str(self.finder.space)
 
-    def calibration(self, photo_share: float) -> Calibration:
-        """The space's curve for a query whose positive parts are `photo_share` photos (by weight)."""
+    def curve(self, photo: bool) -> Calibration:
+        """The space's relevance curve for a query part that is a photo, or words."""
         family = self.finder.queries.family
         if family == "text":
             return calibration(family, TEXT_TO_TEXT)
-        words, photos = calibration(family, TEXT_TO_PHOTO), calibration(family, PHOTO_TO_PHOTO)
-        return words.blended(photos, photo_share)
+        return calibration(family, PHOTO_TO_PHOTO if photo else TEXT_TO_PHOTO)
 
 
 class HybridSearch:
-    """Ranked searches over `spaces` (the first one's threshold is the score floor; see the module doc)."""
+    """Ranked searches over `spaces`; `threshold` is a distance in the first one, whose score is the
+    lowest kept (see the module doc)."""
 
-    def __init__(self, catalog: "Catalog", spaces: Sequence[SpaceSearch], *, words_weight: float,
-                 collapse: str = "exact") -> None:
+    def __init__(self, catalog: "Catalog", spaces: Sequence[SpaceSearch], *, threshold: float,
+                 words_weight: float, collapse: str = "exact") -> None:
         if not spaces:
             raise ValueError("a search needs at least one space")
         self.catalog = catalog
         self.spaces = list(spaces)
+        self.threshold = threshold
         self.words_weight = words_weight
         self.collapse = collapse
 
@@ -88,15 +93,16 @@ class HybridSearch:
         from photolib.search.duplicates import collapse as fold
 
         first = self.spaces[0].finder
+        around = around or {}
         if not parsed.semantic and not around:
             return Fusion(first.listing(parsed, options), [])  # nothing to rank by: listed in SQL
         allowed = first.allowed(parsed)
         stop = None if options.limit < 0 else options.offset + options.limit
-        around = around or {}
-        vectors = {space.name: space.finder.query_vector(parsed, around.get(space.name)) for space in self.spaces}
+        parts = {space.name: space.finder.query_parts(parsed, around.get(space.name)) for space in self.spaces}
+        vectors = {space.name: space.finder.query_vector(parsed, parts=parts[space.name]) for space in self.spaces}
         pool: dict[int, dict[str, float | None]] = {}
         for space in self.spaces:
-            found = space.finder.candidates(vectors[space.name], allowed, stop, space.threshold,
+            found = space.finder.candidates(vectors[space.name], allowed, stop, space.within,
                                             exact=options.exact, leave_out=leave_out)
             for pid, distance in found.items():
                 pool.setdefault(pid, {})[space.name] = distance
@@ -104,23 +110,16 @@ class HybridSearch:
         for pid in holding:
             pool.setdefault(pid, {})
         sample = [pid for pid in allowed.sample(BACKGROUND) if pid != leave_out]
-        background = {}
+        signals = []
         for space in self.spaces:
-            missing = [pid for pid, distances in pool.items() if space.name not in distances]
-            found = distances_to(self.catalog, vectors[space.name], missing, space.finder.space) if missing else {}
-            for pid in missing:
-                pool[pid][space.name] = found.get(pid)
-            background[space.name] = list(distances_to(self.catalog, vectors[space.name], sample,
-                                                       space.finder.space).values())
-        share = photo_share(parsed, around)
-        signals = [Signal(space.name, space.weight, space.calibration(share.get(space.name, 0.0)))
-                   for space in self.spaces]
+            relevance, typical = self._relevances(space, parts[space.name], vectors[space.name], pool, sample)
+            described = "; ".join(dict.fromkeys(space.curve(part.photo).describe() for part in parts[space.name]))
+            signals.append(Signal(space.name, space.weight, relevance, typical, described))
         if holding:
-            signals.append(Signal(WORDS, self.words_weight))
-        fusion = fuse(pool, signals, holding, background)
-        reference = self.spaces[0]
-        floor = signals[0].calibration.relevance(reference.threshold) or 0.0
-        kept = [hit for hit in fusion.ranked if hit.exact or hit.fusion >= floor]
+            signals.append(Signal(WORDS, self.words_weight, {}, calibration="1 for a photo holding every free word",
+                                  space=False))
+        fusion = fuse(pool, signals, holding)
+        kept = [hit for hit in fusion.ranked if hit.exact or hit.fusion >= self.floor(parts[self.spaces[0].name])]
         if not options.all_results and any(not hit.exact for hit in kept):
             drops = sorted(1.0 - hit.fusion for hit in kept)
             last = drops[adaptive_cutoff(drops, SCORE_GAP) - 1]
@@ -131,19 +130,60 @@ class HybridSearch:
         page = [replace(hit, id=pid) for pid, hit in folded if pid != leave_out][options.offset:stop]
         return Fusion(page, fusion.parts)
 
+    def floor(self, parts: Sequence["QueryPart"]) -> float:
+        """The lowest score kept: what a photo at the first space's threshold scores there, by the
+        curve of the query's leading part (a photo for `similar`, else words)."""
+        leading = max(parts, key=lambda part: part.weight)
+        return self.spaces[0].curve(leading.photo).relevance(self.threshold) or 0.0
 
-def photo_share(parsed: "ParsedQuery", around: Mapping[str, Any]) -> dict[str, float]:
-    """Per space, the share (by weight) of the query's positive parts that are photos rather than
-    words: a photo to start from (`around`) and image terms. Words compare with photos as text
-    to photo, photos as photo to photo; the space's relevance curve is blended between them."""
-    words = (1.0 if parsed.text else 0.0) + sum(term.weight for term in parsed.positive if not term.image)
-    images = sum(term.weight for term in parsed.positive if term.image)
-    shares = {}
-    for name in ("description", "image", *around):
-        photos = images + (1.0 if name in around else 0.0)
-        total = words + photos
-        shares[name] = photos / total if total > 0 else 0.0
-    return shares
+    def _relevances(self, space: SpaceSearch, parts: Sequence["QueryPart"], vector: "np.ndarray",
+                    pool: dict[int, dict[str, float | None]],
+                    sample: list[int]) -> tuple[dict[int, float], list[float]]:
+        """Fill in every candidate's distance to the query in `space` and return (candidate -> relevance,
+        the relevances of the background sample); one read of the vectors, one matrix product."""
+        import numpy as np
+
+        from photolib.store.index import distances_from_similarity
+
+        ids = list(dict.fromkeys([*pool, *sample]))
+        cosines = cosines_to(self.catalog, [vector, *(part.vector for part in parts)], ids, space.finder.space)
+        curves = [space.curve(part.photo) for part in parts]
+        seen = [cosines[pid][1:] for pid in sample if pid in cosines]
+        typical = np.median(np.stack(seen), axis=0) if seen else np.zeros(len(parts), dtype=np.float32)
+        relevance: dict[int, float] = {}
+        for pid in pool:
+            row = cosines.get(pid)
+            if space.name not in pool[pid]:
+                pool[pid][space.name] = None if row is None else float(distances_from_similarity(row[:1])[0])
+            if row is not None:
+                relevance[pid] = query_relevance(parts, row[1:], curves, typical)
+        background = [query_relevance(parts, cosines[pid][1:], curves, typical) for pid in sample if pid in cosines]
+        return relevance, background
+
+
+def query_relevance(parts: Sequence["QueryPart"], cosines: Sequence[float], curves: Sequence[Calibration],
+                    typical: Sequence[float]) -> float:
+    """A photo's relevance to a query of several parts, 0-1.
+
+    Each pulled part's cosine goes through its own curve, and the relevances average by weight
+    (words and a photo compare in different ranges, so they are made comparable first). A
+    pushed-away part lowers every pulled part's cosine by how much closer the photo is to it
+    than the typical photo is (`typical`: the median cosine of the background sample), in
+    proportion to its weight: "beach -people" keeps beaches without people high and moves
+    beaches with people down, and a photo no nearer to people than any other loses nothing.
+    A query of pushed-away parts only scores 1 minus their average relevance.
+    """
+    pulled = sum(part.weight for part in parts if part.weight > 0)
+    if pulled <= 0:
+        pushed = sum(-part.weight for part in parts)
+        value = sum(-part.weight * curve.relevance_of_cosine(float(cosine))
+                    for part, cosine, curve in zip(parts, cosines, curves)) / pushed if pushed > 0 else 1.0
+        return min(1.0, max(0.0, 1.0 - value))
+    penalty = sum(-part.weight * max(0.0, float(cosine) - float(base))
+                  for part, cosine, base in zip(parts, cosines, typical) if part.weight < 0) / pulled
+    value = sum(part.weight * curve.relevance_of_cosine(float(cosine) - penalty)
+                for part, cosine, curve in zip(parts, cosines, curves) if part.weight > 0) / pulled
+    return min(1.0, max(0.0, value))
 
 
 class Deferred:
