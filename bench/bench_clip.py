@@ -85,11 +85,19 @@ def rate(count: int, seconds: float) -> float:
 
 def throughput(folder: Path, paths: list[Path], chunk: int, rounds: int) -> dict:
     """Best of `rounds` alternating rounds of each measure: the machine may be shared."""
+    cache_dir = Path(tempfile.mkdtemp(prefix="clip-bench-"))
+    try:
+        return _throughput(folder, paths, chunk, rounds, cache_dir)
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def _throughput(folder: Path, paths: list[Path], chunk: int, rounds: int, cache_dir: Path) -> dict:
     import onnxruntime as ort
 
     from photolib.models.clip import session_options
 
-    embedder = ClipEmbedder(folder, "bench/ViT-B-32-random", cache_dir=Path(tempfile.mkdtemp(prefix="clip-bench-")))
+    embedder = ClipEmbedder(folder, "bench/ViT-B-32-random", cache_dir=cache_dir)
     embedder._load_visual()
     plain = ort.InferenceSession(str(folder / "visual" / "model.onnx"), session_options(embedder.threads),
                                  providers=["CPUExecutionProvider"])  # the model as shipped, fully optimised
@@ -178,9 +186,8 @@ def cold_text(folder: Path) -> dict:
         first, first_parts = run(COLD, str(folder), str(cache), "a dog running on the beach")
         later, later_parts = run(COLD, str(folder), str(cache), "two cats asleep on a sofa")
         repeated, repeated_parts = run(COLD, str(folder), str(cache), "two cats asleep on a sofa")
-        nocache_cache = Path(tempfile.mkdtemp(prefix="clip-bench-nocache-"))
         plain, plain_parts = run(COLD.replace("cache_dir=Path(sys.argv[2])", "cache_dir=None"), str(folder),
-                                 str(nocache_cache), "a red bicycle")
+                                 "(no cache folder)", "a red bicycle")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return {

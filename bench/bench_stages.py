@@ -51,8 +51,9 @@ def text_photos(folder: Path, camera: tuple[int, int] = CAMERA) -> list[Path]:
     page = Image.open(receipt).resize((1500, 2000), Image.Resampling.BICUBIC)
     scan = stage_photos.save(page, folder / "receipt_scan.jpg")
     street = Image.open(camera_photo("rocket", folder / "rocket_big.jpg", camera))
-    sign = Image.open(stage_photos.shop_sign(folder / "sign_small.png")).resize((1200, 800))
-    street.paste(sign, (900, 300))
+    width, height = street.size  # 3000x2000: a 1200x800 sign at (900, 300); as much of a smaller photo
+    sign = Image.open(stage_photos.shop_sign(folder / "sign_small.png")).resize((width * 2 // 5, height * 2 // 5))
+    street.paste(sign, (width * 3 // 10, height * 3 // 20))
     shop = stage_photos.save(street, folder / "shop.jpg", quality=88)
     poster = stage_photos.text_on_texture(folder / "poster.jpg")
     return [scan, shop, poster]
