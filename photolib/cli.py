@@ -631,8 +631,9 @@ def albums_list(ctx: typer.Context, json_out: bool = JSON) -> None:
 
 @albums_app.command("show")
 def albums_show(ctx: typer.Context,
-                album: str = typer.Argument(..., help="Saved album number from `albums list`, or an album name "
-                                                      "(smart albums are shown as their query matches now)."),
+                album: str = typer.Argument(..., help="Album number from `albums list` (saved or smart), or "
+                                                      "an album name (smart albums are shown as their query "
+                                                      "matches now)."),
                 sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
                 export: Optional[Path] = typer.Option(None, "--export", help="Also write the album as a folder of "
                                                                              "symlinks in this folder."),
@@ -668,7 +669,7 @@ def albums_smart(ctx: typer.Context,
 
 @albums_app.command("delete")
 def albums_delete(ctx: typer.Context,
-                  album: str = typer.Argument(..., help="Smart album name, or saved album number or name."),
+                  album: str = typer.Argument(..., help="Album name or number (as `albums list` shows it)."),
                   json_out: bool = JSON) -> None:
     """Delete a smart or saved album (its photos stay in the library)."""
     deleted = _library(ctx).delete_album(album)

@@ -146,3 +146,45 @@ def test_a_smart_album_naming_itself_is_an_error_not_a_loop(scenes):
     assert [a["query"] for a in library.albums_listing() if a["name"] == "A"] == ["tag:beach"]  # unchanged
     with pytest.raises(UsageError, match="refers to itself"):
         library.smart_album("C", "album:C")
+
+
+def test_smart_albums_answer_to_the_id_albums_list_gives_them(scenes):
+    """One number names one album: a smart album made before any saved one keeps its id, saved albums
+    take the numbers left, and `albums show` / `albums delete` take either."""
+    library, _root = scenes
+    runner = CliRunner()
+    folder = str(library.root)
+
+    def cli(*args):
+        result = runner.invoke(app, ["-L", folder, *args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    cli("albums", "smart", "Beaches", "tag:beach")
+    library.albums(save=True, min_size=2, seed=None)
+    listed = json.loads(cli("albums", "list", "--json").stdout)
+    ids = [album["id"] for album in listed]
+    assert len(ids) == len(set(ids)) and any(not album["smart"] for album in listed)
+    smart = [album for album in listed if album["smart"]][0]
+    shown = json.loads(cli("albums", "show", str(smart["id"]), "--json").stdout)
+    assert shown["name"] == "Beaches" and len(shown["photos"]) == smart["size"] == 6
+    saved = [album for album in listed if not album["smart"]][0]
+    assert json.loads(cli("albums", "show", str(saved["id"]), "--json").stdout)["name"] == saved["name"]
+    assert json.loads(cli("albums", "delete", str(smart["id"]), "--json").stdout) == {"name": "Beaches", "smart": True}
+    assert all(not album["smart"] for album in json.loads(cli("albums", "list", "--json").stdout))
+
+
+def test_a_smart_album_sharing_a_saved_albums_number_gets_its_own(tmp_path):
+    """Catalogs from before: smart and saved albums were numbered apart; the migration gives a
+    smart album that shares a saved album's number the next free one."""
+    import sqlite_utils
+
+    from photolib.store.migrations import MIGRATIONS
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    db.execute("CREATE TABLE albums (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("CREATE TABLE smart_albums (id INTEGER PRIMARY KEY, name TEXT, query TEXT)")
+    db.execute("INSERT INTO albums VALUES (1, 'Trip'), (2, 'Party')")
+    db.execute("INSERT INTO smart_albums VALUES (1, 'Beaches', 'tag:beach'), (5, 'Cats', 'cat')")
+    MIGRATIONS[12](db)
+    assert db.execute("SELECT id, name FROM smart_albums ORDER BY id").fetchall() == [(5, "Cats"), (6, "Beaches")]

@@ -50,11 +50,11 @@ def save_smart(library: "Library", name: str, query: str, replace: bool = False)
 
 
 def delete(library: "Library", ref: str) -> dict[str, Any]:
-    """Delete a smart album by name, or a saved album by number or name."""
+    """Delete a saved or smart album, by number or name."""
     text = ref.strip()
     store = SmartAlbumStore(library.catalog)
     with library.write_lock():
-        smart = None if text.isdigit() else store.get(text)
+        smart = _smart_album(library, text)
         if smart is not None:
             store.delete(smart.name)
             return {"name": smart.name, "smart": True}
@@ -73,9 +73,19 @@ def _saved_album_id(library: "Library", text: str) -> int:
         row = library.catalog.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
                                          [text]).fetchone()
     if row is None:
-        raise UsageError(f"no album {text!r}: see `photolib albums list` (saved albums by number, "
-                         "smart albums by name)")
+        raise UsageError(f"no album {text!r}: see `photolib albums list` for the albums' names and numbers")
     return int(row[0])
+
+
+def _smart_album(library: "Library", text: str) -> SmartAlbum | None:
+    """The smart album `text` names: by name, or by the number `albums list --json` gives it (numbers
+    name one album, saved or smart)."""
+    store = SmartAlbumStore(library.catalog)
+    if not text.isdigit():
+        return store.get(text)
+    if library.catalog.db.execute("SELECT 1 FROM albums WHERE id = ?", [int(text)]).fetchone():
+        return None
+    return store.get_by_id(int(text))
 
 
 def listing(library: "Library") -> list[dict[str, Any]]:
@@ -88,9 +98,9 @@ def listing(library: "Library") -> list[dict[str, Any]]:
 
 
 def show(library: "Library", ref: str, sort: str | None = None) -> tuple[str, list[int], dict[str, int]]:
-    """(name, photo ids, scores by id) of a saved album (number or name) or a smart album (name)."""
+    """(name, photo ids, scores by id) of a saved or smart album, by number or name."""
     text = str(ref).strip()
-    smart = None if text.isdigit() else SmartAlbumStore(library.catalog).get(text)
+    smart = _smart_album(library, text)
     if smart is not None:
         hits = evaluate(library, smart, sort=sort)
         return smart.name, [h.id for h in hits], {h.id: h.score for h in hits if h.score is not None}
