@@ -219,3 +219,55 @@ def test_duplicates_similar_groups_photos_whose_pixels_look_alike(seeing_library
     found = sorted((str(g.kind), sorted(p.path.rsplit("/", 1)[-1] for p in g.photos)) for g in groups)
     assert found == [("similar", ["IMG_0001.JPG", "IMG_0003.JPG", "IMG_0006.JPG"]),
                      ("similar", ["IMG_0002.JPG", "IMG_0005.JPG"])]
+
+
+def test_another_model_folder_embeds_the_image_space_again(seeing_library, camera_roll, tmp_path):
+    """[image] model_path names a folder: its identity is the name plus a fingerprint of its files, so
+    pointing the same name at another model makes the image stage embed every photo again instead of
+    mixing two models' vectors (a copy of the same files changes nothing)."""
+    import shutil
+
+    from photolib.core.config import ImageSettings
+
+    library = seeing_library()
+    library.add([camera_roll])
+    first = library.catalog.embedding_models("image")
+    assert len(first) == 1 and first[0][0].startswith("test/tiny-clip@")
+    copy = shutil.copytree(library.image_embedder.folder, tmp_path / "copy")
+    same = seeing_library(settings={"image": ImageSettings(model="test/tiny-clip", model_path=copy)})
+    assert same.image_embedder.model_name == first[0][0]
+    assert [s.done for s in same.enrich() if s.name == "image"] == [0]
+    other = build_tiny_clip(tmp_path / "other", multilingual=True)
+    moved = seeing_library(settings={"image": ImageSettings(model="test/tiny-clip", model_path=other)})
+    assert moved.image_embedder.model_name != first[0][0]
+    assert [s.done for s in moved.enrich() if s.name == "image"] == [6]
+    assert [m[0] for m in moved.catalog.embedding_models("image")] == [moved.image_embedder.model_name]
+    assert _names(moved.search("strawberry", space="image")) == RED
+
+
+def test_a_library_keeps_its_image_model_and_stats_names_the_better_one(make_library, camera_roll, tmp_path,
+                                                                        monkeypatch):
+    """The default image model is ViT-B-32__laion2b-s34b-b79k now; a library embedded with the earlier
+    default keeps it (no silent re-embedding) until [image] model says otherwise, and `stats` says why
+    the other one is better."""
+    from photolib.core.config import ImageSettings
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    for name in ("ViT-B-32__openai", "ViT-B-32__laion2b-s34b-b79k"):
+        repo = tmp_path / "hub" / f"models--immich-app--{name}"
+        build_tiny_clip(repo / "snapshots" / "0123abcd")
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("0123abcd")
+    old = make_library(settings={"image": ImageSettings(model="ViT-B-32__openai")})
+    old.add([camera_roll])
+    assert [m[0] for m in old.catalog.embedding_models("image")] == ["immich-app/ViT-B-32__openai"]
+    reopened = make_library()  # the default configuration
+    assert reopened.image_embedder.model_name == "immich-app/ViT-B-32__openai"
+    make_photo(camera_roll / "100CANON" / "IMG_0007.JPG", color=(200, 30, 30), size=(320, 240))
+    report = reopened.add([camera_roll])
+    assert report.new == 1 and report.stage("image").done == 1  # the new photo only
+    advice = reopened.stats()["advice"]
+    assert len(advice) == 1 and "ViT-B-32__laion2b-s34b-b79k" in advice[0] and "68.78" in advice[0]
+    switched = make_library(settings={"image": ImageSettings(model="ViT-B-32__laion2b-s34b-b79k", model_set=True)})
+    assert switched.image_embedder.model_name == "immich-app/ViT-B-32__laion2b-s34b-b79k"
+    assert [s.done for s in switched.enrich() if s.name == "image"] == [7] and not switched.stats()["advice"]
