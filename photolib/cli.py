@@ -222,8 +222,8 @@ def add(
         raise typer.Exit(1)
 
 
-QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
-              "camera:canon tag:beach (see the README's query language).")
+QUERY_HELP = ("Query: words, \"phrases\", -word, +word, 2:word, paths to image files (./pool.jpg, -./crowd.jpg), "
+              "NOT word and filters like date:2019 place:Lisbon camera:canon tag:beach (see docs/query-language.md).")
 SORT = typer.Option(None, "--sort", help="relevance, date, -date (newest first) or name; applied after the cutoff.")
 OFFSET = typer.Option(0, "--offset", min=0, help="Skip this many results (paging).")
 ALL = typer.Option(False, "--all", help="Ignore the adaptive cutoff (the first clear drop in scores); "
@@ -278,11 +278,13 @@ def search(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept in the description space "
-                                                   "(in the image space with --space image): 0 same, 2 unrelated "
-                                                   f"(default {DEFAULT_THRESHOLD})."),
+                                              help="Squared L2 distance in the description space (the image "
+                                                   "space with --space image): 0 same, 2 unrelated; every hit must "
+                                                   "score at least what a photo at that distance scores there "
+                                                   f"(default {DEFAULT_THRESHOLD}: 10 points)."),
     image_threshold: Optional[float] = typer.Option(None, "--image-threshold", min=0.0, max=4.0,
-                                                    help="Largest distance kept in the image space (default: "
+                                                    help="Largest distance at which the image space proposes photos "
+                                                         "(default: any, the score decides; alone, its threshold: "
                                                          "calibrated for the image model, 1.56 for CLIP)."),
     space: str = typer.Option("all", "--space", help="Search the description space, the image space, or all "
                                                      "(fused with exact-word matches)."),
@@ -291,7 +293,8 @@ def search(
     offset: int = OFFSET,
     all_results: bool = ALL,
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
-    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
+    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood and how each "
+                                                          "space and exact words made the score."),
     collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
@@ -301,8 +304,8 @@ def search(
     preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
-    """Search in plain words and filters: descriptions, pixels (with an image model) and exact words (also
-    words read in photos), in one ranking; each hit with a 0-100 match score."""
+    """Search in plain words, image terms and filters: descriptions, pixels (with an image model) and exact
+    words (also words read in photos), fused into one 0-100 match score per hit."""
     from photolib.query.parser import with_flags
 
     library = _library(ctx)
@@ -332,8 +335,8 @@ def search(
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path, or the path of an image file not in the library."),
-    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
-                                         "+/- terms move the comparison."),
+    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words, "
+                                         "+/- terms and image terms (-./crowd.jpg) move the comparison."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,

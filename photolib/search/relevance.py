@@ -1,17 +1,18 @@
-"""Relevance people can read: a 0-100 match score and a cutoff that adapts to the query.
+"""Relevance people can read: the adaptive cutoff, sort orders, and one space's raw match score.
 
-Score. Vectors are unit length, so a squared L2 distance `d` is `2 - 2 cos`.
-The score is the cosine similarity as a percentage, floored at 0:
-`score = round(100 * max(0, 1 - d / 2))`. So d 0 -> 100 (the same meaning),
-d 1.0 -> 50, d 1.5 (the default --threshold) -> 25, d >= 2 (unrelated or
-opposite) -> 0. The raw distance stays beside it in --json.
+Score. The 0-100 score users see is the calibrated, fused relevance of
+`photolib.search.fusion` (one score whichever spaces found a hit).
+`match_score` is a single space's raw cosine in percent,
+`round(100 * max(0, 1 - d / 2))`, what `Finder.find` reports when a space
+ranks on its own (the reciprocal-rank baseline of bench/bench_relevance.py).
 
-Cutoff. Results within --threshold are ranked by distance; the list stops at
-the first clear drop: the largest jump between consecutive distances, when it
-is at least `CUTOFF_GAP` (5 score points) and at least `CUTOFF_RATIO` times
-the typical (median) jump among the results. A query that matches five beach
-photos well and the rest of the library loosely shows the five; a query with
-no clear drop shows everything within the threshold. `--all` ignores it.
+Cutoff. A ranked list stops at the first clear drop: the largest jump between
+consecutive values (distances ascending, or 1 - relevance), when it is at
+least `gap` (`CUTOFF_GAP` for distances: 5 cosine points; the fused search
+passes 0.05, 5 score points) and at least `CUTOFF_RATIO` times the typical
+(median) jump. A query that matches five beach photos well and the rest of
+the library loosely shows the five; a query with no clear drop shows
+everything above the threshold. `--all` ignores it.
 """
 
 from __future__ import annotations
