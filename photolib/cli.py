@@ -311,10 +311,9 @@ def search(
     library = _library(ctx)
     text = with_flags(query, {"tag": tag, **(filters or {})})
     explained = library.explain(with_flags(text, {"person": person})) if explain else None
-    hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
-                                                offset=offset, all_results=all_results, space=space,
-                                                image_threshold=image_threshold,
-                                                collapse=_collapse(collapse), person=person)]
+    hits = [h.as_dict(parts=explain) for h in library.search(
+        text, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset, all_results=all_results,
+        space=space, image_threshold=image_threshold, collapse=_collapse(collapse), person=person)]
     if explained is not None:
         explained["fusion"] = getattr(library, "last_parts", [])
     title = f"Search: {with_flags(text, {'person': person})}"

@@ -62,13 +62,15 @@ class SearchHit:
     fusion: float | None = None  # the fused relevance 0-1 (the score before rounding), when fused
     contributions: dict[str, float] | None = None  # each signal's part of the 0-1 relevance (they sum to it)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, parts: bool = False) -> dict[str, Any]:
+        """Plain data for --json: `distances`, `fusion` and `contributions` when the image space took
+        part; `contributions` also with `parts` (search --explain)."""
         data = {"id": self.id, "path": self.path, "score": self.score,
                 "distance": None if self.distance is None else round(self.distance, 4),
                 "caption": self.caption, "tags": self.tags, "taken_at": self.taken_at}
         if self.distances is not None:
             data.update(distances=self.distances, fusion=self.fusion)
-        if self.contributions is not None:
+        if self.contributions is not None and (parts or self.distances is not None):
             data.update(contributions=self.contributions)
         return data
 
