@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from photolib.core.config import DEFAULT_THRESHOLD, IMAGE_THRESHOLDS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EDGE_RELEVANCE = 0.1  # relevance at a family's default threshold: the edge of what it keeps
 MATCH_RELEVANCE = 0.9  # relevance of a clear match of that family
@@ -78,6 +82,13 @@ class Calibration:
     def relevance_of_cosine(self, cosine: float) -> float:
         z = (cosine - self.midpoint) / self.width
         return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+
+    def relevance_of_cosines(self, cosines: "np.ndarray") -> "np.ndarray":
+        """`relevance_of_cosine` over an array, at once."""
+        import numpy as np
+
+        z = np.clip((np.asarray(cosines, dtype=np.float64) - self.midpoint) / self.width, -60.0, 60.0)
+        return 1.0 / (1.0 + np.exp(-z))
 
     def relevance(self, distance: float | None) -> float | None:
         """0-1 for a squared L2 distance between unit vectors (None stays None)."""

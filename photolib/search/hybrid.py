@@ -147,23 +147,32 @@ class HybridSearch:
 
         ids = list(dict.fromkeys([*pool, *sample]))
         cosines = cosines_to(self.catalog, [vector, *(part.vector for part in parts)], ids, space.finder.space)
+        if not cosines:
+            for distances in pool.values():
+                distances.setdefault(space.name, None)
+            return {}, []
+        found = list(cosines)
+        matrix = np.stack([cosines[pid] for pid in found])
         curves = [space.curve(part.photo) for part in parts]
-        seen = [cosines[pid][1:] for pid in sample if pid in cosines]
-        typical = np.median(np.stack(seen), axis=0) if seen else np.zeros(len(parts), dtype=np.float32)
+        in_sample = set(sample)
+        seen = [row for pid, row in zip(found, matrix) if pid in in_sample]
+        typical = np.median(np.stack(seen)[:, 1:], axis=0) if seen else np.zeros(len(parts))
+        values = query_relevance(parts, matrix[:, 1:], curves, typical)
+        distance = distances_from_similarity(matrix[:, 0])
+        row_of = {pid: row for row, pid in enumerate(found)}
         relevance: dict[int, float] = {}
-        for pid in pool:
-            row = cosines.get(pid)
-            if space.name not in pool[pid]:
-                pool[pid][space.name] = None if row is None else float(distances_from_similarity(row[:1])[0])
+        for pid, distances in pool.items():
+            row = row_of.get(pid)
+            if space.name not in distances:
+                distances[space.name] = None if row is None else float(distance[row])
             if row is not None:
-                relevance[pid] = query_relevance(parts, row[1:], curves, typical)
-        background = [query_relevance(parts, cosines[pid][1:], curves, typical) for pid in sample if pid in cosines]
-        return relevance, background
+                relevance[pid] = float(values[row])
+        return relevance, [float(values[row_of[pid]]) for pid in sample if pid in row_of]
 
 
-def query_relevance(parts: Sequence["QueryPart"], cosines: Sequence[float], curves: Sequence[Calibration],
-                    typical: Sequence[float]) -> float:
-    """A photo's relevance to a query of several parts, 0-1.
+def query_relevance(parts: Sequence["QueryPart"], cosines: "np.ndarray", curves: Sequence[Calibration],
+                    typical: "np.ndarray") -> "np.ndarray":
+    """Photos' relevance to a query of several parts, 0-1, for rows of `cosines` (one column a part).
 
     Each pulled part's cosine goes through its own curve, and the relevances average by weight
     (words and a photo compare in different ranges, so they are made comparable first). A
@@ -173,17 +182,24 @@ def query_relevance(parts: Sequence["QueryPart"], cosines: Sequence[float], curv
     beaches with people down, and a photo no nearer to people than any other loses nothing.
     A query of pushed-away parts only scores 1 minus their average relevance.
     """
-    pulled = sum(part.weight for part in parts if part.weight > 0)
+    import numpy as np
+
+    cosines = np.asarray(cosines, dtype=np.float64).reshape(-1, len(parts))
+    weights = np.asarray([part.weight for part in parts], dtype=np.float64)
+    pulled = weights[weights > 0].sum()
     if pulled <= 0:
-        pushed = sum(-part.weight for part in parts)
-        value = sum(-part.weight * curve.relevance_of_cosine(float(cosine))
-                    for part, cosine, curve in zip(parts, cosines, curves)) / pushed if pushed > 0 else 1.0
-        return min(1.0, max(0.0, 1.0 - value))
-    penalty = sum(-part.weight * max(0.0, float(cosine) - float(base))
-                  for part, cosine, base in zip(parts, cosines, typical) if part.weight < 0) / pulled
-    value = sum(part.weight * curve.relevance_of_cosine(float(cosine) - penalty)
-                for part, cosine, curve in zip(parts, cosines, curves) if part.weight > 0) / pulled
-    return min(1.0, max(0.0, value))
+        pushed = -weights.sum()
+        value = sum(-part.weight * curve.relevance_of_cosines(cosines[:, i])
+                    for i, (part, curve) in enumerate(zip(parts, curves))) / pushed
+        return np.clip(1.0 - value, 0.0, 1.0)
+    penalty = np.zeros(len(cosines))
+    for i, part in enumerate(parts):
+        if part.weight < 0:
+            penalty += -part.weight * np.maximum(0.0, cosines[:, i] - float(typical[i]))
+    penalty /= pulled
+    value = sum(part.weight * curve.relevance_of_cosines(cosines[:, i] - penalty)
+                for i, (part, curve) in enumerate(zip(parts, curves)) if part.weight > 0) / pulled
+    return np.clip(value, 0.0, 1.0)
 
 
 class Deferred:
