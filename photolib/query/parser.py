@@ -293,8 +293,11 @@ def with_absolute_images(query: str, base: str | None = None) -> str:
             continue
         path = os.path.expanduser(text)
         full = str(absolute(os.path.join(base, path) if base and not os.path.isabs(path) else path))
-        prefix = token.sign + (f"{token.weight:g}:" if token.weight is not None else "")
-        pieces += [query[done:token.start], prefix + (f'"{full}"' if " " in full else full)]
+        written = query[token.start:token.end]  # sign, weight, quotes and path as the user wrote them
+        at = written.rfind(token.text)
+        quoted = token.kind == "phrase" or written[at - 1:at] in _QUOTES
+        replacement = f'"{full}"' if " " in full and not quoted else full
+        pieces += [query[done:token.start], written[:at] + replacement + written[at + len(token.text):]]
         done = token.end
     return "".join(pieces) + query[done:]
 
