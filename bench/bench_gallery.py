@@ -60,6 +60,7 @@ def case_gallery(count: int, record) -> None:
     from photolib.pipeline.bulk import EmbeddedPhoto
     from photolib.core.config import load_settings
     from photolib.app.library import Library
+    from photolib.render.gallery import write_gallery
     from photolib.core.records import Description
 
     with tempfile.TemporaryDirectory() as work:
@@ -84,10 +85,10 @@ def case_gallery(count: int, record) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(sample, target)
         start = time.perf_counter()
-        report = library.gallery(Path(work) / "site")
+        report = write_gallery(Path(work) / "site", library.gallery_input())
         first = time.perf_counter() - start
         start = time.perf_counter()
-        library.gallery(Path(work) / "site")
+        write_gallery(Path(work) / "site", library.gallery_input())
         again = time.perf_counter() - start
         index_size = (Path(work) / "site" / "index.html").stat().st_size
         library.close()

@@ -180,12 +180,32 @@ def _html_out(ctx: typer.Context, file: Optional[Path], title: str, sections: li
 
             raise UsageError("--open opens the page written by --html FILE: add --html")
         return False
-    written = _library(ctx).write_html(file, title, sections)
+    written = _write_photos_page(_library(ctx), file, title, sections)
     count = sum(len(rows) for _title, rows in sections)
     _render().message(f"Wrote {count} photo(s) to {written}.", "green")
     if open_page:
         _open_in_browser(written)
     return True
+
+
+def _write_photos_page(library: "Library", file: Path, title: str, sections: list) -> str:
+    """One self-contained page of photo rows (dicts with `id` and `path`), thumbnails inlined."""
+    from photolib.core.files import absolute
+    from photolib.render.html import PhotoSection, write_photos_page
+
+    thumbnails = library.thumbnail_files([row["id"] for _title, rows in sections for row in rows])
+    return str(write_photos_page(absolute(file), title, [PhotoSection(t, rows) for t, rows in sections], thumbnails))
+
+
+def _write_imagine_page(library: "Library", file: Path, result: Any) -> str:
+    """One self-contained page of an `imagine` run: the source photo beside what was made from it."""
+    from photolib.app.views import photo_summary
+    from photolib.core.files import absolute
+    from photolib.render.html import write_imagine_page
+
+    photo = library.resolve(result.photo_id)
+    thumbnail = library.thumbnail_files([photo.id]).get(photo.id)
+    return str(write_imagine_page(absolute(file), photo_summary(photo), thumbnail, result.as_dict()))
 
 
 def _open_in_browser(path: str) -> None:
@@ -544,7 +564,7 @@ def imagine(
     result = library.imagine(photo, request)
     _render().print_json(result.as_dict()) if json_out else _render().imagine_panel(result.as_dict())
     if html is not None:
-        written = library.write_imagine_html(html, result)
+        written = _write_imagine_page(library, html, result)
         _render().message(f"Wrote {written}.", "green")
         if open_page:
             _open_in_browser(written)
@@ -611,7 +631,13 @@ def gallery(
     json_out: bool = JSON,
 ) -> None:
     """Write the whole library as a static web site: albums, a page per photo, offline."""
-    report = _library(ctx).gallery(folder)
+    from photolib.core.files import absolute
+    from photolib.render.gallery import check_folder, write_gallery
+
+    library = _library(ctx)
+    folder = absolute(folder)
+    check_folder(folder)
+    report = write_gallery(folder, library.gallery_input())
     if json_out:
         _render().print_json(report.as_dict())
     else:

@@ -171,7 +171,8 @@ def rrf_search(library, limit: int = 10) -> Callable[[str], list[str]]:
     def search(text: str) -> list[str]:
         parsed = parse(text)
         spaces = library.hybrid_search().spaces
-        thresholds = {"description": library.settings.search_threshold, "image": library._image_threshold(None)}
+        thresholds = {"description": library.settings.search_threshold,
+                      "image": library.context.image_thresholds()[0]}
         rankings = {space.name: [r.id for r in space.finder.find(
             parsed, FindOptions(limit=2 * limit, threshold=thresholds[space.name]))] for space in spaces}
         ids = [pid for pid, _ in reciprocal_rank_fusion(rankings)][:limit]

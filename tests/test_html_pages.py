@@ -34,6 +34,8 @@ def test_text_escapes_markup_and_shows_controls():
 
 
 def test_gallery_refuses_a_foreign_folder_and_removes_pages_of_forgotten_photos(tmp_path, make_library):
+    from photolib.render.gallery import write_gallery
+    from photolib.render.html import PhotoSection, write_photos_page
     from tests.photos import make_photo
 
     pics = tmp_path / "pics"
@@ -45,14 +47,14 @@ def test_gallery_refuses_a_foreign_folder_and_removes_pages_of_forgotten_photos(
     foreign.mkdir()
     (foreign / "index.html").write_text("my own page")
     with pytest.raises(UsageError, match="not empty"):
-        library.gallery(foreign)
+        write_gallery(foreign, library.gallery_input())
     assert (foreign / "index.html").read_text() == "my own page"
     site = tmp_path / "site"
-    assert library.gallery(site).photos == 2
+    assert write_gallery(site, library.gallery_input()).photos == 2
     assert sorted(p.name for p in (site / "photos").iterdir()) == ["1.html", "2.html"]
     library.remove(str(pics / "b.jpg"))
-    library.gallery(site)  # the same folder again: updated in place
+    write_gallery(site, library.gallery_input())  # the same folder again: updated in place
     assert sorted(p.name for p in (site / "photos").iterdir()) == ["1.html"]
     assert len(list((site / "thumbs").iterdir())) == 2
     with pytest.raises(UsageError, match="folder"):
-        library.write_html(site, "x", [(None, [])])
+        write_photos_page(site, "x", [PhotoSection(None, [])], {})

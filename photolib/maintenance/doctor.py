@@ -7,42 +7,43 @@ the snapshots there are, the command that helps), never a traceback.
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Callable
 
 from photolib.store import damage
 from photolib.core.errors import CatalogDamagedError
 from photolib.store.snapshots import list_snapshots
 
-if TYPE_CHECKING:
-    from photolib.app.library import Library
 
-
-def doctor(library: "Library") -> dict[str, Any]:
-    """`Library.stats` plus `integrity` (SQLite's findings, ["ok"] when sound) and `damaged`."""
+def doctor(root: Path, *, stats: Callable[[], dict[str, Any]], integrity: Callable[[], list[str]],
+           close_catalog: Callable[[], None]) -> dict[str, Any]:
+    """`stats()` (what `Library.stats` reports) plus `integrity` (SQLite's findings, ["ok"] when sound)
+    and `damaged`. `integrity` runs the full check on the open catalog; `close_catalog` lets go of it
+    when it turns out too damaged to read."""
     from photolib.core.layout import CATALOG_NAME
 
-    catalog = library.root / CATALOG_NAME
+    catalog = root / CATALOG_NAME
     try:
-        result = library.stats()
-        integrity = library.catalog.integrity_check()
+        result = stats()
+        findings = integrity()
     except CatalogDamagedError as error:
-        return _damaged(library, str(error))
+        return _damaged(root, str(error), close_catalog)
     except sqlite3.DatabaseError as error:
         if not damage.is_corruption(error):
             raise
-        return _damaged(library, str(damage.damaged(catalog, str(error))))
-    result["integrity"] = integrity
-    result["damaged"] = integrity != ["ok"]
+        return _damaged(root, str(damage.damaged(catalog, str(error))), close_catalog)
+    result["integrity"] = findings
+    result["damaged"] = findings != ["ok"]
     if result["damaged"]:
-        result["problems"].insert(0, str(damage.damaged(catalog, f"integrity_check: {integrity[0]}")))
+        result["problems"].insert(0, str(damage.damaged(catalog, f"integrity_check: {findings[0]}")))
     return result
 
 
-def _damaged(library: "Library", problem: str) -> dict[str, Any]:
+def _damaged(root: Path, problem: str, close_catalog: Callable[[], None]) -> dict[str, Any]:
     from photolib.core.layout import CATALOG_NAME
 
-    catalog = library.root / CATALOG_NAME
-    library.close()
-    return {"library": str(library.root), "catalog": str(catalog), "damaged": True,
+    catalog = root / CATALOG_NAME
+    close_catalog()
+    return {"library": str(root), "catalog": str(catalog), "damaged": True,
             "integrity": damage.integrity_report(catalog), "problems": [problem],
-            "snapshots": [s.as_dict() for s in list_snapshots(library.root)], "repaired": []}
+            "snapshots": [s.as_dict() for s in list_snapshots(root)], "repaired": []}

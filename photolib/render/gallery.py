@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,20 +25,9 @@ from urllib.parse import quote
 from photolib.render.html import PhotoSection, file_url, page, photos_page, text, write_text
 
 if TYPE_CHECKING:
-    from photolib.media.thumbnails import ThumbnailCache
+    from photolib.app.gallery import GalleryInput
 
 MARKER = ".photolib-gallery"
-
-
-@dataclass
-class GalleryInput:
-    """What the site shows: photos in order (each the `show` dict), albums, where thumbnails are."""
-
-    photos: list[dict[str, Any]]
-    albums: list[tuple[str, list[int]]]
-    thumbnails: "ThumbnailCache"
-    title: str = "Photos"
-    generations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,10 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
-
-if TYPE_CHECKING:
-    from photolib.media.thumbnails import ThumbnailCache
+from typing import Any, Callable, Iterable, Sequence
 
 _UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff]")
 _WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[^\\]+\\[^\\]+)")
@@ -195,17 +192,15 @@ def photos_page(title: str, sections: Sequence[PhotoSection], thumbnail: Callabl
 
 
 def write_photos_page(file: str | os.PathLike, title: str, sections: Sequence[PhotoSection],
-                      thumbnails: "ThumbnailCache", hashes: dict[int, str]) -> Path:
+                      thumbnails: dict[int, Path]) -> Path:
     """One self-contained page (thumbnails inlined as data URLs) linking each photo's original file.
 
-    `hashes` maps photo id to content hash (see `catalog_gallery.hashes_by_id`);
-    a missing thumbnail is made from the original on the way.
+    `thumbnails` maps photo id to its thumbnail file (see `Library.thumbnail_files`); a photo
+    without one is shown by name only.
     """
     def thumbnail(photo: dict[str, Any]) -> str | None:
-        digest = hashes.get(photo["id"])
-        if not digest or not thumbnails.ensure(digest, photo["path"]):
-            return None
-        return data_url(thumbnails.path(digest))
+        file = thumbnails.get(photo["id"])
+        return data_url(file) if file is not None else None
 
     document = photos_page(title, sections, thumbnail, lambda photo: file_url(photo["path"]))
     return write_text(Path(file), document)
@@ -270,3 +265,9 @@ def imagine_page(photo: dict[str, Any], photo_thumbnail: str | None, result: dic
             f"<h2>Prompt</h2><p>{text(result.get('prompt'))}</p>"
             f"<div class=\"generated\">{''.join(figures)}</div></main>")
     return page(f"imagine: {name}", body)
+
+
+def write_imagine_page(file: str | os.PathLike, photo: dict[str, Any], thumbnail: Path | None,
+                       result: dict[str, Any]) -> Path:
+    """Write `imagine_page` for `photo` (its `list` row) and its thumbnail file (None: shown without)."""
+    return write_text(Path(file), imagine_page(photo, data_url(thumbnail) if thumbnail is not None else None, result))

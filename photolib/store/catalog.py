@@ -357,7 +357,8 @@ class Catalog(VectorRecords, DescriptionCache, AlbumRecords, ImagineRecords, Use
         execute_in(self.db, "DELETE FROM photos WHERE id IN ({marks})", photo_ids)
 
     def photo_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM photos").fetchone()[0]
+        """Photos in the catalog, whatever their status."""
+        return int(self.db.execute("SELECT count(*) FROM photos").fetchone()[0])
 
     def status_counts(self) -> dict[str, int]:
         counts = {status: 0 for status in PHOTO_STATUSES}

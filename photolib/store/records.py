@@ -60,12 +60,31 @@ class AlbumRecords(CatalogPart):
     def saved_album_photo_ids(self, name: str) -> list[int] | None:
         """Photo ids of the saved album called `name` (any case; the first of that name), in album
         order; None when no saved album has that name."""
+        album_id = self.saved_album_id(name.strip())
+        return None if album_id is None else self.saved_album(album_id)[1]
+
+    def saved_album_id(self, name: str) -> int | None:
+        """The saved album called `name` (case-insensitive; the oldest of equal names), None if none is."""
         row = self.db.execute("SELECT id FROM albums WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1",
-                              [name.strip()]).fetchone()
-        if row is None:
-            return None
-        return [r[0] for r in self.db.execute(
-            "SELECT photo_id FROM album_photos WHERE album_id = ? ORDER BY position", [row[0]])]
+                              [name]).fetchone()
+        return None if row is None else int(row[0])
+
+    def has_saved_album(self, album_id: int) -> bool:
+        return self.db.execute("SELECT id FROM albums WHERE id = ?", [album_id]).fetchone() is not None
+
+    def saved_album(self, album_id: int) -> tuple[str, list[int]]:
+        """(name, photo ids in album order) of a saved album that exists."""
+        name = self.db.execute("SELECT name FROM albums WHERE id = ?", [album_id]).fetchone()[0]
+        ids = [r[0] for r in self.db.execute(
+            "SELECT photo_id FROM album_photos WHERE album_id = ? ORDER BY position", [album_id])]
+        return name, ids
+
+    def delete_saved_album(self, album_id: int) -> str:
+        """Delete a saved album that exists (its photos stay); returns its name. Call inside a transaction."""
+        name = self.db.execute("SELECT name FROM albums WHERE id = ?", [album_id]).fetchone()[0]
+        self.db.execute("DELETE FROM album_photos WHERE album_id = ?", [album_id])
+        self.db.execute("DELETE FROM albums WHERE id = ?", [album_id])
+        return name
 
 
 class ImagineRecords(CatalogPart):

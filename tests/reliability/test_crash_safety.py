@@ -588,6 +588,7 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
             after_finish()
             misses += 1
             assert misses <= 2 * trials + 2, f"{name}: {misses} snapshots finished before the kill"
+            duration *= 0.7  # this snapshot ran faster than the measured one (the machine's load changed): aim earlier
             continue
         kills += 1
         TRIALS[f"kill -9 during {name}"] += 1
