@@ -6,7 +6,8 @@ through here, with one space or several, so its hits carry one kind of score:
 1. the query's filters are compiled once (`Finder.allowed`) and every space proposes its
    nearest photos (`Finder.candidates`, at least `photolib.search.finder.CANDIDATES`; within a
    distance only when one is given for that space, `--image-threshold` beside the description
-   space); photos holding every free word are proposed too (`Finder.exact_word_matches`);
+   space); photos holding every free word are proposed too (`Finder.exact_word_matches`),
+   when they have a vector in some space searched (a photo with none is not ranked);
 2. every proposed photo gets its distance in every space, and its relevance there: each part of
    the query (the words, each +/- term, each image term, `similar`'s photo) through the curve of
    the space's model family for what it compares (words with a photo's pixels as text to
@@ -115,6 +116,8 @@ class HybridSearch:
             relevance, typical = self._relevances(space, parts[space.name], vectors[space.name], pool, sample)
             described = "; ".join(dict.fromkeys(space.curve(part.photo).describe() for part in parts[space.name]))
             signals.append(Signal(space.name, space.weight, relevance, typical, described))
+        pool = {pid: distances for pid, distances in pool.items() if any(d is not None for d in distances.values())}
+        holding = [pid for pid in holding if pid in pool]  # a photo with no vector in any space is not ranked
         if holding:
             signals.append(Signal(WORDS, self.words_weight, {}, calibration="1 for a photo holding every free word",
                                   space=False))
