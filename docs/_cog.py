@@ -94,7 +94,7 @@ def config_table() -> str:
     """Every key the config loader accepts (`photolib.core.config`), with its type, default and variable."""
     from photolib.core import config
 
-    types = {int: "integer", float: "number", bool: "true/false", str: "string"}
+    types = {int: "integer", float: "number", bool: "true/false", str: "string", config.Urls: "URL or list of URLs"}
     rows = ["| key | type | default | environment variable |", "|---|---|---|---|"]
 
     def row(section: str, key: str, kind: type, default: Any) -> None:

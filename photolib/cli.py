@@ -236,10 +236,19 @@ def add(
     host = library.vision.remote_host
     if host and not dry_run:
         render.message(f"Photos are sent to {host} ({library.vision.model_name}) for description.")
+    _say_inference_servers(library, dry_run)
     report = library.add(paths, progress=render.RichProgress(enabled=not json_out), dry_run=dry_run, jobs=jobs)
     render.print_json(report.as_dict()) if json_out else render.add_summary(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _say_inference_servers(library: Any, dry_run: bool = False) -> None:
+    """One line naming the Immich machine-learning servers reduced copies of the photos go to, if any."""
+    servers = library.inference_servers()
+    if servers and not dry_run:
+        _render().message("Reduced copies of the photos are sent to Immich machine-learning servers: "
+                          + "; ".join(f"{hosts} for {what}" for what, hosts in servers.items()) + ".")
 
 
 QUERY_HELP = ("Query: words, \"phrases\", -word, +word, 2:word, paths to image files (./pool.jpg, -./crowd.jpg), "
@@ -283,8 +292,9 @@ def enrich(
     json_out: bool = JSON,
 ) -> None:
     render = _render()
-    reports = _library(ctx).enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed,
-                                   jobs=jobs)
+    library = _library(ctx)
+    _say_inference_servers(library)
+    reports = library.enrich(progress=render.RichProgress(enabled=not json_out), retry_failed=retry_failed, jobs=jobs)
     render.print_json({r.name: r.as_dict() for r in reports}) if json_out else render.enrich_summary(reports)
     if any(r.failed for r in reports):
         raise typer.Exit(1)
@@ -764,7 +774,8 @@ def people_forget(ctx: typer.Context, person: str = typer.Argument(..., help="Pe
 @people_app.command("recluster")
 def people_recluster(ctx: typer.Context,
                      threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
-                                                               help="Largest face distance within a person (default 0.6)."),
+                                                               help="Largest face distance within a person (default: [faces] threshold, else "
+                                                                    "0.6 for local faces, 1.0 for faces from Immich servers)."),
                      json_out: bool = JSON) -> None:
     """Group the faces of unnamed people again (named people keep their faces and names)."""
     found = [person.as_dict() for person in _library(ctx).recluster_people(threshold)]

@@ -133,16 +133,17 @@ def test_a_pulled_model_is_found_in_the_hugging_face_cache(tmp_path, monkeypatch
 
 def test_a_library_keeps_the_model_its_vectors_were_made_with(tmp_path, monkeypatch):
     """The default moved to laion2b; a library whose image space holds ViT-B-32__openai vectors keeps that
-    model until [image] model names another: no silent re-embedding."""
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    old, new = _pulled(tmp_path, "ViT-B-32__openai"), _pulled(tmp_path, "ViT-B-32__laion2b-s34b-b79k")
-    kept = make_image_embedder(_settings(tmp_path), stored_model="immich-app/ViT-B-32__openai")
-    assert (kept.model_name, kept.folder) == ("immich-app/ViT-B-32__openai", old)
-    chosen = make_image_embedder(_settings(tmp_path, model="ViT-B-32__laion2b-s34b-b79k"),
-                                 stored_model="immich-app/ViT-B-32__openai")
-    assert (chosen.model_name, chosen.folder) == ("immich-app/ViT-B-32__laion2b-s34b-b79k", new)
+    model until [image] model names another (the library applies `model_in_use`): no silent re-embedding."""
+    from photolib.models.registry import model_in_use
+
+    stored = "immich-app/ViT-B-32__openai"
+    assert model_in_use(_settings(tmp_path).image, stored) == "ViT-B-32__openai"
+    assert model_in_use(_settings(tmp_path).image, None) == "ViT-B-32__laion2b-s34b-b79k"
+    assert model_in_use(_settings(tmp_path, model="ViT-B-32__laion2b-s34b-b79k").image, stored) \
+        == "ViT-B-32__laion2b-s34b-b79k"  # named in the config: switch
+    assert model_in_use(_settings(tmp_path).image, "test/tiny@0123abcd4567") == "ViT-B-32__laion2b-s34b-b79k"
     monkeypatch.setenv("PHOTOLIB_IMAGE_MODEL", "ViT-B-32__laion2b-s34b-b79k")
-    assert make_image_embedder(_settings(tmp_path), stored_model="immich-app/ViT-B-32__openai").folder == new
+    assert model_in_use(_settings(tmp_path).image, stored) == "ViT-B-32__laion2b-s34b-b79k"
 
 
 def test_image_section_is_validated_like_the_others(tmp_path, monkeypatch):

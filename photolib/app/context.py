@@ -95,13 +95,25 @@ class LibraryContext:
         """The image space's model (an `ImageEmbedder`), or None when none is installed or configured."""
         if not self._image_embedder_built:
             try:
-                from photolib.models.clip import make_image_embedder
+                from photolib.providers.base import make_image_embedder
             except ImportError:
                 self._image_embedder = None
             else:
-                self._image_embedder = make_image_embedder(self.settings, self.stored_image_model())
+                self._image_embedder = make_image_embedder(self._image_settings_in_use())
             self._image_embedder_built = True
         return self._image_embedder
+
+    def _image_settings_in_use(self) -> Settings:
+        """The settings with `[image] model` as this library uses it: the library keeps the known model
+        its image vectors were made with while the configuration leaves the model at its default
+        (`photolib.models.registry.model_in_use`), locally and on inference servers alike."""
+        from dataclasses import replace
+
+        from photolib.models.registry import model_in_use
+
+        image = self.settings.image
+        kept = model_in_use(image, self.stored_image_model())
+        return self.settings if kept == image.model else replace(self.settings, image=replace(image, model=kept))
 
     def stored_image_model(self) -> str | None:
         """The one model the image space's vectors were made with (None: no vectors, or several):
@@ -110,6 +122,18 @@ class LibraryContext:
             return None
         bounds = self.catalog.embedding_model_bounds(Space.IMAGE)
         return bounds[0][0] if bounds and bounds[0] == bounds[1] else None
+
+    def inference_servers(self) -> dict[str, str]:
+        """What goes to Immich machine-learning servers, and where: {"image vectors and queries": "gpu:3003,
+        nas:3003", ...} for each enabled pixel stage with a url (empty: every pixel model runs here). Builds
+        nothing."""
+        from photolib.providers.remote_common import host_of
+
+        enabled = {"image": self.settings.image.enabled, "ocr": self.settings.ocr_enabled,
+                   "faces": self.settings.faces_enabled}
+        names = {"image": "image vectors and queries", "ocr": "text", "faces": "faces"}
+        return {names[section]: ", ".join(filter(None, (host_of(url) for url in self.settings.servers(section).urls)))
+                for section in ("image", "ocr", "faces") if enabled[section] and self.settings.servers(section).urls}
 
     def stages(self) -> list["Stage"]:
         """The enabled enrichment stages (see `photolib.pipeline.registry`)."""

@@ -91,6 +91,7 @@ class Library:
     imagine_vision = shared("imagine_vision")
     generator = shared("generator")
     stages = shared("stages")
+    inference_servers = shared("inference_servers")
     thumbnails = shared("thumbnails")
     text_store = shared("text_store")
     face_store = shared("face_store")

@@ -58,10 +58,15 @@ class People(UseCase):
 
     def recluster_people(self, threshold: float | None = None) -> list["Person"]:
         """Group again the faces of unnamed people (named people keep theirs), at `threshold`."""
-        threshold = self.settings.faces_threshold if threshold is None else threshold
+        from photolib.core.config import face_threshold
+        from photolib.providers.base import make_face_reader
+
+        reader = make_face_reader(self.settings)  # builds no model and opens no socket: only its identity is read
+        if threshold is None:
+            threshold = reader.threshold if reader is not None else face_threshold(self.settings)
         with self.write_lock(), self.catalog.transaction():
             from photolib.models.people import group
 
-            self.face_store.ungroup_unnamed()
-            self.face_store.group_new_faces(threshold, group)
+            self.face_store.ungroup_unnamed()  # then the faces of the configured face model's space are grouped
+            self.face_store.group_new_faces(threshold, group, reader.model_name if reader is not None else None)
         return self.face_store.people()

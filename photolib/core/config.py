@@ -46,7 +46,8 @@ DEFAULT_PROVIDERS = {"vision": "local", "embedding": "local", "generation": ""}
 DEFAULT_IMAGE_MODEL = "ViT-B-32__laion2b-s34b-b79k"
 
 # Settings that make no sense below 1 (a count or a size); other numbers must not be negative.
-AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions"}
+AT_LEAST_ONE = {"jobs", "batch_size", "limit", "min_size", "max_side", "width", "height", "steps", "dimensions",
+                "in_flight"}
 AT_MOST = {"near_bits": 32, "min_confidence": 1}  # a perceptual hash has 64 bits; unrelated photos differ in ~32
 
 # The built-in defaults: the one home of each value (config.example.toml, the CLI's help and the
@@ -71,6 +72,18 @@ DEFAULT_COLLAPSE = "exact"  # which copies search/similar/albums show once: none
 DEFAULT_OCR_MIN_CONFIDENCE = 0.8  # recogniser confidence of a kept line of text (photolib.models.ocr)
 DEFAULT_FACE_THRESHOLD = 0.6  # descriptor distance within which a face joins a person (dlib's usual)
 DEFAULT_FACE_MIN_SCORE = 0.3  # HOG detector score of a kept face
+# Immich machine-learning servers (`url` of [image], [ocr], [faces], or of [ml] for all three).
+DEFAULT_SERVER_OCR_MODEL = "PP-OCRv5_mobile"  # Immich's default OCR model
+DEFAULT_SERVER_FACE_MODEL = "buffalo_l"  # Immich's default face model (InsightFace, 512-d ArcFace)
+DEFAULT_SERVER_FACE_THRESHOLD = 1.0  # L2 of unit ArcFace vectors: cosine distance 0.5, Immich's maxDistance
+DEFAULT_SERVER_FACE_MIN_SCORE = 0.7  # Immich's detection minScore
+DEFAULT_IN_FLIGHT = 8  # requests in flight per server: enough to keep one GPU busy between round trips
+DEFAULT_SERVER_TIMEOUT = 120.0  # seconds for one answer (a server loads a model on its first request)
+DEFAULT_SERVER_RETRIES = 3  # further attempts for a photo nobody answered, with backoff
+
+
+class Urls(tuple):
+    """A config value that is one URL or a list of URLs (read as a tuple of URLs; empty: none)."""
 
 DEFAULT_RAW = "pair"  # [add] raw: a RAW beside a JPEG of the same name is part of its photo
 
@@ -88,11 +101,17 @@ PLAIN_SECTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "xmp": {"sidecar": (str, DEFAULT_XMP_SIDECAR)},
     "duplicates": {"near_bits": (int, DEFAULT_NEAR_BITS), "similar_distance": (float, DEFAULT_SIMILAR_DISTANCE),
                    "collapse": (str, DEFAULT_COLLAPSE)},
-    "ocr": {"enabled": (bool, True), "min_confidence": (float, DEFAULT_OCR_MIN_CONFIDENCE)},
-    "faces": {"enabled": (bool, True), "threshold": (float, DEFAULT_FACE_THRESHOLD),
-              "min_score": (float, DEFAULT_FACE_MIN_SCORE)},
-    "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None)},
+    "ocr": {"enabled": (bool, True), "min_confidence": (float, DEFAULT_OCR_MIN_CONFIDENCE), "url": (Urls, None),
+            "model": (str, DEFAULT_SERVER_OCR_MODEL)},
+    "faces": {"enabled": (bool, True), "threshold": (float, None), "min_score": (float, None), "url": (Urls, None),
+              "model": (str, DEFAULT_SERVER_FACE_MODEL)},
+    "image": {"enabled": (bool, True), "model": (str, DEFAULT_IMAGE_MODEL), "model_path": (str, None),
+              "url": (Urls, None)},
+    "ml": {"url": (Urls, None), "in_flight": (int, DEFAULT_IN_FLIGHT), "timeout": (float, DEFAULT_SERVER_TIMEOUT),
+           "max_retries": (int, DEFAULT_SERVER_RETRIES)},
 }
+# The stages whose model may run on Immich machine-learning servers: their `url`, else [ml] url.
+SERVER_SECTIONS = ("image", "ocr", "faces")
 # String settings that take one of a few values.
 CHOICES = {("xmp", "sidecar"): ("photo.jpg.xmp", "photo.xmp"), ("duplicates", "collapse"): ("none", "exact", "marked"),
            ("add", "raw"): ("pair", "separate", "skip")}
@@ -119,18 +138,35 @@ def image_similar_threshold(settings: "Settings", family: str | None) -> float:
 
 
 @dataclass
+class ServerSettings:
+    """Where one stage's model runs when it runs on Immich machine-learning servers, and how hard to use
+    them: the stage's `url` (else `[ml] url`), with `[ml] in_flight`, `timeout` and `max_retries`.
+
+    A photo or a query leaves the machine only for these URLs; with no URL
+    (`urls` empty) the stage runs locally and opens no socket."""
+
+    urls: tuple[str, ...] = ()
+    in_flight: int = DEFAULT_IN_FLIGHT
+    timeout: float = DEFAULT_SERVER_TIMEOUT
+    max_retries: int = DEFAULT_SERVER_RETRIES
+    origin: str = ""  # the setting the URLs came from ("/path/config.toml: [ml] url"), named in messages
+
+
+@dataclass
 class ImageSettings:
-    """The `[image]` section: the local image–text model that embeds pixels.
+    """The `[image]` section: the image–text model that embeds pixels, local or on servers.
 
     `enabled` means "use it when a model is installed": with no model pulled and
     no `model_path`, the image stage simply does not run. Nothing is downloaded
-    implicitly; `photolib models pull` is the only download.
+    implicitly; `photolib models pull` is the only download. With `servers.urls`,
+    `model` names the model the Immich machine-learning servers run instead.
     """
 
     enabled: bool = True
     model: str = DEFAULT_IMAGE_MODEL
     model_path: Path | None = None  # a folder in Immich's layout, for machines without internet
     origin: str = ""  # where the section came from, named in error messages
+    servers: ServerSettings = field(default_factory=ServerSettings)
     model_set: bool = False  # the user named the model (config or environment); a model other than the default is
 
     def __post_init__(self) -> None:
@@ -170,11 +206,19 @@ class Settings:
     collapse_duplicates: str = DEFAULT_COLLAPSE
     ocr_enabled: bool = True
     ocr_min_confidence: float = DEFAULT_OCR_MIN_CONFIDENCE
+    ocr_model: str = DEFAULT_SERVER_OCR_MODEL  # the servers' OCR model (with [ocr] url)
+    ocr_servers: ServerSettings = field(default_factory=ServerSettings)
     faces_enabled: bool = True
-    faces_threshold: float = DEFAULT_FACE_THRESHOLD
-    faces_min_score: float = DEFAULT_FACE_MIN_SCORE
+    faces_threshold: float | None = None  # None: the face model's own (see `face_threshold`)
+    faces_min_score: float | None = None  # None: the face model's own
+    faces_model: str = DEFAULT_SERVER_FACE_MODEL  # the servers' face model (with [faces] url)
+    faces_servers: ServerSettings = field(default_factory=ServerSettings)
     image: ImageSettings = field(default_factory=ImageSettings)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+
+    def servers(self, section: str) -> ServerSettings:
+        """The Immich machine-learning servers of "image", "ocr" or "faces" (no URLs: the stage is local)."""
+        return {"image": self.image.servers, "ocr": self.ocr_servers, "faces": self.faces_servers}[section]
 
     def provider_settings(self, kind: str) -> ProviderSettings | None:
         """The `[vision]`, `[embedding]` or `[generation]` section (None: no generator configured)."""
@@ -209,6 +253,7 @@ def load_settings(
                           "space a weight above 0 (defaults 1.0 and 1.0)")
     library, library_source = _choose_library(library_path, env, plain["library"]["path"], path)
     providers = {kind: _provider_section(kind, data.get(kind, {}), path, env) for kind in PROVIDER_KINDS}
+    servers = {section: _server_settings(section, plain, path, env) for section in SERVER_SECTIONS}
     return Settings(
         library_path=library,
         config_path=path if path.exists() else None,
@@ -239,26 +284,63 @@ def load_settings(
         collapse_duplicates=plain["duplicates"]["collapse"],
         ocr_enabled=plain["ocr"]["enabled"],
         ocr_min_confidence=plain["ocr"]["min_confidence"],
+        ocr_model=_model_name("ocr", plain["ocr"]["model"], path, env),
+        ocr_servers=servers["ocr"],
         faces_enabled=plain["faces"]["enabled"],
         faces_threshold=plain["faces"]["threshold"],
         faces_min_score=plain["faces"]["min_score"],
-        image=_image_settings(plain["image"], data.get("image", {}), path, env),
+        faces_model=_model_name("faces", plain["faces"]["model"], path, env),
+        faces_servers=servers["faces"],
+        image=_image_settings(plain["image"], data.get("image", {}), path, env, servers["image"]),
         sources={"library": library_source, "config": str(path)},
     )
 
 
-def _image_settings(values: dict[str, Any], section: dict[str, Any], path: Path, env: Mapping[str, str]) -> ImageSettings:
-    model = values["model"].strip()
-    if not model:
-        raise ConfigError(f"{_origin('image', 'model', path, env)} is empty: name a model (see `photolib models list`)")
+def _image_settings(values: dict[str, Any], section: dict[str, Any], path: Path, env: Mapping[str, str],
+                    servers: ServerSettings) -> ImageSettings:
+    model = _model_name("image", values["model"], path, env)
     model_path = values["model_path"]
     return ImageSettings(
         enabled=values["enabled"],
         model=model,
         model_path=absolute(model_path) if model_path else None,
         origin=str(path) if path.exists() else "",
+        servers=servers,
         model_set=_env_or_file("image", "model", section, env, path)[0] is not None,
     )
+
+
+def _model_name(section: str, value: str, path: Path, env: Mapping[str, str]) -> str:
+    model = value.strip()
+    if not model:
+        hint = "see `photolib models list`" if section == "image" else "the model the servers run"
+        raise ConfigError(f"{_origin(section, 'model', path, env)} is empty: name a model ({hint})")
+    return model
+
+
+def _server_settings(section: str, plain: dict[str, dict[str, Any]], path: Path,
+                     env: Mapping[str, str]) -> ServerSettings:
+    """The stage's own `url` when set (`url = ""` or `[]` keeps the stage local), else `[ml] url`."""
+    own = plain[section]["url"]
+    urls, key = (own, section) if own is not None else (plain["ml"]["url"] or (), "ml")
+    ml = plain["ml"]
+    return ServerSettings(urls=tuple(urls), in_flight=ml["in_flight"], timeout=ml["timeout"],
+                          max_retries=ml["max_retries"], origin=_origin(key, "url", path, env) if urls else "")
+
+
+def face_threshold(settings: "Settings") -> float:
+    """The distance within which a face joins a person: `[faces] threshold`, else the face model's own
+    (dlib's 0.6 locally; 1.0 for the servers' ArcFace vectors, i.e. Immich's cosine distance 0.5)."""
+    if settings.faces_threshold is not None:
+        return settings.faces_threshold
+    return DEFAULT_SERVER_FACE_THRESHOLD if settings.faces_servers.urls else DEFAULT_FACE_THRESHOLD
+
+
+def face_min_score(settings: "Settings") -> float:
+    """The detector score a kept face reaches: `[faces] min_score`, else the face model's own."""
+    if settings.faces_min_score is not None:
+        return settings.faces_min_score
+    return DEFAULT_SERVER_FACE_MIN_SCORE if settings.faces_servers.urls else DEFAULT_FACE_MIN_SCORE
 
 
 def _choose_config_path(flag: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
@@ -387,11 +469,14 @@ def _origin(section: str, key: str, path: Path, env: Mapping[str, str]) -> str:
     return f"environment variable {env_name}" if env.get(env_name) else f"{path}: [{section}] {key}"
 
 
-_TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+_TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
+               Urls: "a URL or a list of URLs"}
 
 
 def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
     """Convert env strings, check TOML types strictly, and check the range, naming the setting on failure."""
+    if kind is Urls:
+        return _urls(raw, origin)
     value = _from_env_text(raw, kind, origin) if origin.startswith("environment") else raw
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -406,6 +491,29 @@ def _coerce(raw: Any, kind: type, origin: str, key: str) -> Any:
         if key in AT_MOST and value > AT_MOST[key]:
             raise ConfigError(f"{origin} = {raw!r} must be at most {AT_MOST[key]}")
     return value
+
+
+def _urls(raw: Any, origin: str) -> Urls:
+    """One URL, a list of them, or (environment) several separated by commas or spaces; each
+    http(s)://host[:port][/path]; "" or [] is none."""
+    from urllib.parse import urlparse
+
+    if isinstance(raw, str):
+        items = raw.replace(",", " ").split() if origin.startswith("environment") else ([raw] if raw.strip() else [])
+    elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        items = raw
+    else:
+        raise ConfigError(f"{origin} = {raw!r} must be {_TYPE_NAMES[Urls]}")
+    urls = []
+    for item in items:
+        url = item.strip().rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"{origin}: {item!r} is not a URL: write it as http://host:3003 "
+                              "(the address of an Immich machine-learning server)")
+        if url not in urls:
+            urls.append(url)
+    return Urls(urls)
 
 
 def _from_env_text(raw: Any, kind: type, origin: str) -> Any:

@@ -66,6 +66,21 @@ class TransientProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+class ServerUnansweredError(TransientProviderError):
+    """No inference server answered for one photo (down, timed out, overloaded): the photo stays
+    pending, not failed, and the next run (`photolib enrich`) sends it again."""
+
+
+class NoServerAnswersError(ProviderUnavailableError):
+    """None of the configured inference servers answers: the run stops with this one line (which URL,
+    what to do), keeping everything already stored. `results`: per photo of the batch in hand, what was
+    answered before they stopped (as the per-photo methods return it), so it is kept too."""
+
+    def __init__(self, message: str, results: list | None = None) -> None:
+        super().__init__(message)
+        self.results = results or []
+
+
 class MalformedOutputError(ProviderError):
     """The model answered, but not with usable data; `raw` keeps what it said."""
 

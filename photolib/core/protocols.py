@@ -1,6 +1,6 @@
-"""What a provider is: the `Vision`, `Embedder`, `ImageEmbedder` and `Generator`
-protocols, their settings, the capabilities a backend declares, and the table of
-backends by kind.
+"""What a provider is: the `Vision`, `Embedder`, `ImageEmbedder`, `TextReader`,
+`FaceReader` and `Generator` protocols, their settings, the capabilities a backend
+declares, and the table of backends by kind.
 
 These live in `core` because settings (`photolib.core.config`) validate provider
 names against the table and the model runners (`photolib.models`) implement the
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from photolib.core.records import Description, PhotoForVision
+    from photolib.core.errors import PhotolibError
+    from photolib.core.records import Description, FoundFace, PhotoForVision, PhotoText
 
 
 @dataclass
@@ -97,16 +98,64 @@ class ImageEmbedder(Protocol):
     text–text ones. Images must already be upright (EXIF orientation applied)
     and may be in any mode; both methods return float32 (n, dimension) rows,
     L2-normalised, in input order. Built by
-    `photolib.models.clip.make_image_embedder(settings)`.
+    `photolib.providers.base.make_image_embedder(settings)` (a local model, or
+    Immich machine-learning servers when `[image] url` is set).
+
+    `embed_each` is what the image stage calls: per image, its vector or the
+    error that says why there is none (see "Per-photo results" below).
     """
 
     model_name: str
     dimension: int
     family: str
+    remote_host: str | None  # where photos and queries are sent, None when local
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
+    def embed_each(self, images: Sequence[Image.Image]) -> list[np.ndarray | PhotolibError]: ...
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+# Per-photo results: `embed_each`, `read_texts` and `find_faces` return, per image and in input order, the
+# result or the error that says why there is none. A `photolib.core.errors.ServerUnansweredError` means
+# nobody answered (the photo stays pending and is sent again next run); any other `PhotolibError` is that
+# photo's failure, with its reason. A `NoServerAnswersError` raised instead (every server stopped
+# answering) stops the run; its `results` hold what was answered before.
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    """Reads the confident text of upright photos (OCR); `model_name` is stored with what it read.
+
+    `min_confidence` is the recogniser confidence a kept line reaches. Built by
+    `photolib.providers.base.make_text_reader(settings)`.
+    """
+
+    model_name: str
+    min_confidence: float
+    remote_host: str | None
+
+    def read_texts(self, images: Sequence[Image.Image]) -> list[PhotoText | PhotolibError]: ...
+
+
+@runtime_checkable
+class FaceReader(Protocol):
+    """Finds faces in upright photos, each with a descriptor in the reader's face space.
+
+    `model_name` is stored with every face and *is* the face space: faces of
+    two models are never compared (switching models re-runs the face stage).
+    `threshold` is the descriptor distance (L2) within which a face joins a
+    person in that space; `dimension` the descriptor size. Built by
+    `photolib.providers.base.make_face_reader(settings)`.
+    """
+
+    model_name: str
+    threshold: float
+    dimension: int
+    remote_host: str | None
+
+    def find_faces(self, images: Sequence[Image.Image]) -> list[list[FoundFace] | PhotolibError]: ...
 
 
 @runtime_checkable
@@ -147,6 +196,24 @@ BACKENDS: dict[str, dict[str, str]] = {
     "generation": {
         "huggingface": "photolib.providers.huggingface:HuggingFaceGenerator",
         "openai": "photolib.providers.openai_compat:OpenAIGenerator",
+    },
+}
+
+# The pixel models, by kind: "local" runs on this machine, "immich" on the Immich machine-learning
+# servers named by the section's `url` (chosen by whether it is set). Each factory takes the whole
+# `Settings`; see `photolib.providers.base.make_image_embedder` and its siblings.
+PIXEL_BACKENDS: dict[str, dict[str, str]] = {
+    "image": {
+        "local": "photolib.models.clip:make_image_embedder",
+        "immich": "photolib.providers.immich_ml:ImmichImageEmbedder",
+    },
+    "ocr": {
+        "local": "photolib.models.ocr:LocalTextReader",
+        "immich": "photolib.providers.immich_ml:ImmichTextReader",
+    },
+    "faces": {
+        "local": "photolib.models.faces:LocalFaceReader",
+        "immich": "photolib.providers.immich_ml:ImmichFaceReader",
     },
 }
 

@@ -211,7 +211,7 @@ class PhotoText:
         return "\n".join(box.text for box in self.boxes)
 
 
-FACE_DIMENSION = 128  # dlib's ResNet face descriptor
+FACE_DIMENSION = 128  # dlib's ResNet face descriptor (faces from Immich's servers: 512, see FaceReader.dimension)
 
 
 @dataclass
@@ -220,4 +220,4 @@ class FoundFace:
 
     box: tuple[float, float, float, float]  # left, top, right, bottom
     score: float
-    descriptor: Any  # float32 array of FACE_DIMENSION
+    descriptor: Any  # float32 array of the face model's dimension (FACE_DIMENSION for dlib)

@@ -54,16 +54,15 @@ OPTIMIZED_FOLDER = "optimized"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
-def make_image_embedder(settings: Any, stored_model: str | None = None) -> ImageEmbedder | None:
+def make_image_embedder(settings: Any) -> ImageEmbedder | None:
     """The configured image–text model, or None when it is off or not installed.
 
     `settings` is the whole `Settings` (its `image` section is read). Never
     downloads: a model is used only if `[image] model_path` names a folder in
     Immich's layout, or `photolib models pull` put it in the Hugging Face
     cache. A `model_path` that is missing files is a ConfigError naming them.
-    `stored_model` is the model the library's image vectors were made with: a
-    library keeps it while `[image] model` is left at its default
-    (`photolib.models.registry.model_in_use`). Identities: see the registry.
+    Identities: see `photolib.models.registry` (which model a library keeps
+    using under a new default: `model_in_use`, applied by the library).
     """
     image = getattr(settings, "image", settings)
     if not image.enabled:
@@ -79,11 +78,10 @@ def make_image_embedder(settings: Any, stored_model: str | None = None) -> Image
             )
         identity = image_models.folder_identity(image.model, folder, _user_cache_dir())
     else:
-        name = image_models.model_in_use(image, stored_model)
-        folder = image_models.installed_folder(name)
+        folder = image_models.installed_folder(image.model)
         if folder is None:
             return None
-        identity = image_models.model_identity(name)
+        identity = image_models.model_identity(image.model)
     return ClipEmbedder(folder, identity, cache_dir=_user_cache_dir())
 
 
@@ -100,6 +98,8 @@ def optimized_copies_folder() -> Path:
 
 class ClipEmbedder:
     """An `ImageEmbedder` over one model folder in Immich's layout."""
+
+    remote_host = None  # nothing leaves the machine
 
     def __init__(self, folder: Path, model_name: str, *, cache_dir: Path | None = None, threads: int | None = None) -> None:
         self.folder = Path(folder)
@@ -137,6 +137,32 @@ class ClipEmbedder:
                     pending = pool.submit(prepare, chunks[index + 1])
                 rows.append(tower.run(ready))
         return _unit(np.concatenate(rows))
+
+    def embed_each(self, images: Sequence[Image.Image]) -> list[Any]:
+        """Per image its unit vector, or the `PhotolibError` saying why there is none: one odd image fails
+        alone (the batch is embedded again one by one)."""
+        from photolib.core.errors import PhotolibError, ProviderError
+
+        try:
+            return list(self._checked(self.embed_images(images), len(images)))
+        except Exception:  # noqa: BLE001 - one odd image must not fail its whole batch: one by one
+            results: list[Any] = []
+            for image in images:
+                try:
+                    results.append(self._checked(self.embed_images([image]), 1)[0])
+                except PhotolibError as error:
+                    results.append(error)
+                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
+                    results.append(ProviderError(f"the image model failed on it: {error}"))
+            return results
+
+    def _checked(self, matrix: np.ndarray, count: int) -> np.ndarray:
+        from photolib.core.errors import ProviderError
+
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != count or not np.isfinite(matrix).all():
+            raise ProviderError(f"the image model {self.model_name} returned unusable vectors")
+        return matrix
 
     def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Unit vectors for already-preprocessed tensors (n, 3, S, S): the raw model, for benchmarks."""

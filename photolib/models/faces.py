@@ -35,6 +35,35 @@ _models: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
+class LocalFaceReader:
+    """The `FaceReader` of this machine: dlib's detector and 128-d descriptors (`find_faces`); its
+    `model_name` is the face space of the faces it finds."""
+
+    remote_host = None
+    model_name = DETECTOR
+    dimension = DIMENSION
+
+    def __init__(self, settings: Any) -> None:
+        from photolib.core.config import face_min_score, face_threshold
+
+        self.threshold = face_threshold(settings)
+        self.min_score = face_min_score(settings)
+
+    def find_faces(self, images: Any) -> list[Any]:
+        """Per image its faces, or the `PhotolibError` saying why they could not be looked for."""
+        from photolib.core.errors import PhotolibError, ProviderError
+
+        results: list[Any] = []
+        for image in images:
+            try:
+                results.append(find_faces(image, self.min_score))
+            except PhotolibError as error:
+                results.append(error)
+            except Exception as error:  # noqa: BLE001 - a model failure on one photo is that photo's
+                results.append(ProviderError(f"face detection failed ({type(error).__name__}: {error})"))
+        return results
+
+
 def find_faces(image: Any, min_score: float = 0.3) -> list[FoundFace]:
     """Faces of an upright PIL image (any mode, any size), left to right."""
     import numpy as np

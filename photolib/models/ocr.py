@@ -50,6 +50,31 @@ def model_name() -> str:
     return f"rapidocr-{installed}/PP-OCRv6-small/rules-{RULES_VERSION}"
 
 
+class LocalTextReader:
+    """The `TextReader` of this machine: RapidOCR's shipped models (`read_text`), nothing sent anywhere."""
+
+    remote_host = None
+
+    def __init__(self, settings: Any) -> None:
+        self.model_name = model_name()
+        self.min_confidence = settings.ocr_min_confidence
+
+    def read_texts(self, images: Any) -> list[Any]:
+        """Per image its `PhotoText`, or the `PhotolibError` saying why it could not be read."""
+        return [_each(lambda: read_text(image, self.min_confidence), "OCR failed") for image in images]
+
+
+def _each(work: Any, failure: str) -> Any:
+    from photolib.core.errors import PhotolibError, ProviderError
+
+    try:
+        return work()
+    except PhotolibError as error:
+        return error
+    except Exception as error:  # noqa: BLE001 - a model failure on one photo is that photo's
+        return ProviderError(f"{failure} ({type(error).__name__}: {error})")
+
+
 def read_text(image: Any, min_confidence: float = 0.8) -> PhotoText:
     """The confident text of an upright PIL image (any mode), gated by a cheap detection pass."""
     import numpy as np

@@ -1,7 +1,8 @@
 """Grouping faces into people: incremental, deterministic, and respectful of names.
 
 A new face joins the person of its nearest already-grouped face when that
-face is at most `threshold` away (128-d descriptor distance, dlib's usual 0.6);
+face is at most `threshold` away (descriptor distance: dlib's usual 0.6 for its
+128-d descriptors, 1.0 for unit ArcFace vectors from Immich's servers);
 otherwise it starts a new person. Faces are taken in the order they were
 stored, so the same catalog always gives the same people, and grouping new
 faces never moves an old one: a person keeps its faces, its number and its
@@ -18,8 +19,8 @@ def group(known: Any, known_people: Sequence[int], new: Any, threshold: float) -
     """For each row of `new`, the person it joins: an id from `known_people`, or -1, -2, ... for the
     first, second, ... new person (new faces can join new people formed earlier in the same call).
 
-    `known` is an (M, 128) float32 matrix of grouped faces with their people in
-    `known_people`; `new` is (N, 128), in the order the faces were stored.
+    `known` is an (M, D) float32 matrix of grouped faces of one face space with their people in
+    `known_people`; `new` is (N, D), in the order the faces were stored.
     """
     import numpy as np
 

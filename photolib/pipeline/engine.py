@@ -101,8 +101,8 @@ class BatchEngine:
                         if mine:
                             stopping = self._run_stage(stage, books[stage.name], mine, reports[stage.name], stopping)
                             if stopping is None:
-                                lines[stage.name].advance(len(mine), **{
-                                    key: reports[stage.name].counts.get(key, 0) for key in stage.progress_counts})
+                                lines[stage.name].advance(len(mine),
+                                                          **stage.progress_counters(reports[stage.name].counts))
                     if stopping is not None:
                         raise stopping
                     self.on_commit()

@@ -217,6 +217,10 @@ class StageBase:
     def progress_title(self) -> str:
         return f"{self.label}: {self.model}"
 
+    def progress_counters(self, counts: dict[str, int]) -> dict[str, int]:
+        """What the progress line shows beside its count after each batch (`counts`: the report's so far)."""
+        return {key: counts.get(key, 0) for key in self.progress_counts}
+
     def prefetch(self, catalog: "Catalog", photos: list["StoredPhoto"]) -> dict[int, Any]:
         """photo id -> what `process_photo` needs from the catalog; read on the committing thread."""
         return {}

@@ -12,7 +12,8 @@ import importlib
 from typing import Any
 
 from photolib.core.errors import ConfigError
-from photolib.core.protocols import BACKENDS, Embedder, Generator, ProviderSettings, Vision
+from photolib.core.protocols import (BACKENDS, PIXEL_BACKENDS, Embedder, FaceReader, Generator, ImageEmbedder,
+                                     ProviderSettings, TextReader, Vision)
 
 
 def make_provider(kind: str, settings: ProviderSettings) -> Any:
@@ -41,6 +42,36 @@ def make_provider(kind: str, settings: ProviderSettings) -> Any:
         return factory(settings)
     except ConfigError as error:  # a backend's own check of its options: say which section
         raise ConfigError(f"{where}[{kind}] {error}") from None
+
+
+def pixel_backend(kind: str, settings: Any) -> str:
+    """"immich" when the stage's `url` (or `[ml] url`) names servers, else "local"."""
+    return "immich" if settings.servers(kind).urls else "local"
+
+
+def make_pixel_model(kind: str, settings: Any) -> Any:
+    """The model of the "image", "ocr" or "faces" stage as `settings` want it (None when the section is
+    off): local, or on the Immich machine-learning servers of its url. Only the chosen backend's module
+    is imported; building one opens no socket."""
+    enabled = {"image": settings.image.enabled, "ocr": settings.ocr_enabled, "faces": settings.faces_enabled}[kind]
+    if not enabled:
+        return None
+    module_name, factory_name = PIXEL_BACKENDS[kind][pixel_backend(kind, settings)].split(":")
+    return getattr(importlib.import_module(module_name), factory_name)(settings)
+
+
+def make_image_embedder(settings: Any) -> ImageEmbedder | None:
+    """The image space's model: on the servers of `[image] url`, else the local model when one is
+    installed (None when none is, or `[image] enabled` is false)."""
+    return make_pixel_model("image", settings)
+
+
+def make_text_reader(settings: Any) -> TextReader | None:
+    return make_pixel_model("ocr", settings)
+
+
+def make_face_reader(settings: Any) -> FaceReader | None:
+    return make_pixel_model("faces", settings)
 
 
 class Providers:

@@ -7,6 +7,14 @@ detector score and 128-d descriptor (float32 BLOB), and its person. Triggers
 drop a photo's faces when its bytes change; forgetting a photo drops them by
 cascade. Face data is only ever read by this module and `people`: no provider
 sees it.
+
+Face spaces: `faces.detector` names the model that made a face's descriptor
+(dlib's 128-d locally, `immich-app/buffalo_l`'s 512-d on Immich servers).
+Descriptors of two models are never compared: grouping looks only at faces of
+one detector. When a photo is scanned again by another model, a new face where
+a named person's face was (boxes overlapping by `SAME_FACE_OVERLAP`) keeps that
+person, so the names the user gave survive a switch of models the way they
+survive `people recluster`; unnamed faces are grouped afresh in the new space.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
     # (known descriptors, their people, new descriptors, threshold) -> a person id, or a negative label per new face
     GroupFaces = Callable[[Any, list[int], Any, float], list[int]]
 
+SAME_FACE_OVERLAP = 0.5  # intersection over union of two boxes of one photo that are the same face
 
 
 @dataclass
@@ -55,28 +64,38 @@ class FaceStore:
     # -- the stage -------------------------------------------------------------
 
     def store(self, photo_id: int, model: str, found: "Sequence[FoundFace]") -> None:
-        """Replace a photo's faces (ungrouped until `group_new_faces`) and mark its scan done."""
+        """Replace a photo's faces (ungrouped until `group_new_faces`, except where a named person's face
+        was: that person keeps it) and mark its scan done."""
         import numpy as np
 
+        named = self.db.execute(
+            "SELECT f.x0, f.y0, f.x1, f.y1, f.person_id FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.photo_id = ? AND p.name IS NOT NULL ORDER BY f.id", [photo_id]).fetchall()
         self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
         self.db.conn.executemany(
-            "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, detector, descriptor) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(photo_id, *face.box, face.score, model, np.asarray(face.descriptor, dtype=np.float32).tobytes())
-             for face in found])
+            "INSERT INTO faces (photo_id, person_id, x0, y0, x1, y1, score, detector, descriptor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(photo_id, _named_person_at(face.box, named), *face.box, face.score, model,
+              np.asarray(face.descriptor, dtype=np.float32).tobytes()) for face in found])
         self.db.execute("INSERT OR REPLACE INTO face_scans (photo_id, model, state, error, faces, updated_at) "
                         "VALUES (?, ?, 'done', NULL, ?, ?)", [photo_id, model, len(found), now()])
 
-    def group_new_faces(self, threshold: float, group: "GroupFaces") -> int:
-        """Give every ungrouped face a person, as `group` decides (`photolib.models.people.group`: the
-        grouping rule belongs to the face model, the rows to the store); returns how many were grouped."""
-        import numpy as np
-
-        new = self.db.execute("SELECT id, descriptor FROM faces WHERE person_id IS NULL ORDER BY id").fetchall()
+    def group_new_faces(self, threshold: float, group: "GroupFaces", detector: str | None = None) -> int:
+        """Give every ungrouped face of `detector`'s face space a person, as `group` decides
+        (`photolib.models.people.group`: the grouping rule belongs to the face model, the rows to the
+        store), comparing it only with faces of that space; returns how many were grouped. Without
+        `detector`: the space of the most recently stored face."""
+        if detector is None:
+            last = self.db.execute("SELECT detector FROM faces ORDER BY id DESC LIMIT 1").fetchone()
+            if last is None:
+                return 0
+            detector = last[0]
+        new = self.db.execute("SELECT id, descriptor FROM faces WHERE person_id IS NULL AND detector = ? ORDER BY id",
+                              [detector]).fetchall()
         if not new:
             return 0
-        known = self.db.execute(
-            "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL ORDER BY id").fetchall()
+        known = self.db.execute("SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL AND detector = ? "
+                                "ORDER BY id", [detector]).fetchall()
         known_matrix = _matrix([row[1] for row in known])
         labels = group(known_matrix, [row[0] for row in known], _matrix([row[1] for row in new]), threshold)
         created: dict[int, int] = {}
@@ -160,12 +179,28 @@ class FaceStore:
 
 
 def _matrix(blobs: list[bytes]) -> Any:
+    """Descriptors of one face space as an (n, dimension) matrix (the dimension is the space's)."""
     import numpy as np
 
     from photolib.core.records import FACE_DIMENSION
 
     if not blobs:
         return np.empty((0, FACE_DIMENSION), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), FACE_DIMENSION)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+
+
+def _named_person_at(box: tuple[float, float, float, float], named: list[tuple]) -> int | None:
+    """The named person whose old face in this photo is where `box` is (the best overlap), if any."""
+    best, person = SAME_FACE_OVERLAP, None
+    for x0, y0, x1, y1, person_id in named:
+        width, height = min(box[2], x1) - max(box[0], x0), min(box[3], y1) - max(box[1], y0)
+        if width <= 0 or height <= 0:
+            continue
+        shared = width * height
+        union = (box[2] - box[0]) * (box[3] - box[1]) + (x1 - x0) * (y1 - y0) - shared
+        overlap = shared / union if union > 0 else 0.0
+        if overlap >= best:
+            best, person = overlap, person_id
+    return person
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -208,3 +209,114 @@ def test_other_users_cannot_read_the_library(tmp_path):
     assert "Traceback" not in other.stderr
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run([*prefix, "cat", str(library / "catalog.db")], check=True, capture_output=True)
+
+
+# -- Immich machine-learning servers: only the configured URL -------------------------------------
+
+ALLOWING_GUARD = r"""
+import os, socket, sys
+
+LOG = os.environ["NETWORK_GUARD_LOG"]
+HOST, PORT = os.environ["NETWORK_GUARD_ALLOW"].rsplit(":", 1)
+PORT = int(PORT)
+real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+
+def note(detail):
+    with open(LOG, "a") as log:
+        log.write(detail + "\n")
+
+
+def connect(self, address, *args):
+    where = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+    note(f"connect {where}")
+    if isinstance(address, tuple) and tuple(address[:2]) == (HOST, PORT):
+        return real_connect(self, address, *args)
+    raise OSError(f"network disabled by the test: {where}")
+
+
+def getaddrinfo(host, port, *args, **kwargs):
+    note(f"getaddrinfo {host}:{port}")
+    if (host, int(port or 0)) == (HOST, PORT):
+        return real_getaddrinfo(host, port, *args, **kwargs)
+    raise OSError(f"network disabled by the test: {host}")
+
+
+def refuse(what):
+    def guarded(*args, **kwargs):
+        note(f"{what}{args[1:]}")
+        raise OSError(f"network disabled by the test: {what}")
+    return guarded
+
+
+socket.socket.connect = connect
+socket.getaddrinfo = getaddrinfo
+socket.socket.connect_ex = refuse("socket.connect_ex")
+socket.socket.sendto = refuse("socket.sendto")
+socket.gethostbyname = refuse("gethostbyname")
+socket.gethostbyname_ex = refuse("gethostbyname_ex")
+sys.argv = ["photolib", *sys.argv[1:]]
+from photolib.cli import main
+main()
+"""
+
+MODULES_GUARD = GUARD.replace("from photolib.cli import main\nmain()", """import atexit
+atexit.register(lambda: open(LOG + ".modules", "w").write(" ".join(sorted(
+    name for name in sys.modules if name in ("photolib.providers.immich_ml", "photolib.providers.inference_servers",
+                                             "httpx2")))))
+from photolib.cli import main
+main()""")
+
+
+def test_with_local_settings_the_server_client_is_not_even_imported(tmp_path):
+    """Local image, OCR and face models (no url anywhere): no connection is attempted and the Immich client
+    and its HTTP library are never imported, through add (every stage) and search."""
+    from tests.onnx_models import build_tiny_clip
+
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))
+    library, config = tmp_path / "library", tmp_path / "config.toml"
+    config.write_text(f'[image]\nmodel = "test/tiny"\nmodel_path = "{build_tiny_clip(tmp_path / "tiny")}"\n')
+    log = tmp_path / "network-local.log"
+    env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config), "PHOTOLIB_OCR_ENABLED": "true",
+                     "PHOTOLIB_FACES_ENABLED": "true"})
+    for name in OFFLINE_SWITCHES:
+        env.pop(name, None)
+    for args in (["add", str(pictures), "--json"], ["search", "red", "--json"], ["enrich"]):
+        result = subprocess.run([sys.executable, "-c", MODULES_GUARD, "-L", str(library), *args], capture_output=True,
+                                text=True, env=env, cwd=ROOT, timeout=300)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
+        assert not log.exists(), log.read_text()
+        assert Path(f"{log}.modules").read_text() == "", args
+        TRIALS["guarded local commands (no connection attempted)"] += 1
+
+
+def test_photos_and_queries_go_only_to_the_configured_server(tmp_path):
+    """With [ml] url, every connection attempted is to that server: the pixels of add (image, OCR, faces)
+    and the query of search; and the server got them."""
+    from tests.immich_server import ImmichMLServer
+    from tests.onnx_models import build_tiny_clip
+
+    pictures = tmp_path / "pics"
+    make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))
+    library, config = tmp_path / "library", tmp_path / "config.toml"
+    with ImmichMLServer({"tiny-clip": build_tiny_clip(tmp_path / "tiny")}) as server:
+        config.write_text(f'[ml]\nurl = "{server.url}"\n[image]\nmodel = "tiny-clip"\n')
+        log = tmp_path / "network-server.log"
+        env = child_env({"NETWORK_GUARD_LOG": str(log), "PHOTOLIB_CONFIG": str(config),
+                         "NETWORK_GUARD_ALLOW": server.url.split("//")[1], "PHOTOLIB_OCR_ENABLED": "true",
+                         "PHOTOLIB_FACES_ENABLED": "true"})
+        for name in OFFLINE_SWITCHES:
+            env.pop(name, None)
+        for args in (["add", str(pictures), "--json"], ["search", "strawberry", "--json"]):
+            result = subprocess.run([sys.executable, "-c", ALLOWING_GUARD, "-L", str(library), *args],
+                                    capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+            assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
+        attempts = set(log.read_text().splitlines())
+        tasks = [next(iter(p.entries)) for p in server.predictions]
+        texts = [p.text for p in server.predictions if p.text]
+    address = server.url.split("//")[1]
+    assert attempts and attempts <= {f"connect {address}", f"getaddrinfo {address}"}, attempts
+    assert {"clip", "ocr", "facial-recognition"} <= set(tasks)
+    assert "strawberry" in texts
+    assert json.loads(result.stdout), "the search found nothing"

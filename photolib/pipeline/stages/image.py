@@ -1,8 +1,10 @@
 """The image stage: embeds each photo's pixels into the `image` vector space.
 
 The model is the configured `ImageEmbedder` (local CLIP-family models on ONNX
-Runtime, `photolib.models.clip`); without one installed the stage is not
-enabled and photolib works on descriptions alone. Vectors are stored with the
+Runtime, `photolib.models.clip`, or the same models on Immich machine-learning
+servers with `[image] url`: `photolib.pipeline.pixel_model` says how their
+answers become states); without one the stage is not enabled and photolib
+works on descriptions alone. Vectors are stored with the
 model's name and the file's content hash, so a changed file or a new model
 puts the photo back in this stage's backlog, and nothing else is redone.
 When the model changes, the vectors of the old model are dropped as soon as
@@ -25,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photolib.core.errors import ProviderError
 from photolib.core.records import Description, text_hash
 from photolib.core.spaces import Space
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext
+from photolib.pipeline.pixel_model import PixelModelStage
+from photolib.pipeline.stage import Outcome, PhotoWork, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
@@ -48,7 +50,7 @@ class ImageResult:
     text_vector: Any = None
 
 
-class ImageStage(StageBase):
+class ImageStage(PixelModelStage):
     """Pixels -> unit vector of the image space and labels, one batch through the model at a time."""
 
     name = "image"
@@ -59,7 +61,7 @@ class ImageStage(StageBase):
 
     def __init__(self, embedder: Any, text_embedder: Any = None, cache_dir: Path | None = None,
                  label_captions: bool = True, catalog: "Catalog | None" = None, photo_words: bool = False) -> None:
-        self.embedder = embedder
+        self.embedder = self.pixel_model = embedder  # local, or on Immich ML servers ([image] url)
         self.text_embedder = text_embedder
         self.catalog = catalog  # read for the user's words and words in photos embedded with the description
         self.photo_words = photo_words
@@ -83,21 +85,13 @@ class ImageStage(StageBase):
 
         from photolib.models.labels import labels_for
 
-        try:
-            matrix = self._embed([item.image for item in work])
-        except Exception:  # noqa: BLE001 - one odd image must not fail (or stop) its whole batch: retry one by one
-            failed = []
-            good = []
-            for item in work:
-                try:
-                    good.append((item, self._embed([item.image])[0]))
-                except Exception as error:  # noqa: BLE001 - recorded as this photo's failure, with the reason
-                    failed.append(Outcome(item.photo.id, error=f"the image model failed on it: {error}"))
-            if not good:
-                return failed
-            work, matrix = [item for item, _ in good], np.vstack([vector for _, vector in good])
-        else:
-            failed = []
+        outcomes = self.outcomes(work, self.embedder.embed_each)
+        done = {o.photo_id: o.value for o in outcomes if o.error is None}
+        failed = [o for o in outcomes if o.error is not None]
+        work = [item for item in work if item.photo.id in done]  # the others failed, or wait for a server
+        if not work:
+            return failed
+        matrix = np.vstack([done[item.photo.id] for item in work]).astype(np.float32)
         labels = labels_for(self.embedder, matrix, self.cache_dir)
         results = [ImageResult(item.photo.data.get("hash"), matrix[row], labels[row]) for row, item in enumerate(work)]
         relabelled = []
@@ -121,14 +115,6 @@ class ImageStage(StageBase):
 
         texts = texts_to_embed(self.catalog, {pid: r.description for pid, r in relabelled.items()}, self.photo_words)
         return [texts[pid] for pid in relabelled]
-
-    def _embed(self, images: list[Any]) -> Any:
-        import numpy as np
-
-        matrix = np.asarray(self.embedder.embed_images(images), dtype=np.float32)
-        if matrix.ndim != 2 or len(matrix) != len(images) or not np.isfinite(matrix).all():
-            raise ProviderError(f"the image model {self.model} returned unusable vectors")
-        return matrix
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> None:
         if not self._checked_models:

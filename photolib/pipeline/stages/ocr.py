@@ -1,4 +1,9 @@
-"""The OCR stage: the confident text in each photo (`photolib.models.ocr`), in its own table.
+"""The OCR stage: the confident text in each photo, in its own table.
+
+The reader is `photolib.models.ocr` on this machine, or the OCR models of
+Immich machine-learning servers with `[ocr] url` (`photolib.providers.immich_ml`);
+either way the text is stored with the reader's model name, and changing it
+reads the photos again.
 
 A photo is searchable by its description first; this stage makes it better
 later, in the same `add` run or in `photolib enrich`. What it reads lives in
@@ -13,7 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from photolib.pipeline.description_text import embed_with_text
-from photolib.pipeline.stage import Outcome, PhotoWork, StageBase, StageContext, outcome_of
+from photolib.pipeline.pixel_model import PixelModelStage
+from photolib.pipeline.stage import Outcome, PhotoWork, StageContext
 
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 OCR_MIN_SIDE = 1500  # shortest side decoded for OCR (its text crops are cut from a copy of 2000 px at most)
 
 
-class OcrStage(StageBase):
+class OcrStage(PixelModelStage):
     """Pixels -> the confident text of the photo, with its boxes."""
 
     name = "ocr"
@@ -31,20 +37,22 @@ class OcrStage(StageBase):
     needs_pixels = True
     min_side = OCR_MIN_SIDE
 
-    def __init__(self, min_confidence: float, embedder: Any = None) -> None:
-        from photolib.models import ocr
-
-        self.min_confidence = min_confidence
+    def __init__(self, reader: Any, embedder: Any = None) -> None:
+        self.reader = self.pixel_model = reader  # a TextReader: local, or on Immich ML servers ([ocr] url)
+        self.min_confidence = reader.min_confidence
         self.embedder = embedder  # the local description embedder, which sees the words; None for a remote one
-        self.model = ocr.model_name()
+        self.model = reader.model_name
 
     @classmethod
     def build(cls, context: StageContext) -> "OcrStage | None":
         """None when `[ocr] enabled` is false."""
-        if not context.settings.ocr_enabled:
+        from photolib.providers.base import make_text_reader
+
+        reader = make_text_reader(context.settings)
+        if reader is None:
             return None
         local = context.settings.embedding.provider == "local"
-        return cls(context.settings.ocr_min_confidence, context.text_embedder() if local else None)
+        return cls(reader, context.text_embedder() if local else None)
 
     @classmethod
     def findings(cls, catalog: "Catalog") -> dict[str, int]:
@@ -53,10 +61,7 @@ class OcrStage(StageBase):
         return {"with_text": TextStore(catalog).count_with_text()}
 
     def process(self, work: list[PhotoWork]) -> list[Outcome]:
-        from photolib.models import ocr
-
-        return [outcome_of(item, lambda image: ocr.read_text(image, self.min_confidence), "OCR failed")
-                for item in work]
+        return self.outcomes(work, self.reader.read_texts)
 
     def store(self, catalog: "Catalog", outcomes: list[Outcome]) -> dict[str, int]:
         from photolib.store.text import TextStore
