@@ -5,7 +5,7 @@
     python -m bench.bench_relevance --grid     # ... and the calibrated fusion under other weights
     python -m bench.bench_relevance --smoke    # the same (the set is small already); CI runs it
 
-The labelled set is tests/relevance_set.py: 13 photos whose folder names say what they show and
+The labelled set is tests/support/relevance_set.py: 13 photos whose folder names say what they show and
 whose pixels are stripes, an image model that sees only stripe orientation with CLIP's cosine
 ranges, and 12 queries of four kinds (pixel-only, description-only, both spaces, nothing). Each
 query runs through `search` (the calibrated fusion, default weights) and through the earlier
@@ -40,7 +40,7 @@ def measure(work: Path, grid: bool = False) -> dict[str, dict]:
     with `grid`, also "weights d/i/w": summary for each (description, image, words) weights of `GRID`."""
     from photolib.app.library import Library
     from photolib.core.config import load_settings
-    from tests import relevance_set as labelled
+    from tests.support import relevance_set as labelled
 
     def make(settings):
         built = load_settings(library_path=work / "library")
@@ -66,7 +66,7 @@ def measure(work: Path, grid: bool = False) -> dict[str, dict]:
 
 def table(figures: dict[str, dict]) -> str:
     """A Markdown table: one row per kind of query, RRF and calibrated side by side."""
-    from tests.relevance_set import KINDS
+    from tests.support.relevance_set import KINDS
 
     lines = ["| queries | n | R-precision RRF | R-precision calibrated | NDCG@10 RRF | NDCG@10 calibrated "
              "| wrong hits RRF | wrong hits calibrated |", "|---|---|---|---|---|---|---|---|"]
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = table(figures)
-    print("search quality on the labelled set (tests/relevance_set.py): reciprocal rank fusion vs calibrated fusion")
+    print("search quality on the labelled set (tests/support/relevance_set.py): reciprocal rank fusion vs calibrated fusion")
     print(text, end="")
     for name, summary in figures.items():
         if name.startswith("weights"):

@@ -60,7 +60,7 @@ DEFAULT_BATCH_SIZE = 32  # photos committed per transaction in `add`
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_THRESHOLD = 1.5  # squared L2 (cosine 0.25 on unit vectors), the seed service's value
 # Relative weights of the signals search fuses (photolib.search.fusion), chosen on the labelled set of
-# tests/relevance_set.py (docs/search.md has the figures): the two spaces alike; exact words half a space.
+# tests/support/relevance_set.py (docs/search.md has the figures): the two spaces alike; exact words half a space.
 DEFAULT_DESCRIPTION_WEIGHT = 1.0
 DEFAULT_IMAGE_WEIGHT = 1.0
 DEFAULT_WORDS_WEIGHT = 0.5
