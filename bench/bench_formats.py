@@ -42,7 +42,7 @@ def _scene(size: tuple[int, int], seed: int):
 def make_set(count: int, size: tuple[int, int]) -> dict[str, list[Path]]:
     from datetime import datetime
 
-    from tests.format_files import exif_of, make_dng
+    from tests.support.format_files import exif_of, make_dng
 
     folder = CACHE / f"{size[0]}x{size[1]}"
     sets: dict[str, list[Path]] = {"jpeg": [], "heic": [], "raw (dng preview)": []}

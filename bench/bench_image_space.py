@@ -15,7 +15,7 @@
 FOLDER is a model in Immich's layout: by default the bench model with the real
 ViT-B/32 architecture and random weights under bench/.cache/ when it is there
 (see bench/README or `bench/run.py`), else the tiny test model of
-tests/onnx_models.py (whose cost is negligible: then the figures show the
+tests/support/onnx_models.py (whose cost is negligible: then the figures show the
 pipeline's own overhead only).
 """
 
@@ -46,7 +46,7 @@ def default_model() -> Path:
 
 
 def camera_roll(folder: Path, count: int, size: tuple[int, int] = (1600, 1200)) -> Path:
-    from tests.photos import make_photo
+    from tests.support.photos import make_photo
 
     if not folder.exists():
         for number in range(count):

@@ -6,7 +6,7 @@ A library of camera-like JPEGs gets its first pass once; then, on a copy each,
 * locally, with the ViT-B/32 architecture (random weights, bench/vit_b32.py;
   the tests' tiny model in a smoke run) on this machine's cores;
 * through 1, 2 and 4 test servers that speak Immich's protocol
-  (tests/immich_server.py, each in its own process), every answer delayed by
+  (tests/support/immich_server.py, each in its own process), every answer delayed by
   50 ms: servers elsewhere on the network. They run the tests' tiny model, so
   their own compute stands for a fast GPU's, and what is measured is the
   client: decoding, reducing and encoding the JPEGs, the round trips, and how
@@ -66,7 +66,7 @@ def open_library(root: Path, config: Path):
 
 def start_servers(count: int, model: Path) -> list[tuple[subprocess.Popen, str]]:
     """`count` test servers, each in its own process, started together; (process, URL) each."""
-    processes = [subprocess.Popen([sys.executable, "-m", "tests.immich_server", "--model", f"{SERVER_MODEL}={model}",
+    processes = [subprocess.Popen([sys.executable, "-m", "tests.support.immich_server", "--model", f"{SERVER_MODEL}={model}",
                                    "--latency", str(LATENCY)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
                  for _ in range(count)]
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--photos", type=int, default=96)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: a handful of small photos, the tiny model")
     args = parser.parse_args(argv)
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.onnx_models import build_tiny_clip
 
     count, size = (6, (640, 480)) if args.smoke else (args.photos, (2000, 1500))
     work = Path(tempfile.mkdtemp(prefix="photolib-bench-immich-"))

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from tests import stage_photos  # noqa: E402
+from tests.support import stage_photos  # noqa: E402
 
 CAMERA = (3000, 2000)
 NO_TEXT = ["chelsea", "coffee", "rocket", "astronaut", "retina", "immunohistochemistry", "camera"]

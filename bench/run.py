@@ -94,7 +94,7 @@ def realistic_photos(count: int, camera_preview: bool = True, size: tuple[int, i
 
     from PIL import Image
 
-    from tests.photos import exif_with_preview, make_photo
+    from tests.support.photos import exif_with_preview, make_photo
 
     pixels = "12mp" if size == (4000, 3000) else f"{size[0]}x{size[1]}"
     folder = CACHE / (f"photos-{pixels}-{count}" + ("-preview" if camera_preview else ""))
@@ -352,8 +352,8 @@ def case_snapshot(library: Path, count: int) -> None:
 # -- 7. Remote import with 300 ms latency --------------------------------------------------
 
 def case_remote(count: int) -> None:
-    from tests.fake_servers import FakeModelServer
-    from tests.photos import make_photo
+    from tests.support.fake_servers import FakeModelServer
+    from tests.support.photos import make_photo
 
     with tempfile.TemporaryDirectory() as work, FakeModelServer(dimension=256) as server:
         server.latency = 0.3
@@ -373,9 +373,9 @@ def case_remote(count: int) -> None:
 
 
 def tiny_image_model() -> Path:
-    """The tiny test model of tests/onnx_models.py at CLIP's input size, in Immich's layout: what a smoke
+    """The tiny test model of tests/support/onnx_models.py at CLIP's input size, in Immich's layout: what a smoke
     run uses instead of the ViT-B/32 one (whose build takes a minute); its cost is negligible."""
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.onnx_models import build_tiny_clip
 
     folder = CACHE / "tiny-clip-224"
     if (folder / "textual" / "tokenizer_config.json").is_file():  # written last

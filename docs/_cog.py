@@ -1,7 +1,7 @@
 """The parts of docs/ that are generated from the code, called from the pages' cog blocks.
 
     python -m cogapp -r -I docs docs/*.md        # rewrite the generated parts
-    python -m cogapp --check -I docs docs/*.md   # fail (exit 5) when a page is stale: CI, tests/test_docs.py
+    python -m cogapp --check -I docs docs/*.md   # fail (exit 5) when a page is stale: CI, tests/cli/test_docs.py
 
 Each function returns the Markdown of one generated part and reads one home in the
 code (the Typer app, the filter table, the stage registry, the config loader's

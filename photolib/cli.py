@@ -258,8 +258,8 @@ def _say_inference_servers(library: Any, dry_run: bool = False) -> None:
                           + "; ".join(f"{hosts} for {what}" for what, hosts in servers.items()) + ".")
 
 
-QUERY_HELP = ("Query: words, \"phrases\", -word, +word, NOT word and filters like date:2019 place:Lisbon "
-              "camera:canon tag:beach (see the README's query language).")
+QUERY_HELP = ("Query: words, \"phrases\", -word, +word, 2:word, paths to image files (./pool.jpg, -./crowd.jpg), "
+              "NOT word and filters like date:2019 place:Lisbon camera:canon tag:beach (see docs/query-language.md).")
 SORT = typer.Option(None, "--sort", help="relevance, date, -date (newest first) or name; applied after the cutoff.")
 OFFSET = typer.Option(0, "--offset", min=0, help="Skip this many results (paging).")
 ALL = typer.Option(False, "--all", help="Ignore the adaptive cutoff (the first clear drop in scores); "
@@ -317,11 +317,13 @@ def search(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
-                                              help="Largest squared L2 distance kept in the description space "
-                                                   "(in the image space with --space image): 0 same, 2 unrelated "
-                                                   f"(default {DEFAULT_THRESHOLD})."),
+                                              help="Squared L2 distance in the description space (the image "
+                                                   "space with --space image): 0 same, 2 unrelated; every hit must "
+                                                   "score at least what a photo at that distance scores there "
+                                                   f"(default {DEFAULT_THRESHOLD}: 10 points)."),
     image_threshold: Optional[float] = typer.Option(None, "--image-threshold", min=0.0, max=4.0,
-                                                    help="Largest distance kept in the image space (default: "
+                                                    help="Largest distance at which the image space proposes photos "
+                                                         "(default: any, the score decides; alone, its threshold: "
                                                          "calibrated for the image model, 1.56 for CLIP)."),
     space: str = typer.Option("all", "--space", help="Search the description space, the image space, or all "
                                                      "(fused with exact-word matches)."),
@@ -330,7 +332,8 @@ def search(
     offset: int = OFFSET,
     all_results: bool = ALL,
     tag: Optional[str] = typer.Option(None, "--tag", help="Same as tag:TAG."),
-    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood."),
+    explain: bool = typer.Option(False, "--explain", help="Also print how the query was understood and how each "
+                                                          "space and exact words made the score."),
     collapse: Optional[str] = COLLAPSE,
     person: Optional[str] = typer.Option(None, "--person", help="Only photos of this person (name or number from `people`)."),
     json_out: bool = JSON,
@@ -340,17 +343,18 @@ def search(
     preview: Optional[bool] = PREVIEW,
     filters: Optional[dict] = None,
 ) -> None:
-    """Search in plain words and filters: descriptions, pixels (with an image model) and exact words (also
-    words read in photos), in one ranking; each hit with a 0-100 match score."""
+    """Search in plain words, image terms and filters: descriptions, pixels (with an image model) and exact
+    words (also words read in photos), fused into one 0-100 match score per hit."""
     from photolib.query.parser import with_flags
 
     library = _library(ctx)
     text = with_flags(query, {"tag": tag, **(filters or {})})
     explained = library.explain(with_flags(text, {"person": person})) if explain else None
-    hits = [h.as_dict() for h in library.search(text, limit=limit, threshold=threshold, exact=exact, sort=sort,
-                                                offset=offset, all_results=all_results, space=space,
-                                                image_threshold=image_threshold,
-                                                collapse=_collapse(collapse), person=person)]
+    hits = [h.as_dict(parts=explain) for h in library.search(
+        text, limit=limit, threshold=threshold, exact=exact, sort=sort, offset=offset, all_results=all_results,
+        space=space, image_threshold=image_threshold, collapse=_collapse(collapse), person=person)]
+    if explained is not None:
+        explained["fusion"] = getattr(library, "last_parts", [])
     title = f"Search: {with_flags(text, {'person': person})}"
     if _html_out(ctx, html, title, [(None, hits)], open_page) and not json_out:
         return
@@ -360,6 +364,8 @@ def search(
     if explained:
         _render().explain_panel(explained)
     _render().hits_table(hits, title, long=long, **_table_extras(ctx, hits, preview))
+    if explained and hits:
+        _render().contributions_table(hits, explained["fusion"])
 
 
 @app.command()
@@ -367,8 +373,8 @@ def search(
 def similar(
     ctx: typer.Context,
     photo: str = typer.Argument(..., help="Photo id or path, or the path of an image file not in the library."),
-    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words and "
-                                         "+/- terms move the comparison."),
+    query: str = typer.Argument("", help="Optional query: its filters restrict the neighbours, its words, "
+                                         "+/- terms and image terms (-./crowd.jpg) move the comparison."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
                                         help=f"Most results to show (default {DEFAULT_SEARCH_LIMIT})."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=4.0,
@@ -672,8 +678,9 @@ def albums_list(ctx: typer.Context, json_out: bool = JSON) -> None:
 
 @albums_app.command("show")
 def albums_show(ctx: typer.Context,
-                album: str = typer.Argument(..., help="Saved album number from `albums list`, or an album name "
-                                                      "(smart albums are shown as their query matches now)."),
+                album: str = typer.Argument(..., help="Album number from `albums list` (saved or smart), or "
+                                                      "an album name (smart albums are shown as their query "
+                                                      "matches now)."),
                 sort: Optional[str] = typer.Option(None, "--sort", help="date (default), -date, name or relevance."),
                 export: Optional[Path] = typer.Option(None, "--export", help="Also write the album as a folder of "
                                                                              "symlinks in this folder."),
@@ -709,7 +716,7 @@ def albums_smart(ctx: typer.Context,
 
 @albums_app.command("delete")
 def albums_delete(ctx: typer.Context,
-                  album: str = typer.Argument(..., help="Smart album name, or saved album number or name."),
+                  album: str = typer.Argument(..., help="Album name or number (as `albums list` shows it)."),
                   json_out: bool = JSON) -> None:
     """Delete a smart or saved album (its photos stay in the library)."""
     deleted = _library(ctx).delete_album(album)

@@ -101,7 +101,7 @@ def trips(tmp_path) -> Path:
     """Two small trips in their own folders, far apart in place, season and colour."""
     from datetime import datetime
 
-    from tests.photos import make_trip
+    from tests.support.photos import make_trip
 
     root = tmp_path / "pics"
     make_trip(root, "Paris weekend", 3, start=datetime(2019, 4, 6, 11, 0), gps=(48.8566, 2.3522), color=(200, 180, 150))

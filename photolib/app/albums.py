@@ -120,11 +120,13 @@ class Albums(UseCase):
     def save_smart(self, name: str, query: str, replace: bool = False) -> dict[str, Any]:
         """Store a smart album after evaluating its query against this library as if it were saved
         (unknown albums, bad filters, a query that says nothing and loops through `album:` are
-        refused, nothing is stored)."""
-        from photolib.query.parser import parse
+        refused, nothing is stored). Image terms are stored with absolute paths, so the album means
+        the same whatever folder it is shown from."""
+        from photolib.query.parser import parse, with_absolute_images
         from photolib.store.smart_albums import SmartAlbum, SmartAlbumStore
 
         parse(query)
+        query = with_absolute_images(query)
         trial = SmartAlbum(0, " ".join(name.split()), query, "", "")
         with self.finder.albums.trying(trial):
             size = len(self.evaluate(trial))
@@ -133,13 +135,13 @@ class Albums(UseCase):
         return album.as_dict() | {"size": size}
 
     def delete(self, ref: str) -> dict[str, Any]:
-        """Delete a smart album by name, or a saved album by number or name; photos are untouched."""
+        """Delete a saved or smart album, by number or name; photos are untouched."""
         from photolib.store.smart_albums import SmartAlbumStore
 
         text = ref.strip()
         store = SmartAlbumStore(self.catalog)
         with self.write_lock():
-            smart = None if text.isdigit() else store.get(text)
+            smart = self._smart_album(text)
             if smart is not None:
                 store.delete(smart.name)
                 return {"name": smart.name, "smart": True}
@@ -154,9 +156,18 @@ class Albums(UseCase):
         else:
             album_id = self.catalog.saved_album_id(text)
         if album_id is None:
-            raise UsageError(f"no album {text!r}: see `photolib albums list` (saved albums by number, "
-                             "smart albums by name)")
+            raise UsageError(f"no album {text!r}: see `photolib albums list` for the albums' names and numbers")
         return album_id
+
+    def _smart_album(self, text: str) -> "SmartAlbum | None":
+        """The smart album `text` names: by name, or by the number `albums list --json` gives it (one
+        number names one album, saved or smart: see `photolib.store.smart_albums.next_album_id`)."""
+        from photolib.store.smart_albums import SmartAlbumStore
+
+        store = SmartAlbumStore(self.catalog)
+        if not text.isdigit():
+            return store.get(text)
+        return None if self.catalog.has_saved_album(int(text)) else store.get_by_id(int(text))
 
     def listing(self) -> list[dict[str, Any]]:
         """Saved albums, then smart albums (marked `smart`, with their query and current size)."""
@@ -169,11 +180,9 @@ class Albums(UseCase):
         return saved + smart
 
     def show(self, ref: str, sort: str | None = None) -> tuple[str, list[int], dict[str, int]]:
-        """(name, photo ids, scores by id) of a saved album (number or name) or a smart album (name)."""
-        from photolib.store.smart_albums import SmartAlbumStore
-
+        """(name, photo ids, scores by id) of a saved or smart album, by number or name."""
         text = str(ref).strip()
-        smart = None if text.isdigit() else SmartAlbumStore(self.catalog).get(text)
+        smart = self._smart_album(text)
         if smart is not None:
             hits = self.evaluate(smart, sort=sort)
             return smart.name, [h.id for h in hits], {h.id: h.score for h in hits if h.score is not None}

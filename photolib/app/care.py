@@ -22,7 +22,7 @@ class Care(UseCase):
     """Reports on the library, backups, and repairs."""
 
     def stats(self) -> dict[str, Any]:
-        from photolib.app.views import library_stats, space_stats, stage_counts, stage_problems
+        from photolib.app.views import library_stats, model_advice, space_stats, stage_counts, stage_problems
 
         result = library_stats(self.catalog, self.keeper, self.settings, self.providers, self.root)
         spaces = self.kept_spaces()
@@ -34,6 +34,7 @@ class Care(UseCase):
         result["stages"] = stage_counts(self.catalog, self.stages(), self.settings, self.providers)
         result["problems"] += problems + stage_problems(result["stages"])
         result["repaired"] += repaired
+        result["advice"] = model_advice(self.stored_image_model() or getattr(self.image_embedder, "model_name", None))
         from photolib.pipeline.pairs import PhotoFiles
 
         return result | {"thumbnails": self.thumbnails.usage().as_dict(), "raw_pairs": PhotoFiles(self.catalog.db).count()}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from photolib.media.thumbnails import ThumbnailCache
     from photolib.pipeline.stage import Stage
     from photolib.search.finder import Finder
+    from photolib.search.hybrid import HybridSearch
     from photolib.store.catalog import Catalog, StoredPhoto
     from photolib.store.faces import FaceStore
     from photolib.store.index import VectorIndex
@@ -98,9 +99,29 @@ class LibraryContext:
             except ImportError:
                 self._image_embedder = None
             else:
-                self._image_embedder = make_image_embedder(self.settings)
+                self._image_embedder = make_image_embedder(self._image_settings_in_use())
             self._image_embedder_built = True
         return self._image_embedder
+
+    def _image_settings_in_use(self) -> Settings:
+        """The settings with `[image] model` as this library uses it: the library keeps the known model
+        its image vectors were made with while the configuration leaves the model at its default
+        (`photolib.models.registry.model_in_use`), locally and on inference servers alike."""
+        from dataclasses import replace
+
+        from photolib.models.registry import model_in_use
+
+        image = self.settings.image
+        kept = model_in_use(image, self.stored_image_model())
+        return self.settings if kept == image.model else replace(self.settings, image=replace(image, model=kept))
+
+    def stored_image_model(self) -> str | None:
+        """The one model the image space's vectors were made with (None: no vectors, or several):
+        the library keeps using it while `[image] model` is left at its default."""
+        if not (self.root / CATALOG_NAME).exists():
+            return None
+        bounds = self.catalog.embedding_model_bounds(Space.IMAGE)
+        return bounds[0][0] if bounds and bounds[0] == bounds[1] else None
 
     def inference_servers(self) -> dict[str, str]:
         """What goes to Immich machine-learning servers, and where: {"image vectors and queries": "gpu:3003,
@@ -268,12 +289,75 @@ class LibraryContext:
 
     @property
     def finder(self) -> "Finder":
-        """The query language over the description space (its `albums` resolve `album:` filters)."""
+        """The query language over the description space (its `albums` resolve `album:` filters, and
+        evaluate smart albums over every space, as `search` does)."""
         from photolib.search.finder import DescriptionQueries, Finder
+        from photolib.search.hybrid import Deferred
 
         if getattr(self, "_finder", None) is None or self._finder.catalog is not self.catalog:
             self._finder = Finder(self.catalog, self.keeper, DescriptionQueries(self.providers), self.settings)
+            self._finder.albums.everywhere = Deferred(self.hybrid_search)
         return self._finder
+
+    def hybrid_search(self, space: "Space | None" = None, threshold: float | None = None,
+                      image_threshold: float | None = None, *,
+                      around_space: "Space | None" = None) -> "HybridSearch | None":
+        """The spaces a ranked search runs in (`photolib.search.hybrid`), None when none holds vectors
+        yet: `space` alone, or (None) every space that can answer, description first. `threshold` is
+        a distance in the first space whose score is the lowest kept (default that space's own);
+        `image_threshold` limits what the image space proposes beside the description space (and is
+        the threshold of the image space alone); `around_space` is the one space of `similar`."""
+        from photolib.search.hybrid import HybridSearch, SpaceSearch
+
+        weights = {Space.DESCRIPTION: self.settings.search_description_weight,
+                   Space.IMAGE: self.settings.search_image_weight}
+        if around_space is not None:
+            chosen = [around_space]
+        elif space == Space.IMAGE:
+            chosen = [Space.IMAGE] if self.image_space_ready(required=True) else []
+        else:
+            chosen = [Space.DESCRIPTION] if self.check_embedder_matches() is not None else []
+            if space is None and self.image_space_ready():
+                chosen.append(Space.IMAGE)
+        if not chosen:
+            return None
+        if chosen[0] == Space.DESCRIPTION:
+            floor = self.settings.search_threshold if threshold is None else threshold
+        elif around_space == Space.IMAGE:
+            floor = self.image_thresholds()[1] if threshold is None else threshold
+        else:  # the image space alone: --threshold, else --image-threshold, else the family's
+            given = threshold if threshold is not None else image_threshold
+            floor = self.image_thresholds()[0] if given is None else given
+        spaces = [SpaceSearch(self.finder if name == Space.DESCRIPTION else self.image_finder, weights[name],
+                              image_threshold if name == Space.IMAGE and index else None)
+                  for index, name in enumerate(chosen)]
+        return HybridSearch(self.catalog, spaces, threshold=floor, words_weight=self.settings.search_words_weight,
+                            collapse=self.settings.collapse_duplicates)
+
+    def image_space_ready(self, required: bool = False) -> bool:
+        """Whether the image space can answer: it holds vectors of the configured image model; with
+        `required`, a UsageError saying what to do when it cannot."""
+        stored = self.keeper_of(Space.IMAGE).stored_model()
+        embedder = self.image_embedder if (stored or required) else None
+        if stored and embedder is not None and stored[0] == embedder.model_name:
+            return True
+        if stored and embedder is not None:
+            self.notify(f"The image space holds vectors of {stored[0]}, not of the configured {embedder.model_name}: "
+                        "`photolib enrich` embeds the photos with it; searching without the image space meanwhile.")
+        if required:
+            if embedder is None:
+                raise UsageError("the image space needs an image model, and none is installed: see "
+                                 "`photolib models list`, then `photolib models pull NAME`")
+            raise UsageError("no photo has been embedded into the image space yet: run `photolib enrich`")
+        return False
+
+    def image_thresholds(self) -> tuple[float, float]:
+        """The image space's (text -> photo, photo -> photo) thresholds: `[search] image_threshold` for
+        the first, else calibrated for the image model's family (`photolib.core.config`)."""
+        from photolib.core.config import image_similar_threshold, image_threshold
+
+        family = getattr(self.image_embedder, "family", None)
+        return image_threshold(self.settings, family), image_similar_threshold(self.settings, family)
 
     @property
     def image_finder(self) -> "Finder":
@@ -338,6 +422,10 @@ class UseCase:
     check_embedder_matches = shared("check_embedder_matches")
     finder = shared("finder")
     image_finder = shared("image_finder")
+    hybrid_search = shared("hybrid_search")
+    image_space_ready = shared("image_space_ready")
+    image_thresholds = shared("image_thresholds")
+    stored_image_model = shared("stored_image_model")
 
 
 def photos_under(photos: list["StoredPhoto"], roots: list[Path]) -> list["StoredPhoto"]:

@@ -109,6 +109,7 @@ class Library:
     resolve = shared("resolve")
     finder = shared("finder")
     image_finder = shared("image_finder")
+    hybrid_search = shared("hybrid_search")
 
     # -- importing ------------------------------------------------------------------
 
@@ -157,6 +158,11 @@ class Library:
         """Photos nearest to a photo of the library, or to an image file outside it."""
         return self._searching.similar(photo_ref, limit=limit, threshold=threshold, exact=exact, query=query,
                                        sort=sort, offset=offset, all_results=all_results, collapse=collapse)
+
+    @property
+    def last_parts(self) -> list[dict[str, Any]]:
+        """How each space and exact words took part in the last ranked search (`search --explain`)."""
+        return self._searching.last_parts
 
     def explain(self, query: str) -> dict[str, Any]:
         """How `query` is understood: its parts, and how many photos its filters leave."""

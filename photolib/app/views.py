@@ -177,6 +177,22 @@ def stage_counts(catalog: Catalog, stages: list[Any], settings: "Settings",
     return rows
 
 
+def model_advice(image_model: str | None) -> list[str]:
+    """What `stats` suggests beyond problems: a known image model of the same cost that finds more
+    than the one the image space uses (the library keeps its model until told otherwise)."""
+    from photolib.models.registry import better_model, short_name
+
+    better = better_model(image_model) if image_model else None
+    if better is None:
+        return []
+    current = short_name(image_model)
+    from photolib.models.registry import KNOWN_MODELS
+
+    return [f"the image space uses {current}; {better.name} finds more at the same cost (recall {better.recall:g} vs "
+            f"{KNOWN_MODELS[current].recall:g} on Crossmodal-3600): set [image] model = \"{better.name}\", run "
+            f"`photolib models pull {better.name}`, then `photolib enrich` (embeds the image space again)"]
+
+
 def stage_problems(stages: list[dict[str, Any]]) -> list[str]:
     from photolib.pipeline.registry import FIRST_PASS
 

@@ -64,6 +64,8 @@ def make_image_embedder(settings: Any) -> ImageEmbedder | None:
     downloads: a model is used only if `[image] model_path` names a folder in
     Immich's layout, or `photolib models pull` put it in the Hugging Face
     cache. A `model_path` that is missing files is a ConfigError naming them.
+    Identities: see `photolib.models.registry` (which model a library keeps
+    using under a new default: `model_in_use`, applied by the library).
     """
     image = getattr(settings, "image", settings)
     if not image.enabled:
@@ -77,11 +79,13 @@ def make_image_embedder(settings: Any) -> ImageEmbedder | None:
                 f"{where}[image] model_path = {str(folder)!r} lacks {', '.join(missing)}: point it at a folder "
                 "in the immich-app layout (e.g. a copy of a pulled model's snapshot folder)"
             )
+        identity = image_models.folder_identity(image.model, folder, _user_cache_dir())
     else:
         folder = image_models.installed_folder(image.model)
         if folder is None:
             return None
-    return ClipEmbedder(folder, image_models.model_identity(image.model), cache_dir=_user_cache_dir())
+        identity = image_models.model_identity(image.model)
+    return ClipEmbedder(folder, identity, cache_dir=_user_cache_dir())
 
 
 def _user_cache_dir() -> Path:

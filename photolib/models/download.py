@@ -19,7 +19,8 @@ from photolib.core.errors import UsageError
 
 
 def list_models(image: Any, cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Every known model (and a configured `model_path`), installed or not, and where."""
+    """Every known model (and a configured `model_path`), installed or not, and where; `recall` is
+    Immich's Crossmodal-3600 figure where published (why the default is the default)."""
     configured = short_name(image.model)
     rows = []
     for model in KNOWN_MODELS.values():
@@ -30,6 +31,7 @@ def list_models(image: Any, cache_dir: Path | None = None) -> list[dict[str, Any
             "context_length": model.context_length, "multilingual": model.multilingual,
             "installed": folder is not None, "path": str(folder) if folder else None,
             "configured": model.name == configured and image.model_path is None, "note": model.note,
+            "recall": model.recall,
         })
     if image.model_path is not None or configured not in KNOWN_MODELS:
         folder = image.model_path or image_models.installed_folder(configured, cache_dir)
@@ -39,6 +41,7 @@ def list_models(image: Any, cache_dir: Path | None = None) -> list[dict[str, Any
             "download_bytes": None, "download": "", "context_length": None, "multilingual": None,
             "installed": complete, "path": str(folder) if folder else None, "configured": True,
             "note": "[image] model_path" if image.model_path is not None else "not in photolib's list",
+            "recall": None,
         })
     return rows
 

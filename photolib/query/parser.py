@@ -6,6 +6,9 @@ catalog (so it is testable as a table of strings to parsed forms):
 * free words are the semantic query; `"a phrase"` must also appear as a phrase;
 * `-word` / `-"a phrase"` push the query vector away from a concept, `+word`
   pulls it towards one (a weighted sum of vectors, as rclip's `-`/`+`);
+* `2:word` weights a term's vector (a weighted free word is a `+` term), and a
+  path to an image file (`./pool.jpg`, `-~/Pictures/crowd.heic`) is a term of
+  what that photo shows (`photolib.query.terms`);
 * `NOT word` / `NOT "a phrase"` drop photos whose text contains it exactly;
 * `key:value` filters (the registry `photolib.query.filters.FILTERS`), also `key>value`, `key>=value`,
   `key<value`, `key<=value` and ranges `key:a..b`; `-key:value` or
@@ -20,12 +23,14 @@ is expected. `photolib.query.sql` turns the filters into SQL over the catalog.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from photolib.query.filters import FILTERS, QueryError, unknown_key_message
+from photolib.query.terms import MAX_WEIGHT, is_image_path, split_weight
 
 PLUS_WEIGHT = 1.0  # weight of a `+word` vector added to the query's
 MINUS_WEIGHT = 1.0  # weight of a `-word` vector subtracted from it
@@ -33,10 +38,12 @@ MINUS_WEIGHT = 1.0  # weight of a `-word` vector subtracted from it
 
 @dataclass(frozen=True)
 class Term:
-    """A word or phrase with the weight its vector adds to (or, negative, takes from) the query's."""
+    """A word or phrase with the weight its vector adds to (or, negative, takes from) the query's;
+    with `image`, `text` is the path of an image file whose vector is used instead."""
 
     text: str
     weight: float
+    image: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,11 @@ class ParsedQuery:
     filters: list[FilterGroup] = field(default_factory=list)
 
     @property
+    def images(self) -> list[Term]:
+        """The image terms, pulled in or pushed away."""
+        return [term for term in (*self.positive, *self.negative) if term.image]
+
+    @property
     def semantic(self) -> bool:
         """True when the query needs a vector search (anything besides filters and exclusions)."""
         return bool(self.text or self.positive or self.negative)
@@ -93,8 +105,10 @@ class ParsedQuery:
     def as_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "positive": [{"text": t.text, "weight": t.weight} for t in self.positive],
-            "negative": [{"text": t.text, "weight": t.weight} for t in self.negative],
+            "positive": [{"text": t.text, "weight": t.weight} | ({"image": True} if t.image else {})
+                         for t in self.positive],
+            "negative": [{"text": t.text, "weight": t.weight} | ({"image": True} if t.image else {})
+                         for t in self.negative],
             "phrases": list(self.phrases),
             "excluded": list(self.excluded),
             "filters": [{"key": g.key, "negated": g.negated, "any_of": [c.source for c in g.conditions]}
@@ -111,6 +125,9 @@ class _Token:
     sign: str = ""  # "", "+" or "-"
     key: str = ""
     op: str = ""
+    weight: float | None = None  # `2:word`
+    start: int = 0  # where the token stands in the query (for `with_absolute_images`)
+    end: int = 0
 
 
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201c"}
@@ -121,18 +138,34 @@ def tokenize(query: str) -> list[_Token]:
     """Split a query into words, phrases, filters and the OR / NOT keywords."""
     tokens: list[_Token] = []
     i, n = 0, len(query)
+    pending = ""  # a sign standing alone, for the next term
     while i < n:
         if query[i].isspace():
             i += 1
             continue
-        sign = ""
+        begin, sign = i, ""
+        if query[i] in "+-" and (i + 1 == n or query[i + 1].isspace()):  # rclip's `a + b - c`: a sign alone
+            pending, i = query[i], i + 1
+            continue
         if query[i] in "+-" and i + 1 < n and not query[i + 1].isspace() and query[i + 1] not in "+-":
             sign, i = query[i], i + 1
+        sign, pending = sign or pending, ""
+        weight, rest = split_weight(query[i:])
+        if weight is not None:
+            i = n - len(rest)
         if query[i] in _QUOTES:
             text, i = _quoted(query, i)
-            tokens.append(_Token("phrase", text, sign))
+            if weight is None:  # rclip's "2:golden retriever": the weight inside the quotes
+                weight, text = split_weight(text)
+                kind = "phrase" if weight is None else "word"
+            else:
+                kind = "word"
+            tokens.append(_Token(kind, text, sign, weight=weight, start=begin, end=i))
             continue
         match = _KEY.match(query, i)
+        if match and weight is not None and match.group(2) == ":":
+            raise QueryError(f"{query[begin:match.end()]}: filters cannot be weighted: drop the number before "
+                             f"{match.group(1)}:")
         if match and (match.group(2) == ":" or match.group(1).lower() in set(FILTERS) | _near_misses(match.group(1))):
             key, op = match.group(1).lower(), match.group(2)
             i = match.end()
@@ -143,18 +176,20 @@ def tokenize(query: str) -> list[_Token]:
                 while i < n and not query[i].isspace():
                     i += 1
                 value = query[start:i]
-            tokens.append(_Token("filter", value, sign, key, op))
+            tokens.append(_Token("filter", value, sign, key, op, start=begin, end=i))
             continue
         start = i
         while i < n and not query[i].isspace():
             i += 1
         word = query[start:i]
-        if not sign and word in ("OR", "NOT"):
-            tokens.append(_Token(word.lower()))
-        elif sign and word in ("OR", "NOT"):
-            raise QueryError(f"`{sign}{word}` cannot be signed: write `{word}` alone between words")
+        if not sign and weight is None and word in ("OR", "NOT"):
+            tokens.append(_Token(word.lower(), start=begin, end=i))
+        elif (sign or weight is not None) and word in ("OR", "NOT"):
+            raise QueryError(f"`{query[begin:i]}` cannot be signed or weighted: write `{word}` alone between words")
         else:
-            tokens.append(_Token("word", word, sign))
+            tokens.append(_Token("word", word, sign, weight=weight, start=begin, end=i))
+    if pending:
+        raise QueryError(f"`{pending}` at the end of the query needs a term after it, e.g. {pending} ./photo.jpg")
     return tokens
 
 
@@ -196,7 +231,12 @@ def parse(query: str) -> ParsedQuery:
             token = tokens[i]
             if token.sign:
                 raise QueryError(f"NOT {token.sign}{token.text}: write NOT {token.text}, without the sign")
+            if token.weight is not None or (token.kind != "filter" and is_image_path(token.text)):
+                raise QueryError(f"NOT {token.text}: NOT drops photos holding a word; push a photo or a weighted "
+                                 f"term away with - instead, e.g. -{token.text}")
         if token.kind == "filter":
+            if token.weight is not None:
+                raise QueryError(f"{token.key}: filters cannot be weighted: drop the number before it")
             condition = _condition(token)
             negated = negate_next or token.sign == "-"
             if token.sign == "+":
@@ -216,12 +256,14 @@ def parse(query: str) -> ParsedQuery:
             text = _clean(token.text)
             if text:
                 parsed.excluded.append(text)
-        else:  # a word or a "phrase", weighted by its sign; a plain phrase must also appear as written
+        else:  # a word, a "phrase" or an image, weighted by its sign and number; a plain phrase must also appear
             text = _clean(token.text)
+            image = bool(text) and is_image_path(text)
+            weight = _weight(token)
             if text and token.sign == "-":
-                parsed.negative.append(Term(text, MINUS_WEIGHT))
-            elif text and token.sign == "+":
-                parsed.positive.append(Term(text, PLUS_WEIGHT))
+                parsed.negative.append(Term(text, MINUS_WEIGHT if weight is None else weight, image))
+            elif text and (token.sign == "+" or image or weight is not None):
+                parsed.positive.append(Term(text, PLUS_WEIGHT if weight is None else weight, image))
             elif text:
                 if token.kind == "phrase":
                     parsed.phrases.append(text)
@@ -230,6 +272,34 @@ def parse(query: str) -> ParsedQuery:
     parsed.text = " ".join(words)
     parsed.filters = [FilterGroup(key, tuple(conditions), negated) for key, negated, conditions in groups]
     return parsed
+
+
+def _weight(token: _Token) -> float | None:
+    if token.weight is not None and not 0 < token.weight <= MAX_WEIGHT:
+        raise QueryError(f"{token.weight:g}:{token.text}: a term's weight is a number above 0 and at most "
+                         f"{MAX_WEIGHT:g}, e.g. 2:{token.text}")
+    return token.weight
+
+
+def with_absolute_images(query: str, base: str | None = None) -> str:
+    """The query with every image term's path made absolute (against `base`, default the current
+    folder, `~` expanded): a smart album's query means the same from any folder later."""
+    from photolib.core.files import absolute
+
+    pieces, done = [], 0
+    for token in tokenize(query or ""):
+        text = _clean(token.text)
+        if token.kind not in ("word", "phrase") or not is_image_path(text):
+            continue
+        path = os.path.expanduser(text)
+        full = str(absolute(os.path.join(base, path) if base and not os.path.isabs(path) else path))
+        written = query[token.start:token.end]  # sign, weight, quotes and path as the user wrote them
+        at = written.rfind(token.text)
+        quoted = token.kind == "phrase" or written[at - 1:at] in _QUOTES
+        replacement = f'"{full}"' if " " in full and not quoted else full
+        pieces += [query[done:token.start], written[:at] + replacement + written[at + len(token.text):]]
+        done = token.end
+    return "".join(pieces) + query[done:]
 
 
 def _clean(text: str) -> str:
@@ -280,9 +350,9 @@ def explain(parsed: ParsedQuery) -> list[tuple[str, str]]:
     if parsed.text:
         lines.append(("meaning", f"close to {parsed.text!r}"))
     for term in parsed.positive:
-        lines.append(("more of", f"{term.text!r} (vector weight +{term.weight:g})"))
+        lines.append(("like photo" if term.image else "more of", f"{term.text!r} (vector weight +{term.weight:g})"))
     for term in parsed.negative:
-        lines.append(("less of", f"{term.text!r} (vector weight -{term.weight:g})"))
+        lines.append(("unlike photo" if term.image else "less of", f"{term.text!r} (vector weight -{term.weight:g})"))
     for phrase in parsed.phrases:
         lines.append(("must contain", f"the phrase {phrase!r} (caption, description or tags)"))
     for text in parsed.excluded:

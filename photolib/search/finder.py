@@ -5,8 +5,10 @@
    query with nothing to rank by meaning lists the selected photos straight
    from SQL: nothing is embedded.
 2. The query vector is the embedding of the free words, plus `+word` vectors
-   and minus `-word` vectors (each weighted), renormalised. `similar` starts
-   from a photo's own vector instead.
+   and minus `-word` vectors (each weighted), renormalised; an image term adds
+   (or takes away) a photo's vector in the space: stored for a photo of the
+   library, made from the file otherwise. `similar` starts from a photo's own
+   vector.
 3. Only selected photos are compared: a small selection exactly, from the
    catalog's vectors; a large one through the index with a FAISS id selector
    (`VectorIndex.search(ids=...)`), so a filtered search costs about what an
@@ -19,7 +21,11 @@
 A `Finder` searches one vector space and gets what it uses (catalog, the
 space's index keeper, the model for query words, settings) when it is built,
 so it never calls back into the `Library`; `album:` filters are answered by
-its `AlbumFilter`, which evaluates smart albums with the same finder.
+its `AlbumFilter`, which evaluates smart albums with the same finder, or over
+every space with a `photolib.search.hybrid.HybridSearch` when it is given one.
+Searches over several spaces (and every search that ranks, since one score
+holds for all) go through `HybridSearch`, which asks each space's finder for
+candidates (`candidates`) and fuses them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from photolib.core.errors import IndexMismatchError, UsageError
+from photolib.core.files import absolute
 from photolib.query.filters import QueryError
 from photolib.query.parser import ParsedQuery, parse
 from photolib.query.sql import FilterCompiler
@@ -39,6 +46,8 @@ from photolib.store.smart_albums import SmartAlbum, SmartAlbumStore
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from pathlib import Path
 
     from photolib.core.config import Settings
     from photolib.providers.base import Providers
@@ -52,6 +61,7 @@ EXACT_WORDS = 50  # photos holding every free word that are ranked first, at mos
 SAMPLE = 128  # ids checked against the filters to tell a narrow filter from a broad one
 POST_FILTER = 8  # a filtered search first checks the filters on this many times the results asked for
 SMART_LIMIT = 1000  # most photos a smart album with words shows
+PHOTO_TERM_SIDE = 384  # px: an image file outside the library is decoded this large for the image model
 
 
 @dataclass
@@ -76,6 +86,15 @@ class Ranked:
         return match_score(self.distance)
 
 
+@dataclass(frozen=True)
+class QueryPart:
+    """One part of a query as a vector of a space: words, a +/- term, an image term, or `similar`'s photo."""
+
+    vector: Any
+    weight: float  # negative: pushed away
+    photo: bool  # a photo (compared photo to photo), else words
+
+
 class DescriptionQueries:
     """Query words as vectors of the description space: the configured text embedder, built on
     first use (a query of filters only builds nothing, so it needs no API key)."""
@@ -87,8 +106,24 @@ class DescriptionQueries:
     def model_name(self) -> str:
         return self.providers.embedder.model_name
 
+    family = "text"  # its calibration (`photolib.search.calibration`)
+
     def vector(self, text: str) -> Any:
         return self.providers.embedder.embed_query(text)
+
+    def photo_vector(self, path: "Path") -> "np.ndarray":
+        """The description-space vector of an image file outside the library: described by the
+        configured vision provider (as `add` would, stored nowhere), then embedded."""
+        import numpy as np
+
+        from photolib.core.records import PhotoForVision
+        from photolib.media import geocode
+        from photolib.media import read as media
+
+        metadata = media.read_photo(path)
+        place = geocode.place_name(metadata.gps_lat, metadata.gps_lon) if metadata.gps_lat is not None else None
+        description = self.providers.vision.describe(PhotoForVision(path, metadata, place, path.parent))
+        return np.asarray(self.providers.embedder.embed_documents([description.embedding_text()]), np.float32)[0]
 
     def mismatch(self, stored: tuple[str, int]) -> str:
         return (f"the library was embedded with {stored[0]} ({stored[1]}-d) but the configured embedder is "
@@ -105,10 +140,22 @@ class ImageQueries:
     def model_name(self) -> str:
         return self.embedder.model_name
 
+    @property
+    def family(self) -> str:
+        return self.embedder.family
+
     def vector(self, text: str) -> "np.ndarray":
         from photolib.search.fusion import image_query_vector
 
         return image_query_vector(self.embedder, text)
+
+    def photo_vector(self, path: "Path") -> "np.ndarray":
+        """The image-space vector of an image file outside the library (decoded upright, stored nowhere)."""
+        import numpy as np
+
+        from photolib.media import read as media
+
+        return np.asarray(self.embedder.embed_images([media.decode_upright(path, PHOTO_TERM_SIDE)]), np.float32)[0]
 
     def mismatch(self, stored: tuple[str, int]) -> str:
         return (f"the image space holds vectors of {stored[0]}, not of the configured {self.model_name}: "
@@ -178,7 +225,7 @@ class Finder:
         vector = self.query_vector(parsed, around)
         stop = None if options.limit < 0 else options.offset + options.limit
         nearest = self.nearest(vector, allowed, stop, exact=options.exact, leave_out=leave_out)
-        exact_words = self._exact_word_matches(parsed, allowed.where, leave_out)
+        exact_words = self.exact_word_matches(parsed, allowed.where, leave_out)
         missing = [pid for pid in exact_words if pid not in nearest]
         nearest.update(self._exact_among(vector, np.array(sorted(missing), dtype=np.int64), len(missing)))
         first = [pid for pid in exact_words if pid in nearest]
@@ -219,24 +266,60 @@ class Finder:
         nearest.pop(leave_out, None)
         return nearest
 
-    def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> "np.ndarray":
+    def query_parts(self, parsed: ParsedQuery, around: "np.ndarray | None" = None) -> list[QueryPart]:
+        """The query's parts as vectors of this space, each with its weight (negative: pushed away)
+        and whether it is a photo: `around`, the free words, +terms, -terms."""
+        import numpy as np
+
+        parts: list[QueryPart] = []
+        if around is not None:
+            parts.append(QueryPart(np.asarray(around, dtype=np.float32).reshape(-1), 1.0, True))
+        if parsed.text:
+            parts.append(QueryPart(self.queries.vector(parsed.text), 1.0, False))
+        parts += [QueryPart(self.term_vector(term), term.weight, term.image) for term in parsed.positive]
+        parts += [QueryPart(self.term_vector(term), -term.weight, term.image) for term in parsed.negative]
+        if not parts:
+            raise UsageError("the query has no words to rank by: add words, or use filters alone")
+        return parts
+
+    def query_vector(self, parsed: ParsedQuery, around: "np.ndarray | None" = None,
+                     parts: "list[QueryPart] | None" = None) -> "np.ndarray":
         """Free words (+ `around`) plus +terms minus -terms, renormalised to unit length."""
         import numpy as np
 
-        parts: list[tuple[Any, float]] = []
-        if around is not None:
-            parts.append((np.asarray(around, dtype=np.float32), 1.0))
-        if parsed.text:
-            parts.append((self.queries.vector(parsed.text), 1.0))
-        parts += [(self.queries.vector(term.text), term.weight) for term in parsed.positive]
-        parts += [(self.queries.vector(term.text), -term.weight) for term in parsed.negative]
-        if not parts:
-            raise UsageError("the query has no words to rank by: add words, or use filters alone")
-        vector = sum(weight * np.asarray(v, dtype=np.float32).reshape(-1) for v, weight in parts)
+        parts = parts if parts is not None else self.query_parts(parsed, around)
+        vector = sum(part.weight * np.asarray(part.vector, dtype=np.float32).reshape(-1) for part in parts)
         norm = float(np.linalg.norm(vector))
         if norm < 1e-6:
             raise UsageError("the query's + and - terms cancel each other out: drop one of them")
         return (vector / norm).astype(np.float32)
+
+    def term_vector(self, term: Any) -> "np.ndarray":
+        """A +/- term's vector: its words embedded, or for an image term the photo's vector."""
+        return self.photo_vector(term.text) if term.image else self.queries.vector(term.text)
+
+    def photo_vector(self, path: str) -> "np.ndarray":
+        """The vector in this space of the image file at `path`: stored for a photo of the library,
+        made from the file otherwise (`queries.photo_vector`); a UsageError when there is no file."""
+        import numpy as np
+
+        full = absolute(path)
+        if not full.is_file():
+            raise UsageError(f"{path}: no such image file (a query term that is a path to an image file looks for "
+                             "photos like it)")
+        photo = self.catalog.get_by_path(str(full))
+        if photo is not None:
+            blob = self.catalog.vectors_for([photo.id], self.space).get(photo.id)
+            if blob is not None:
+                return np.frombuffer(blob, dtype=np.float32)
+        return np.asarray(self.queries.photo_vector(full), dtype=np.float32)
+
+    def candidates(self, vector: "np.ndarray", allowed: "Allowed", stop: int | None, within: float | None = None,
+                   *, exact: bool = False, leave_out: int | None = None) -> dict[int, float]:
+        """photo id -> distance of the photos this space proposes for a query: its nearest (see
+        `nearest`), only those within `within` when it is given."""
+        nearest = self.nearest(vector, allowed, stop, exact=exact, leave_out=leave_out)
+        return nearest if within is None else {pid: d for pid, d in nearest.items() if d <= within}
 
     def in_order(self, chosen: list[Any], sort: str) -> list[Any]:
         """`chosen` (anything with an `id`) in the order of `sort`; as they are for "relevance"."""
@@ -266,7 +349,9 @@ class Finder:
         best = np.argsort(distances, kind="stable")[:k]
         return {keys[i]: float(distances[i]) for i in best}
 
-    def _exact_word_matches(self, parsed: ParsedQuery, where: Clause, leave_out: int | None) -> list[int]:
+    def exact_word_matches(self, parsed: ParsedQuery, where: Clause, leave_out: int | None = None) -> list[int]:
+        """Photos `where` allows whose text (description, tags, the user's words, or text read in the
+        photo) holds every free word of the query, up to `EXACT_WORDS`."""
         if not parsed.text:
             return []
         words = self.catalog.fts_match(parsed.text, EXACT_WORDS)  # description, tags, the user's words
@@ -334,6 +419,15 @@ class Allowed:
             self._share = filter_sql.sampled_share(self.catalog, self.where, SAMPLE)
         return self._share
 
+    def sample(self, count: int) -> list[int]:
+        """About `count` photos the filters allow, spread evenly (the same ones for every space)."""
+        if self._ids is not None:
+            import numpy as np
+
+            picks = np.unique(np.linspace(0, len(self._ids) - 1, count).astype(np.int64)) if len(self._ids) else []
+            return [int(self._ids[i]) for i in picks]
+        return filter_sql.sampled_ids(self.catalog, self.where, count)
+
 
 class AlbumFilter:
     """`album:NAME` of the query language: a smart album of that name (any case) evaluated now, as a
@@ -347,6 +441,7 @@ class AlbumFilter:
 
     def __init__(self, finder: Finder) -> None:
         self.finder = finder
+        self.everywhere: Any = None  # a HybridSearch over every space, when the caller gives one
         self._trials: dict[str, SmartAlbum] = {}
         self._evaluating: set[str] = set()
 
@@ -372,11 +467,12 @@ class AlbumFilter:
         finally:
             self._evaluating.discard(key)
 
-    def matching(self, parsed: ParsedQuery, *, sort: str = "date") -> list[Ranked]:
-        """Every photo a query matches (up to `SMART_LIMIT` when it ranks by words)."""
+    def matching(self, parsed: ParsedQuery, *, sort: str = "date") -> list[Any]:
+        """Every photo a query matches (up to `SMART_LIMIT` when it ranks by words), each with an
+        `id` and a `score`: searched in every space when `everywhere` is set, as `search` does."""
         options = FindOptions(limit=SMART_LIMIT if parsed.semantic else -1, sort=check_sort(sort),
                               threshold=self.finder.settings.search_threshold)
-        return self.finder.search(parsed, options)
+        return (self.everywhere or self.finder).search(parsed, options)
 
     @contextmanager
     def trying(self, album: SmartAlbum) -> Iterator[None]:

@@ -1,17 +1,18 @@
-"""Relevance people can read: a 0-100 match score and a cutoff that adapts to the query.
+"""Relevance people can read: the adaptive cutoff, sort orders, and one space's raw match score.
 
-Score. Vectors are unit length, so a squared L2 distance `d` is `2 - 2 cos`.
-The score is the cosine similarity as a percentage, floored at 0:
-`score = round(100 * max(0, 1 - d / 2))`. So d 0 -> 100 (the same meaning),
-d 1.0 -> 50, d 1.5 (the default --threshold) -> 25, d >= 2 (unrelated or
-opposite) -> 0. The raw distance stays beside it in --json.
+Score. The 0-100 score users see is the calibrated, fused relevance of
+`photolib.search.fusion` (one score whichever spaces found a hit).
+`match_score` is a single space's raw cosine in percent,
+`round(100 * max(0, 1 - d / 2))`, what `Finder.find` reports when a space
+ranks on its own (the reciprocal-rank baseline of bench/bench_relevance.py).
 
-Cutoff. Results within --threshold are ranked by distance; the list stops at
-the first clear drop: the largest jump between consecutive distances, when it
-is at least `CUTOFF_GAP` (5 score points) and at least `CUTOFF_RATIO` times
-the typical (median) jump among the results. A query that matches five beach
-photos well and the rest of the library loosely shows the five; a query with
-no clear drop shows everything within the threshold. `--all` ignores it.
+Cutoff. A ranked list stops at the first clear drop: the largest jump between
+consecutive values (distances ascending, or 1 - relevance), when it is at
+least `gap` (`CUTOFF_GAP` for distances: 5 cosine points; the fused search
+passes 0.05, 5 score points) and at least `CUTOFF_RATIO` times the typical
+(median) jump. A query that matches five beach photos well and the rest of
+the library loosely shows the five; a query with no clear drop shows
+everything above the threshold. `--all` ignores it.
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ def match_score(distance: float | None) -> int | None:
     return int(round(100 * max(0.0, min(1.0, 1.0 - distance / 2.0))))
 
 
-def adaptive_cutoff(distances: Sequence[float]) -> int:
-    """How many of `distances` (ascending) to keep: up to the first clear drop, else all."""
+def adaptive_cutoff(distances: Sequence[float], gap: float = CUTOFF_GAP) -> int:
+    """How many of `distances` (ascending) to keep: up to the first clear drop (at least `gap`), else all."""
     count = len(distances)
     if count < 3:
         return count
     gaps = [distances[i + 1] - distances[i] for i in range(count - 1)]
     largest = max(range(len(gaps)), key=lambda i: (gaps[i], -i))
     typical = sorted(gaps)[len(gaps) // 2]
-    if gaps[largest] >= CUTOFF_GAP and gaps[largest] >= CUTOFF_RATIO * max(typical, 1e-6):
+    if gaps[largest] >= gap and gaps[largest] >= CUTOFF_RATIO * max(typical, 1e-6):
         return largest + 1
     return count
 

@@ -318,6 +318,19 @@ def allowed_among(catalog: "Catalog", ids: Sequence[int], where: Clause) -> set[
     return {row[0] for row in catalog.db.conn.execute(query, [json_ids(ids), *params])}
 
 
+def sampled_ids(catalog: "Catalog", where: Clause, sample: int) -> list[int]:
+    """The photos `where` allows among `sample` ids spread evenly over the id range (every photo of
+    a small library): a cheap, stable sample of what a query's filters allow."""
+    import numpy as np
+
+    top = catalog.db.conn.execute("SELECT max(id) FROM photos").fetchone()[0] or 0
+    if not top:
+        return []
+    ids = np.unique(np.linspace(1, top, sample).astype(np.int64)).tolist()
+    allowed = allowed_among(catalog, ids, where)
+    return [pid for pid in ids if pid in allowed]
+
+
 def sampled_share(catalog: "Catalog", where: Clause, sample: int) -> float:
     """About which share of the library `where` allows, from `sample` ids spread evenly over the
     id range (every photo of a small library); 1.0 for an empty library."""

@@ -173,10 +173,21 @@ def _migration_11(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX forgotten_revision ON forgotten (space, revision)")
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    """One number names one album: a smart album whose id a saved album also has gets the next free id
+    (saved albums are renumbered by every `albums --save`, smart albums keep theirs from now on)."""
+    colliding = [row[0] for row in db.execute("SELECT id FROM smart_albums WHERE id IN (SELECT id FROM albums) "
+                                              "ORDER BY id")]
+    for album_id in colliding:
+        db.execute("UPDATE smart_albums SET id = (SELECT max(coalesce((SELECT max(id) FROM albums), 0), "
+                   "(SELECT max(id) FROM smart_albums)) + 1) WHERE id = ?", [album_id])
+
+
 # Numbered migrations: append, never edit a released one.
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4, 5: _migration_5,
     6: _migration_6, 7: _migration_7, 8: _migration_8, 9: _migration_9, 10: _migration_10, 11: _migration_11,
+    12: _migration_12,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

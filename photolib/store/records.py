@@ -3,6 +3,7 @@ saved albums, and the images made by `imagine` (the `generations` table)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Sequence
 
@@ -34,12 +35,15 @@ class DescriptionCache(CatalogPart):
 
 class AlbumRecords(CatalogPart):
     def replace_albums(self, albums: Sequence[tuple[str, list[int]]], threshold: float, seed: int | None) -> None:
+        """Saved albums, numbered 1, 2, ... skipping the ids of smart albums (one number, one album)."""
         self.db.execute("DELETE FROM album_photos")
         self.db.execute("DELETE FROM albums")
         stamp = now()
+        taken = {row[0] for row in self.db.execute("SELECT id FROM smart_albums")}
+        free = (number for number in itertools.count(1) if number not in taken)
         for name, photo_ids in albums:
             album_id = self.db["albums"].insert(
-                {"name": name, "threshold": threshold, "seed": seed, "created_at": stamp}
+                {"id": next(free), "name": name, "threshold": threshold, "seed": seed, "created_at": stamp}
             ).last_pk
             self.db["album_photos"].insert_all(
                 {"album_id": album_id, "photo_id": pid, "position": i} for i, pid in enumerate(photo_ids)

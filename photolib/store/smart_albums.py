@@ -33,6 +33,15 @@ class SmartAlbum:
                 "created_at": self.created_at, "updated_at": self.updated_at}
 
 
+def next_album_id(db: Any) -> int:
+    """An id no album has, saved or smart, and above every smart album's: one number names one album
+    (`albums list --json` gives both kinds ids, `albums show ID` takes either), and a deleted smart
+    album's number is not given to a new one while a later one exists."""
+    row = db.execute("SELECT max(coalesce((SELECT max(id) FROM albums), 0), "
+                     "coalesce((SELECT max(id) FROM smart_albums), 0))").fetchone()
+    return int(row[0]) + 1
+
+
 class SmartAlbumStore:
     """Smart album rows in the catalog."""
 
@@ -43,6 +52,11 @@ class SmartAlbumStore:
         rows = self.catalog.db.execute(
             "SELECT id, name, query, created_at, updated_at FROM smart_albums ORDER BY name COLLATE NOCASE, id")
         return [SmartAlbum(*row) for row in rows.fetchall()]
+
+    def get_by_id(self, album_id: int) -> SmartAlbum | None:
+        row = self.catalog.db.execute(
+            "SELECT id, name, query, created_at, updated_at FROM smart_albums WHERE id = ?", [album_id]).fetchone()
+        return SmartAlbum(*row) if row else None
 
     def get(self, name: str) -> SmartAlbum | None:
         row = self.catalog.db.execute(
@@ -68,8 +82,8 @@ class SmartAlbumStore:
                                         [query, now, existing.id])
             else:
                 self.catalog.db.execute(
-                    "INSERT INTO smart_albums (name, query, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                    [name, query, now, now])
+                    "INSERT INTO smart_albums (id, name, query, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    [next_album_id(self.catalog.db), name, query, now, now])
         found = self.get(name)
         assert found is not None
         return found

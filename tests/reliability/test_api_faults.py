@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from tests.fake_servers import FakeModelServer, Reply
-from tests.photos import make_trip
+from tests.support.fake_servers import FakeModelServer, Reply
+from tests.support.photos import make_trip
 from tests.reliability.conftest import TRIALS
 
 

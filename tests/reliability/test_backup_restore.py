@@ -9,7 +9,7 @@ from datetime import datetime
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from tests.photos import make_trip
+from tests.support.photos import make_trip
 
 
 def cli(library, *args):

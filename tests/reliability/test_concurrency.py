@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 
-from tests.photos import make_trip
+from tests.support.photos import make_trip
 from tests.reliability.conftest import TRIALS
 from tests.reliability.helpers import (ROOT, catalog_query, check_catalog, child_env, holds_write_lock, photolib,
                                        photolib_argv, start_photolib)

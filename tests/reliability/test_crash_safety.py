@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.fake_servers import FakeModelServer
-from tests.photos import make_trip
+from tests.support.fake_servers import FakeModelServer
+from tests.support.photos import make_trip
 from tests.reliability.conftest import TRIALS
 from tests.reliability.helpers import (REBUILT, ROOT, Run, catalog_query, check_catalog, child_env, gone,
                                        index_matches_catalog, photolib, photolib_argv, run_photolib, settle,
@@ -444,7 +444,7 @@ def test_kill_during_the_image_stage(tmp_path, pictures):
     """`add` with an image model: killed after the first pass, while the image stage commits batch by batch.
     Every finished stage is kept (descriptions and the image vectors committed so far), both spaces' indexes
     match the catalog or are repaired, and the next `add` embeds only the photos the image stage has not done."""
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.onnx_models import build_tiny_clip
 
     model = build_tiny_clip(tmp_path / "tiny-clip")
     config = tmp_path / "image.toml"

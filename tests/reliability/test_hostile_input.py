@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from photolib.cli import app
 from photolib.media.read import SUPPORTED_EXTENSIONS
-from tests.photos import make_photo
+from tests.support.photos import make_photo
 from tests.reliability.conftest import TRIALS
 from tests.reliability.exif_bytes import exif_bytes
 from tests.reliability.helpers import permission_bits_apply, photolib

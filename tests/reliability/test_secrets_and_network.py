@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from photolib.cli import app
-from tests.fake_servers import FakeModelServer, Reply
-from tests.photos import make_photo, make_trip
+from tests.support.fake_servers import FakeModelServer, Reply
+from tests.support.photos import make_photo, make_trip
 from tests.reliability.conftest import TRIALS
 from tests.reliability.helpers import ROOT, child_env, permission_bits_apply, photolib
 
@@ -144,7 +144,7 @@ print(labels_for(embedder, vectors, Path(sys.argv[1]))[0], float(embedder.embed_
 def test_local_image_model_makes_no_network_connection(tmp_path):
     """`models list`, and the image model with its tokenizer, ONNX Runtime, labels and caches, stay off the
     network; so do `add` and `search` with an image model configured."""
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.onnx_models import build_tiny_clip
 
     pictures = tmp_path / "pics"
     make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))
@@ -271,7 +271,7 @@ main()""")
 def test_with_local_settings_the_server_client_is_not_even_imported(tmp_path):
     """Local image, OCR and face models (no url anywhere): no connection is attempted and the Immich client
     and its HTTP library are never imported, through add (every stage) and search."""
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.onnx_models import build_tiny_clip
 
     pictures = tmp_path / "pics"
     make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))
@@ -294,8 +294,8 @@ def test_with_local_settings_the_server_client_is_not_even_imported(tmp_path):
 def test_photos_and_queries_go_only_to_the_configured_server(tmp_path):
     """With [ml] url, every connection attempted is to that server: the pixels of add (image, OCR, faces)
     and the query of search; and the server got them."""
-    from tests.immich_server import ImmichMLServer
-    from tests.onnx_models import build_tiny_clip
+    from tests.support.immich_server import ImmichMLServer
+    from tests.support.onnx_models import build_tiny_clip
 
     pictures = tmp_path / "pics"
     make_trip(pictures, "Red", 2, start=datetime(2019, 6, 6, 12), gps=(48.2, 16.4), color=(210, 30, 35))

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import stage_photos
-from tests.photos import make_photo
+from tests.support import stage_photos
+from tests.support.photos import make_photo
 from tests.reliability.conftest import TRIALS
 from tests.reliability.helpers import ROOT, catalog_query, check_catalog, child_env, photolib, run_photolib
 from tests.reliability.test_secrets_and_network import GUARD, OFFLINE_SWITCHES

@@ -1,0 +1,1 @@
+"""What the tests share: photo makers, local servers speaking the real protocols, tiny models, a browser."""
