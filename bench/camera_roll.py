@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.stage_photos import SCENE_TEXTS  # noqa: E402
+from tests.support.stage_photos import SCENE_TEXTS  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 MEGAPIXELS = 12.0
@@ -64,7 +64,7 @@ def contents(count: int) -> list[str]:
 def picture(kind: str, side: int | None = None, seed: int = 0):
     """The photo of one kind (`tests.stage_photos.scene`), at camera size (12 MP) or `side` pixels on
     the long side (`seed`: its grain)."""
-    from tests import stage_photos
+    from tests.support import stage_photos
 
     return at_size(stage_photos.scene(kind), side, seed)
 
@@ -88,7 +88,7 @@ def camera_save(image, path: Path, taken_at: datetime) -> Path:
     """JPEG quality 90 with the EXIF a camera writes: date, make and model, the 160x120 preview."""
     from PIL import Image
 
-    from tests.photos import EXIF_IFD, exif_with_preview
+    from tests.support.photos import EXIF_IFD, exif_with_preview
 
     exif = Image.Exif()
     exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R6"

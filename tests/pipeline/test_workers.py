@@ -18,9 +18,9 @@ from photolib.core.config import ImageSettings
 from photolib.core.spaces import Space
 from photolib.pipeline import registry
 from photolib.pipeline.stage import Outcome, StageBase
-from tests import stage_photos
-from tests.onnx_models import build_tiny_clip
-from tests.photos import make_photo
+from tests.support import stage_photos
+from tests.support.onnx_models import build_tiny_clip
+from tests.support.photos import make_photo
 
 
 @pytest.fixture(scope="module")
