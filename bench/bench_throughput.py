@@ -29,7 +29,7 @@ beside every figure):
 No assertions: run it and report the figures.
 
     python bench/bench_throughput.py [--photos 48] [--rounds 3] [--workers 1,2,4]
-    python bench/bench_throughput.py --smoke   # 6 photos of 640 px, one round, the tiny model (CI: it runs)
+    python bench/bench_throughput.py --smoke   # 6 photos of 640 px, one round, one worker, no sweep, the tiny model (CI)
 """
 
 from __future__ import annotations
@@ -178,7 +178,8 @@ class StageClock:
         return sum(count for _t, count in commits[1:]) / (commits[-1][0] - commits[0][0])
 
 
-def stages_alone(folder: Path, image_model: Path | None, batch: int, only_image: bool = False) -> dict:
+def stages_alone(folder: Path, image_model: Path | None, batch: int, only_image: bool = False,
+                 workers: int | None = None) -> dict:
     """`enrich` in this process over a library whose first pass is done: wall, CPU of this process and its
     workers, and each stage's rate."""
     from photolib.app.library import Library
@@ -192,6 +193,7 @@ def stages_alone(folder: Path, image_model: Path | None, batch: int, only_image:
             raise RuntimeError(adding.stderr[-2000:])
         settings = load_settings(library_path=Path(root), environ={})
         settings.batch_size = batch
+        settings.workers = workers or settings.workers
         if only_image:
             settings.thumbnails_enabled = settings.ocr_enabled = settings.faces_enabled = False
         settings.image = ImageSettings(model="bench/model", model_path=image_model) if image_model \
@@ -307,13 +309,15 @@ def measure(folder: Path, model: Path, rounds: int, sweep: list[int], batch: int
     print(f"add throughput: {count} photos ({'640 px' if smoke else '12 MP'}) in {folder}, {cores()} cores, "
           f"image model {'tiny test model' if smoke else 'ViT-B/32 (random weights)'} [{load()}]", flush=True)
     figures: dict = {"photos": count, "cores": cores()}
+    workers = 1 if smoke else None  # a smoke run starts no worker process: it shows the code runs, quickly
+    extra = {"PHOTOLIB_ADD_WORKERS": "1"} if smoke else {}
     if not smoke:  # the label vocabulary, once per machine; the model's optimised copy; the OS's file cache
         warm = timed_add(folder, EVERY_STAGE, config=config)
         report("warm-up add with the image model (vocabulary embedded once)", f"{warm.wall:.1f} s")
 
     adds = alternate({"first": lambda: timed_add(folder, FIRST_PASS_ONLY),
-                      "default": lambda: timed_add(folder, DEFAULT_ADD),
-                      "image": lambda: timed_add(folder, EVERY_STAGE, config=config)}, rounds)
+                      "default": lambda: timed_add(folder, {**DEFAULT_ADD, **extra}),
+                      "image": lambda: timed_add(folder, {**EVERY_STAGE, **extra}, config=config)}, rounds)
     first = figures["first_rate"] = median_of(adds["first"], lambda m: count / m.wall)
     default = figures["default_rate"] = median_of(adds["default"], lambda m: count / m.wall)
     seeing = figures["image_rate"] = median_of(adds["image"], lambda m: count / m.wall)
@@ -329,11 +333,11 @@ def measure(folder: Path, model: Path, rounds: int, sweep: list[int], batch: int
 
     raw = figures["raw_onnxruntime"] = raw_onnxruntime(model)
     report("image model: raw ONNX Runtime, ready tensors, one session", f"{raw:.2f} images/s")
-    image_only = stages_alone(folder, model, batch, only_image=True)
+    image_only = stages_alone(folder, model, batch, only_image=True, workers=workers)
     image_rate = figures["image_stage_rate"] = image_only["rates"].get("Image embedding", float("nan"))
     report("image stage alone (decode, preprocess, model; per commit)",
            f"{image_rate:.2f} photos/s = {image_rate / raw:.2f}x raw", f">= {TARGETS['image_to_raw']}")
-    stages = stages_alone(folder, None, batch)
+    stages = stages_alone(folder, None, batch, workers=workers)
     figures["stages_cores"] = stages["cpu"] / stages["wall"]
     report("stages alone (thumbnails, OCR, faces): CPU (user+sys)/wall",
            f"{figures['stages_cores']:.2f} cores ({stages['wall']:.1f} s)", f">= {TARGETS['cores']}")
@@ -401,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         from bench import run
 
         run.smoke_mode()  # (OCR and faces off in the environment: this benchmark turns them on where it times them)
-        folder, model, args.rounds, args.workers, args.batch = roll(6, side=640), run.tiny_image_model(), 1, "2", 2
+        folder, model, args.rounds, args.workers, args.batch = roll(6, side=640), run.tiny_image_model(), 1, "", 2
     else:
         from bench.vit_b32 import build
 
