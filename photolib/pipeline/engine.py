@@ -8,8 +8,9 @@ each one's backlog (photo ids) and works them off batch by batch:
   over their whole backlog first, so every photo is searchable by its pixels
   before the slow stages (thumbnails, OCR, faces) are done library-wide; then
   the others, together;
-* per photo, ahead of the batch being committed (`LOOKAHEAD` batches): the
-  pixel stages' jobs (`pixel_job`) run in worker processes, one per core
+* per photo, ahead of the batch being committed (`LOOKAHEAD` batches, across
+  the end of a sweep too; a batch's photo rows are read when it is prepared):
+  the pixel stages' jobs (`pixel_job`) run in worker processes, one per core
   (`workers`; `photolib.pipeline.workers`): the file is decoded once for all
   the stages running together (upright per EXIF, RGB, at the smallest size
   they all accept: JPEGs at a reduced DCT scale), each job runs on that image
@@ -132,11 +133,10 @@ class BatchEngine:
         sweeps = [[stage for stage in declared if stage.runs_ahead], [stage for stage in declared if not stage.runs_ahead]]
         run = _Run(self.catalog, wanted, jobs, {stage.name: stage.state_book(self.catalog) for stage in declared},
                    reports, lines, tuple(error for stage in declared for error in stage.run_stopping))
+        steps = [(sweep, batch) for sweep in sweeps for batch in self._batches(sweep, wanted)]
         workers = self._workers or PixelWorkers(min(self.workers, max(1, photos_for_workers)))
         try:
-            for sweep in sweeps:
-                if any(wanted[stage.name] for stage in sweep):
-                    self._sweep(sweep, run, workers)
+            self._work_off(steps, run, workers, _lookahead([stage for stage in declared if stage.name not in jobs]))
         except BaseException:
             workers.close(cancel=True)
             self._workers = None
@@ -147,19 +147,25 @@ class BatchEngine:
             line.finish()
         return list(reports.values())
 
-    def _sweep(self, stages: list[StageBase], run: "_Run", workers: PixelWorkers) -> None:
-        """The stages over the photos any of them wants, batch by batch, each batch committed stage by stage."""
-        todo = sorted({pid for stage in stages for pid in run.wanted[stage.name]})
-        batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
-        depth = _lookahead([stage for stage in stages if stage.name not in run.jobs])
+    def _batches(self, sweep: list[StageBase], wanted: dict[str, set[int]]) -> list[list[int]]:
+        """The photos any stage of the sweep wants, in photo order, cut into batches."""
+        todo = sorted({pid for stage in sweep for pid in wanted[stage.name]})
+        return [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+
+    def _work_off(self, steps: list[tuple[list[StageBase], list[int]]], run: "_Run", workers: PixelWorkers,
+                  depth: int) -> None:
+        """Each (stages, batch) in turn, committed stage by stage; `depth` steps are prepared ahead, across
+        the end of a sweep too (the workers start on the next sweep's photos while this process commits
+        the last batch of the one before; its commits still all come first)."""
         control = RunControl()
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             try:
-                ahead = [self._submit(pool, workers, batch, stages, run, control) for batch in batches[:depth]]
-                for number in range(len(batches)):
+                ahead = [self._submit(pool, workers, batch, stages, run, control) for stages, batch in steps[:depth]]
+                for number, (stages, _batch) in enumerate(steps):
                     work, stopping = _collect(ahead.pop(0), workers, run.stopping_errors, control)
-                    if stopping is None and number + depth < len(batches):
-                        ahead.append(self._submit(pool, workers, batches[number + depth], stages, run, control))
+                    if stopping is None and number + depth < len(steps):
+                        following, batch = steps[number + depth]
+                        ahead.append(self._submit(pool, workers, batch, following, run, control))
                     for stage in stages:
                         mine = [item for item in work if item.photo.id in run.wanted[stage.name]]
                         if mine:
