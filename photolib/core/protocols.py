@@ -111,6 +111,7 @@ class ImageEmbedder(Protocol):
     family: str
     remote_host: str | None  # where photos and queries are sent, None when local
     runs_in_workers: bool
+    input_side: int | None  # the shortest side its images are resized to (the stage decodes no larger); None: unknown
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 

@@ -121,6 +121,11 @@ class ClipEmbedder:
         self._queries = QueryCache(cache_dir / "queries.sqlite", self._text_fingerprint()) if cache_dir else None
         self.dimension = int(self.config.get("embed_dim") or self._load_visual().output_dimension)
 
+    @property
+    def input_side(self) -> int:
+        """The side the model's input is resized to (its short side, then cropped or squashed square)."""
+        return self.preprocess.size
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Sent to a worker process (`photolib.pipeline.workers`) as the recipe that builds it there, once
         per process, on that process's share of the cores: never its loaded sessions."""

@@ -129,6 +129,7 @@ class ImmichImageEmbedder(ImmichProvider):
 
     section = "image"
     what = "image vectors"
+    input_side = None  # the server resizes: the stage sends its usual reduced copy
 
     def __init__(self, settings: "Settings") -> None:
         super().__init__(settings.image.servers)

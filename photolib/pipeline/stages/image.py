@@ -38,7 +38,7 @@ from photolib.pipeline.stage import Outcome, PhotoWork, StageContext
 if TYPE_CHECKING:
     from photolib.store.catalog import Catalog
 
-MIN_SIDE = 384  # shortest side decoded for the model (CLIP takes 224, SigLIP up to 384; it resizes itself)
+MIN_SIDE = 384  # shortest side decoded for a model whose input size is not known (CLIP takes 224, SigLIP up to 384)
 
 
 @dataclass
@@ -73,6 +73,7 @@ class ImageStage(PixelModelStage):
         self.cache_dir = cache_dir  # of the embedded label vocabulary; None: the machine's (every library shares it)
         self.label_captions = label_captions
         self.model = embedder.model_name
+        self.min_side = embedder.input_side or MIN_SIDE  # type: ignore[misc] # a 12 MP JPEG at 1/8 for CLIP's 224
         self._checked_models = False
 
     @classmethod
