@@ -242,34 +242,50 @@ def raw_onnxruntime(model: Path, seconds: float = 4.0) -> float:
 
 # -- OCR and faces per photo --------------------------------------------------------------------------
 
-def per_photo_costs(folder: Path) -> list[dict]:
+def per_photo_costs(folder: Path, model: Path) -> list[dict]:
     """`photo_costs` in a process of its own (its models on one thread, as in a worker on two cores)."""
-    script = f"import json, sys; from bench.bench_throughput import photo_costs; print(json.dumps(photo_costs(sys.argv[1])))"
-    done = subprocess.run([sys.executable, "-c", script, str(folder)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+    script = ("import json, sys; from bench.bench_throughput import photo_costs; "
+              "print(json.dumps(photo_costs(sys.argv[1], sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", script, str(folder), str(model)],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def photo_costs(folder: str) -> list[dict]:
-    """CPU seconds (one thread) to decode each photo for the slow stages, read its text and find its faces;
-    and the detectors' own cost on ready inputs (the floor under each stage)."""
+def photo_costs(folder: str, model: str) -> list[dict]:
+    """CPU seconds (one thread) to decode each photo for the slow stages, make its thumbnails, read its text
+    and find its faces, and to decode it for the image stage and embed it; and the detectors' own cost on
+    ready inputs (the floor under each stage)."""
     import numpy as np
 
     from photolib.media.read import reduced
+    from photolib.media.thumbnails import LARGE, SMALL, encode_sizes
     from photolib.models import faces, ocr, runtime
+    from photolib.models.clip import ClipEmbedder
     from photolib.pipeline.stages.faces import FACES_MIN_SIDE
     from photolib.pipeline.stages.ocr import OCR_MIN_SIDE
     from photolib.pipeline.workers import decode_for
 
     runtime.set_threads(1)
+    embedder = ClipEmbedder(Path(model), "bench/model", threads=1)
     paths = sorted(Path(folder).glob("*.jpg"))
     side = max(OCR_MIN_SIDE, FACES_MIN_SIDE)
     warm, _ = decode_for(paths[0], side)
-    ocr.read_text(warm), faces.find_faces(warm)
+    ocr.read_text(warm), faces.find_faces(warm), embedder.embed_images([warm])
     rows = []
     for path in paths:
+        start = time.process_time()
+        small, _error = decode_for(path, embedder.input_side)
+        embedder.embed_images([small])
+        seeing = time.process_time() - start
+        start = time.process_time()
+        image, _error = decode_for(path, side)
+        decode = time.process_time() - start
+        start = time.process_time()
+        encode_sizes(image, (SMALL, LARGE))
+        thumbnails = time.process_time() - start
         start = time.process_time()
         image, _error = decode_for(path, side)
         decode = time.process_time() - start
@@ -293,7 +309,8 @@ def photo_costs(folder: str) -> list[dict]:
         faces._load()[0].run(grey, 0, 0.0)
         hog = time.process_time() - start
         rows.append({"decode": decode, "ocr": reading, "gated": text.gated, "text": bool(text.boxes),
-                     "faces": finding, "found": bool(found), "detector": detector, "hog": hog})
+                     "faces": finding, "found": bool(found), "detector": detector, "hog": hog,
+                     "thumbnails": thumbnails, "image": seeing})
     return rows
 
 
@@ -351,7 +368,7 @@ def measure(folder: Path, model: Path, rounds: int, sweep: list[int], batch: int
         for label, rate in with_model["rates"].items():
             report(f"  {label}: rate as its progress line shows it", f"{rate:.2f} photos/s")
 
-    costs = per_photo_costs(folder)
+    costs = per_photo_costs(folder, model)
 
     def ratio(rows: list[dict], key: str) -> str:
         if not rows:
@@ -368,6 +385,16 @@ def measure(folder: Path, model: Path, rounds: int, sweep: list[int], batch: int
     report("faces, photo without a face", ratio([r for r in costs if not r["found"]], "faces"))
     report("faces, photo with faces", ratio([r for r in costs if r["found"]], "faces"))
     report("  floor: the face detector alone on a ready grey copy", ratio(costs, "hog"))
+    report("thumbnails from the decoded photo", ratio(costs, "thumbnails"))
+    report("image stage: decode at the model's size and embed", ratio(costs, "image"))
+    slow = sum(row["decode"] + row["thumbnails"] + row["ocr"] + row["faces"] for row in costs)
+    seen = sum(row["image"] for row in costs)
+    first_wall = count / first
+    for key, extra, target in (("default", 0.0, "default_ratio"), ("image", seen, "image_ratio")):
+        floor = first_wall / (first_wall + (slow + extra) / cores())
+        figures[f"{key}_floor"] = floor
+        report(f"floor of the {key} add's ratio: first pass + the stages' CPU on every core, no start-up",
+               f"{floor:.3f}x first", f">= {TARGETS[target]}")
 
     for workers in sweep:
         runs = alternate({"sweep": lambda: timed_add(folder, EVERY_STAGE, "--workers", str(workers), config=config)},
