@@ -35,7 +35,11 @@ class Browser:
     """One headless Chromium with one page; `evaluate` runs JavaScript and returns its value."""
 
     def __init__(self, executable: str, width: int = 1200, height: int = 900) -> None:
-        self.profile = tempfile.mkdtemp(prefix="photolib-chromium-")
+        # Chromium keeps sockets in its profile and temporary folders, and a socket's path is limited to
+        # ~107 bytes: under a long TMPDIR it cannot start, so both go where the path is short.
+        short = "/tmp" if os.access("/tmp", os.W_OK) else None
+        self.profile = tempfile.mkdtemp(prefix="photolib-chromium-", dir=short)
+        environment = dict(os.environ, TMPDIR=short) if short else None
         commands_read, self._commands = os.pipe()
         self._answers, answers_write = os.pipe()
         # The child must see the pipes as fds 3 and 4.
@@ -48,7 +52,7 @@ class Browser:
         self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=child_fds)
+            close_fds=False, preexec_fn=child_fds, env=environment)
         os.close(commands_read)
         os.close(answers_write)
         self._buffer = b""
