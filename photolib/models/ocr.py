@@ -127,20 +127,16 @@ def worth_keeping(text: str) -> bool:
 def _text_like_boxes(rgb: Any, side: int) -> list[tuple[Any, float]]:
     """The text-like boxes the detector finds on a copy at most `side` wide, as (quad in 0-1 of the
     photo, score)."""
-    import numpy as np
-
     small = _resized(rgb, min(1.0, side / max(rgb.size)))
     width, height = small.size
-    return [(quad / (width, height), score) for quad, score in _models().detect(np.asarray(small))
+    return [(quad / (width, height), score) for quad, score in _models().detect(_bgr(small))
             if text_like(quad, score, width, height)]
 
 
 def _recognised(rgb: Any, boxes: list[tuple[Any, float]], min_confidence: float) -> list[TextBox]:
     """Read each box from the photo at up to `RECOGNITION_SIDE` px; keep what is confident words."""
-    import numpy as np
-
     source = _resized(rgb, min(1.0, RECOGNITION_SIDE / max(rgb.size)))
-    pixels = np.asarray(source)
+    pixels = _bgr(source)
     width, height = source.size
     models = _models()
     crops = [models.straighten(pixels, quad * (width, height)) for quad, _score in boxes]
@@ -150,6 +146,13 @@ def _recognised(rgb: Any, boxes: list[tuple[Any, float]], min_confidence: float)
         if float(confidence) >= min_confidence and worth_keeping(text):
             kept.append(TextBox(text, float(confidence), _unit_box(quad)))
     return kept
+
+
+def _bgr(rgb: Any) -> Any:
+    """An RGB image as the BGR array PP-OCR's models were trained on (OpenCV's order; RapidOCR feeds them so)."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
 
 
 def _resized(rgb: Any, scale: float) -> Any:

@@ -2,7 +2,9 @@
 
 The model files are those the `rapidocr` wheel ships (found without importing
 the package). The pre- and post-processing follow RapidOCR's (PaddleOCR's)
-exactly: the detector's input rounded to multiples of 32 and normalised to
+exactly (`tests/models/test_ocr.py` checks the boxes and readings against
+RapidOCR's own classes): images in BGR, the order the models were trained
+on; the detector's input rounded to multiples of 32 and normalised to
 [-1, 1], its probability map thresholded at 0.3, dilated, its contours turned
 into minimum-area boxes scored by the mean probability inside (kept from
 0.5), grown by the DB unclip ratio 1.6 and ordered top to bottom, left to
@@ -12,9 +14,10 @@ a height of 48, six crops a batch of similar widths, its output decoded
 greedily (CTC: repeats and blanks dropped) with the mean probability of the
 kept characters as the confidence.
 
-Why not RapidOCR's own classes: importing them costs ~1 s a process (its
-YAML model tables are parsed at import) and pulls in an HTTP client that
-opens a socket to probe for IPv6; every pixel worker would pay both. Loading
+Why not RapidOCR's own classes: importing them costs ~1.1-1.6 s a process
+(measured here: its YAML model tables are parsed at import) and pulls in
+urllib3, which opens a socket at import to probe for IPv6; every pixel
+worker would pay both, and a local run is to open no socket. Loading
 here costs the three sessions only, on `photolib.models.runtime.threads()`.
 """
 
@@ -62,7 +65,8 @@ class PPOCR:
     # -- detection --------------------------------------------------------------------------------
 
     def detect(self, pixels: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Text boxes of an RGB array as (4x2 float quad in its pixels, score), top to bottom, left to right."""
+        """Text boxes of a BGR array (the channel order the models were trained on) as (4x2 float quad in its
+        pixels, score), top to bottom, left to right."""
         import cv2
 
         height, width = pixels.shape[:2]

@@ -190,3 +190,42 @@ def test_changed_bytes_are_read_again(tmp_path, make_library):
     library.remove(str(photo))
     assert library.text_store.photo_ids_matching("acme") == []
     assert library.catalog.db.execute("SELECT count(*) FROM photo_text_fts").fetchone()[0] == 0
+
+
+@pytest.fixture(scope="module")
+def rapidocr_engine():
+    """RapidOCR itself, on the same shipped models: what `photolib.models.ppocr` ports must agree with."""
+    import logging
+
+    from rapidocr import RapidOCR
+
+    engine = RapidOCR()
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return engine
+
+
+@pytest.mark.parametrize("kind", sorted(stage_photos.SCENE_TEXTS))
+def test_the_port_finds_and_reads_what_rapidocr_does(kind, rapidocr_engine):
+    """photolib runs the PP-OCR models without importing RapidOCR in its workers (`models.ppocr`): on each
+    text scene, its detector boxes, scores and readings are RapidOCR's own, within rounding."""
+    import numpy as np
+    from rapidocr.ch_ppocr_rec import TextRecInput
+
+    # 1024x736: RapidOCR feeds the detector an image whose short side is 736 in multiples of 32, the port one
+    # rounded to 32: at this size both feed it the very same pixels.
+    pixels = np.asarray(stage_photos.camera_copy(stage_photos.scene(kind)).resize((1024, 736)))[:, :, ::-1]  # BGR
+    models = ocr._models()
+    ours = models.detect(pixels)
+    theirs = rapidocr_engine._load_det_model()(pixels)
+    assert len(ours) == len(theirs.boxes) >= 1
+    for (quad, _score), their_quad in zip(ours, theirs.boxes):  # both in reading order
+        assert np.abs(quad - their_quad).max() <= 1.0
+    # RapidOCR puts its boxes in reading order but leaves their scores in the order it found them: compare
+    # the scores as a set.
+    assert np.allclose(sorted(score for _quad, score in ours), sorted(theirs.scores), atol=0.005)
+    crops = [models.straighten(pixels, quad) for quad, _score in ours]
+    their_readings = rapidocr_engine._load_rec_model()(TextRecInput(img=crops))
+    for (text, confidence), their_text, their_confidence in zip(models.recognise(crops), their_readings.txts,
+                                                                their_readings.scores):
+        assert text == their_text
+        assert abs(confidence - their_confidence) <= 0.01
