@@ -44,7 +44,7 @@ def make_set(count: int, size: tuple[int, int]) -> dict[str, list[Path]]:
 
     from tests.support.format_files import exif_of, make_dng
 
-    folder = CACHE / f"{size[0]}x{size[1]}"
+    folder = CACHE / f"{size[0]}x{size[1]}-thumbnailed"  # HEICs with the 320 px thumbnail phones store
     sets: dict[str, list[Path]] = {"jpeg": [], "heic": [], "raw (dng preview)": []}
     for number in range(count):
         paths = (folder / "jpeg" / f"IMG_{number:04d}.jpg", folder / "heic" / f"IMG_{number:04d}.heic",
@@ -58,7 +58,7 @@ def make_set(count: int, size: tuple[int, int]) -> dict[str, list[Path]]:
             for path in paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
             image.save(paths[0], format="JPEG", quality=90, exif=exif)
-            pillow_heif.from_pillow(image).save(str(paths[1]), quality=90, exif=exif)
+            pillow_heif.from_pillow(image).save(str(paths[1]), quality=90, exif=exif, thumbnails=[320])
             make_dng(paths[2], image)
         for name, path in zip(sets, paths):
             sets[name].append(path)

@@ -30,6 +30,7 @@ from photolib.core.vocabulary import COLOUR_NAMES
 
 MAX_TEXT = 200
 JPEG_FORMATS = ("JPEG", "MPO")  # MPO: camera JPEGs with extra frames (depth, stereo)
+HEIF_FORMAT = "HEIF"  # what Pillow calls a HEIC/HEIF opened through pi-heif (or pillow-heif)
 MAX_PREVIEW_BYTES = 1 << 20  # EXIF previews are ~10-60 KB; bigger is not a preview
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION, TAG_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
@@ -179,6 +180,8 @@ def _read(path: Path) -> PhotoMetadata:
         exif = source.exif
         user, xmp_warning = _user_words(image)
         thumbnail = _camera_preview(image, exif, path) if jpeg and not source.raw else None
+        if image.format == HEIF_FORMAT:
+            thumbnail = _heif_preview(path)
         if thumbnail is None:
             if jpeg:
                 image.draft("RGB", (256, 256))
@@ -216,6 +219,12 @@ def decode_upright(path: Path, min_side: int | None = None, *, longest: int | No
     path = Path(path)
     with _one_line_reasons(), _open_source(path) as source:
         image = source.image
+        if (min_side or longest) and image.format == HEIF_FORMAT:
+            from photolib.media.heif import embedded_thumbnail
+
+            small = embedded_thumbnail(path, min_side, longest)  # upright: libheif turns it
+            if small is not None:
+                return to_rgb(small)
         if (min_side or longest) and image.format in JPEG_FORMATS:
             image.draft("RGB", _draft_box(image.size, min_side, longest))
         with _full_decodes.hold(0 if image.format in JPEG_FORMATS else image.width * image.height):
@@ -356,6 +365,20 @@ def _camera_preview(image: Any, exif: Any, path: Path) -> Any | None:
     except Exception:  # noqa: BLE001 - a broken preview only means the slower full decode
         return None
     frame = _crop_to_shape(frame, image.size)
+    frame.thumbnail((64, 64), Image.Resampling.BILINEAR)
+    return frame
+
+
+def _heif_preview(path: Path) -> Any | None:
+    """The thumbnail a HEIC carries (`photolib.media.heif`), reduced as `_thumbnail` does, or None."""
+    from PIL import Image
+
+    from photolib.media.heif import embedded_thumbnail
+
+    preview = embedded_thumbnail(path, longest=64)
+    if preview is None:
+        return None
+    frame = to_rgb(preview)
     frame.thumbnail((64, 64), Image.Resampling.BILINEAR)
     return frame
 

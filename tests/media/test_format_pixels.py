@@ -160,3 +160,53 @@ def test_heic_avif_and_animated_thumbnails_are_upright_first_frames(tmp_path, ma
             thumbnail.load()
             assert thumbnail.size == references[name].size, name
             assert _difference(thumbnail, references[name]) <= 6, name
+
+
+def _phone_photo(size=(2000, 1500)) -> Image.Image:
+    """Smooth colour gradients with a block in one corner: any rotation or crop shows in the pixels."""
+    x, y = np.meshgrid(np.linspace(0, 1, size[0]), np.linspace(0, 1, size[1]))
+    pixels = np.stack([x * 230, y * 200, (1 - x) * 180 + 40], axis=-1).astype(np.uint8)
+    pixels[: size[1] // 4, : size[0] // 4] = (250, 250, 40)
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_heic_is_seen_through_its_thumbnail_where_that_is_large_enough(tmp_path, orientation):
+    """A phone's HEIC carries a 320x240 thumbnail: the image model (224 px) and the first pass (64 px) decode
+    that, upright, instead of the 12 MP photo; a stage that needs more decodes the photo itself."""
+    from tests.support.format_files import make_heic
+
+    picture = _phone_photo()
+    path = make_heic(tmp_path / "IMG_0001.HEIC", picture, thumbnails=(320,), orientation=orientation)
+    upright = picture.transpose(Image.Transpose.ROTATE_270) if orientation == 6 else picture
+    small = media.decode_upright(path, 224)
+    assert small.size == (upright.width * 320 // 2000, upright.height * 320 // 2000)  # 320x240, upright
+    assert _difference(small, upright.resize(small.size, Image.Resampling.BOX)) <= 8
+    assert media.decode_upright(path, 1000).size == upright.size  # larger than the thumbnail: the photo itself
+
+
+def test_a_heic_without_a_large_enough_thumbnail_or_cut_short_is_decoded_as_before(tmp_path):
+    from photolib.core.errors import UnreadablePhotoError
+    from tests.support.format_files import make_heic
+
+    picture = _phone_photo()
+    plain = make_heic(tmp_path / "plain.heic", picture)
+    assert media.decode_upright(plain, 224).size == picture.size
+    tiny = make_heic(tmp_path / "tiny.heic", picture, thumbnails=(160,))
+    assert media.decode_upright(tiny, 224).size == picture.size  # 160x120 is too small for 224
+    cut = tmp_path / "cut.heic"
+    cut.write_bytes(make_heic(tmp_path / "whole.heic", picture, thumbnails=(320,)).read_bytes()[:-20000])
+    with pytest.raises(UnreadablePhotoError):
+        media.decode_upright(cut, 224)  # not quietly its intact thumbnail: the photo is damaged
+
+
+def test_the_first_pass_reads_a_heic_through_its_thumbnail_alike(tmp_path):
+    """Colours and the perceptual hash from the thumbnail match those from the photo itself (so a HEIC and
+    its JPEG copy are still found as duplicates)."""
+    from tests.support.format_files import make_heic
+
+    picture = _phone_photo()
+    with_thumbnail = media.read_photo(make_heic(tmp_path / "a.heic", picture, thumbnails=(320,)))
+    without = media.read_photo(make_heic(tmp_path / "b.heic", picture))
+    assert with_thumbnail.dominant_colors == without.dominant_colors and with_thumbnail.dominant_colors
+    assert bin(int(with_thumbnail.phash, 16) ^ int(without.phash, 16)).count("1") <= 4

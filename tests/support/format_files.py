@@ -29,12 +29,13 @@ def two_colour(size=(96, 64), left=(220, 30, 30), right=(30, 30, 220)) -> Image.
     return image
 
 
-def make_heic(path: Path, image: Image.Image | None = None, **facts) -> Path:
+def make_heic(path: Path, image: Image.Image | None = None, *, thumbnails: tuple[int, ...] = (), **facts) -> Path:
+    """A HEIC as phones write it: the EXIF, and `thumbnails` (longest sides) beside the photo."""
     import pillow_heif
 
     image = image or two_colour()
     path.parent.mkdir(parents=True, exist_ok=True)
-    pillow_heif.from_pillow(image).save(str(path), quality=92, exif=exif_of(**facts))
+    pillow_heif.from_pillow(image).save(str(path), quality=92, exif=exif_of(**facts), thumbnails=list(thumbnails))
     return path
 
 
