@@ -611,10 +611,10 @@ def kill_snapshot(library: Path, *, env: dict, logs: Path, kill_after: float | N
     return killed, ran_for
 
 
-def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
+def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name) -> Outcome:
     """Kill the detached process that takes the snapshot after `albums --save` (interval 0, so every run
     leaves one): the snapshots listed are always whole (never a half-written one), at most `snapshot_keep`,
-    and the next one cleans up."""
+    and the next one cleans up. Returns what each kill left and the snapshots after one more, unkilled."""
     from photolib.store.snapshots import list_snapshots
 
     config = tmp_path / "snapshots.toml"
@@ -628,6 +628,7 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     assert not killed
     assert [s.name for s in list_snapshots(library)][1:] == before[:1]  # one more, the oldest rotated out
     fresh_copy(template, library)
+    outcome = Outcome()
 
     def partial() -> bool:
         return any(p.name.startswith(".partial-") for p in (library / "snapshots").glob(".partial-*"))
@@ -639,8 +640,9 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
         for snapshot in snapshots:
             # the template's own snapshot (its first add), or one of this command's
             assert sound_photo_count(snapshot.path) in (PHOTOS, PHOTOS + SYNTHETIC), f"{snapshot.name} is not whole"
-        TRIALS[f"kill -9 during {name}: " + ("a partial snapshot was left (not listed)" if partial()
-                                              else "no partial snapshot left")] += 1
+        left = "a partial snapshot was left (not listed)" if partial() else "no partial snapshot left"
+        TRIALS[f"kill -9 during {name}: {left}"] += 1
+        outcome.after_kills.append(left)
 
     def after_finish() -> None:
         assert not partial() and list_snapshots(library)
@@ -671,17 +673,23 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     time.sleep(1.05)  # a new snapshot name (they are to the second)
     finish = photolib(library, "albums", "--save", env=env)
     settle(library)
-    assert finish.returncode == 0 and not partial(), finish.stderr
-    assert len(list_snapshots(library)) == 2
+    assert finish.returncode == 0, finish.stderr
+    outcome.final = {"partial snapshot left": partial(), "snapshots listed": len(list_snapshots(library))}
+    return outcome
 
 
 def test_kill_during_snapshot(tmp_path, template, local_env):
-    snapshot_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 11, "automatic snapshot")
+    outcome = snapshot_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 11, "automatic snapshot")
+    assert len(outcome.after_kills) == 1 + TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    # the next snapshot cleaned up what the killed ones left, and `snapshot_keep` (2) are listed
+    assert outcome.final == {"partial snapshot left": False, "snapshots listed": 2}
 
 
 @pytest.mark.slow
 def test_kill_during_snapshot_many_times(tmp_path, template, local_env):
-    snapshot_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 12, "automatic snapshot (slow)")
+    outcome = snapshot_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 12, "automatic snapshot (slow)")
+    assert len(outcome.after_kills) == 1 + SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {"partial snapshot left": False, "snapshots listed": 2}
 
 
 def damaged_copy(template: Path, library: Path) -> bytes:
@@ -695,9 +703,10 @@ def damaged_copy(template: Path, library: Path) -> bytes:
     return catalog.read_bytes()
 
 
-def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
+def repair_kill_loop(tmp_path, template, local_env, trials, seed, name) -> Outcome:
     """Kill `doctor --repair`: the catalog is then the damaged file, byte for byte, or the repaired one, whole;
-    the damaged file is in `aside/` from the first moment it could be replaced; running it again finishes."""
+    the damaged file is in `aside/` from the first moment it could be replaced; running it again finishes.
+    Returns which catalog each kill left and the library after it was run again."""
     library = tmp_path / "library"
     damaged = damaged_copy(template, library)
     measured = run_photolib(library, ["doctor", "--repair", "--json"], env=local_env, logs=tmp_path / "measured")
@@ -705,6 +714,7 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
     recovered = json.loads(measured.stdout)["photos"]
     assert recovered >= PHOTOS + SYNTHETIC - 20
     damaged_copy(template, library)
+    outcome = Outcome()
 
     def state() -> str:
         data = (library / "catalog.db").read_bytes()
@@ -715,7 +725,9 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
         return "repaired"
 
     def after_kill(run: Run) -> None:
-        TRIALS[f"kill -9 during {name}: left the {state()} catalog"] += 1
+        left = f"left the {state()} catalog"
+        TRIALS[f"kill -9 during {name}: {left}"] += 1
+        outcome.after_kills.append(left)
 
     def after_finish(run: Run) -> None:
         assert state() == "repaired"
@@ -725,16 +737,23 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
               reset=lambda: damaged_copy(template, library), after_kill=after_kill, after_finish=after_finish)
     finish = photolib(library, "doctor", "--repair", env=local_env)
     assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
-    assert state() == "repaired"
+    repaired = state()
     doctor = photolib(library, "doctor", "--json", env=local_env)
-    assert doctor.returncode == 0 and json.loads(doctor.stdout)["integrity"] == ["ok"], doctor.stderr
-    assert index_matches_catalog(library)
+    assert doctor.returncode == 0, doctor.stderr
+    outcome.final = {"catalog": repaired, "doctor's integrity check": json.loads(doctor.stdout)["integrity"],
+                     "index matches catalog": index_matches_catalog(library)}
+    return outcome
 
 
 def test_kill_during_repair(tmp_path, template, local_env):
-    repair_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 14, "doctor --repair")
+    outcome = repair_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 14, "doctor --repair")
+    assert len(outcome.after_kills) == TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    # run again, the repair finished: the repaired catalog, sound, its index in step
+    assert outcome.final == {"catalog": "repaired", "doctor's integrity check": ["ok"], "index matches catalog": True}
 
 
 @pytest.mark.slow
 def test_kill_during_repair_many_times(tmp_path, template, local_env):
-    repair_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 15, "doctor --repair (slow)")
+    outcome = repair_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 15, "doctor --repair (slow)")
+    assert len(outcome.after_kills) == SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {"catalog": "repaired", "doctor's integrity check": ["ok"], "index matches catalog": True}
