@@ -32,6 +32,7 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +53,10 @@ SYNTHETIC = 1000  # extra photos (already described and embedded) whose files ar
 TRIALS_PER_COMMAND = 3  # random kill moments per command in the default run (add, reembed: plus one aimed)
 SLOW_TRIALS = 15
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# What `final_state` finds in a sound library: the catalog passes its integrity check, no path twice, no vector
+# without its photo, every space's index in step with the catalog, no index file its stamp does not name.
+SOUND = {"integrity": ["ok"], "duplicated paths": [], "vectors without a photo": 0, "index matches catalog": True,
+         "orphaned index files": []}
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -127,6 +132,16 @@ def fresh_copy(template: Path, library: Path) -> None:
 # -- the kill loop ----------------------------------------------------------------------
 
 
+@dataclass
+class Outcome:
+    """What a kill loop saw, for the test to assert: one entry per kill (the aimed one included) saying what
+    the checks after it found, and the library once the command (or `add`) was run again to the end."""
+    after_kills: list[str] = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    next_add: dict | None = None  # `prune`: the library after `add` imported the restored folder again
+    unkilled: tuple | None = None  # other writers: the library_state an unkilled run left
+
+
 def kill_loop(name: str, library: Path, args: list[str], *, env: dict, duration: float, trials: int, seed: int,
               logs: Path, progress, reset, after_kill, after_finish) -> int:
     """Kill `args` `trials` times, at moments spread over `duration` (the measured length of an unkilled run).
@@ -163,16 +178,16 @@ def kill_loop(name: str, library: Path, args: list[str], *, env: dict, duration:
     return partial
 
 
-def check_index(library: Path, env: dict, name: str) -> None:
+def check_index(library: Path, env: dict, name: str) -> str:
     """The index matches the catalog; or the next command repairs it, saying so if it has to rebuild it
     (a stale index is caught up with the catalog's recorded changes, which needs no message), and saves
-    one that matches.
+    one that matches. Returns which of these it found.
 
     The next command is `similar <id>`: it needs the index but not the embedding model, so it is quick.
     """
     if index_matches_catalog(library):
         TRIALS[f"kill -9 during {name}: index matched the catalog"] += 1
-        return
+        return "index matched"
     photo_id = catalog_query(library, "SELECT min(photo_id) FROM embeddings")[0][0]
     result = photolib(library, "similar", str(photo_id), "--json", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
@@ -183,15 +198,29 @@ def check_index(library: Path, env: dict, name: str) -> None:
     assert index_matches_catalog(library), f"the next command left a stale index: {result.stderr}"
     how = "rebuilt it, with a message" if REBUILT in result.stderr else "caught it up"
     TRIALS[f"kill -9 during {name}: index stale, the next command {how}"] += 1
+    return f"index stale, the next command {how}"
 
 
-def assert_no_orphaned_index_files(library: Path) -> None:
-    """After a successful save, the index folder holds no data file its stamp does not name: what a killed
-    save left behind (a half-written or unreferenced vectors/delta file) is cleaned up, not kept forever."""
+def orphaned_index_files(library: Path) -> list[str]:
+    """Data files in the index folder that its stamp does not name. After a successful save there are none:
+    what a killed save left behind (a half-written or unreferenced vectors/delta file) is cleaned up, not
+    kept forever."""
     stamp = json.loads((library / "index" / "description" / "stamp.json").read_text(encoding="utf-8"))
     named = {stamp.get("file"), stamp.get("delta")}
     data = {entry.name for entry in (library / "index" / "description").iterdir() if entry.name.startswith(("vectors-", "delta-"))}
-    assert data <= named, f"orphaned index files: {sorted(data - named)}"
+    return sorted(data - named)
+
+
+def final_state(library: Path, **more) -> dict:
+    """The library as the user finds it after the last, unkilled run, read by a fresh process: the keys of
+    SOUND, the photos by status, and `more`."""
+    return {"integrity": [row[0] for row in catalog_query(library, "PRAGMA integrity_check")],
+            "duplicated paths": catalog_query(library, "SELECT path FROM photos GROUP BY path HAVING count(*) > 1"),
+            "vectors without a photo": catalog_query(library, "SELECT count(*) FROM embeddings WHERE photo_id "
+                                                              "NOT IN (SELECT id FROM photos)")[0][0],
+            "index matches catalog": index_matches_catalog(library),
+            "orphaned index files": orphaned_index_files(library),
+            "photos": dict(catalog_query(library, "SELECT status, count(*) FROM photos GROUP BY status")), **more}
 
 
 def ok_real_photos(library: Path) -> int:
@@ -199,25 +228,28 @@ def ok_real_photos(library: Path) -> int:
     return rows[0][0] if rows else 0
 
 
-def assert_add_finishes(library: Path, pictures: Path, env: dict, expected_total: int) -> None:
-    """The next `add` finishes the job: every photo ok, and the index it leaves matches the catalog."""
+def add_again(library: Path, pictures: Path, env: dict) -> dict:
+    """Run `add` to the end and return the library it leaves (`final_state`, with the real photos ok and the
+    description vectors counted): the test asserts it finished the job."""
     result = photolib(library, "add", str(pictures), "--json", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    assert check_catalog(library) == {"ok": expected_total}
-    assert ok_real_photos(library) == PHOTOS
-    assert index_matches_catalog(library)
-    assert_no_orphaned_index_files(library)
-    assert catalog_query(library, "SELECT count(*) FROM embeddings WHERE space = 'description'")[0][0] == expected_total
+    vectors = catalog_query(library, "SELECT count(*) FROM embeddings WHERE space = 'description'")[0][0]
+    return final_state(library, **{"real photos ok": ok_real_photos(library), "description vectors": vectors})
 
 
 # -- add ---------------------------------------------------------------------------------
 
 
-def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs):
+def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs) -> Outcome:
+    """Kill `add` once right after its first batch, then `trials` times at random moments; each kill is checked
+    at once (catalog sound, index in step or repaired). Returns what the checks found and the library after one
+    more `add`."""
+    outcome = Outcome()
+
     def after_kill(run: Run) -> None:
         if (library / "catalog.db").exists():
             check_catalog(library)
-        check_index(library, env, name)
+        outcome.after_kills.append(check_index(library, env, name))
 
     def after_finish(run: Run) -> None:
         assert check_catalog(library) == {"ok": PHOTOS} and index_matches_catalog(library)
@@ -234,17 +266,25 @@ def add_kill_loop(name, library, pictures, env, duration, trials, seed, logs):
                         logs=logs, progress=lambda: ok_real_photos(library) / PHOTOS,
                         reset=lambda: (settle(library), shutil.rmtree(library)), after_kill=after_kill, after_finish=after_finish)
     TRIALS[f"kill -9 during {name}: after some batches were committed, before the last"] += partial + 1
-    assert_add_finishes(library, pictures, env, PHOTOS)
+    outcome.final = add_again(library, pictures, env)
+    return outcome
 
 
 def test_kill_during_local_add(tmp_path, pictures, local_env, add_duration):
-    add_kill_loop("add", tmp_path / "library", pictures, local_env, add_duration, TRIALS_PER_COMMAND, 1,
-                  tmp_path / "logs")
+    outcome = add_kill_loop("add", tmp_path / "library", pictures, local_env, add_duration, TRIALS_PER_COMMAND, 1,
+                            tmp_path / "logs")
+    assert len(outcome.after_kills) == 1 + TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                             "description vectors": PHOTOS}  # the next `add` finished the job
 
 
 @pytest.mark.slow
 def test_kill_during_local_add_many_times(tmp_path, pictures, local_env, add_duration):
-    add_kill_loop("add (slow)", tmp_path / "library", pictures, local_env, add_duration, 40, 3, tmp_path / "logs")
+    outcome = add_kill_loop("add (slow)", tmp_path / "library", pictures, local_env, add_duration, 40, 3,
+                            tmp_path / "logs")
+    assert len(outcome.after_kills) == 1 + 40, outcome.after_kills
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                             "description vectors": PHOTOS}
 
 
 @contextmanager
@@ -267,21 +307,28 @@ def remote_config(path: Path, server: FakeModelServer, *, vision: bool, embeddin
     return {"PHOTOLIB_CONFIG": str(path), "OPENAI_API_KEY": "sk-test"}
 
 
-def remote_add_kill_loop(tmp_path, pictures, trials, seed, name):
+def remote_add_kill_loop(tmp_path, pictures, trials, seed, name) -> Outcome:
     with model_server(latency=0.04) as server:  # the kill window is the model calls, as in real use
         env = remote_config(tmp_path / "remote.toml", server, vision=True)
         measured = run_photolib(tmp_path / "measured", ["add", str(pictures)], env=env, logs=tmp_path / "measured-logs")
         assert measured.returncode == 0, measured.stderr
-        add_kill_loop(name, tmp_path / "library", pictures, env, measured.locked_for, trials, seed, tmp_path / "logs")
+        return add_kill_loop(name, tmp_path / "library", pictures, env, measured.locked_for, trials, seed,
+                             tmp_path / "logs")
 
 
 def test_kill_during_remote_add(tmp_path, pictures):
-    remote_add_kill_loop(tmp_path, pictures, TRIALS_PER_COMMAND - 1, 4, "add (remote providers)")
+    outcome = remote_add_kill_loop(tmp_path, pictures, TRIALS_PER_COMMAND - 1, 4, "add (remote providers)")
+    assert len(outcome.after_kills) == 1 + TRIALS_PER_COMMAND - 1, outcome.after_kills  # every kill was checked
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                             "description vectors": PHOTOS}  # the next `add` finished the job
 
 
 @pytest.mark.slow
 def test_kill_during_remote_add_many_times(tmp_path, pictures):
-    remote_add_kill_loop(tmp_path, pictures, 2 * SLOW_TRIALS, 5, "add (remote providers, slow)")
+    outcome = remote_add_kill_loop(tmp_path, pictures, 2 * SLOW_TRIALS, 5, "add (remote providers, slow)")
+    assert len(outcome.after_kills) == 1 + 2 * SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                             "description vectors": PHOTOS}
 
 
 # -- reindex, albums --save, prune ---------------------------------------------------------
@@ -313,9 +360,11 @@ def deleted_trip(pictures):
     restore()
 
 
-def other_writer(command, name, tmp_path, template, pictures, env, trials, seed, request):
+def other_writer(command, name, tmp_path, template, pictures, env, trials, seed, request) -> Outcome:
     """Kill `command` on a copy of the template library; after each kill, the catalog holds the state from
-    before the command or the one after it (one transaction), never a mix."""
+    before the command or the one after it (one transaction), never a mix. Returns what the checks after
+    each kill found, the state an unkilled run left, and the library after the command was run again (and,
+    for `prune`, after `add` imported the restored folder)."""
     restore = request.getfixturevalue("deleted_trip") if command[0] == "prune" else None
     library = tmp_path / "library"
     fresh_copy(template, library)
@@ -328,14 +377,17 @@ def other_writer(command, name, tmp_path, template, pictures, env, trials, seed,
     if command[0] == "prune":
         assert before[1] == PHOTOS + SYNTHETIC and after[1] == PHOTOS - PHOTOS // 3
     fresh_copy(template, library)
+    outcome = Outcome(unkilled=after)
 
     def after_kill(run: Run) -> None:
         check_catalog(library)
         state = library_state(library)
         assert state in (before, after), "a half-done transaction"
+        side = "no change to tell apart"
         if before != after:
-            TRIALS[f"kill -9 during {name}: " + ("after" if state == after else "before") + " its commit"] += 1
-        check_index(library, env, name)
+            side = ("after" if state == after else "before") + " its commit"
+            TRIALS[f"kill -9 during {name}: {side}"] += 1
+        outcome.after_kills.append(f"{side}, {check_index(library, env, name)}")
 
     def after_finish(run: Run) -> None:
         assert library_state(library) == after and index_matches_catalog(library)
@@ -345,37 +397,50 @@ def other_writer(command, name, tmp_path, template, pictures, env, trials, seed,
               reset=lambda: fresh_copy(template, library), after_kill=after_kill, after_finish=after_finish)
     finish = photolib(library, *command, env=env)  # the same command, run again, finishes the job
     assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
-    assert library_state(library) == after and index_matches_catalog(library)
-    assert_no_orphaned_index_files(library)
-    assert check_catalog(library) == {"ok": after[1]}
+    outcome.final = final_state(library, **{"library state": library_state(library)})
     if restore:
         restore()  # the folder is back: `add` imports it again (descriptions come from the cache)
-        assert_add_finishes(library, pictures, env, after[1] + PHOTOS // 3)
+        outcome.next_add = add_again(library, pictures, env)
+    return outcome
 
 
 @pytest.mark.parametrize("command", [["reindex"], ["albums", "--save"], ["prune"]])
 def test_kill_during_other_writers(tmp_path, template, pictures, local_env, command, request):
-    other_writer(command, " ".join(command), tmp_path, template, pictures, local_env, TRIALS_PER_COMMAND, 2, request)
+    outcome = other_writer(command, " ".join(command), tmp_path, template, pictures, local_env, TRIALS_PER_COMMAND,
+                           2, request)
+    assert len(outcome.after_kills) == TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    # run again, the command leaves what an unkilled run left (albums, photos), every photo ok
+    assert outcome.final == {**SOUND, "photos": {"ok": outcome.unkilled[1]}, "library state": outcome.unkilled}
+    if command == ["prune"]:  # and `add` imports the restored folder again: every photo ok
+        assert outcome.next_add == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                                    "description vectors": PHOTOS}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["reindex"], ["albums", "--save"], ["prune"]])
 def test_kill_during_other_writers_many_times(tmp_path, template, pictures, local_env, command, request):
-    other_writer(command, " ".join(command) + " (slow)", tmp_path, template, pictures, local_env, SLOW_TRIALS, 6,
-                 request)
+    outcome = other_writer(command, " ".join(command) + " (slow)", tmp_path, template, pictures, local_env,
+                           SLOW_TRIALS, 6, request)
+    assert len(outcome.after_kills) == SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {**SOUND, "photos": {"ok": outcome.unkilled[1]}, "library state": outcome.unkilled}
+    if command == ["prune"]:
+        assert outcome.next_add == {**SOUND, "photos": {"ok": PHOTOS}, "real photos ok": PHOTOS,
+                                    "description vectors": PHOTOS}
 
 
 # -- reindex --reembed ----------------------------------------------------------------------
 
 
-def reembed_kill_loop(tmp_path, template, trials, seed, name):
+def reembed_kill_loop(tmp_path, template, trials, seed, name) -> Outcome:
     """Switch to a remote embedding model, then kill `reindex --reembed` while it recomputes every vector.
 
     Killed part-way, the catalog holds old and new vectors: commands then say to run `reindex --reembed`
-    (never search with the wrong model), and running it again resumes.
+    (never search with the wrong model), and running it again resumes. Returns what the checks after each
+    kill found and the library after it was run again to the end.
     """
     library = tmp_path / "library"
     total = PHOTOS + SYNTHETIC
+    outcome = Outcome()
     with model_server(latency=0.05) as server:
         env = remote_config(tmp_path / "reembed.toml", server, vision=False, embedding_batch=128)
         fresh_copy(template, library)
@@ -392,14 +457,18 @@ def reembed_kill_loop(tmp_path, template, trials, seed, name):
             assert sum(models().values()) == total, "a photo lost its vector"
             stale = not index_matches_catalog(library)
             if not stale and "fake-embed-32" not in models():
-                return  # killed before its first commit: the library is as it was before the run
+                # killed before its first commit: the library is as it was before the run
+                outcome.after_kills.append("killed before its first commit")
+                return
             result = photolib(library, "search", "harbour", "--json", env=env)
             assert "Traceback" not in result.stderr
             if result.returncode == 0:  # re-embedding had finished: the index is the new model's
                 assert set(models()) == {"fake-embed-32"} and index_matches_catalog(library)
                 assert REBUILT in result.stderr or not stale, result.stderr  # old-model index: rebuilt, said so
+                outcome.after_kills.append("re-embedding had finished: search works")
             else:  # old or mixed vectors: reported, never searched with the wrong model
                 assert result.returncode == 1 and "reindex --reembed" in result.stderr, result.stderr
+                outcome.after_kills.append("old or mixed vectors: search asks for `reindex --reembed`")
 
         def after_finish(run: Run) -> None:
             assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
@@ -418,18 +487,24 @@ def reembed_kill_loop(tmp_path, template, trials, seed, name):
         TRIALS[f"kill -9 during {name}: left old and new vectors mixed"] += partial + 1
         finish = photolib(library, "reindex", "--reembed", "--json", env=env)
         assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
-        assert models() == {"fake-embed-32": total} and index_matches_catalog(library)
-        assert_no_orphaned_index_files(library)
-        assert check_catalog(library) == {"ok": total}
+        outcome.final = final_state(library, **{"description vectors by model": models()})
+    return outcome
 
 
 def test_kill_during_reembed(tmp_path, template):
-    reembed_kill_loop(tmp_path, template, TRIALS_PER_COMMAND - 1, 8, "reindex --reembed")
+    outcome = reembed_kill_loop(tmp_path, template, TRIALS_PER_COMMAND - 1, 8, "reindex --reembed")
+    assert len(outcome.after_kills) == 1 + TRIALS_PER_COMMAND - 1, outcome.after_kills  # every kill was checked
+    # run again, re-embedding finished: every photo ok, every vector the new model's, the index in step
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS + SYNTHETIC},
+                             "description vectors by model": {"fake-embed-32": PHOTOS + SYNTHETIC}}
 
 
 @pytest.mark.slow
 def test_kill_during_reembed_many_times(tmp_path, template):
-    reembed_kill_loop(tmp_path, template, SLOW_TRIALS, 9, "reindex --reembed (slow)")
+    outcome = reembed_kill_loop(tmp_path, template, SLOW_TRIALS, 9, "reindex --reembed (slow)")
+    assert len(outcome.after_kills) == 1 + SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {**SOUND, "photos": {"ok": PHOTOS + SYNTHETIC},
+                             "description vectors by model": {"fake-embed-32": PHOTOS + SYNTHETIC}}
 
 
 # -- the image space: kill -9 while the image stage embeds pixels ---------------------------------
@@ -536,10 +611,10 @@ def kill_snapshot(library: Path, *, env: dict, logs: Path, kill_after: float | N
     return killed, ran_for
 
 
-def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
+def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name) -> Outcome:
     """Kill the detached process that takes the snapshot after `albums --save` (interval 0, so every run
     leaves one): the snapshots listed are always whole (never a half-written one), at most `snapshot_keep`,
-    and the next one cleans up."""
+    and the next one cleans up. Returns what each kill left and the snapshots after one more, unkilled."""
     from photolib.store.snapshots import list_snapshots
 
     config = tmp_path / "snapshots.toml"
@@ -553,6 +628,7 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     assert not killed
     assert [s.name for s in list_snapshots(library)][1:] == before[:1]  # one more, the oldest rotated out
     fresh_copy(template, library)
+    outcome = Outcome()
 
     def partial() -> bool:
         return any(p.name.startswith(".partial-") for p in (library / "snapshots").glob(".partial-*"))
@@ -564,8 +640,9 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
         for snapshot in snapshots:
             # the template's own snapshot (its first add), or one of this command's
             assert sound_photo_count(snapshot.path) in (PHOTOS, PHOTOS + SYNTHETIC), f"{snapshot.name} is not whole"
-        TRIALS[f"kill -9 during {name}: " + ("a partial snapshot was left (not listed)" if partial()
-                                              else "no partial snapshot left")] += 1
+        left = "a partial snapshot was left (not listed)" if partial() else "no partial snapshot left"
+        TRIALS[f"kill -9 during {name}: {left}"] += 1
+        outcome.after_kills.append(left)
 
     def after_finish() -> None:
         assert not partial() and list_snapshots(library)
@@ -596,17 +673,23 @@ def snapshot_kill_loop(tmp_path, template, local_env, trials, seed, name):
     time.sleep(1.05)  # a new snapshot name (they are to the second)
     finish = photolib(library, "albums", "--save", env=env)
     settle(library)
-    assert finish.returncode == 0 and not partial(), finish.stderr
-    assert len(list_snapshots(library)) == 2
+    assert finish.returncode == 0, finish.stderr
+    outcome.final = {"partial snapshot left": partial(), "snapshots listed": len(list_snapshots(library))}
+    return outcome
 
 
 def test_kill_during_snapshot(tmp_path, template, local_env):
-    snapshot_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 11, "automatic snapshot")
+    outcome = snapshot_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 11, "automatic snapshot")
+    assert len(outcome.after_kills) == 1 + TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    # the next snapshot cleaned up what the killed ones left, and `snapshot_keep` (2) are listed
+    assert outcome.final == {"partial snapshot left": False, "snapshots listed": 2}
 
 
 @pytest.mark.slow
 def test_kill_during_snapshot_many_times(tmp_path, template, local_env):
-    snapshot_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 12, "automatic snapshot (slow)")
+    outcome = snapshot_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 12, "automatic snapshot (slow)")
+    assert len(outcome.after_kills) == 1 + SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {"partial snapshot left": False, "snapshots listed": 2}
 
 
 def damaged_copy(template: Path, library: Path) -> bytes:
@@ -620,9 +703,10 @@ def damaged_copy(template: Path, library: Path) -> bytes:
     return catalog.read_bytes()
 
 
-def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
+def repair_kill_loop(tmp_path, template, local_env, trials, seed, name) -> Outcome:
     """Kill `doctor --repair`: the catalog is then the damaged file, byte for byte, or the repaired one, whole;
-    the damaged file is in `aside/` from the first moment it could be replaced; running it again finishes."""
+    the damaged file is in `aside/` from the first moment it could be replaced; running it again finishes.
+    Returns which catalog each kill left and the library after it was run again."""
     library = tmp_path / "library"
     damaged = damaged_copy(template, library)
     measured = run_photolib(library, ["doctor", "--repair", "--json"], env=local_env, logs=tmp_path / "measured")
@@ -630,6 +714,7 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
     recovered = json.loads(measured.stdout)["photos"]
     assert recovered >= PHOTOS + SYNTHETIC - 20
     damaged_copy(template, library)
+    outcome = Outcome()
 
     def state() -> str:
         data = (library / "catalog.db").read_bytes()
@@ -640,7 +725,9 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
         return "repaired"
 
     def after_kill(run: Run) -> None:
-        TRIALS[f"kill -9 during {name}: left the {state()} catalog"] += 1
+        left = f"left the {state()} catalog"
+        TRIALS[f"kill -9 during {name}: {left}"] += 1
+        outcome.after_kills.append(left)
 
     def after_finish(run: Run) -> None:
         assert state() == "repaired"
@@ -650,16 +737,23 @@ def repair_kill_loop(tmp_path, template, local_env, trials, seed, name):
               reset=lambda: damaged_copy(template, library), after_kill=after_kill, after_finish=after_finish)
     finish = photolib(library, "doctor", "--repair", env=local_env)
     assert finish.returncode == 0 and "Traceback" not in finish.stderr, finish.stderr
-    assert state() == "repaired"
+    repaired = state()
     doctor = photolib(library, "doctor", "--json", env=local_env)
-    assert doctor.returncode == 0 and json.loads(doctor.stdout)["integrity"] == ["ok"], doctor.stderr
-    assert index_matches_catalog(library)
+    assert doctor.returncode == 0, doctor.stderr
+    outcome.final = {"catalog": repaired, "doctor's integrity check": json.loads(doctor.stdout)["integrity"],
+                     "index matches catalog": index_matches_catalog(library)}
+    return outcome
 
 
 def test_kill_during_repair(tmp_path, template, local_env):
-    repair_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 14, "doctor --repair")
+    outcome = repair_kill_loop(tmp_path, template, local_env, TRIALS_PER_COMMAND, 14, "doctor --repair")
+    assert len(outcome.after_kills) == TRIALS_PER_COMMAND, outcome.after_kills  # every kill was checked
+    # run again, the repair finished: the repaired catalog, sound, its index in step
+    assert outcome.final == {"catalog": "repaired", "doctor's integrity check": ["ok"], "index matches catalog": True}
 
 
 @pytest.mark.slow
 def test_kill_during_repair_many_times(tmp_path, template, local_env):
-    repair_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 15, "doctor --repair (slow)")
+    outcome = repair_kill_loop(tmp_path, template, local_env, SLOW_TRIALS, 15, "doctor --repair (slow)")
+    assert len(outcome.after_kills) == SLOW_TRIALS, outcome.after_kills
+    assert outcome.final == {"catalog": "repaired", "doctor's integrity check": ["ok"], "index matches catalog": True}
