@@ -35,7 +35,7 @@ socket.socket.__init__ = refuse("socket.socket")
 socket.socketpair = refuse("socketpair")
 """  # not even a socket is made: the workers talk to the run through pipes
 MARK = "CRASH_TEST_RUN"  # in the environment of a run and of every process it starts
-PHOTOS = 12  # three batches of 4
+PHOTOS = 20  # five batches of 4: a kill that lands a batch late still leaves the next run two to do
 EVERY = 4  # one photo in four holds text, another one in four a face
 
 
