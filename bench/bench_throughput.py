@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from photolib.core.progress import NoProgress  # noqa: E402
+
 FIRST_PASS_ONLY = {"PHOTOLIB_THUMBNAILS_ENABLED": "false", "PHOTOLIB_OCR_ENABLED": "false",
                    "PHOTOLIB_FACES_ENABLED": "false", "PHOTOLIB_IMAGE_ENABLED": "false"}
 EVERY_STAGE = {"PHOTOLIB_THUMBNAILS_ENABLED": "true", "PHOTOLIB_OCR_ENABLED": "true", "PHOTOLIB_FACES_ENABLED": "true",
@@ -146,25 +148,16 @@ def median_of(runs: list[Measured], key) -> float:
 
 # -- the stages alone, in this process ----------------------------------------------------------------
 
-class StageClock:
+class StageClock(NoProgress):
     """A `Progress` that timestamps each committed batch of each stage (its line's advances)."""
 
     def __init__(self) -> None:
         self.commits: dict[str, list[tuple[float, int]]] = {}
 
-    def start(self, total, description):
-        pass
-
-    def advance(self, count=1, **counters):
-        pass
-
-    def finish(self):
-        pass
-
     def line(self, description, total):
         commits = self.commits.setdefault(description.split(":")[0], [])
 
-        class Line(StageClock):
+        class Line(NoProgress):
             def advance(self, count=1, **counters):
                 commits.append((time.perf_counter(), count))
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from photolib.core.config import ImageSettings
+from photolib.core.progress import NoProgress
 from photolib.core.spaces import Space
 from photolib.pipeline import registry
 from photolib.pipeline.stage import Outcome, StageBase
@@ -157,7 +158,7 @@ def test_a_photo_that_kills_its_worker_fails_alone(make_library, tmp_path, monke
     assert again.stage("crashing").done == 0 and again.stage("thumbnails").done == 0  # failed: not retried by itself
 
 
-class Recorder:
+class Recorder(NoProgress):
     """A `Progress` that records which stage's line advanced, in order (one entry per committed batch)."""
 
     def __init__(self, pause_at: str | None = None) -> None:
@@ -165,19 +166,10 @@ class Recorder:
         self.pause_at = pause_at
         self.paused, self.resume = threading.Event(), threading.Event()
 
-    def start(self, total, description):
-        pass
-
-    def advance(self, count=1, **counters):
-        pass
-
-    def finish(self):
-        pass
-
     def line(self, description, total):
         recorder, label = self, description.split(":")[0]
 
-        class Line(Recorder):
+        class Line(NoProgress):
             def advance(self, count=1, **counters):
                 recorder.events.append(label)
                 if label == recorder.pause_at and not recorder.paused.is_set():
