@@ -274,6 +274,13 @@ def reduced(image: Any, size: tuple[int, int]) -> Any:
     return image.resize((width, height), Image.Resampling.BOX) if image.size != (width, height) else image
 
 
+def reduced_by(image: Any, scale: float) -> Any:
+    """`image` scaled down by `scale` on both sides (`reduced`); itself when `scale` is 1 or more."""
+    if scale >= 1.0:
+        return image
+    return reduced(image, (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+
+
 def to_rgb(image: Any) -> Any:
     """8-bit RGB of any Pillow mode, converted as a viewer would.
 
@@ -371,16 +378,10 @@ def _camera_preview(image: Any, exif: Any, path: Path) -> Any | None:
 
 def _heif_preview(path: Path) -> Any | None:
     """The thumbnail a HEIC carries (`photolib.media.heif`), reduced as `_thumbnail` does, or None."""
-    from PIL import Image
-
     from photolib.media.heif import embedded_thumbnail
 
     preview = embedded_thumbnail(path, longest=64)
-    if preview is None:
-        return None
-    frame = to_rgb(preview)
-    frame.thumbnail((64, 64), Image.Resampling.BILINEAR)
-    return frame
+    return _thumbnail(preview) if preview is not None else None
 
 
 def _ends_with_end_marker(path: Path) -> bool:

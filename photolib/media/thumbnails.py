@@ -149,14 +149,12 @@ class ThumbnailCache:
 
 def encode_sizes(image: "Image.Image", sizes: Iterable[int]) -> dict[int, bytes]:
     """JPEG bytes of an upright RGB image at each size (longest side), each made from the next larger one
-    (averaged by pixel blocks, then bilinear: `photolib.media.read.reduced`)."""
-    from photolib.media.read import reduced
+    (by area averaging: `photolib.media.read.reduced`)."""
+    from photolib.media.read import reduced_by
 
     frame, encoded = image, {}
     for size in sorted(sizes, reverse=True):  # each size from the previous one: cheaper
-        if max(frame.size) > size:
-            scale = size / max(frame.size)
-            frame = reduced(frame, (max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
+        frame = reduced_by(frame, size / max(frame.size))
         buffer = io.BytesIO()
         frame.save(buffer, format="JPEG", quality=QUALITY)
         encoded[size] = buffer.getvalue()

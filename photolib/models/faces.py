@@ -74,23 +74,23 @@ def find_faces(image: Any, min_score: float = 0.3) -> list[FoundFace]:
     """Faces of an upright PIL image (any mode, any size), left to right."""
     import numpy as np
 
-    from photolib.media.read import reduced
+    from photolib.media.read import reduced_by
 
-    scale = min(1.0, DETECT_SIDE / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    grey = np.ascontiguousarray(np.asarray(reduced(image.convert("L"), size)))
+    scale = DETECT_SIDE / max(image.size)
+    small = reduced_by(image.convert("L"), scale)
+    grey = np.ascontiguousarray(np.asarray(small))
     detector, landmarks, encoder = _load()
-    upsample = 1 if size[0] * size[1] <= UPSAMPLE_BELOW else 0
+    upsample = 1 if small.width * small.height <= UPSAMPLE_BELOW else 0
     with _lock:  # dlib's objects are not documented as thread-safe
         rectangles, scores, _kinds = detector.run(grey, upsample, 0.0)
         kept = [(rectangle, score) for rectangle, score in zip(rectangles, scores) if score >= min_score]
         found = []
         if kept:  # landmarks and descriptors from the colour copy, only where there are faces
-            pixels = np.ascontiguousarray(np.asarray(reduced(image.convert("RGB"), size)))
+            pixels = np.ascontiguousarray(np.asarray(reduced_by(image.convert("RGB"), scale)))
             for rectangle, score in kept:
                 shape = landmarks(pixels, rectangle)
                 descriptor = np.asarray(encoder.compute_face_descriptor(pixels, shape), dtype=np.float32)
-                found.append(FoundFace(_unit_box(rectangle, *size), float(score), descriptor))
+                found.append(FoundFace(_unit_box(rectangle, *small.size), float(score), descriptor))
     return sorted(found, key=lambda face: (face.box[0], face.box[1]))
 
 

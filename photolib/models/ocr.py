@@ -127,7 +127,9 @@ def worth_keeping(text: str) -> bool:
 def _text_like_boxes(rgb: Any, side: int) -> list[tuple[Any, float]]:
     """The text-like boxes the detector finds on a copy at most `side` wide, as (quad in 0-1 of the
     photo, score)."""
-    small = _resized(rgb, min(1.0, side / max(rgb.size)))
+    from photolib.media.read import reduced_by
+
+    small = reduced_by(rgb, side / max(rgb.size))
     width, height = small.size
     return [(quad / (width, height), score) for quad, score in _models().detect(_bgr(small))
             if text_like(quad, score, width, height)]
@@ -135,7 +137,9 @@ def _text_like_boxes(rgb: Any, side: int) -> list[tuple[Any, float]]:
 
 def _recognised(rgb: Any, boxes: list[tuple[Any, float]], min_confidence: float) -> list[TextBox]:
     """Read each box from the photo at up to `RECOGNITION_SIDE` px; keep what is confident words."""
-    source = _resized(rgb, min(1.0, RECOGNITION_SIDE / max(rgb.size)))
+    from photolib.media.read import reduced_by
+
+    source = reduced_by(rgb, RECOGNITION_SIDE / max(rgb.size))
     pixels = _bgr(source)
     width, height = source.size
     models = _models()
@@ -153,14 +157,6 @@ def _bgr(rgb: Any) -> Any:
     import numpy as np
 
     return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
-
-
-def _resized(rgb: Any, scale: float) -> Any:
-    from photolib.media.read import reduced
-
-    if scale >= 1.0:
-        return rgb
-    return reduced(rgb, (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
 
 
 def _unit_box(quad: Any) -> tuple[float, float, float, float]:

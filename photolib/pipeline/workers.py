@@ -104,7 +104,7 @@ def decode_for(path: Path, min_side: int | None) -> tuple[Any, str | None]:
     """The photo's upright RGB image for pixel stages that need `min_side` pixels on its short side
     (None: full size), decoded at the smallest DCT scale that keeps that much and never kept larger
     than twice that (memory, speed); or None and the reason it cannot be decoded."""
-    from photolib.media.read import decode_upright, reduced
+    from photolib.media.read import decode_upright, reduced_by
 
     try:
         image = decode_upright(path, min_side)
@@ -112,9 +112,8 @@ def decode_for(path: Path, min_side: int | None) -> tuple[Any, str | None]:
         return None, str(error)
     except OSError as error:
         return None, f"cannot read file: {error.strerror or error}"
-    if min_side and min(image.size) > 2 * min_side:
-        scale = 2 * min_side / min(image.size)
-        image = reduced(image, (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    if min_side:
+        image = reduced_by(image, 2 * min_side / min(image.size))
     return image, None
 
 
