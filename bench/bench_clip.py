@@ -95,7 +95,7 @@ def throughput(folder: Path, paths: list[Path], chunk: int, rounds: int) -> dict
 def _throughput(folder: Path, paths: list[Path], chunk: int, rounds: int, cache_dir: Path) -> dict:
     import onnxruntime as ort
 
-    from photolib.models.clip import session_options
+    from photolib.models.runtime import session_options
 
     embedder = ClipEmbedder(folder, "bench/ViT-B-32-random", cache_dir=cache_dir)
     embedder._load_visual()

@@ -214,7 +214,7 @@ def raw_onnxruntime(model: Path, seconds: float = 4.0) -> float:
     import numpy as np
     import onnxruntime as ort
 
-    from photolib.models.clip import session_options
+    from photolib.models.runtime import session_options
     from photolib.models.runtime import cores
 
     session = ort.InferenceSession(str(model / "visual" / "model.onnx"), session_options(cores()),

@@ -44,7 +44,7 @@ import numpy as np
 
 from photolib.models import registry as image_models
 from photolib.models import runtime
-from photolib.models.runtime import session_options  # noqa: F401 - the image model's sessions are made with it
+from photolib.models.runtime import session_options
 from photolib.core.errors import ConfigError, ProviderUnavailableError
 from photolib.store.query_cache import QueryCache
 
